@@ -1,0 +1,177 @@
+/*
+ * gev/coro.h — coroutines with greenlet's semantics.
+ *
+ * A coroutine runs a function on its own stack and is entered and left by
+ * explicit switches. Each thread has a main coroutine (the thread's own
+ * stack), created on first use, that never dies.
+ *
+ * Semantics (greenlet's, with error codes instead of exceptions):
+ *   - A coroutine is created with a function and a parent (default: the
+ *     coroutine that creates it). The first switch into it calls fn(value);
+ *     later switches into it make the switch call it is suspended in return
+ *     that value.
+ *   - When fn returns, its result is switched to the parent. Switching to a
+ *     dead coroutine switches to its nearest live ancestor instead.
+ *   - gev_coro_throw() resumes the target with an error instead of a value:
+ *     the call it is suspended in returns -1 with errno set to the error.
+ *     Throwing into a coroutine that never started kills it without running
+ *     it. GEV_EKILL (ECANCELED, greenlet's GreenletExit) ends a coroutine
+ *     "successfully": its parent receives a value (NULL), not an error.
+ *   - A coroutine belongs to the thread that created it; switching to it
+ *     from another thread fails with EXDEV and switches nothing.
+ *
+ * Stacks come in two modes, chosen per coroutine (gev_coro_opts.stack_mode)
+ * with a per-thread default that the environment variable
+ * GEV_STACK_MODE=dedicated|shared sets for the whole process:
+ *   - dedicated: an mmap'd, lazily committed stack with a PROT_NONE guard
+ *     page below it, taken from a per-thread cache. Overflowing it prints
+ *     "gev: stack overflow in coroutine <name>" and aborts.
+ *   - shared: greenlet's stack slicing. Shared-mode coroutines of a thread
+ *     run on one shared stack region. When another coroutine needs the
+ *     region, the live part of the occupant's stack is copied to an
+ *     exactly-sized heap buffer, and copied back when it resumes. Switching
+ *     to a dedicated-stack coroutine (the main coroutine, the hub) and back
+ *     copies nothing. Memory per parked coroutine follows its live depth.
+ *
+ * THE SHARED-STACK RULE. While a shared-mode coroutine is suspended, its
+ * stack bytes may be moved to the heap and the region reused by another
+ * coroutine. Nothing outside that coroutine may therefore hold a pointer into
+ * its stack: no other coroutine, no libev watcher, no callback argument, no
+ * queue node. Safe patterns: allocate shared state on the heap (malloc, or
+ * gev's _new() constructors), or keep it in static/thread storage, or in the
+ * coroutine's user data (gev_coro_set_data). The runtime obeys this rule
+ * itself: its waiters, watchers and timeout state live in control blocks on
+ * the heap. Dedicated-mode coroutines have no such restriction.
+ *
+ * Errors: calls that can fail return -1 (or NULL) and set errno. Each call
+ * lists its errors. Calls from a coroutine of another thread fail with EXDEV.
+ */
+#ifndef GEV_CORO_H
+#define GEV_CORO_H
+
+#include <stddef.h>
+
+#include "gev/version.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(GEV_BUILDING)
+#define GEV_EXTERN __attribute__((visibility("default")))
+#else
+#define GEV_EXTERN
+#endif
+
+/* The kill error: greenlet's GreenletExit. A coroutine that ends with it
+ * ends successfully. */
+#define GEV_EKILL ECANCELED
+
+typedef struct gev_coro gev_coro;
+
+/* A coroutine's function. Its return value goes to the parent. */
+typedef void *(*gev_coro_fn)(void *arg);
+
+typedef enum gev_stack_mode {
+  GEV_STACK_DEFAULT = 0, /* the thread's default (see above) */
+  GEV_STACK_DEDICATED,
+  GEV_STACK_SHARED,
+} gev_stack_mode;
+
+typedef struct gev_coro_opts {
+  size_t stack_size;         /* dedicated stack bytes; 0 = 256 KiB. Range
+                                16 KiB .. 1 GiB, rounded up to pages. */
+  gev_stack_mode stack_mode; /* GEV_STACK_DEFAULT = thread default */
+  const char *name;          /* copied; shown in diagnostics. May be NULL. */
+} gev_coro_opts;
+
+/* Library version as "MAJOR.MINOR.PATCH". */
+GEV_EXTERN const char *gev_version(void);
+
+/* Creates a suspended coroutine that will run fn. parent NULL means the
+ * current coroutine; opts NULL means defaults. The caller owns the handle
+ * and releases it with gev_coro_free().
+ * Errors: EINVAL (fn NULL, stack size out of range, bad mode), EXDEV (parent
+ * of another thread), ENOMEM. */
+GEV_EXTERN gev_coro *gev_coro_new(gev_coro_fn fn, gev_coro *parent,
+                                  const gev_coro_opts *opts);
+
+/* Switches to target passing value. Returns when something switches back:
+ * 0 with *result (if result is not NULL) set to the value sent, or -1 with
+ * errno set to the error thrown in. Switching to the running coroutine
+ * returns value at once.
+ * Errors of the switch itself (nothing switched): EINVAL (target NULL),
+ * EXDEV (target of another thread: "cannot switch to a different thread"),
+ * EFAULT (the target's stack could not be set up, e.g. ENOMEM). */
+GEV_EXTERN int gev_coro_switch(gev_coro *target, void *value, void **result);
+
+/* Resumes target with error err (> 0) instead of a value. Throwing into an
+ * unstarted coroutine kills it without running it; the error then goes to
+ * its parent (GEV_EKILL as a NULL value). Returns like gev_coro_switch().
+ * Errors: those of gev_coro_switch(), EINVAL (err <= 0). */
+GEV_EXTERN int gev_coro_throw(gev_coro *target, int err, void **result);
+
+/* Makes the running coroutine end with error err when its function
+ * returns: the parent is thrown err instead of receiving the result.
+ * err == GEV_EKILL (or 0) clears it. Fails (EINVAL) in the main coroutine. */
+GEV_EXTERN int gev_coro_set_exit_error(int err);
+
+/* Releases a coroutine handle. A suspended, started coroutine is first
+ * thrown GEV_EKILL (with the caller as its parent) so it can unwind; if it
+ * switches away instead of finishing, a warning is printed and its stack is
+ * discarded anyway. The control block lives on while children still name it
+ * as parent. Freeing NULL does nothing.
+ * Errors: EBUSY (it is the running coroutine), EINVAL (a main coroutine),
+ * EXDEV (another thread's). */
+GEV_EXTERN int gev_coro_free(gev_coro *c);
+
+/* The running coroutine; the thread's main coroutine when none was entered.
+ * NULL only if the thread's coroutine state cannot be allocated. */
+GEV_EXTERN gev_coro *gev_coro_current(void);
+/* The thread's main coroutine. */
+GEV_EXTERN gev_coro *gev_coro_main(void);
+
+GEV_EXTERN gev_coro *gev_coro_parent(const gev_coro *c);
+/* Sets c's parent. Errors: EINVAL (NULL, a main coroutine, or a parent
+ * chain that would form a cycle), EXDEV (different threads). */
+GEV_EXTERN int gev_coro_set_parent(gev_coro *c, gev_coro *parent);
+
+GEV_EXTERN int gev_coro_started(const gev_coro *c); /* fn was entered */
+GEV_EXTERN int gev_coro_dead(const gev_coro *c);    /* fn returned/killed */
+GEV_EXTERN int gev_coro_is_main(const gev_coro *c);
+GEV_EXTERN gev_stack_mode gev_coro_stack_mode(const gev_coro *c);
+GEV_EXTERN const char *gev_coro_name(const gev_coro *c);
+/* Error c ended with (0 for success), valid once dead. */
+GEV_EXTERN int gev_coro_exit_error(const gev_coro *c);
+
+/* One pointer of user data per coroutine. */
+GEV_EXTERN void gev_coro_set_data(gev_coro *c, void *data);
+GEV_EXTERN void *gev_coro_data(const gev_coro *c);
+
+/* Per-thread configuration. The default stack mode applies to coroutines
+ * created afterwards. The shared region size (default 1 MiB, 64 KiB .. 1
+ * GiB) can only be set before the thread's first shared-mode coroutine runs.
+ * Errors: EINVAL (bad value), EBUSY (region already in use). */
+GEV_EXTERN int gev_coro_set_default_stack_mode(gev_stack_mode mode);
+GEV_EXTERN gev_stack_mode gev_coro_default_stack_mode(void);
+GEV_EXTERN int gev_coro_set_shared_stack_size(size_t bytes);
+
+/* Counters of the calling thread, for leak checks and benchmarks. */
+typedef struct gev_coro_stats {
+  size_t live;            /* coroutines created and not yet freed */
+  size_t stacks_mapped;   /* dedicated stacks currently mapped (in use + cached) */
+  size_t stacks_cached;   /* of which idle in the cache */
+  size_t shared_saved;    /* bytes of shared-mode stacks saved on the heap */
+  size_t shared_copies;   /* stack copies (saves + restores) so far */
+} gev_coro_stats;
+GEV_EXTERN void gev_coro_get_stats(gev_coro_stats *out);
+
+/* Releases the calling thread's idle resources: cached stacks, the shared
+ * region and scratch stack. Threads do this on exit by themselves. Fails
+ * with EBUSY while coroutines of this thread are alive (live != 0). */
+GEV_EXTERN int gev_coro_thread_cleanup(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

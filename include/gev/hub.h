@@ -1,0 +1,289 @@
+/*
+ * gev/hub.h — the hub (a libev loop in a coroutine), greenlets, waiting,
+ * timeouts.
+ *
+ * Each thread has one hub, created on first use: a dedicated-stack
+ * coroutine whose parent is the thread's main coroutine and which runs the
+ * libev loop (ev_default_loop on the main thread, ev_loop_new elsewhere).
+ * Greenlets are coroutines whose parent is the hub. A greenlet that would
+ * block parks: it switches to the hub, and the hub switches it back when the
+ * thing it waits for happens. The thread's main coroutine may block too
+ * (it parks the same way).
+ *
+ * The hub's turn, in order:
+ *   1. run queued callbacks (gev_run_callback, greenlet starts, wake-ups) in
+ *      FIFO order; callbacks queued while draining run in the same pass, but
+ *      a pass stops after about 5 ms so that I/O is never starved (the rest
+ *      run in the next turn, and the poll then does not block);
+ *   2. poll for I/O, blocking only when no callback is queued;
+ *   3. run the watchers that fired (timers, io, signals, children), which
+ *      wake parked greenlets by queueing them (back to 1).
+ *
+ * Blocking calls. Every call documented as blocking parks the caller and
+ * fails with:
+ *   ECANCELED  the greenlet was killed (sticky: every later blocking call of
+ *              that greenlet fails the same way until it returns);
+ *   ETIMEDOUT  the call's own timeout, or an expired gev_timeout scope of the
+ *              caller (sticky until the scope is cancelled);
+ *   EPERM      called from the hub itself or a loop callback, which must
+ *              never block;
+ *   EDEADLK    "would block forever": the loop ran out of work while the
+ *              caller still waited (gevent's LoopExit).
+ * Timeouts are seconds as double: < 0 means wait forever, 0 means do not
+ * wait (poll), > 0 bounds the wait.
+ *
+ * Threads: objects belong to the hub of the thread that made them; using
+ * them from another thread fails with EXDEV.
+ *
+ * Shared-stack mode (see gev/coro.h): nothing handed to the hub may live on
+ * a shared-mode coroutine's stack while the caller is parked (watchers,
+ * objects waited on). Everything gev allocates itself is on the heap.
+ */
+#ifndef GEV_HUB_H
+#define GEV_HUB_H
+
+#include <stdio.h>
+
+#include "gev/coro.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct ev_loop;
+
+/* ---- The hub ---------------------------------------------------------- */
+
+/* The calling thread's libev loop, creating the hub if needed, so other
+ * libev code can share it. NULL with ENOMEM on failure. */
+GEV_EXTERN struct ev_loop *gev_hub_loop(void);
+
+/* The calling thread's hub coroutine (created if needed), or NULL. */
+GEV_EXTERN gev_coro *gev_hub_coro(void);
+
+/* Non-zero when called from the hub: its coroutine or a loop callback. */
+GEV_EXTERN int gev_in_hub(void);
+
+/* Runs the hub until it has nothing left to do: no greenlet alive, no
+ * callback queued, no active watcher (gevent's wait() / hub.join()). Must be
+ * called from the thread's main coroutine (or a plain coroutine), not from a
+ * greenlet. Returns 0. Errors: EPERM (from the hub), EDEADLK (from a
+ * greenlet, which would wait for itself), ECANCELED/ETIMEDOUT as any
+ * blocking call. */
+GEV_EXTERN int gev_run(void);
+
+/* Tears down the calling thread's hub: kills every greenlet still alive
+ * (they get ECANCELED and are run until they return), runs their links,
+ * stops gev's watchers, frees everything. A later gev call creates a new
+ * hub. Must be called from the main coroutine. Errors: EPERM (from the hub
+ * or a greenlet). Returns 0 when there was nothing to tear down too. */
+GEV_EXTERN int gev_hub_destroy(void);
+
+/* Debug verifier: walks the callback queue, the greenlet list, wait queues
+ * and parked greenlets and checks their invariants. Returns 0, or aborts
+ * with "gev: <rule>" naming the broken invariant. */
+GEV_EXTERN int gev_hub_verify(void);
+
+typedef struct gev_hub_stats {
+  size_t greenlets;     /* greenlet objects alive (not yet freed) */
+  size_t running;       /* greenlets started and not finished */
+  size_t parked;        /* coroutines parked in the hub */
+  size_t callbacks;     /* queued callbacks */
+  size_t watchers;      /* gev-owned libev watchers active */
+} gev_hub_stats;
+/* Counters of the calling thread's hub (all zero when it has none). */
+GEV_EXTERN void gev_hub_get_stats(gev_hub_stats *out);
+
+/* Prints every live greenlet: name, state, and what it is parked on
+ * (gevent's format_run_info). */
+GEV_EXTERN void gev_print_run_info(FILE *out);
+
+/* ---- Callbacks ------------------------------------------------------- */
+
+typedef void (*gev_callback_fn)(void *arg);
+
+/* Queues fn(arg) to run in the hub (FIFO). Callable from any coroutine of
+ * the thread and from loop callbacks. fn must not block.
+ * Errors: EINVAL (fn NULL), ENOMEM. */
+GEV_EXTERN int gev_run_callback(gev_callback_fn fn, void *arg);
+
+/* ---- Waiter (gevent's Waiter) ----------------------------------------- */
+
+/* A one-shot rendezvous between one parked coroutine and the hub.
+ * Embed it in a heap struct (never on a shared-mode stack) and
+ * gev_waiter_init() it. */
+typedef struct gev_waiter {
+  /* private */
+  gev_coro *waiting; /* coroutine parked in get, or NULL */
+  void *value;
+  int err;
+  int state; /* 0 empty, 1 value or error stored */
+  unsigned owner;
+} gev_waiter;
+
+GEV_EXTERN void gev_waiter_init(gev_waiter *w);
+/* Delivers value. Only from the hub (anything else aborts with "gev:
+ * Waiter.switch must be called from the hub"). If a coroutine waits in get,
+ * it is resumed; otherwise the value is stored for the next get. */
+GEV_EXTERN void gev_waiter_switch(gev_waiter *w, void *value);
+/* Delivers error err (> 0) the same way. Only from the hub. */
+GEV_EXTERN void gev_waiter_throw(gev_waiter *w, int err);
+/* Returns the stored value, or parks until one is delivered. 0 with *value,
+ * or -1: the thrown error, EBUSY ("concurrent object use": another
+ * coroutine already waits), or a blocking-call error. */
+GEV_EXTERN int gev_waiter_get(gev_waiter *w, void **value);
+GEV_EXTERN int gev_waiter_ready(const gev_waiter *w);
+/* Forgets a stored value/error so the waiter can be reused. */
+GEV_EXTERN void gev_waiter_clear(gev_waiter *w);
+
+/* ---- Waiting on watchers and fds ------------------------------------- */
+
+/* Kinds of libev watcher gev_wait_watcher() accepts. */
+typedef enum gev_watcher_kind {
+  GEV_WATCH_IO,
+  GEV_WATCH_TIMER,
+  GEV_WATCH_PERIODIC,
+  GEV_WATCH_SIGNAL,
+  GEV_WATCH_CHILD,
+  GEV_WATCH_STAT,
+  GEV_WATCH_IDLE,
+  GEV_WATCH_ASYNC,
+} gev_watcher_kind;
+
+/* Parks until watcher w (an initialised, inactive libev watcher of the
+ * given kind, e.g. from ev_io_init) fires, then stops it. Its callback and
+ * data fields are used by gev while waiting and restored afterwards.
+ * Returns the revents mask (> 0), or -1: EINVAL (NULL, unknown kind,
+ * already active), or a blocking-call error. */
+GEV_EXTERN int gev_wait_watcher(void *w, gev_watcher_kind kind,
+                                double timeout);
+
+/* Parks until fd is readable / writable. Returns 0, or -1: EBADF (fd < 0),
+ * EBUSY (another coroutine waits on the same fd and direction), or a
+ * blocking-call error. */
+GEV_EXTERN int gev_wait_read(int fd, double timeout);
+GEV_EXTERN int gev_wait_write(int fd, double timeout);
+
+/* Parks for seconds. gev_sleep(0) yields: the caller runs again after the
+ * callbacks already queued. Returns 0 or a blocking-call error. */
+GEV_EXTERN int gev_sleep(double seconds);
+
+/* ---- Greenlets (gevent.Greenlet) ------------------------------------- */
+
+typedef struct gev_greenlet gev_greenlet;
+typedef void *(*gev_greenlet_fn)(void *arg);
+typedef void (*gev_link_fn)(gev_greenlet *g, void *arg);
+
+typedef struct gev_spawn_opts {
+  const char *name;          /* copied; default "Greenlet-N" */
+  size_t stack_size;         /* as gev_coro_opts */
+  gev_stack_mode stack_mode; /* as gev_coro_opts */
+} gev_spawn_opts;
+
+/* Spawns fn(arg) as a greenlet of this thread's hub. It starts from a
+ * callback, so greenlets spawned in a row start in spawn order. Returns a
+ * handle the caller owns (release with gev_greenlet_unref); the greenlet
+ * runs whether or not anyone holds a handle.
+ * Errors: EINVAL (fn NULL, bad opts), ENOMEM. */
+GEV_EXTERN gev_greenlet *gev_spawn(gev_greenlet_fn fn, void *arg);
+GEV_EXTERN gev_greenlet *gev_spawn_ex(const gev_spawn_opts *opts,
+                                      gev_greenlet_fn fn, void *arg);
+/* As gev_spawn, starting after seconds (>= 0). */
+GEV_EXTERN gev_greenlet *gev_spawn_later(double seconds, gev_greenlet_fn fn,
+                                         void *arg);
+/* Fire and forget: no handle. Returns 0 or -1 (EINVAL, ENOMEM). */
+GEV_EXTERN int gev_spawn_raw(gev_greenlet_fn fn, void *arg);
+
+/* Makes the running greenlet end with error err (> 0) and message fmt when
+ * its function returns, and returns NULL, so that
+ *     return gev_fail(ECONNREFUSED, "connect to %s", host);
+ * reads naturally. err == ECANCELED (the kill error) ends it successfully
+ * with value NULL, as gevent's GreenletExit. From a non-greenlet this only
+ * returns NULL. */
+GEV_EXTERN void *gev_fail(int err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Parks until g finishes. 0 when finished, -1: EINVAL (NULL), EXDEV,
+ * EDEADLK (joining itself), or a blocking-call error (ETIMEDOUT when the
+ * timeout ran out first). */
+GEV_EXTERN int gev_greenlet_join(gev_greenlet *g, double timeout);
+/* Joins, then: 0 with *value if g succeeded; -1 with errno = g's error if it
+ * failed (its message: gev_greenlet_errmsg); or the join errors. */
+GEV_EXTERN int gev_greenlet_get(gev_greenlet *g, double timeout,
+                                void **value);
+/* Kills g: if it has not started it never runs; otherwise its current
+ * blocking call and every later one fail with ECANCELED until it returns.
+ * With block, waits up to timeout for it to finish (ETIMEDOUT otherwise).
+ * Killing a finished greenlet does nothing. From the hub only block == 0 is
+ * allowed (EPERM otherwise). Returns 0 or -1 (EINVAL, EXDEV, join errors). */
+GEV_EXTERN int gev_greenlet_kill(gev_greenlet *g, int block, double timeout);
+
+/* Links fn(g, arg) to run in the hub when g finishes, in link order; if g
+ * has already finished it is scheduled at once. Errors: EINVAL, ENOMEM. */
+GEV_EXTERN int gev_greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg);
+/* Removes the first link with the same fn and arg. -1 ENOENT if none. */
+GEV_EXTERN int gev_greenlet_unlink(gev_greenlet *g, gev_link_fn fn,
+                                   void *arg);
+
+GEV_EXTERN int gev_greenlet_started(const gev_greenlet *g);
+GEV_EXTERN int gev_greenlet_ready(const gev_greenlet *g);      /* finished */
+GEV_EXTERN int gev_greenlet_successful(const gev_greenlet *g); /* no error */
+GEV_EXTERN void *gev_greenlet_value(const gev_greenlet *g);
+GEV_EXTERN int gev_greenlet_error(const gev_greenlet *g); /* 0 if none */
+GEV_EXTERN const char *gev_greenlet_errmsg(const gev_greenlet *g);
+GEV_EXTERN const char *gev_greenlet_name(const gev_greenlet *g);
+GEV_EXTERN int gev_greenlet_set_name(gev_greenlet *g, const char *name);
+
+/* Reference counting: a handle from spawn holds one reference. */
+GEV_EXTERN gev_greenlet *gev_greenlet_ref(gev_greenlet *g);
+GEV_EXTERN void gev_greenlet_unref(gev_greenlet *g);
+
+/* The running greenlet, or NULL in the main coroutine or the hub. */
+GEV_EXTERN gev_greenlet *gev_getcurrent(void);
+
+/* ---- Many greenlets at once ----------------------------------------- */
+
+#define GEV_JOIN_RAISE_ERROR 1 /* stop at the first failed greenlet */
+
+/* Waits until all n greenlets finish, or count of them (count 0 = all), or
+ * the first failure with GEV_JOIN_RAISE_ERROR, or timeout. Does not kill
+ * the rest. Returns how many of gs have finished, or -1 (EINVAL, or a
+ * blocking-call error other than the timeout ETIMEDOUT; ETIMEDOUT from an
+ * expired gev_timeout scope is reported too). */
+GEV_EXTERN int gev_joinall(gev_greenlet **gs, size_t n, double timeout,
+                           int flags, size_t count);
+/* Kills them all; with block waits up to timeout for all to finish.
+ * Returns 0, or -1 (EINVAL, ETIMEDOUT, blocking-call errors). */
+GEV_EXTERN int gev_killall(gev_greenlet **gs, size_t n, int block,
+                           double timeout);
+
+/* Iterates greenlets as they finish (gevent's iwait). */
+typedef struct gev_iwait gev_iwait;
+GEV_EXTERN gev_iwait *gev_iwait_new(gev_greenlet **gs, size_t n,
+                                    double timeout);
+/* The next finished greenlet (a borrowed pointer), or NULL: errno 0 when
+ * all were returned, ETIMEDOUT when the iterator's timeout (counted from
+ * gev_iwait_new) ran out, or another blocking-call error. */
+GEV_EXTERN gev_greenlet *gev_iwait_next(gev_iwait *it);
+GEV_EXTERN void gev_iwait_free(gev_iwait *it);
+
+/* ---- Timeout scopes (gevent.Timeout) ---------------------------------- */
+
+/* A deadline for the running coroutine: once it has passed, the pending
+ * blocking call and every later one fail with ETIMEDOUT until the scope is
+ * cancelled. Scopes nest; the earliest deadline wins. It cannot interrupt
+ * code that never blocks (a CPU-bound loop runs on). seconds < 0 makes a
+ * scope that never expires. The scope is heap state owned by the caller.
+ * Errors: EPERM (from the hub), ENOMEM. */
+typedef struct gev_timeout gev_timeout;
+GEV_EXTERN gev_timeout *gev_timeout_start(double seconds);
+/* Non-zero once the deadline has passed (also before any call noticed). */
+GEV_EXTERN int gev_timeout_expired(const gev_timeout *t);
+/* Ends the scope and frees it. Must be called by the coroutine that
+ * started it. NULL does nothing. */
+GEV_EXTERN void gev_timeout_cancel(gev_timeout *t);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

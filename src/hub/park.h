@@ -1,0 +1,88 @@
+/*
+ * Internal: the one wait abstraction everything that blocks is built on.
+ *
+ * Every coroutine that may block (greenlets, the main coroutine) has a task:
+ * a heap control block with a wake-up slot, a deadline timer and a node for
+ * one wait queue. gev__park() parks the current task until gev__wake() is
+ * called for it (from any coroutine of the thread or from a loop callback)
+ * or until its deadline passes. Only the first wake of a park counts; a wake
+ * also unlinks the task from the wait queue it sits on, so a waker never
+ * hands anything to a task that already left.
+ *
+ * Typical blocking primitive:
+ *
+ *     while (!resource_available(obj)) {
+ *       if (gev__waitq_wait(&obj->waiters, timeout, "Semaphore", NULL) < 0)
+ *         return -1;            // errno: ETIMEDOUT, ECANCELED, EPERM ...
+ *     }
+ *
+ * and the releasing side calls gev__waitq_wake_one(&obj->waiters, v, 0).
+ * Handing a resource directly to the woken task (wake with a value that
+ * says "you got it") avoids barging; with the unlink-on-wake rule above, a
+ * wake aimed at a task that was killed first goes to the next one instead.
+ */
+#ifndef GEV_SRC_HUB_PARK_H
+#define GEV_SRC_HUB_PARK_H
+
+#include <stddef.h>
+
+#include "gev/hub.h"
+
+typedef struct gev__task gev__task;
+typedef struct gev__hub gev__hub;
+
+/* A FIFO of parked tasks. Zero-initialised is empty; no destroy needed once
+ * empty. Lives in heap objects only (see the shared-stack rule). */
+typedef struct gev__waitq {
+  gev__task *head; /* private */
+  gev__task *tail; /* private */
+  size_t len;      /* ro */
+} gev__waitq;
+
+/* The calling thread's hub, created on first use; NULL with ENOMEM. */
+gev__hub *gev__hub_get(void);
+/* The hub if it exists, without creating one. */
+gev__hub *gev__hub_peek(void);
+struct ev_loop *gev__hub_evloop(gev__hub *h);
+
+/* The current coroutine's task, created on first use (NULL with ENOMEM, or
+ * EPERM in the hub). */
+gev__task *gev__task_current(void);
+
+/* Checks that the caller may block: not the hub (EPERM), not killed
+ * (ECANCELED), no expired timeout scope (ETIMEDOUT). 0 or -1/errno. */
+int gev__may_block(void);
+
+/* Parks the current task until woken or until timeout seconds (< 0:
+ * none; the task's timeout scopes also apply). what names the wait for
+ * gev_print_run_info ("sleep", "Queue.get", "read fd 5" ...), a static
+ * string. Returns 0 with *value from the waker (value may be NULL), or -1
+ * with errno: the waker's err, ETIMEDOUT, ECANCELED, EPERM, EDEADLK. */
+int gev__park(double timeout, const char *what, void **value);
+
+/* Wakes t with value (err == 0) or error err. The first wake of a park
+ * wins; later ones are ignored. Returns 1 if this wake counted, 0 if t was
+ * not parked or already woken. Callable from any coroutine of the thread,
+ * and from loop callbacks. */
+int gev__wake(gev__task *t, void *value, int err);
+
+/* Parks the current task on q (appended: FIFO). Returns as gev__park; on
+ * any return the task is no longer on q. */
+int gev__waitq_wait(gev__waitq *q, double timeout, const char *what,
+                    void **value);
+/* Wakes the first task of q; returns 1, or 0 if q was empty. */
+int gev__waitq_wake_one(gev__waitq *q, void *value, int err);
+/* Wakes every task on q; returns how many. */
+size_t gev__waitq_wake_all(gev__waitq *q, void *value, int err);
+/* The first task on q, or NULL. */
+gev__task *gev__waitq_first(const gev__waitq *q);
+
+/* Counts a gev-owned libev watcher as started/stopped (for leak checks in
+ * gev_hub_get_stats and the verifier). */
+void gev__watcher_started(void);
+void gev__watcher_stopped(void);
+
+/* Aborts with "gev: <rule>" on stderr. */
+void gev__die(const char *rule) __attribute__((noreturn));
+
+#endif

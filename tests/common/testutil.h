@@ -1,0 +1,27 @@
+/* Shared helpers for gev's Check tests: leak checks and a main(). */
+#ifndef GEV_TESTUTIL_H
+#define GEV_TESTUTIL_H
+
+#include <check.h>
+#include <stdlib.h>
+
+/* Number of open fds of this process (from /proc/self/fd). */
+int gev_test_fd_count(void);
+
+/* Checks that the coroutine layer holds nothing: no live coroutines, and
+ * after gev_coro_thread_cleanup() no mapped stacks. Fails the test. */
+void gev_test_coro_clean(void);
+
+/* Full end-of-test check: runs the hub verifier, requires no greenlet,
+ * callback or gev watcher left, destroys the hub, then the coroutine check,
+ * and requires the fd count to equal fds_before. Only in hub-enabled
+ * builds. */
+void gev_test_all_clean(int fds_before);
+
+/* Runs suite s and exits with the number of failed tests. */
+int gev_test_run(Suite *s);
+
+#define GEV_TEST_MAIN(make_suite) \
+  int main(void) { return gev_test_run(make_suite()); }
+
+#endif
