@@ -102,7 +102,7 @@ GEV_EXTERN gev_coro *gev_coro_new(gev_coro_fn fn, gev_coro *parent,
  * returns value at once.
  * Errors of the switch itself (nothing switched): EINVAL (target NULL),
  * EXDEV (target of another thread: "cannot switch to a different thread"),
- * EFAULT (the target's stack could not be set up, e.g. ENOMEM). */
+ * ENOMEM (the target's stack could not be mapped). */
 GEV_EXTERN int gev_coro_switch(gev_coro *target, void *value, void **result);
 
 /* Resumes target with error err (> 0) instead of a value. Throwing into an

@@ -1,0 +1,33 @@
+/*
+ * gev — gevent for C. One include for the whole public API:
+ *   gev/coro.h    coroutines with greenlet's semantics
+ *   gev/hub.h     the hub: greenlets, waiting, timeouts
+ *   gev/sync.h    Event, AsyncResult, locks, queues, pools
+ *   gev/net.h     cooperative sockets
+ *   gev/dns.h     asynchronous DNS over c-ares
+ *   gev/server.h  StreamServer, DatagramServer
+ */
+#ifndef GEV_H
+#define GEV_H
+
+#include "gev/coro.h"
+#if __has_include("gev/hub.h")
+#include "gev/hub.h"
+#endif
+#if __has_include("gev/sync.h")
+#include "gev/sync.h"
+#endif
+#if __has_include("gev/net.h")
+#include "gev/net.h"
+#endif
+#if __has_include("gev/dns.h")
+#include "gev/dns.h"
+#endif
+#if __has_include("gev/server.h")
+#include "gev/server.h"
+#endif
+#if __has_include("gev/prefork.h")
+#include "gev/prefork.h"
+#endif
+
+#endif

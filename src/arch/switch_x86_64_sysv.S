@@ -1,0 +1,106 @@
+/*
+ * Context switch for x86-64, System V ABI.
+ *
+ * void *gev__switch(void **save_sp   (rdi),
+ *                   void *load_sp    (rsi),
+ *                   void *value      (rdx))   -> value of the switcher (rax)
+ *
+ * Saved frame, from the saved stack pointer upwards (64 bytes):
+ *
+ *   +--------+----------------------------------------------+
+ *   | sp+0   | MXCSR (4 bytes), x87 control word (2 bytes)  |
+ *   | sp+8   | r15                                          |
+ *   | sp+16  | r14                                          |
+ *   | sp+24  | r13                                          |
+ *   | sp+32  | r12                                          |
+ *   | sp+40  | rbx                                          |
+ *   | sp+48  | rbp                                          |
+ *   | sp+56  | return address                               |
+ *   +--------+----------------------------------------------+
+ *
+ * These are the registers the ABI makes callee-saved, plus the SSE and x87
+ * control state, which the ABI also treats as preserved across calls.
+ * Everything else is caller-saved, so the C caller has already spilled it.
+ */
+	.text
+	.globl	gev__switch
+	.hidden	gev__switch
+	.type	gev__switch, @function
+	.p2align 4
+gev__switch:
+	.cfi_startproc
+	pushq	%rbp
+	pushq	%rbx
+	pushq	%r12
+	pushq	%r13
+	pushq	%r14
+	pushq	%r15
+	subq	$8, %rsp
+	stmxcsr	(%rsp)
+	fnstcw	4(%rsp)
+	movq	%rsp, (%rdi)
+	movq	%rsi, %rsp
+	ldmxcsr	(%rsp)
+	fldcw	4(%rsp)
+	addq	$8, %rsp
+	popq	%r15
+	popq	%r14
+	popq	%r13
+	popq	%r12
+	popq	%rbx
+	popq	%rbp
+	movq	%rdx, %rax
+	ret
+	.cfi_endproc
+	.size	gev__switch, .-gev__switch
+
+/*
+ * void *gev__ctx_make(void *lo (rdi), void *hi (rsi))
+ *
+ * Builds the frame above at the 16-byte aligned top of [lo, hi), with zero
+ * registers, default MXCSR (0x1f80) and x87 control word (0x037f), and the
+ * trampoline as return address. The frame sits 16 bytes below the top so
+ * that after its `ret` the stack is 16-byte aligned for the trampoline's
+ * call, as the ABI requires at call sites.
+ */
+	.globl	gev__ctx_make
+	.hidden	gev__ctx_make
+	.type	gev__ctx_make, @function
+	.p2align 4
+gev__ctx_make:
+	.cfi_startproc
+	movq	%rsi, %rax
+	andq	$-16, %rax
+	subq	$80, %rax
+	movl	$0x1f80, (%rax)
+	movw	$0x037f, 4(%rax)
+	movw	$0, 6(%rax)
+	movq	$0, 8(%rax)
+	movq	$0, 16(%rax)
+	movq	$0, 24(%rax)
+	movq	$0, 32(%rax)
+	movq	$0, 40(%rax)
+	movq	$0, 48(%rax)
+	leaq	gev__ctx_trampoline(%rip), %rcx
+	movq	%rcx, 56(%rax)
+	movq	$0, 64(%rax)
+	movq	$0, 72(%rax)
+	ret
+	.cfi_endproc
+	.size	gev__ctx_make, .-gev__ctx_make
+
+/* First code a new context runs: pass the switch value on to C. The return
+ * address is undefined so debuggers and unwinders stop here. */
+	.type	gev__ctx_trampoline, @function
+	.p2align 4
+gev__ctx_trampoline:
+	.cfi_startproc
+	.cfi_undefined rip
+	movq	%rax, %rdi
+	xorl	%ebp, %ebp
+	call	gev__coro_entry
+	ud2
+	.cfi_endproc
+	.size	gev__ctx_trampoline, .-gev__ctx_trampoline
+
+	.section .note.GNU-stack,"",@progbits

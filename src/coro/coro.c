@@ -1,0 +1,714 @@
+/*
+ * Coroutines with greenlet's semantics over the per-CPU switch.
+ *
+ * Switching. gev_coro_switch() resolves its target first (a dead target
+ * forwards to its nearest live ancestor; an error thrown into an unstarted
+ * one kills it and forwards to its parent), leaves the value or error in the
+ * thread's transfer slot, and switches. Whoever resumes reads the slot.
+ *
+ * Dedicated stacks are mapped at the first switch into a coroutine (so that
+ * a million spawned-but-unstarted coroutines cost no mappings) and go back to
+ * the thread's cache the moment the coroutine dies; since a coroutine cannot
+ * free the stack it runs on, the dying one leaves itself in t->dying and
+ * the next context to run releases it.
+ *
+ * Shared stacks (greenlet's stack slicing). All shared-mode coroutines of a
+ * thread run on one region; t->occupant is the one whose live bytes are in
+ * it. Switching to the occupant, or to any dedicated-stack coroutine, is a
+ * plain switch: nothing is copied. Switching to a shared coroutine that is
+ * not the occupant goes through the scratch context, a small dedicated stack
+ * of the thread's: there, with no coroutine running on the region, the
+ * occupant's live bytes [sp, top) are saved to an exactly sized heap buffer
+ * and the target's are copied back (or its first frame is built), and the
+ * scratch context switches on to the target.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/switch.h"
+#include "coro/coro_internal.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GEV_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GEV_ASAN 1
+#endif
+#endif
+#ifdef GEV_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+#define DEFAULT_STACK (256 * 1024)
+#define MIN_STACK (16 * 1024)
+#define MAX_STACK ((size_t)1 << 30)
+#define DEFAULT_REGION (1024 * 1024)
+#define SCRATCH_STACK (64 * 1024)
+
+__thread gev__cthread *gev__tls_thread __attribute__((tls_model("initial-exec")));
+
+void (*gev__coro_free_hook)(gev_coro *c);
+
+static pthread_key_t thread_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static char scratch_marker;
+
+/* ---- Thread state ------------------------------------------------------ */
+
+static void thread_free(void *p);
+
+static void make_key(void) {
+  pthread_key_create(&thread_key, thread_free);
+}
+
+static gev_stack_mode env_stack_mode(void) {
+  const char *m = getenv("GEV_STACK_MODE");
+  if (m && strcmp(m, "shared") == 0)
+    return GEV_STACK_SHARED;
+  return GEV_STACK_DEDICATED;
+}
+
+static gev__cthread *thread_new(void) {
+  gev__cthread *t = calloc(1, sizeof *t);
+  if (!t)
+    return NULL;
+  t->main.thr = t;
+  t->main.is_main = 1;
+  t->main.started = 1;
+  t->main.mode = GEV_STACK_DEDICATED;
+  t->main.refs = 1;
+  t->current = &t->main;
+  t->default_mode = env_stack_mode();
+  t->region_size = DEFAULT_REGION;
+  gev__overflow_thread_init(t);
+  pthread_once(&key_once, make_key);
+  pthread_setspecific(thread_key, t);
+  gev__tls_thread = t;
+  return t;
+}
+
+gev__cthread *gev__cthread_get(void) {
+  gev__cthread *t = gev__tls_thread;
+  if (__builtin_expect(t != NULL, 1))
+    return t;
+  t = thread_new();
+  if (!t)
+    errno = ENOMEM;
+  return t;
+}
+
+static void release_idle(gev__cthread *t) {
+  gev__stack_cache_clear(t);
+  if (t->region.map) {
+    gev__stack_unmap(&t->region);
+    t->stacks_mapped--;
+  }
+  if (t->scratch.map) {
+    gev__stack_unmap(&t->scratch);
+    t->stacks_mapped--;
+    t->scratch_sp = NULL;
+  }
+}
+
+/* Thread exit: whatever coroutines are still alive are leaked on purpose
+ * (nothing can run them any more); idle stacks are returned. */
+static void thread_free(void *p) {
+  gev__cthread *t = p;
+  if (t->live == 0) {
+    release_idle(t);
+    gev__overflow_thread_fini(t);
+    free(t);
+  }
+  gev__tls_thread = NULL;
+}
+
+/* ---- Sanitizer and debugger hooks -------------------------------------- */
+
+static void stack_bounds(const gev__cthread *t, const gev_coro *c,
+                         const void **lo, size_t *size) {
+  const gev__stack *s = c->mode == GEV_STACK_SHARED ? &t->region : &c->stack;
+  *lo = s->lo;
+  *size = (size_t)(s->hi - s->lo);
+}
+
+#ifdef GEV_ASAN
+/* Tells ASan that this context leaves for [lo, lo+size); a context that
+ * will never run again passes NULL so its fake stack is dropped. */
+static void asan_leave(void **fake, const void *lo, size_t size) {
+  __sanitizer_start_switch_fiber(fake, lo, size);
+}
+static void asan_arrive(void *fake) {
+  __sanitizer_finish_switch_fiber(fake, NULL, NULL);
+}
+#else
+static inline void asan_leave(void **fake, const void *lo, size_t size) {
+  (void)fake, (void)lo, (void)size;
+}
+static inline void asan_arrive(void *fake) {
+  (void)fake;
+}
+#endif
+
+/* Copies stack bytes. Under ASan the copy is uninstrumented: both sides
+ * are stack memory whose frames carry redzones. */
+#ifdef GEV_ASAN
+__attribute__((no_sanitize_address)) static void copy_bytes(char *dst,
+                                                            const char *src,
+                                                            size_t n) {
+  for (size_t i = 0; i < n; i++)
+    dst[i] = src[i];
+}
+#else
+static void copy_bytes(char *dst, const char *src, size_t n) {
+  memcpy(dst, src, n);
+}
+#endif
+
+/* ---- Shared region ----------------------------------------------------- */
+
+static char *live_bottom(const gev_coro *c) {
+  return (char *)c->sp - GEV__SP_MARGIN;
+}
+
+/* Saves the occupant's live bytes to its heap buffer, sized to fit. */
+static int save_shared(gev__cthread *t, gev_coro *c) {
+  char *lo = live_bottom(c);
+  size_t len = (size_t)(t->region.hi - lo);
+  if (len != c->saved_cap) {
+    char *buf = realloc(c->saved, len);
+    if (!buf)
+      return -1;
+    t->shared_saved += len;
+    t->shared_saved -= c->saved_cap;
+    c->saved = buf;
+    c->saved_cap = len;
+  }
+  copy_bytes(c->saved, lo, len);
+  c->saved_len = len;
+  t->shared_copies++;
+  return 0;
+}
+
+static void restore_shared(gev__cthread *t, gev_coro *c) {
+  copy_bytes(t->region.hi - c->saved_len, c->saved, c->saved_len);
+#ifdef GEV_ASAN
+  /* The shadow of the region still describes the previous occupant's
+   * frames; clear it rather than report their redzones against ours. */
+  __asan_unpoison_memory_region(t->region.lo,
+                                (size_t)(t->region.hi - t->region.lo));
+#endif
+  t->shared_copies++;
+}
+
+static void drop_saved(gev__cthread *t, gev_coro *c) {
+  t->shared_saved -= c->saved_cap;
+  free(c->saved);
+  c->saved = NULL;
+  c->saved_len = c->saved_cap = 0;
+}
+
+static int ensure_region(gev__cthread *t) {
+  if (t->region.map)
+    return 0;
+  if (gev__stack_map(t->region_size, &t->region) < 0)
+    return -1;
+  t->stacks_mapped++;
+  return 0;
+}
+
+/* ---- Death and stack release ------------------------------------------- */
+
+/* Releases the stack of the coroutine that died just before this context
+ * resumed. */
+static void release_dying(gev__cthread *t) {
+  gev_coro *c = t->dying;
+  if (!c)
+    return;
+  t->dying = NULL;
+  if (c->mode == GEV_STACK_SHARED) {
+    if (t->occupant == c)
+      t->occupant = NULL;
+    drop_saved(t, c);
+  } else {
+    gev__stack_put(t, &c->stack);
+  }
+}
+
+/* ---- The scratch context ----------------------------------------------- */
+
+static void scratch_main(gev__cthread *t) __attribute__((noreturn));
+static void scratch_main(gev__cthread *t) {
+  for (;;) {
+    gev_coro *to = t->pend_to;
+    gev_coro *occ = t->occupant;
+    asan_arrive(t->scratch_fake);
+    release_dying(t);
+    occ = t->occupant;
+    if (occ && occ != to && save_shared(t, occ) < 0) {
+      fputs("gev: out of memory saving a shared stack\n", stderr);
+      abort(); /* LCOV_EXCL_LINE: malloc failure of a few KiB */
+    }
+    if (to->started)
+      restore_shared(t, to);
+    else
+      to->sp = gev__ctx_make(t->region.lo, t->region.hi);
+    t->occupant = to;
+    asan_leave(&t->scratch_fake, t->region.lo,
+               (size_t)(t->region.hi - t->region.lo));
+    to->started = 1;
+    gev__switch(&t->scratch_sp, to->sp, NULL);
+  }
+}
+
+static int ensure_scratch(gev__cthread *t) {
+  if (t->scratch_sp)
+    return 0;
+  if (gev__stack_map(SCRATCH_STACK, &t->scratch) < 0)
+    return -1;
+  t->stacks_mapped++;
+  t->scratch_sp = gev__ctx_make(t->scratch.lo, t->scratch.hi);
+  return 0;
+}
+
+/* ---- Entry ------------------------------------------------------------- */
+
+static void finish(gev__cthread *t, gev_coro *self, void *result)
+    __attribute__((noreturn));
+
+void gev__coro_entry(void *value) {
+  gev__cthread *t = gev__tls_thread;
+  gev_coro *self;
+  if (value == &scratch_marker)
+    scratch_main(t);
+  self = t->current;
+  asan_arrive(NULL);
+  release_dying(t);
+  finish(t, self, self->fn(t->xfer_value));
+}
+
+/* ---- Switching --------------------------------------------------------- */
+
+/* Makes sure target can be switched to: a stack for an unstarted dedicated
+ * coroutine, the region and scratch context for a shared one. */
+static int prepare(gev__cthread *t, gev_coro *target) {
+  if (target->mode == GEV_STACK_SHARED) {
+    if (t->occupant == target)
+      return 0;
+    return ensure_region(t) < 0 || ensure_scratch(t) < 0 ? -1 : 0;
+  }
+  if (target->started)
+    return 0;
+  if (gev__stack_get(t, target->stack_size, &target->stack) < 0)
+    return -1;
+  target->offset = (t->serial++ & 15u) * 64u;
+  target->sp = gev__ctx_make(target->stack.lo, target->stack.hi - target->offset);
+  return 0;
+}
+
+/* Switches from the running coroutine to target (already resolved and
+ * prepared). Returns in cur when something switches back. */
+static void raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target,
+                       int dying) {
+  const void *lo;
+  size_t size;
+  void **fake = dying ? NULL : &cur->asan_fake;
+  t->current = target;
+  if (target->mode == GEV_STACK_SHARED && t->occupant != target) {
+    t->pend_to = target;
+    asan_leave(fake, t->scratch.lo, (size_t)(t->scratch.hi - t->scratch.lo));
+    if (!t->scratch_started) {
+      t->scratch_started = 1;
+      gev__switch(&cur->sp, t->scratch_sp, &scratch_marker);
+    } else {
+      gev__switch(&cur->sp, t->scratch_sp, NULL);
+    }
+  } else {
+    stack_bounds(t, target, &lo, &size);
+    target->started = 1;
+    asan_leave(fake, lo, size);
+    gev__switch(&cur->sp, target->sp, NULL);
+  }
+  asan_arrive(cur->asan_fake);
+  release_dying(t);
+}
+
+/* Follows greenlet's forwarding rules: dead targets forward to their
+ * parent; an error thrown into an unstarted target kills it. */
+static gev_coro *resolve(gev_coro *target, void **value, int *err) {
+  for (;;) {
+    if (target->dead) {
+      target = target->parent;
+      continue;
+    }
+    if (!target->started && *err) {
+      target->dead = 1;
+      target->exit_error = *err == GEV_EKILL ? 0 : *err;
+      if (*err == GEV_EKILL) {
+        *err = 0;
+        *value = NULL;
+      }
+      target = target->parent;
+      continue;
+    }
+    return target;
+  }
+}
+
+static int receive(gev__cthread *t, void **result) {
+  int err = t->xfer_err;
+  void *v = t->xfer_value;
+  t->xfer_err = 0;
+  t->xfer_value = NULL;
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  if (result)
+    *result = v;
+  return 0;
+}
+
+static int check_target(gev__cthread **tp, gev_coro *target) {
+  gev__cthread *t = gev__cthread_get();
+  if (!t)
+    return -1;
+  if (!target) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (target->thr != t) {
+    errno = EXDEV; /* cannot switch to a different thread */
+    return -1;
+  }
+  *tp = t;
+  return 0;
+}
+
+static int switch_to(gev__cthread *t, gev_coro *target, void *value, int err,
+                     void **result) {
+  gev_coro *cur = t->current;
+  target = resolve(target, &value, &err);
+  t->xfer_value = value;
+  t->xfer_err = err;
+  if (target == cur)
+    return receive(t, result);
+  if (prepare(t, target) < 0) {
+    t->xfer_value = NULL;
+    t->xfer_err = 0;
+    errno = ENOMEM;
+    return -1;
+  }
+  raw_switch(t, cur, target, 0);
+  return receive(t, result);
+}
+
+GEV_EXTERN int gev_coro_switch(gev_coro *target, void *value, void **result) {
+  gev__cthread *t;
+  if (check_target(&t, target) < 0)
+    return -1;
+  return switch_to(t, target, value, 0, result);
+}
+
+GEV_EXTERN int gev_coro_throw(gev_coro *target, int err, void **result) {
+  gev__cthread *t;
+  if (check_target(&t, target) < 0)
+    return -1;
+  if (err <= 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  return switch_to(t, target, NULL, err, result);
+}
+
+/* The coroutine's function returned: hand its result to the parent chain
+ * and never come back. */
+static void finish(gev__cthread *t, gev_coro *self, void *result) {
+  int err = self->exit_error;
+  gev_coro *target;
+  void *value = err ? NULL : result;
+  self->dead = 1;
+  t->dying = self;
+  target = resolve(self->parent, &value, &err);
+  if (prepare(t, target) < 0) {
+    /* The main coroutine always has a stack: go there instead. */
+    target = &t->main; /* LCOV_EXCL_LINE: needs ENOMEM mapping a stack */
+  }
+  t->xfer_value = value;
+  t->xfer_err = err;
+  raw_switch(t, self, target, 1);
+  fputs("gev: a dead coroutine was resumed\n", stderr);
+  abort();
+}
+
+GEV_EXTERN int gev_coro_set_exit_error(int err) {
+  gev__cthread *t = gev__cthread_get();
+  if (!t)
+    return -1;
+  if (t->current->is_main || err < 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  t->current->exit_error = err == GEV_EKILL ? 0 : err;
+  return 0;
+}
+
+/* ---- Creation and release ---------------------------------------------- */
+
+static int valid_opts(const gev_coro_opts *o, size_t *size,
+                      gev_stack_mode *mode, gev__cthread *t) {
+  size_t page = gev__page_size();
+  *size = o && o->stack_size ? o->stack_size : DEFAULT_STACK;
+  *mode = o && o->stack_mode ? o->stack_mode : t->default_mode;
+  if (*size < MIN_STACK || *size > MAX_STACK)
+    return -1;
+  if (*mode != GEV_STACK_DEDICATED && *mode != GEV_STACK_SHARED)
+    return -1;
+  *size = (*size + page - 1) & ~(page - 1);
+  return 0;
+}
+
+GEV_EXTERN gev_coro *gev_coro_new(gev_coro_fn fn, gev_coro *parent,
+                                  const gev_coro_opts *opts) {
+  gev__cthread *t = gev__cthread_get();
+  gev_coro *c;
+  size_t size;
+  gev_stack_mode mode;
+  if (!t)
+    return NULL;
+  if (!fn || valid_opts(opts, &size, &mode, t) < 0) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (!parent)
+    parent = t->current;
+  if (parent->thr != t) {
+    errno = EXDEV;
+    return NULL;
+  }
+  c = calloc(1, sizeof *c);
+  if (!c)
+    return NULL;
+  if (opts && opts->name && !(c->name = strdup(opts->name))) {
+    free(c);
+    return NULL;
+  }
+  c->thr = t;
+  c->fn = fn;
+  c->mode = (unsigned char)mode;
+  c->stack_size = size;
+  c->refs = 1;
+  c->parent = parent;
+  parent->refs++;
+  t->live++;
+  return c;
+}
+
+static void coro_unref(gev_coro *c) {
+  while (c && !c->is_main && --c->refs == 0) {
+    gev_coro *parent = c->parent;
+    free(c->name);
+    free(c);
+    c = parent;
+  }
+}
+
+/* Discards a suspended coroutine's stack without running it. */
+static void discard(gev__cthread *t, gev_coro *c) {
+  c->dead = 1;
+  if (c->mode == GEV_STACK_SHARED) {
+    if (t->occupant == c)
+      t->occupant = NULL;
+    drop_saved(t, c);
+  } else {
+    gev__stack_put(t, &c->stack);
+  }
+}
+
+static int would_cycle(const gev_coro *c, const gev_coro *parent) {
+  for (const gev_coro *p = parent; p; p = p->parent)
+    if (p == c)
+      return 1;
+  return 0;
+}
+
+/* greenlet's GC behaviour: throw the kill error in so the coroutine can
+ * unwind, with the freeing coroutine as the place it returns to. */
+static void kill_for_free(gev__cthread *t, gev_coro *c) {
+  if (!would_cycle(c, t->current))
+    gev_coro_set_parent(c, t->current);
+  gev_coro_throw(c, GEV_EKILL, NULL);
+  if (!c->dead) {
+    fprintf(stderr, "gev: coroutine %s ignored the kill error when freed; "
+                    "its stack is discarded\n",
+            c->name ? c->name : "<unnamed>");
+    discard(t, c);
+  }
+}
+
+GEV_EXTERN int gev_coro_free(gev_coro *c) {
+  gev__cthread *t;
+  if (!c)
+    return 0;
+  if (check_target(&t, c) < 0)
+    return -1;
+  if (c->is_main || c->handle_freed) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (c == t->current) {
+    errno = EBUSY;
+    return -1;
+  }
+  if (c->started && !c->dead)
+    kill_for_free(t, c);
+  if (!c->dead)
+    c->dead = 1; /* never started: nothing to release */
+  if (c->mode == GEV_STACK_SHARED && c->saved)
+    drop_saved(t, c);
+  c->handle_freed = 1;
+  if (c->task && gev__coro_free_hook)
+    gev__coro_free_hook(c);
+  t->live--;
+  coro_unref(c);
+  return 0;
+}
+
+/* ---- Queries ----------------------------------------------------------- */
+
+GEV_EXTERN gev_coro *gev_coro_current(void) {
+  gev__cthread *t = gev__cthread_get();
+  return t ? t->current : NULL;
+}
+
+GEV_EXTERN gev_coro *gev_coro_main(void) {
+  gev__cthread *t = gev__cthread_get();
+  return t ? &t->main : NULL;
+}
+
+GEV_EXTERN gev_coro *gev_coro_parent(const gev_coro *c) {
+  return c ? c->parent : NULL;
+}
+
+GEV_EXTERN int gev_coro_set_parent(gev_coro *c, gev_coro *parent) {
+  if (!c || !parent || c->is_main) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (c->thr != parent->thr || c->thr != gev__tls_thread) {
+    errno = EXDEV;
+    return -1;
+  }
+  if (would_cycle(c, parent)) {
+    errno = EINVAL;
+    return -1;
+  }
+  parent->refs++;
+  coro_unref(c->parent);
+  c->parent = parent;
+  return 0;
+}
+
+GEV_EXTERN int gev_coro_started(const gev_coro *c) {
+  return c && c->started;
+}
+GEV_EXTERN int gev_coro_dead(const gev_coro *c) {
+  return c && c->dead;
+}
+GEV_EXTERN int gev_coro_is_main(const gev_coro *c) {
+  return c && c->is_main;
+}
+GEV_EXTERN gev_stack_mode gev_coro_stack_mode(const gev_coro *c) {
+  return c ? (gev_stack_mode)c->mode : GEV_STACK_DEFAULT;
+}
+GEV_EXTERN const char *gev_coro_name(const gev_coro *c) {
+  if (!c)
+    return NULL;
+  if (c->is_main)
+    return "main";
+  return c->name ? c->name : "<unnamed>";
+}
+GEV_EXTERN int gev_coro_exit_error(const gev_coro *c) {
+  return c && c->dead ? c->exit_error : 0;
+}
+GEV_EXTERN void gev_coro_set_data(gev_coro *c, void *data) {
+  if (c)
+    c->data = data;
+}
+GEV_EXTERN void *gev_coro_data(const gev_coro *c) {
+  return c ? c->data : NULL;
+}
+
+/* ---- Per-thread configuration ------------------------------------------ */
+
+GEV_EXTERN int gev_coro_set_default_stack_mode(gev_stack_mode mode) {
+  gev__cthread *t = gev__cthread_get();
+  if (!t)
+    return -1;
+  if (mode != GEV_STACK_DEDICATED && mode != GEV_STACK_SHARED) {
+    errno = EINVAL;
+    return -1;
+  }
+  t->default_mode = mode;
+  return 0;
+}
+
+GEV_EXTERN gev_stack_mode gev_coro_default_stack_mode(void) {
+  gev__cthread *t = gev__cthread_get();
+  return t ? t->default_mode : GEV_STACK_DEDICATED;
+}
+
+GEV_EXTERN int gev_coro_set_shared_stack_size(size_t bytes) {
+  gev__cthread *t = gev__cthread_get();
+  size_t page = gev__page_size();
+  if (!t)
+    return -1;
+  if (bytes < 64 * 1024 || bytes > MAX_STACK) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (t->region.map) {
+    if (t->occupant) {
+      errno = EBUSY;
+      return -1;
+    }
+    gev__stack_unmap(&t->region);
+    t->stacks_mapped--;
+  }
+  t->region_size = (bytes + page - 1) & ~(page - 1);
+  return 0;
+}
+
+GEV_EXTERN void gev_coro_get_stats(gev_coro_stats *out) {
+  gev__cthread *t = gev__cthread_get();
+  memset(out, 0, sizeof *out);
+  if (!t)
+    return;
+  out->live = t->live;
+  out->stacks_mapped = t->stacks_mapped;
+  out->stacks_cached = t->ncache;
+  out->shared_saved = t->shared_saved;
+  out->shared_copies = t->shared_copies;
+}
+
+GEV_EXTERN int gev_coro_thread_cleanup(void) {
+  gev__cthread *t = gev__cthread_get();
+  if (!t)
+    return -1;
+  if (t->live != 0 || t->current != &t->main) {
+    errno = EBUSY;
+    return -1;
+  }
+  if (t->occupant) {
+    /* Only a dead occupant can remain once nothing is live. */
+    t->occupant = NULL; /* LCOV_EXCL_LINE */
+  }
+  release_idle(t);
+  t->scratch_started = 0;
+  return 0;
+}

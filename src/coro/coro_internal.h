@@ -1,0 +1,91 @@
+/*
+ * Internal: the coroutine control block, per-thread coroutine state and the
+ * stack allocator. The hub reaches coroutine internals only through
+ * gev/coro.h plus gev__coro_thread_id() below.
+ */
+#ifndef GEV_SRC_CORO_INTERNAL_H
+#define GEV_SRC_CORO_INTERNAL_H
+
+#include <stddef.h>
+
+#include "gev/coro.h"
+
+/* A mapped stack: [lo, hi) usable, a PROT_NONE guard page just below lo. */
+typedef struct gev__stack {
+  char *map;       /* start of the mapping (the guard page), NULL if none */
+  size_t map_size; /* guard + usable bytes */
+  char *lo, *hi;   /* usable range */
+  unsigned vg_id;  /* Valgrind stack id */
+} gev__stack;
+
+typedef struct gev__cthread gev__cthread;
+
+struct gev_coro {
+  void *sp;           /* private: saved stack pointer while suspended */
+  gev__cthread *thr;  /* ro: owning thread */
+  gev_coro *parent;   /* rw through gev_coro_set_parent; holds a ref */
+  gev_coro_fn fn;     /* ro */
+  void *data;         /* rw: user data */
+  char *name;         /* ro: owned copy, or NULL */
+  unsigned refs;      /* private: handle + one per child naming it parent */
+  unsigned char mode; /* ro: GEV_STACK_DEDICATED or GEV_STACK_SHARED */
+  unsigned char started, dead, is_main, handle_freed;
+  int exit_error;     /* rw: set by gev_coro_set_exit_error; result once dead */
+  size_t stack_size;  /* ro: requested dedicated stack size */
+  gev__stack stack;   /* private: dedicated stack, mapped at first switch */
+  char *saved;        /* private: shared mode, live bytes while evicted */
+  size_t saved_len, saved_cap;
+  unsigned offset;    /* private: varying start offset of the stack top */
+  void *asan_fake;    /* private: AddressSanitizer fake stack handle */
+  void *task;         /* private to the hub: its per-coroutine task */
+};
+
+/* Called by gev_coro_free() before a coroutine's control block goes, so the
+ * hub can drop the task it attached (set by the hub, may stay NULL). */
+extern void (*gev__coro_free_hook)(gev_coro *c);
+
+/* Per-thread stack cache and allocation. */
+int gev__stack_get(gev__cthread *t, size_t size, gev__stack *out);
+void gev__stack_put(gev__cthread *t, gev__stack *s);
+int gev__stack_map(size_t size, gev__stack *out);
+void gev__stack_unmap(gev__stack *s);
+void gev__stack_cache_clear(gev__cthread *t);
+size_t gev__stack_cached(const gev__cthread *t);
+size_t gev__page_size(void);
+
+/* Guard-page overflow reporting (sigaltstack + SIGSEGV handler). */
+void gev__overflow_thread_init(gev__cthread *t);
+void gev__overflow_thread_fini(gev__cthread *t);
+
+#define GEV__STACK_CACHE_MAX 64
+
+struct gev__cthread {
+  gev_coro main;              /* the thread's own stack; never dies */
+  gev_coro *current;          /* running coroutine */
+  gev_stack_mode default_mode;
+  void *xfer_value;           /* value/error in flight during a switch */
+  int xfer_err;
+  gev_coro *dying;            /* finished coroutine whose stack the next
+                                 runner releases */
+  /* Shared-mode region and the scratch context that copies stacks. */
+  gev__stack region;
+  size_t region_size;
+  gev_coro *occupant;         /* whose live stack is in the region */
+  gev__stack scratch;
+  void *scratch_sp;
+  void *scratch_fake;
+  int scratch_started;
+  gev_coro *pend_to;          /* shared coroutine the scratch runs next */
+  /* Dedicated stack cache, LIFO. */
+  gev__stack cache[GEV__STACK_CACHE_MAX];
+  size_t ncache;
+  /* Counters. */
+  size_t live, stacks_mapped, shared_saved, shared_copies;
+  unsigned serial;
+  void *altstack;             /* alternate signal stack we installed */
+  size_t altstack_size;
+};
+
+gev__cthread *gev__cthread_get(void);
+
+#endif

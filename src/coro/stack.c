@@ -1,0 +1,207 @@
+/*
+ * Dedicated coroutine stacks: mmap'd, lazily committed (the kernel backs a
+ * page only when it is first touched), with a PROT_NONE guard page below
+ * the usable range, and a per-thread LIFO cache so that creating and
+ * finishing coroutines in a loop maps nothing after warm-up. Each mapping
+ * is registered with Valgrind so that its stack-switch heuristics and
+ * memcheck treat it as a stack. A stack overflow runs into the guard page;
+ * the SIGSEGV handler here, on an alternate signal stack, names the
+ * coroutine and aborts.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "coro/coro_internal.h"
+
+#ifdef GEV_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#else
+#define VALGRIND_STACK_REGISTER(lo, hi) 0
+#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GEV_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GEV_ASAN 1
+#endif
+#endif
+#ifdef GEV_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+size_t gev__page_size(void) {
+  static size_t page;
+  if (!page)
+    page = (size_t)sysconf(_SC_PAGESIZE);
+  return page;
+}
+
+int gev__stack_map(size_t size, gev__stack *out) {
+  size_t page = gev__page_size();
+  size_t total = size + page;
+  char *map = mmap(NULL, total, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
+                   -1, 0);
+  if (map == MAP_FAILED)
+    return -1;
+  if (mprotect(map, page, PROT_NONE) < 0)
+    goto out_unmap;
+  out->map = map;
+  out->map_size = total;
+  out->lo = map + page;
+  out->hi = map + total;
+  out->vg_id = VALGRIND_STACK_REGISTER(out->lo, out->hi);
+  return 0;
+out_unmap:
+  munmap(map, total);
+  errno = ENOMEM;
+  return -1;
+}
+
+void gev__stack_unmap(gev__stack *s) {
+  if (!s->map)
+    return;
+  VALGRIND_STACK_DEREGISTER(s->vg_id);
+#ifdef GEV_ASAN
+  /* Frames that never returned leave poisoned shadow behind. */
+  __asan_unpoison_memory_region(s->lo, (size_t)(s->hi - s->lo));
+#endif
+  munmap(s->map, s->map_size);
+  memset(s, 0, sizeof *s);
+}
+
+int gev__stack_get(gev__cthread *t, size_t size, gev__stack *out) {
+  for (size_t i = t->ncache; i-- > 0;) {
+    if ((size_t)(t->cache[i].hi - t->cache[i].lo) != size)
+      continue;
+    *out = t->cache[i];
+    t->cache[i] = t->cache[--t->ncache];
+    return 0;
+  }
+  if (gev__stack_map(size, out) < 0)
+    return -1;
+  t->stacks_mapped++;
+  return 0;
+}
+
+void gev__stack_put(gev__cthread *t, gev__stack *s) {
+  if (!s->map)
+    return;
+#ifdef GEV_ASAN
+  __asan_unpoison_memory_region(s->lo, (size_t)(s->hi - s->lo));
+#endif
+  if (t->ncache < GEV__STACK_CACHE_MAX) {
+    t->cache[t->ncache++] = *s;
+    memset(s, 0, sizeof *s);
+    return;
+  }
+  gev__stack_unmap(s);
+  t->stacks_mapped--;
+}
+
+void gev__stack_cache_clear(gev__cthread *t) {
+  while (t->ncache > 0) {
+    gev__stack_unmap(&t->cache[--t->ncache]);
+    t->stacks_mapped--;
+  }
+}
+
+size_t gev__stack_cached(const gev__cthread *t) {
+  return t->ncache;
+}
+
+/* ---- Overflow reporting ------------------------------------------------ */
+
+static struct sigaction old_segv, old_bus;
+static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
+
+/* The guard page of the stack the current coroutine runs on. A fault a
+ * little below it (a large frame stepping over the page) counts too. */
+static int in_guard(const gev__cthread *t, const char *addr) {
+  const gev_coro *c = t->current;
+  const gev__stack *s;
+  if (!c || c->is_main)
+    return 0;
+  s = c->mode == GEV_STACK_SHARED ? &t->region : &c->stack;
+  if (!s->map)
+    return 0;
+  return addr < s->lo && addr + 16 * gev__page_size() >= s->map;
+}
+
+static void write_str(const char *s) {
+  ssize_t r = write(2, s, strlen(s));
+  (void)r;
+}
+
+extern __thread gev__cthread *gev__tls_thread;
+
+static void overflow_handler(int sig, siginfo_t *si, void *uctx) {
+  gev__cthread *t = gev__tls_thread;
+  struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
+  if (t && in_guard(t, si->si_addr)) {
+    const char *name = t->current->name;
+    write_str("gev: stack overflow in coroutine ");
+    write_str(name ? name : "<unnamed>");
+    write_str("\n");
+    signal(SIGABRT, SIG_DFL);
+    abort();
+  }
+  /* Not ours: hand it on, or re-fault with the previous disposition. */
+  if (old->sa_flags & SA_SIGINFO && old->sa_sigaction) {
+    old->sa_sigaction(sig, si, uctx);
+    return;
+  }
+  if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+    old->sa_handler(sig);
+    return;
+  }
+  sigaction(sig, old, NULL);
+}
+
+static void install_handler(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = overflow_handler;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &old_segv);
+  sigaction(SIGBUS, &sa, &old_bus);
+}
+
+void gev__overflow_thread_init(gev__cthread *t) {
+  stack_t ss, old;
+  pthread_once(&handler_once, install_handler);
+  if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE))
+    return; /* the application installed its own */
+  t->altstack_size = 64 * 1024;
+  t->altstack = mmap(NULL, t->altstack_size, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (t->altstack == MAP_FAILED) {
+    t->altstack = NULL; /* LCOV_EXCL_LINE: overflow then dies silently */
+    return;
+  }
+  ss.ss_sp = t->altstack;
+  ss.ss_size = t->altstack_size;
+  ss.ss_flags = 0;
+  sigaltstack(&ss, NULL);
+}
+
+void gev__overflow_thread_fini(gev__cthread *t) {
+  stack_t ss;
+  if (!t->altstack)
+    return;
+  memset(&ss, 0, sizeof ss);
+  ss.ss_flags = SS_DISABLE;
+  sigaltstack(&ss, NULL);
+  munmap(t->altstack, t->altstack_size);
+  t->altstack = NULL;
+}
