@@ -1,0 +1,155 @@
+/*
+ * gev/server.h — StreamServer and DatagramServer (gevent.server).
+ *
+ * A stream server accepts connections on a listening socket and runs a
+ * handler greenlet per connection; a datagram server runs a handler greenlet
+ * per datagram received on a bound UDP socket. Accepting happens in the hub,
+ * from the listener's io watcher: each time the listener is readable the
+ * server accepts up to max_accept connections (so one busy listener cannot
+ * starve the rest of the loop) and spawns their handlers, which start in
+ * the next callback pass in accept order.
+ *
+ * Concurrency cap (gevent's Pool): with max_handlers > 0 the server stops
+ * accepting while that many handlers run, and resumes as soon as one
+ * finishes. With a pool, handlers are spawned into it and accepting pauses
+ * while it is full (a pool shared with other greenlets is rechecked every
+ * 10 ms while full). Connections wait in the kernel's backlog meanwhile.
+ *
+ * Accept errors: EMFILE, ENFILE, ENOBUFS and ENOMEM pause accepting for a
+ * delay that starts at 10 ms and doubles up to 1 s while the error
+ * persists; a successful accept resets it. Other accept errors (a client
+ * that reset before it was accepted) are skipped.
+ *
+ * Stopping: gev_server_stop(timeout) stops accepting and closes the
+ * listener at once, lets running handlers finish for up to timeout seconds,
+ * then kills the rest (they see ECANCELED from their blocking calls).
+ * gev_server_close() is its non-blocking half, callable from anywhere
+ * including the hub and signal watchers; a greenlet in serve_forever then
+ * wakes and finishes the stop with the server's stop_timeout.
+ *
+ * Client sockets: the handler borrows client; the server closes it when the
+ * handler returns (or when the handler is killed before it ran). The handler
+ * may close it earlier with gev_socket_close, and may keep it past its
+ * return by taking a reference (gev_socket_ref) — the server still closes
+ * the fd, so to keep the connection open detach the fd instead.
+ */
+#ifndef GEV_SERVER_H
+#define GEV_SERVER_H
+
+#include "gev/net.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct gev_server gev_server;
+
+/* A connection's handler, run in its own greenlet. peer is the client's
+ * address (valid during the call). */
+typedef void (*gev_stream_handler_fn)(gev_server *srv, gev_socket *client,
+                                      const struct sockaddr *peer,
+                                      socklen_t peerlen, void *arg);
+
+/* A datagram's handler, run in its own greenlet. data (len bytes) and peer
+ * are valid during the call. Reply with gev_server_sendto. */
+typedef void (*gev_datagram_handler_fn)(gev_server *srv, const void *data,
+                                        size_t len,
+                                        const struct sockaddr *peer,
+                                        socklen_t peerlen, void *arg);
+
+typedef struct gev_server_opts {
+  /* Where to listen: host (numeric, as gev_sockaddr_parse; NULL for all
+   * IPv4 interfaces) and port (0 picks a free one), or, instead, an
+   * existing socket, bound (and for a stream server listening). The
+   * server takes over the caller's open reference of listener and closes
+   * it when stopped. */
+  const char *host;
+  int port;
+  gev_socket *listener;
+  int backlog;          /* listen backlog for host/port; <= 0: 256 */
+  int reuseport;        /* set SO_REUSEPORT on a socket it creates */
+  int max_accept;       /* accepts (or datagrams) per loop turn; <= 0: 100 */
+  size_t max_handlers;  /* cap on concurrent handlers; 0 = none */
+  struct gev_pool *pool; /* spawn handlers into this pool (gev/sync.h);
+                            borrowed, must outlive the server; NULL: none */
+  double stop_timeout;  /* grace period used by serve_forever; < 0: 1 s */
+  size_t max_datagram;  /* datagram buffer size; 0 = 65536 */
+  const char *name;     /* prefix for handler greenlet names; may be NULL */
+} gev_server_opts;
+
+/* Creates a stream (TCP or Unix) server; nothing is accepted before
+ * gev_server_start or gev_server_serve_forever. opts is copied (not name,
+ * which must outlive the server). With host/port the listening socket is
+ * created and bound here, so gev_server_address works at once.
+ * Errors: EINVAL (NULL opts or handler, both host and listener given),
+ * ENOMEM, and those of gev_socket_listen_tcp. On error the
+ * caller still owns opts->listener. */
+GEV_EXTERN gev_server *gev_stream_server_new(const gev_server_opts *opts,
+                                             gev_stream_handler_fn handler,
+                                             void *arg);
+
+/* Creates a datagram (UDP) server, binding host:port unless a bound
+ * listener is given. Errors as gev_stream_server_new, plus those of
+ * bind(2). */
+GEV_EXTERN gev_server *gev_datagram_server_new(const gev_server_opts *opts,
+                                               gev_datagram_handler_fn handler,
+                                               void *arg);
+
+/* Starts accepting (from the hub; it returns at once). 0, or -1: EINVAL
+ * (NULL), EXDEV, EALREADY (already started), EBADF (already stopped). */
+GEV_EXTERN int gev_server_start(gev_server *srv);
+
+/* Starts the server if needed and parks until gev_server_close or
+ * gev_server_stop is called, then stops it with opts.stop_timeout and
+ * returns 0. Returns -1: EINVAL, EXDEV, EBADF (already stopped), EBUSY
+ * (another greenlet is already in serve_forever), or a blocking-call
+ * error (ECANCELED when killed: the server is then closed and its handlers
+ * killed without waiting). */
+GEV_EXTERN int gev_server_serve_forever(gev_server *srv);
+
+/* Stops accepting, closes the listener, waits up to timeout seconds (< 0:
+ * forever) for running handlers, then kills the rest and waits (up to 1 s)
+ * for them to unwind. Returns 0 once no handler runs, or -1: EINVAL,
+ * EXDEV, EPERM (from the hub: use gev_server_close), ECANCELED (the caller
+ * was killed: the handlers are killed without waiting), ETIMEDOUT (killed
+ * handlers did not finish within 1 s). Stopping a stopped server returns 0
+ * after waiting for its handlers. */
+GEV_EXTERN int gev_server_stop(gev_server *srv, double timeout);
+
+/* Stops accepting and closes the listener now, without waiting; handlers
+ * keep running. Wakes serve_forever. Callable from the hub. 0, or -1:
+ * EINVAL, EXDEV. */
+GEV_EXTERN int gev_server_close(gev_server *srv);
+
+/* Frees the server. If it still runs it is closed first; handlers still
+ * running are killed (without waiting) and clean up after themselves.
+ * NULL does nothing. */
+GEV_EXTERN void gev_server_free(gev_server *srv);
+
+/* The listening address (valid after creation, also after stop). 0, or
+ * -1: EINVAL, ENOSPC (*len too small). */
+GEV_EXTERN int gev_server_address(const gev_server *srv,
+                                  struct sockaddr *addr, socklen_t *len);
+/* The listening port (host order), or -1 (EINVAL, or not IP). */
+GEV_EXTERN int gev_server_port(const gev_server *srv);
+
+/* Handlers currently running (spawned and not finished). */
+GEV_EXTERN size_t gev_server_handlers(const gev_server *srv);
+/* Non-zero while the server accepts (started, not stopped). */
+GEV_EXTERN int gev_server_started(const gev_server *srv);
+
+/* The listening socket (borrowed; NULL once stopped), e.g. to reply from a
+ * datagram handler. */
+GEV_EXTERN gev_socket *gev_server_socket(const gev_server *srv);
+
+/* Sends a datagram from a datagram server's socket (gev_socket_sendto).
+ * Errors: EINVAL (NULL, or a stream server), EBADF (stopped), and those of
+ * gev_socket_sendto. */
+GEV_EXTERN ssize_t gev_server_sendto(gev_server *srv, const void *data,
+                                     size_t len, const struct sockaddr *peer,
+                                     socklen_t peerlen);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

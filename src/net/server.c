@@ -1,0 +1,621 @@
+/*
+ * StreamServer and DatagramServer (see gev/server.h).
+ *
+ * The accept side runs in the hub: an ev_io watcher on the listener whose
+ * callback accepts (or receives) up to max_accept times and spawns one
+ * handler greenlet each. It never parks, so it needs no greenlet of its own
+ * and costs no switch per connection. Two things pause the watcher: the
+ * handler cap (resumed when a handler finishes) and the accept-error
+ * backoff (resumed by a one-shot timer).
+ *
+ * Each handler is a "conn" record on the server's list, holding the
+ * greenlet handle and the client. Cleanup runs from the greenlet's link
+ * callback, which fires exactly once whether the handler returned, failed,
+ * or was killed before it started, so no client socket or record leaks.
+ * A conn whose server was freed first has srv == NULL and only cleans up
+ * itself.
+ */
+#define _GNU_SOURCE /* accept4 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "gev/server.h"
+#include "gev/sync.h"
+#include "hub/park.h"
+
+#define BACKOFF_MIN 0.01
+#define BACKOFF_MAX 1.0
+#define KILL_GRACE 1.0
+
+enum server_state { STATE_READY, STATE_SERVING, STATE_CLOSED };
+
+typedef struct conn {
+  struct conn *prev, *next;        /* on srv->conns */
+  gev_server *srv;                 /* NULL once the server was freed */
+  gev_greenlet *g;                 /* the handle this record owns */
+  gev_socket *client;              /* stream: the server's reference */
+  void *data;                      /* datagram: a copy of the payload */
+  size_t len;
+  struct sockaddr_storage peer;
+  socklen_t peerlen;
+} conn;
+
+struct gev_server {
+  int datagram;                    /* ro: which kind */
+  enum server_state state;         /* rw */
+  gev_server_opts opts;            /* ro: normalised copy */
+  gev_stream_handler_fn on_stream; /* ro */
+  gev_datagram_handler_fn on_datagram;
+  void *arg;
+  gev_socket *listener;            /* rw: NULL once closed */
+  gev__hub *hub;                   /* ro */
+  struct ev_loop *loop;            /* ro */
+  ev_io accept_io;                 /* private: listener readiness */
+  ev_timer backoff_timer;          /* private: accept-error pause */
+  double backoff;                  /* rw: the next pause; 0 when none */
+  int paused_full;                 /* rw: stopped at max_handlers */
+  conn *conns;                     /* rw: running handlers */
+  size_t nconns;
+  gev__waitq forever;              /* parked in serve_forever */
+  struct sockaddr_storage addr;    /* ro: listening address */
+  socklen_t addrlen;
+  void *dgram_buf;                 /* datagram receive buffer */
+};
+
+/* ---- Watchers ----------------------------------------------------------- */
+
+static void start_io(gev_server *srv) {
+  if (!ev_is_active(&srv->accept_io)) {
+    ev_io_start(srv->loop, &srv->accept_io);
+    gev__watcher_started();
+  }
+}
+
+static void stop_io(gev_server *srv) {
+  if (ev_is_active(&srv->accept_io)) {
+    ev_io_stop(srv->loop, &srv->accept_io);
+    gev__watcher_stopped();
+  }
+}
+
+static void stop_backoff(gev_server *srv) {
+  if (ev_is_active(&srv->backoff_timer)) {
+    ev_timer_stop(srv->loop, &srv->backoff_timer);
+    gev__watcher_stopped();
+  }
+}
+
+static int at_capacity(const gev_server *srv) {
+  if (srv->opts.max_handlers && srv->nconns >= srv->opts.max_handlers)
+    return 1;
+  return srv->opts.pool && gev_pool_free_count(srv->opts.pool) <= 0;
+}
+
+/* Stops accepting while the handler cap or the pool is full. The server
+ * hears about its own handlers finishing; a pool shared with other
+ * greenlets can also free up behind its back, so then it rechecks on a
+ * short timer. */
+static void pause_full(gev_server *srv) {
+  srv->paused_full = 1;
+  stop_io(srv);
+  if (srv->opts.pool && !ev_is_active(&srv->backoff_timer)) {
+    ev_timer_set(&srv->backoff_timer, BACKOFF_MIN, 0);
+    ev_timer_start(srv->loop, &srv->backoff_timer);
+    gev__watcher_started();
+  }
+}
+
+/* Accepting resumes only when serving, not backing off and not full. */
+static void maybe_resume(gev_server *srv) {
+  if (srv->state != STATE_SERVING || ev_is_active(&srv->backoff_timer))
+    return;
+  if (at_capacity(srv)) {
+    pause_full(srv);
+    return;
+  }
+  srv->paused_full = 0;
+  start_io(srv);
+}
+
+static void backoff_done(struct ev_loop *loop, ev_timer *w, int revents) {
+  gev_server *srv = w->data;
+  stop_backoff(srv);
+  maybe_resume(srv);
+}
+
+/* Pauses accepting after a resource error, doubling the pause each time
+ * the error repeats (10 ms .. 1 s). */
+static void start_backoff(gev_server *srv) {
+  srv->backoff = srv->backoff == 0 ? BACKOFF_MIN : srv->backoff * 2;
+  if (srv->backoff > BACKOFF_MAX)
+    srv->backoff = BACKOFF_MAX;
+  stop_io(srv);
+  ev_timer_set(&srv->backoff_timer, srv->backoff, 0);
+  ev_timer_start(srv->loop, &srv->backoff_timer);
+  gev__watcher_started();
+}
+
+/* ---- Handlers ----------------------------------------------------------- */
+
+static void conn_unlink(conn *c) {
+  gev_server *srv = c->srv;
+  if (!srv)
+    return;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    srv->conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  srv->nconns--;
+  c->srv = NULL;
+}
+
+static void conn_free(conn *c) {
+  if (c->client) {
+    gev_socket_close(c->client);
+    gev_socket_unref(c->client);
+  }
+  free(c->data);
+  free(c);
+}
+
+/* The handler greenlet finished (or was killed before it ran). */
+static void conn_done(gev_greenlet *g, void *arg) {
+  conn *c = arg;
+  gev_server *srv = c->srv;
+  conn_unlink(c);
+  gev_greenlet_unref(c->g);
+  conn_free(c);
+  if (srv && srv->paused_full)
+    maybe_resume(srv);
+}
+
+static void *conn_run(void *arg) {
+  conn *c = arg;
+  gev_server *srv = c->srv;
+  const struct sockaddr *peer = (const struct sockaddr *)&c->peer;
+  if (!srv)
+    return NULL;
+  if (srv->datagram)
+    srv->on_datagram(srv, c->data, c->len, peer, c->peerlen, srv->arg);
+  else
+    srv->on_stream(srv, c->client, peer, c->peerlen, srv->arg);
+  return NULL;
+}
+
+static void conn_link(gev_server *srv, conn *c) {
+  c->srv = srv;
+  c->prev = NULL;
+  c->next = srv->conns;
+  if (srv->conns)
+    srv->conns->prev = c;
+  srv->conns = c;
+  srv->nconns++;
+}
+
+/* Spawns a handler for c. On failure c is freed (closing its client). */
+static int conn_spawn(gev_server *srv, conn *c) {
+  gev_spawn_opts so = {.name = srv->opts.name};
+  if (srv->opts.pool) /* a free slot was checked: this does not park */
+    c->g = gev_pool_spawn(srv->opts.pool, conn_run, c, 0);
+  else
+    c->g = gev_spawn_ex(&so, conn_run, c);
+  if (!c->g)
+    goto out_free_conn;
+  if (gev_greenlet_link(c->g, conn_done, c) < 0)
+    goto out_kill;
+  conn_link(srv, c);
+  return 0;
+out_kill:
+  /* Not started yet, so it never runs and never touches c. */
+  gev_greenlet_kill(c->g, 0, 0);
+  gev_greenlet_unref(c->g);
+out_free_conn:
+  conn_free(c);
+  return -1;
+}
+
+static int resource_error(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+/* Accepts one connection and spawns its handler. 1 to go on, 0 when
+ * nothing is pending, -1 after a resource error (backoff started). */
+static int accept_one(gev_server *srv) {
+  conn *c = calloc(1, sizeof *c);
+  if (!c) {
+    start_backoff(srv);
+    return -1;
+  }
+  c->peerlen = sizeof c->peer;
+  int fd = accept4(gev_socket_fileno(srv->listener),
+                   (struct sockaddr *)&c->peer, &c->peerlen,
+                   SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    free(c);
+    if (err == EINTR || err == ECONNABORTED || err == EPROTO)
+      return 1;
+    if (resource_error(err)) {
+      start_backoff(srv);
+      return -1;
+    }
+    return 0; /* EAGAIN, or an error the next readiness will repeat */
+  }
+  srv->backoff = 0;
+  c->client = gev_socket_wrap(fd);
+  if (!c->client) {
+    close(fd);
+    free(c);
+    start_backoff(srv);
+    return -1;
+  }
+  gev_socket_ref(c->client);
+  conn_spawn(srv, c);
+  return 1;
+}
+
+/* Receives one datagram and spawns its handler; returns as accept_one. */
+static int receive_one(gev_server *srv) {
+  conn *c = calloc(1, sizeof *c);
+  if (!c) {
+    start_backoff(srv);
+    return -1;
+  }
+  c->peerlen = sizeof c->peer;
+  ssize_t n = recvfrom(gev_socket_fileno(srv->listener), srv->dgram_buf,
+                       srv->opts.max_datagram, 0,
+                       (struct sockaddr *)&c->peer, &c->peerlen);
+  if (n < 0) {
+    int err = errno;
+    free(c);
+    if (err == EINTR || err == ECONNREFUSED)
+      return 1;
+    return 0;
+  }
+  c->data = malloc(n ? (size_t)n : 1);
+  if (!c->data) {
+    free(c);
+    start_backoff(srv);
+    return -1;
+  }
+  memcpy(c->data, srv->dgram_buf, (size_t)n);
+  c->len = (size_t)n;
+  conn_spawn(srv, c);
+  return 1;
+}
+
+static void listener_ready(struct ev_loop *loop, ev_io *w, int revents) {
+  gev_server *srv = w->data;
+  for (int i = 0; i < srv->opts.max_accept; i++) {
+    if (at_capacity(srv)) {
+      pause_full(srv);
+      return;
+    }
+    int rc = srv->datagram ? receive_one(srv) : accept_one(srv);
+    if (rc <= 0)
+      return;
+  }
+}
+
+/* ---- Creation ----------------------------------------------------------- */
+
+static int normalise_opts(gev_server *srv, const gev_server_opts *opts) {
+  if (!opts || (opts->host && opts->listener)) {
+    errno = EINVAL;
+    return -1;
+  }
+  srv->opts = *opts;
+  if (srv->opts.backlog <= 0)
+    srv->opts.backlog = 256;
+  if (srv->opts.max_accept <= 0)
+    srv->opts.max_accept = 100;
+  if (srv->opts.stop_timeout < 0 || isnan(srv->opts.stop_timeout))
+    srv->opts.stop_timeout = 1.0;
+  if (srv->opts.max_datagram == 0)
+    srv->opts.max_datagram = 65536;
+  return 0;
+}
+
+static gev_socket *open_udp(const gev_server_opts *opts) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  if (gev_sockaddr_parse(opts->host, opts->port, &ss, &len) < 0)
+    return NULL;
+  gev_socket *s = gev_socket_new(ss.ss_family, SOCK_DGRAM, 0);
+  if (!s)
+    return NULL;
+  int one = 1;
+  if ((opts->reuseport &&
+       gev_socket_setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) <
+           0) ||
+      gev_socket_bind(s, (struct sockaddr *)&ss, len) < 0) {
+    int saved = errno;
+    gev_socket_close(s);
+    errno = saved;
+    return NULL;
+  }
+  return s;
+}
+
+static gev_socket *open_listener(gev_server *srv) {
+  const gev_server_opts *o = &srv->opts;
+  if (o->listener)
+    return o->listener;
+  if (srv->datagram)
+    return open_udp(o);
+  return gev_socket_listen_tcp(o->host, o->port, o->backlog,
+                               o->reuseport ? GEV_LISTEN_REUSEPORT : 0);
+}
+
+static gev_server *server_new(int datagram, const gev_server_opts *opts,
+                              void *arg) {
+  gev_server *srv = calloc(1, sizeof *srv);
+  if (!srv) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  srv->datagram = datagram;
+  srv->arg = arg;
+  if (normalise_opts(srv, opts) < 0)
+    goto out_free_srv;
+  if (datagram && !(srv->dgram_buf = malloc(srv->opts.max_datagram))) {
+    errno = ENOMEM;
+    goto out_free_srv;
+  }
+  srv->hub = gev__hub_get();
+  if (!srv->hub)
+    goto out_free_buf;
+  srv->loop = gev__hub_evloop(srv->hub);
+  srv->listener = open_listener(srv);
+  if (!srv->listener)
+    goto out_free_buf;
+  srv->addrlen = sizeof srv->addr;
+  if (gev_socket_getsockname(srv->listener, (struct sockaddr *)&srv->addr,
+                             &srv->addrlen) < 0)
+    goto out_close_listener;
+  srv->opts.listener = NULL;
+  ev_io_init(&srv->accept_io, listener_ready,
+             gev_socket_fileno(srv->listener), EV_READ);
+  srv->accept_io.data = srv;
+  ev_timer_init(&srv->backoff_timer, backoff_done, 0, 0);
+  srv->backoff_timer.data = srv;
+  return srv;
+out_close_listener:
+  if (!opts->listener) {
+    int saved = errno;
+    gev_socket_close(srv->listener);
+    errno = saved;
+  }
+out_free_buf:
+  free(srv->dgram_buf);
+out_free_srv:
+  free(srv);
+  return NULL;
+}
+
+gev_server *gev_stream_server_new(const gev_server_opts *opts,
+                                  gev_stream_handler_fn handler, void *arg) {
+  if (!handler) {
+    errno = EINVAL;
+    return NULL;
+  }
+  gev_server *srv = server_new(0, opts, arg);
+  if (srv)
+    srv->on_stream = handler;
+  return srv;
+}
+
+gev_server *gev_datagram_server_new(const gev_server_opts *opts,
+                                    gev_datagram_handler_fn handler,
+                                    void *arg) {
+  if (!handler) {
+    errno = EINVAL;
+    return NULL;
+  }
+  gev_server *srv = server_new(1, opts, arg);
+  if (srv)
+    srv->on_datagram = handler;
+  return srv;
+}
+
+/* ---- Running and stopping ------------------------------------------------ */
+
+static int check(const gev_server *srv) {
+  if (!srv) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (srv->hub != gev__hub_peek()) {
+    errno = EXDEV;
+    return -1;
+  }
+  return 0;
+}
+
+int gev_server_start(gev_server *srv) {
+  if (check(srv) < 0)
+    return -1;
+  if (srv->state != STATE_READY) {
+    errno = srv->state == STATE_SERVING ? EALREADY : EBADF;
+    return -1;
+  }
+  srv->state = STATE_SERVING;
+  start_io(srv);
+  return 0;
+}
+
+int gev_server_close(gev_server *srv) {
+  if (check(srv) < 0)
+    return -1;
+  if (srv->state == STATE_CLOSED)
+    return 0;
+  srv->state = STATE_CLOSED;
+  stop_io(srv);
+  stop_backoff(srv);
+  gev_socket_close(srv->listener);
+  srv->listener = NULL;
+  gev__waitq_wake_all(&srv->forever, NULL, 0);
+  return 0;
+}
+
+/* Kills every running handler without waiting. */
+static void kill_handlers(gev_server *srv) {
+  for (conn *c = srv->conns; c; c = c->next)
+    gev_greenlet_kill(c->g, 0, 0);
+}
+
+/* References to the running handlers' greenlets, for joining them while
+ * they remove themselves from the list. */
+static gev_greenlet **snapshot_handlers(gev_server *srv, size_t *n) {
+  *n = srv->nconns;
+  gev_greenlet **gs = calloc(*n ? *n : 1, sizeof *gs);
+  if (!gs)
+    return NULL;
+  size_t i = 0;
+  for (conn *c = srv->conns; c; c = c->next)
+    gs[i++] = gev_greenlet_ref(c->g);
+  return gs;
+}
+
+/* Joins the handlers for timeout, then kills the rest. */
+static int drain_handlers(gev_server *srv, double timeout) {
+  size_t n;
+  if (srv->nconns == 0)
+    return 0;
+  gev_greenlet **gs = snapshot_handlers(srv, &n);
+  if (!gs) {
+    kill_handlers(srv);
+    errno = ENOMEM;
+    return -1;
+  }
+  int rc = 0;
+  int joined = gev_joinall(gs, n, timeout, 0, 0);
+  if (joined < 0) {
+    /* We were killed or our own scope expired: do not wait any more. */
+    int err = errno;
+    kill_handlers(srv);
+    errno = err;
+    rc = -1;
+  } else if ((size_t)joined < n) {
+    rc = gev_killall(gs, n, 1, KILL_GRACE);
+  }
+  int saved = errno;
+  for (size_t i = 0; i < n; i++)
+    gev_greenlet_unref(gs[i]);
+  free(gs);
+  errno = saved;
+  return rc;
+}
+
+int gev_server_stop(gev_server *srv, double timeout) {
+  if (check(srv) < 0)
+    return -1;
+  if (gev_in_hub()) {
+    errno = EPERM;
+    return -1;
+  }
+  gev_server_close(srv);
+  return drain_handlers(srv, timeout);
+}
+
+int gev_server_serve_forever(gev_server *srv) {
+  if (check(srv) < 0)
+    return -1;
+  if (srv->forever.len > 0) {
+    errno = EBUSY;
+    return -1;
+  }
+  if (srv->state == STATE_READY && gev_server_start(srv) < 0)
+    return -1;
+  if (srv->state == STATE_CLOSED) {
+    errno = EBADF;
+    return -1;
+  }
+  while (srv->state == STATE_SERVING) {
+    if (gev__waitq_wait(&srv->forever, -1, "serve_forever", NULL) < 0) {
+      int err = errno;
+      gev_server_close(srv);
+      kill_handlers(srv);
+      errno = err;
+      return -1;
+    }
+  }
+  return gev_server_stop(srv, srv->opts.stop_timeout);
+}
+
+void gev_server_free(gev_server *srv) {
+  if (!srv || check(srv) < 0)
+    return;
+  gev_server_close(srv);
+  kill_handlers(srv);
+  for (conn *c = srv->conns, *next; c; c = next) {
+    next = c->next;
+    c->srv = NULL;
+  }
+  free(srv->dgram_buf);
+  free(srv);
+}
+
+/* ---- Accessors ---------------------------------------------------------- */
+
+int gev_server_address(const gev_server *srv, struct sockaddr *addr,
+                       socklen_t *len) {
+  if (!srv || !addr || !len) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (*len < srv->addrlen) {
+    errno = ENOSPC;
+    return -1;
+  }
+  memcpy(addr, &srv->addr, srv->addrlen);
+  *len = srv->addrlen;
+  return 0;
+}
+
+int gev_server_port(const gev_server *srv) {
+  if (!srv) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (srv->addr.ss_family == AF_INET)
+    return ntohs(((const struct sockaddr_in *)&srv->addr)->sin_port);
+  if (srv->addr.ss_family == AF_INET6)
+    return ntohs(((const struct sockaddr_in6 *)&srv->addr)->sin6_port);
+  errno = EINVAL;
+  return -1;
+}
+
+size_t gev_server_handlers(const gev_server *srv) {
+  return srv ? srv->nconns : 0;
+}
+
+int gev_server_started(const gev_server *srv) {
+  return srv && srv->state == STATE_SERVING;
+}
+
+gev_socket *gev_server_socket(const gev_server *srv) {
+  return srv ? srv->listener : NULL;
+}
+
+ssize_t gev_server_sendto(gev_server *srv, const void *data, size_t len,
+                          const struct sockaddr *peer, socklen_t peerlen) {
+  if (!srv || !srv->datagram) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (!srv->listener) {
+    errno = EBADF;
+    return -1;
+  }
+  return gev_socket_sendto(srv->listener, data, len, 0, peer, peerlen);
+}

@@ -1,0 +1,712 @@
+/*
+ * Cooperative sockets (see gev/net.h).
+ *
+ * Every call tries the syscall first and parks only on EAGAIN/EINPROGRESS,
+ * so a socket that is ready costs what the plain syscall costs plus a few
+ * checks. A socket owns two ev_io watchers, one per direction, initialised
+ * once with its fd. A greenlet that must wait starts the watcher for its
+ * direction, records its task in parked[dir] and parks with gev__park; the
+ * watcher's callback stops the watcher and wakes the task. The watcher is
+ * stopped again after every wait, so an idle socket keeps nothing active in
+ * the loop and gev_run() can tell when the program has nothing left to do.
+ * (libev applies fd changes lazily, so start/stop pairs within one loop turn
+ * do not each cost an epoll_ctl.)
+ *
+ * All wait state lives in the heap object, never on the caller's stack,
+ * which keeps shared-stack mode safe.
+ *
+ * Lifetime: refs counts the creator's open reference, references taken with
+ * gev_socket_ref, and one per call in progress (enter/leave), so a greenlet
+ * woken with EBADF by a close can still read the object while it unwinds.
+ */
+#define _GNU_SOURCE /* accept4 */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <ev.h>
+
+#include "gev/net.h"
+#include "hub/park.h"
+
+enum { DIR_READ = 0, DIR_WRITE = 1 };
+
+struct gev_socket {
+  int fd;                 /* rw: -1 once closed or detached */
+  int open;               /* rw: the creator's reference is still held */
+  unsigned refs;          /* rw: see the file comment */
+  double timeout;         /* rw: < 0 none, 0 non-blocking, > 0 seconds */
+  gev__hub *hub;          /* ro: the owning thread's hub */
+  struct ev_loop *loop;   /* ro: that hub's loop */
+  ev_io io[2];            /* private: read and write readiness watchers */
+  gev__task *parked[2];   /* private: the task waiting per direction */
+};
+
+static const char *const wait_names[2] = {"socket read", "socket write"};
+
+/* ---- Lifetime ----------------------------------------------------------- */
+
+static void io_ready(struct ev_loop *loop, ev_io *w, int revents) {
+  gev_socket *s = w->data;
+  int dir = w == &s->io[DIR_WRITE];
+  ev_io_stop(loop, w);
+  gev__watcher_stopped();
+  if (s->parked[dir])
+    gev__wake(s->parked[dir], NULL, 0);
+}
+
+static gev_socket *socket_alloc(int fd) {
+  gev__hub *hub = gev__hub_get();
+  if (!hub)
+    return NULL;
+  gev_socket *s = calloc(1, sizeof *s);
+  if (!s) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  s->fd = fd;
+  s->open = 1;
+  s->refs = 1;
+  s->timeout = -1;
+  s->hub = hub;
+  s->loop = gev__hub_evloop(hub);
+  ev_io_init(&s->io[DIR_READ], io_ready, fd, EV_READ);
+  ev_io_init(&s->io[DIR_WRITE], io_ready, fd, EV_WRITE);
+  s->io[DIR_READ].data = s;
+  s->io[DIR_WRITE].data = s;
+  return s;
+}
+
+static void stop_watcher(gev_socket *s, int dir) {
+  if (ev_is_active(&s->io[dir])) {
+    ev_io_stop(s->loop, &s->io[dir]);
+    gev__watcher_stopped();
+  }
+}
+
+/* Forgets the fd: stops the watchers (libev requires that before the fd
+ * is closed) and wakes whoever is parked with EBADF. Returns the fd. */
+static int forget_fd(gev_socket *s) {
+  int fd = s->fd;
+  for (int dir = DIR_READ; dir <= DIR_WRITE; dir++) {
+    stop_watcher(s, dir);
+    if (s->parked[dir])
+      gev__wake(s->parked[dir], NULL, EBADF);
+  }
+  s->fd = -1;
+  return fd;
+}
+
+/* Closes fd; on Linux the fd is gone even when close reports EINTR. */
+static int close_fd(int fd) {
+  if (close(fd) < 0 && errno != EINTR)
+    return -1;
+  return 0;
+}
+
+static void release(gev_socket *s) {
+  if (--s->refs > 0)
+    return;
+  if (s->fd >= 0) {
+    int saved = errno;
+    close_fd(forget_fd(s));
+    errno = saved;
+  }
+  free(s);
+}
+
+static int wrong_thread(const gev_socket *s) {
+  return s->hub != gev__hub_peek();
+}
+
+/* Checks a socket for a call that keeps no state across a park. */
+static int check(const gev_socket *s) {
+  if (!s) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (wrong_thread(s)) {
+    errno = EXDEV;
+    return -1;
+  }
+  if (s->fd < 0) {
+    errno = EBADF;
+    return -1;
+  }
+  return 0;
+}
+
+/* Starts a call that may park: checks, takes the call's reference, and
+ * refuses a killed or timed-out greenlet at once (unless the socket is
+ * non-blocking, which may be used anywhere, even from the hub). */
+static int enter(gev_socket *s) {
+  if (check(s) < 0)
+    return -1;
+  if (s->timeout != 0 && gev__may_block() < 0)
+    return -1;
+  s->refs++;
+  return 0;
+}
+
+/* Ends a call started with enter; keeps errno and passes rc through. */
+static ssize_t leave(gev_socket *s, ssize_t rc) {
+  int saved = errno;
+  release(s);
+  errno = saved;
+  return rc;
+}
+
+/* ---- Waiting ------------------------------------------------------------ */
+
+static double now_monotonic(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* A deadline for calls whose timeout covers the whole call; < 0 none. */
+static double deadline_for(const gev_socket *s) {
+  return s->timeout > 0 ? now_monotonic() + s->timeout : -1;
+}
+
+/* The timeout left before deadline (< 0: none), or -1/ETIMEDOUT when it
+ * has passed. */
+static int remaining(const gev_socket *s, double deadline, double *left) {
+  if (deadline < 0) {
+    *left = s->timeout;
+    return 0;
+  }
+  *left = deadline - now_monotonic();
+  if (*left <= 0) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  return 0;
+}
+
+/* Parks until the fd is ready in direction dir, for at most timeout.
+ * Returns 0, or -1: EAGAIN (timeout 0), EBUSY, EBADF (closed meanwhile),
+ * ETIMEDOUT and the other park errors. */
+static int wait_ready(gev_socket *s, int dir, double timeout) {
+  if (timeout == 0) {
+    errno = EAGAIN;
+    return -1;
+  }
+  if (s->parked[dir]) {
+    errno = EBUSY; /* concurrent object use */
+    return -1;
+  }
+  gev__task *self = gev__task_current();
+  if (!self)
+    return -1;
+  ev_io_start(s->loop, &s->io[dir]);
+  gev__watcher_started();
+  s->parked[dir] = self;
+  int rc = gev__park(timeout, wait_names[dir], NULL);
+  s->parked[dir] = NULL;
+  if (s->fd >= 0)
+    stop_watcher(s, dir);
+  if (rc == 0 && s->fd < 0) {
+    errno = EBADF; /* defensive: closing wakes with EBADF already */
+    rc = -1;
+  }
+  return rc;
+}
+
+static int would_block(int err) {
+  return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/* ---- Creating and releasing ------------------------------------------- */
+
+gev_socket *gev_socket_new(int domain, int type, int protocol) {
+  int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (fd < 0)
+    return NULL;
+  gev_socket *s = socket_alloc(fd);
+  if (!s)
+    goto out_close_fd;
+  return s;
+out_close_fd: {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+  }
+  return NULL;
+}
+
+gev_socket *gev_socket_wrap(int fd) {
+  int type;
+  socklen_t len = sizeof type;
+  if (fd < 0) {
+    errno = EBADF;
+    return NULL;
+  }
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+    return NULL; /* EBADF or ENOTSOCK */
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    return NULL;
+  return socket_alloc(fd);
+}
+
+int gev_socket_close(gev_socket *s) {
+  if (!s) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (wrong_thread(s)) {
+    errno = EXDEV;
+    return -1;
+  }
+  int rc = 0, err = 0;
+  if (s->fd >= 0 && close_fd(forget_fd(s)) < 0) {
+    rc = -1;
+    err = errno;
+  }
+  if (s->open) {
+    s->open = 0;
+    release(s);
+  }
+  errno = rc < 0 ? err : errno;
+  return rc;
+}
+
+int gev_socket_detach(gev_socket *s) {
+  if (check(s) < 0)
+    return -1;
+  int fd = forget_fd(s);
+  if (s->open) {
+    s->open = 0;
+    release(s);
+  }
+  return fd;
+}
+
+gev_socket *gev_socket_ref(gev_socket *s) {
+  if (s)
+    s->refs++;
+  return s;
+}
+
+void gev_socket_unref(gev_socket *s) {
+  if (s && !wrong_thread(s))
+    release(s);
+}
+
+int gev_socket_fileno(const gev_socket *s) {
+  if (!s) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (s->fd < 0)
+    errno = EBADF;
+  return s->fd;
+}
+
+int gev_socket_closed(const gev_socket *s) { return !s || s->fd < 0; }
+
+int gev_socket_settimeout(gev_socket *s, double timeout) {
+  if (!s || isnan(timeout)) {
+    errno = EINVAL;
+    return -1;
+  }
+  s->timeout = timeout < 0 ? -1 : timeout;
+  return 0;
+}
+
+double gev_socket_gettimeout(const gev_socket *s) {
+  return s ? s->timeout : -1;
+}
+
+/* ---- Addresses ---------------------------------------------------------- */
+
+static int parse_ipv6(const char *host, int port, struct sockaddr_storage *out,
+                      socklen_t *len) {
+  char buf[INET6_ADDRSTRLEN + 2];
+  size_t n = strlen(host);
+  if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof buf) {
+    memcpy(buf, host + 1, n - 2);
+    buf[n - 2] = '\0';
+    host = buf;
+  }
+  struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+  if (inet_pton(AF_INET6, host, &a6->sin6_addr) != 1) {
+    errno = EAFNOSUPPORT;
+    return -1;
+  }
+  a6->sin6_family = AF_INET6;
+  a6->sin6_port = htons((uint16_t)port);
+  *len = sizeof *a6;
+  return 0;
+}
+
+int gev_sockaddr_parse(const char *host, int port, struct sockaddr_storage *out,
+                       socklen_t *len) {
+  if (!out || !len || port < 0 || port > 65535) {
+    errno = EINVAL;
+    return -1;
+  }
+  memset(out, 0, sizeof *out);
+  struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+  if (!host || !*host || strcmp(host, "*") == 0) {
+    a4->sin_addr.s_addr = htonl(INADDR_ANY);
+  } else if (inet_pton(AF_INET, host, &a4->sin_addr) != 1) {
+    return parse_ipv6(host, port, out, len);
+  }
+  a4->sin_family = AF_INET;
+  a4->sin_port = htons((uint16_t)port);
+  *len = sizeof *a4;
+  return 0;
+}
+
+static char *format_unix(const struct sockaddr *addr, socklen_t len,
+                         char *buf, size_t size) {
+  const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
+  size_t off = offsetof(struct sockaddr_un, sun_path);
+  size_t n = len > off ? strnlen(un->sun_path, len - off) : 0;
+  if (n + 1 > size) {
+    errno = ENOSPC;
+    return NULL;
+  }
+  memcpy(buf, un->sun_path, n);
+  buf[n] = '\0';
+  return buf;
+}
+
+char *gev_sockaddr_format(const struct sockaddr *addr, socklen_t len,
+                          char *buf, size_t size) {
+  char ip[INET6_ADDRSTRLEN];
+  int n;
+  if (!addr || !buf || len < (socklen_t)sizeof(sa_family_t)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (addr->sa_family == AF_UNIX)
+    return format_unix(addr, len, buf, size);
+  if (addr->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+    const struct sockaddr_in *a4 = (const struct sockaddr_in *)addr;
+    inet_ntop(AF_INET, &a4->sin_addr, ip, sizeof ip);
+    n = snprintf(buf, size, "%s:%u", ip, ntohs(a4->sin_port));
+  } else if (addr->sa_family == AF_INET6 &&
+             len >= sizeof(struct sockaddr_in6)) {
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)addr;
+    inet_ntop(AF_INET6, &a6->sin6_addr, ip, sizeof ip);
+    n = snprintf(buf, size, "[%s]:%u", ip, ntohs(a6->sin6_port));
+  } else {
+    errno = EAFNOSUPPORT;
+    return NULL;
+  }
+  if (n < 0 || (size_t)n >= size) {
+    errno = ENOSPC;
+    return NULL;
+  }
+  return buf;
+}
+
+/* ---- Plain socket calls ------------------------------------------------- */
+
+int gev_socket_bind(gev_socket *s, const struct sockaddr *addr,
+                    socklen_t len) {
+  return check(s) < 0 ? -1 : bind(s->fd, addr, len);
+}
+
+int gev_socket_listen(gev_socket *s, int backlog) {
+  return check(s) < 0 ? -1 : listen(s->fd, backlog);
+}
+
+int gev_socket_shutdown(gev_socket *s, int how) {
+  return check(s) < 0 ? -1 : shutdown(s->fd, how);
+}
+
+int gev_socket_getsockname(gev_socket *s, struct sockaddr *addr,
+                           socklen_t *len) {
+  return check(s) < 0 ? -1 : getsockname(s->fd, addr, len);
+}
+
+int gev_socket_getpeername(gev_socket *s, struct sockaddr *addr,
+                           socklen_t *len) {
+  return check(s) < 0 ? -1 : getpeername(s->fd, addr, len);
+}
+
+int gev_socket_getsockopt(gev_socket *s, int level, int name, void *value,
+                          socklen_t *len) {
+  return check(s) < 0 ? -1 : getsockopt(s->fd, level, name, value, len);
+}
+
+int gev_socket_setsockopt(gev_socket *s, int level, int name,
+                          const void *value, socklen_t len) {
+  return check(s) < 0 ? -1 : setsockopt(s->fd, level, name, value, len);
+}
+
+/* ---- Blocking calls ----------------------------------------------------- */
+
+gev_socket *gev_socket_accept(gev_socket *s, struct sockaddr *addr,
+                              socklen_t *len) {
+  if (enter(s) < 0)
+    return NULL;
+  int fd;
+  for (;;) {
+    fd = accept4(s->fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0)
+      break;
+    if (errno == EINTR)
+      continue;
+    if (!would_block(errno) || wait_ready(s, DIR_READ, s->timeout) < 0)
+      break;
+  }
+  gev_socket *conn = NULL;
+  if (fd >= 0) {
+    conn = socket_alloc(fd);
+    if (!conn) {
+      int saved = errno;
+      close(fd);
+      errno = saved;
+    }
+  }
+  leave(s, 0);
+  return conn;
+}
+
+/* One connect attempt: 0 connected, 1 in progress (wait for write), or
+ * -1 failed. attempted says whether an earlier attempt is in flight, in
+ * which case EISCONN means it succeeded. */
+static int connect_step(gev_socket *s, const struct sockaddr *addr,
+                        socklen_t len, int attempted) {
+  int err = 0;
+  socklen_t errlen = sizeof err;
+  if (attempted &&
+      getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &errlen) == 0 && err) {
+    errno = err;
+    return -1;
+  }
+  if (connect(s->fd, addr, len) == 0)
+    return 0;
+  if (attempted && errno == EISCONN)
+    return 0;
+  if (errno == EINPROGRESS || errno == EALREADY || errno == EINTR)
+    return 1; /* after EINTR Linux goes on connecting in the background */
+  if (errno == EAGAIN)
+    return 2; /* AF_UNIX: the listener's backlog is full; retry later */
+  return -1;
+}
+
+/* Waits before the next connect attempt: writability for a connection in
+ * progress, a short pause for a full Unix backlog (which has no readiness
+ * event of its own). */
+static int connect_wait(gev_socket *s, int step, double left) {
+  if (step == 1)
+    return wait_ready(s, DIR_WRITE, left);
+  if (left == 0) {
+    errno = EAGAIN;
+    return -1;
+  }
+  return gev_sleep(left > 0 && left < 0.01 ? left : 0.01);
+}
+
+int gev_socket_connect(gev_socket *s, const struct sockaddr *addr,
+                       socklen_t len) {
+  if (enter(s) < 0)
+    return -1;
+  double deadline = deadline_for(s), left;
+  int rc, attempted = 0;
+  while ((rc = connect_step(s, addr, len, attempted)) > 0) {
+    attempted = 1;
+    if (remaining(s, deadline, &left) < 0 || connect_wait(s, rc, left) < 0) {
+      rc = -1;
+      break;
+    }
+    if (s->fd < 0) {
+      errno = EBADF;
+      rc = -1;
+      break;
+    }
+  }
+  return (int)leave(s, rc);
+}
+
+ssize_t gev_socket_recvfrom(gev_socket *s, void *buf, size_t len, int flags,
+                            struct sockaddr *addr, socklen_t *addrlen) {
+  if (!buf && len) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (enter(s) < 0)
+    return -1;
+  ssize_t n;
+  for (;;) {
+    n = recvfrom(s->fd, buf, len, flags, addr, addrlen);
+    if (n >= 0)
+      break;
+    if (errno == EINTR)
+      continue;
+    if (!would_block(errno) || (flags & MSG_DONTWAIT) ||
+        wait_ready(s, DIR_READ, s->timeout) < 0)
+      break;
+  }
+  return leave(s, n);
+}
+
+ssize_t gev_socket_recv(gev_socket *s, void *buf, size_t len, int flags) {
+  return gev_socket_recvfrom(s, buf, len, flags, NULL, NULL);
+}
+
+ssize_t gev_socket_sendto(gev_socket *s, const void *buf, size_t len,
+                          int flags, const struct sockaddr *addr,
+                          socklen_t addrlen) {
+  if (!buf && len) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (enter(s) < 0)
+    return -1;
+  ssize_t n;
+  for (;;) {
+    n = sendto(s->fd, buf, len, flags | MSG_NOSIGNAL, addr, addrlen);
+    if (n >= 0)
+      break;
+    if (errno == EINTR)
+      continue;
+    if (!would_block(errno) || (flags & MSG_DONTWAIT) ||
+        wait_ready(s, DIR_WRITE, s->timeout) < 0)
+      break;
+  }
+  return leave(s, n);
+}
+
+ssize_t gev_socket_send(gev_socket *s, const void *buf, size_t len,
+                        int flags) {
+  return gev_socket_sendto(s, buf, len, flags, NULL, 0);
+}
+
+int gev_socket_sendall(gev_socket *s, const void *buf, size_t len,
+                       int flags) {
+  if (!buf && len) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (enter(s) < 0)
+    return -1;
+  const char *p = buf;
+  double deadline = deadline_for(s), left;
+  int rc = 0;
+  while (len > 0) {
+    ssize_t n = send(s->fd, p, len, flags | MSG_NOSIGNAL);
+    if (n >= 0) {
+      p += n;
+      len -= (size_t)n;
+      continue;
+    }
+    if (errno == EINTR)
+      continue;
+    if (!would_block(errno) || remaining(s, deadline, &left) < 0 ||
+        wait_ready(s, DIR_WRITE, left) < 0) {
+      rc = -1;
+      break;
+    }
+  }
+  return (int)leave(s, rc);
+}
+
+/* ---- Helpers ------------------------------------------------------------ */
+
+static int set_int_opt(gev_socket *s, int level, int name, int value) {
+  return setsockopt(s->fd, level, name, &value, sizeof value);
+}
+
+gev_socket *gev_socket_listen_tcp(const char *host, int port, int backlog,
+                                  int flags) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  if (flags & ~GEV_LISTEN_REUSEPORT) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (gev_sockaddr_parse(host, port, &ss, &len) < 0)
+    return NULL;
+  gev_socket *s = gev_socket_new(ss.ss_family, SOCK_STREAM, 0);
+  if (!s)
+    return NULL;
+  if (set_int_opt(s, SOL_SOCKET, SO_REUSEADDR, 1) < 0)
+    goto out_close;
+  if ((flags & GEV_LISTEN_REUSEPORT) &&
+      set_int_opt(s, SOL_SOCKET, SO_REUSEPORT, 1) < 0)
+    goto out_close;
+  if (ss.ss_family == AF_INET6 &&
+      set_int_opt(s, IPPROTO_IPV6, IPV6_V6ONLY, 1) < 0)
+    goto out_close;
+  if (bind(s->fd, (struct sockaddr *)&ss, len) < 0 ||
+      listen(s->fd, backlog > 0 ? backlog : SOMAXCONN) < 0)
+    goto out_close;
+  return s;
+out_close: {
+    int saved = errno;
+    gev_socket_close(s);
+    errno = saved;
+  }
+  return NULL;
+}
+
+/* The addresses host stands for, in the order to try them. Numeric
+ * addresses stand for themselves; "localhost" for both loopbacks. */
+static int candidate_addrs(const char *host, int port,
+                           struct sockaddr_storage out[2], socklen_t lens[2]) {
+  if (strcmp(host, "localhost") == 0) {
+    gev_sockaddr_parse("127.0.0.1", port, &out[0], &lens[0]);
+    gev_sockaddr_parse("::1", port, &out[1], &lens[1]);
+    return 2;
+  }
+  return gev_sockaddr_parse(host, port, &out[0], &lens[0]) < 0 ? -1 : 1;
+}
+
+static gev_socket *connect_one(const struct sockaddr_storage *ss,
+                               socklen_t len, double timeout) {
+  gev_socket *s = gev_socket_new(ss->ss_family, SOCK_STREAM, 0);
+  if (!s)
+    return NULL;
+  gev_socket_settimeout(s, timeout);
+  if (gev_socket_connect(s, (const struct sockaddr *)ss, len) < 0)
+    goto out_close;
+  gev_socket_settimeout(s, -1);
+  return s;
+out_close: {
+    int saved = errno;
+    gev_socket_close(s);
+    errno = saved;
+  }
+  return NULL;
+}
+
+gev_socket *gev_create_connection(const char *host, int port,
+                                  double timeout) {
+  struct sockaddr_storage addrs[2];
+  socklen_t lens[2];
+  if (!host || isnan(timeout)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  int n = candidate_addrs(host, port, addrs, lens);
+  if (n < 0)
+    return NULL;
+  double deadline = timeout > 0 ? now_monotonic() + timeout : -1;
+  gev_socket *s = NULL;
+  for (int i = 0; i < n && !s; i++) {
+    double left = deadline < 0 ? timeout : deadline - now_monotonic();
+    if (deadline >= 0 && left <= 0) {
+      errno = ETIMEDOUT;
+      break;
+    }
+    s = connect_one(&addrs[i], lens[i], left);
+    if (!s && (errno == ECANCELED || errno == EPERM))
+      break; /* killed: do not try the next address */
+  }
+  return s;
+}
