@@ -1,0 +1,445 @@
+/*
+ * gev/sync.h — synchronisation between greenlets of one hub: Event,
+ * AsyncResult, Semaphore / BoundedSemaphore / Lock / RLock, Queue (FIFO,
+ * LIFO, priority; bounded or not; joinable), Channel (rendezvous), and
+ * Group / Pool of greenlets.
+ *
+ * Lifetime. Every object comes in two forms:
+ *   - heap: gev_x_new() ... gev_x_free();
+ *   - embedded in a struct of the caller: gev_x_init() ... gev_x_destroy().
+ * The struct layouts below are public only so they can be embedded; their
+ * fields are private. An object belongs to the hub of the thread that made
+ * it; every call from another thread fails with EXDEV. A destroyed (or never
+ * initialised) embedded object is refused with EINVAL.
+ *
+ * THE SHARED-STACK RULE (see gev/coro.h) applies to these objects: in
+ * shared-stack mode an object must not live on a coroutine's stack while
+ * other coroutines (or the hub) may use it, because that stack is moved
+ * away whenever its owner is parked. Embed objects in heap or static
+ * storage, or use the _new() forms. gev's own wait state for these objects
+ * lives on the heap.
+ *
+ * Destroying an object. _free()/_destroy() wake every coroutine still
+ * parked on the object; their calls fail with EIDRM ("the object was
+ * removed", as System V semaphores report) and do not touch the object
+ * again. A coroutine that has already been handed a result (woken, but not
+ * yet resumed) still returns that result. Destroying an object while
+ * another coroutine is running a call on it in any other way is a bug of
+ * the caller, as with pthread objects.
+ *
+ * Blocking calls take a timeout in seconds (< 0 forever, 0 do not wait,
+ * > 0 bound) and can fail with the errors listed in gev/hub.h:
+ *   ECANCELED  the caller was killed;
+ *   ETIMEDOUT  the timeout ran out (immediately for timeout 0) or an expired
+ *              gev_timeout scope of the caller;
+ *   EPERM      called from the hub or a loop callback and it would wait;
+ *   EDEADLK    the loop ran out of work while the caller still waited;
+ *   EIDRM      the object was destroyed while the caller waited.
+ * A call that can complete without waiting never fails with these errors.
+ * Waiters are served first-come first-served: a resource that frees up is
+ * handed straight to the longest waiter, so a newcomer cannot barge in
+ * ahead of it. A waiter that leaves early (killed, timed out) is removed at
+ * once, and whatever would have been handed to it goes to the next waiter.
+ *
+ * The _try_ variants never wait and fail with EAGAIN where the blocking
+ * call would have waited.
+ */
+#ifndef GEV_SYNC_H
+#define GEV_SYNC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gev/hub.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Private storage for one wait queue (layout-compatible with gev's
+ * internal queue; checked at build time). */
+typedef struct gev__waitq_storage {
+  void *head_;
+  void *tail_;
+  size_t len_;
+} gev__waitq_storage;
+
+/* ---- Event (gevent.event.Event) -------------------------------------- */
+
+typedef struct gev_event {
+  /* private */
+  void *hub_;
+  gev__waitq_storage waiters_;
+  int flag_;
+  unsigned magic_;
+} gev_event;
+
+/* Creates / initialises an event that is not set. _new returns NULL and
+ * _init -1 on error. Errors: EINVAL (e NULL), ENOMEM. */
+GEV_EXTERN gev_event *gev_event_new(void);
+GEV_EXTERN int gev_event_init(gev_event *e);
+/* Wakes its waiters with EIDRM, then frees / invalidates it. NULL does
+ * nothing. */
+GEV_EXTERN void gev_event_free(gev_event *e);
+GEV_EXTERN void gev_event_destroy(gev_event *e);
+
+/* Sets the flag and wakes every waiter (they all return 0, even if the
+ * event is cleared before they run). Callable from the hub and loop
+ * callbacks. Returns 0 or -1: EINVAL, EXDEV. */
+GEV_EXTERN int gev_event_set(gev_event *e);
+/* Clears the flag. Returns 0 or -1: EINVAL, EXDEV. */
+GEV_EXTERN int gev_event_clear(gev_event *e);
+/* 1 if set, 0 if not, -1 with EINVAL or EXDEV. */
+GEV_EXTERN int gev_event_is_set(const gev_event *e);
+/* Returns 0 at once if the flag is set, else parks until gev_event_set().
+ * Errors: EINVAL, EXDEV, blocking-call errors (ETIMEDOUT when the event
+ * was not set in time). */
+GEV_EXTERN int gev_event_wait(gev_event *e, double timeout);
+
+/* ---- AsyncResult (gevent.event.AsyncResult) --------------------------- */
+
+/* A value or an error, delivered once, that many coroutines can wait for. */
+typedef struct gev_async_result {
+  /* private */
+  void *hub_;
+  gev__waitq_storage waiters_;
+  void *value_;
+  int err_;
+  int state_; /* 0 pending, 1 value, 2 error */
+  unsigned magic_;
+} gev_async_result;
+
+/* Errors: EINVAL (r NULL), ENOMEM. */
+GEV_EXTERN gev_async_result *gev_async_result_new(void);
+GEV_EXTERN int gev_async_result_init(gev_async_result *r);
+/* Waiters get EIDRM. The value is not freed: it belongs to the caller. */
+GEV_EXTERN void gev_async_result_free(gev_async_result *r);
+GEV_EXTERN void gev_async_result_destroy(gev_async_result *r);
+
+/* Stores value (the caller keeps ownership of what it points to) and
+ * wakes every waiter. Only once: a second set or set_error fails with
+ * EALREADY. Callable from the hub. Errors: EINVAL, EXDEV, EALREADY. */
+GEV_EXTERN int gev_async_result_set(gev_async_result *r, void *value);
+/* Stores error err (> 0) instead; get() then fails with err. Errors:
+ * EINVAL (also err <= 0), EXDEV, EALREADY. */
+GEV_EXTERN int gev_async_result_set_error(gev_async_result *r, int err);
+/* Waits for the result. 0 with *value (value may be NULL) if a value was
+ * set; -1 with errno = the stored error if an error was set; or -1 with
+ * EINVAL, EXDEV or a blocking-call error (ETIMEDOUT: not ready in time). */
+GEV_EXTERN int gev_async_result_get(gev_async_result *r, double timeout,
+                                    void **value);
+/* Waits until the result is ready, whatever it is. 0, or -1 with EINVAL,
+ * EXDEV or a blocking-call error. */
+GEV_EXTERN int gev_async_result_wait(gev_async_result *r, double timeout);
+/* 1/0, or -1 with EINVAL or EXDEV. successful is 1 only for a value. */
+GEV_EXTERN int gev_async_result_ready(const gev_async_result *r);
+GEV_EXTERN int gev_async_result_successful(const gev_async_result *r);
+
+/* ---- Semaphore, BoundedSemaphore, Lock (gevent.lock) ------------------ */
+
+typedef struct gev_semaphore {
+  /* private */
+  void *hub_;
+  gev__waitq_storage waiters_;
+  unsigned long count_;
+  unsigned long bound_; /* 0: unbounded */
+  unsigned magic_;
+} gev_semaphore;
+
+/* A semaphore with value units (it may grow past value on release).
+ * Errors: EINVAL (s NULL), ENOMEM. */
+GEV_EXTERN gev_semaphore *gev_semaphore_new(unsigned long value);
+GEV_EXTERN int gev_semaphore_init(gev_semaphore *s, unsigned long value);
+/* A bounded semaphore: releasing it past its initial value fails with
+ * EOVERFLOW. Errors: EINVAL (s NULL or value 0), ENOMEM. */
+GEV_EXTERN gev_semaphore *gev_bounded_semaphore_new(unsigned long value);
+GEV_EXTERN int gev_bounded_semaphore_init(gev_semaphore *s,
+                                          unsigned long value);
+/* Waiters get EIDRM. */
+GEV_EXTERN void gev_semaphore_free(gev_semaphore *s);
+GEV_EXTERN void gev_semaphore_destroy(gev_semaphore *s);
+
+/* Takes one unit, parking while there is none. 0, or -1: EINVAL, EXDEV,
+ * blocking-call errors (then no unit was taken). */
+GEV_EXTERN int gev_semaphore_acquire(gev_semaphore *s, double timeout);
+/* Takes one unit if one is free and nobody waits. 0 or -1: EAGAIN, EINVAL,
+ * EXDEV. */
+GEV_EXTERN int gev_semaphore_try_acquire(gev_semaphore *s);
+/* Returns one unit: to the first waiter if any, else to the count.
+ * Callable from the hub. 0 or -1: EINVAL, EXDEV, EOVERFLOW (a bounded
+ * semaphore already at its bound; nothing changes). */
+GEV_EXTERN int gev_semaphore_release(gev_semaphore *s);
+/* Free units, or -1 with EINVAL or EXDEV. */
+GEV_EXTERN long gev_semaphore_value(const gev_semaphore *s);
+/* 1 if no unit is free (acquire would wait), 0 if not, -1 on error. */
+GEV_EXTERN int gev_semaphore_locked(const gev_semaphore *s);
+
+/* A plain lock: a bounded semaphore of one. Any coroutine may release it
+ * (as gevent.lock.Lock); use gev_rlock for an owner-checked lock. */
+typedef struct gev_lock {
+  gev_semaphore sem_; /* private */
+} gev_lock;
+
+/* Errors: EINVAL (l NULL), ENOMEM. */
+GEV_EXTERN gev_lock *gev_lock_new(void);
+GEV_EXTERN int gev_lock_init(gev_lock *l);
+/* Waiters get EIDRM. */
+GEV_EXTERN void gev_lock_free(gev_lock *l);
+GEV_EXTERN void gev_lock_destroy(gev_lock *l);
+/* As gev_semaphore_acquire / try_acquire. */
+GEV_EXTERN int gev_lock_acquire(gev_lock *l, double timeout);
+GEV_EXTERN int gev_lock_try_acquire(gev_lock *l);
+/* Unlocks (handing the lock to the first waiter if any). 0 or -1: EINVAL,
+ * EXDEV, EPERM (not locked). */
+GEV_EXTERN int gev_lock_release(gev_lock *l);
+/* 1 locked, 0 unlocked, -1 with EINVAL or EXDEV. */
+GEV_EXTERN int gev_lock_locked(const gev_lock *l);
+
+/* ---- RLock: owner-aware, re-entrant ---------------------------------- */
+
+typedef struct gev_rlock {
+  /* private */
+  void *hub_;
+  gev__waitq_storage waiters_;
+  const void *owner_; /* owning coroutine, NULL when free */
+  unsigned long depth_;
+  unsigned magic_;
+} gev_rlock;
+
+/* Errors: EINVAL (l NULL), ENOMEM. */
+GEV_EXTERN gev_rlock *gev_rlock_new(void);
+GEV_EXTERN int gev_rlock_init(gev_rlock *l);
+/* Waiters get EIDRM. */
+GEV_EXTERN void gev_rlock_free(gev_rlock *l);
+GEV_EXTERN void gev_rlock_destroy(gev_rlock *l);
+/* Acquires for the running coroutine; if it already owns the lock, only
+ * counts one level deeper. 0, or -1: EINVAL, EXDEV, EOVERFLOW (depth
+ * counter full), blocking-call errors. */
+GEV_EXTERN int gev_rlock_acquire(gev_rlock *l, double timeout);
+/* 0 or -1: EAGAIN (owned by another coroutine or waited for), EINVAL,
+ * EXDEV, EOVERFLOW. */
+GEV_EXTERN int gev_rlock_try_acquire(gev_rlock *l);
+/* Undoes one acquire; the last one hands the lock to the first waiter.
+ * 0 or -1: EINVAL, EXDEV, EPERM (the caller does not own it). */
+GEV_EXTERN int gev_rlock_release(gev_rlock *l);
+/* 1 if some coroutine owns it, 0 if not, -1 with EINVAL or EXDEV. */
+GEV_EXTERN int gev_rlock_locked(const gev_rlock *l);
+/* 1 if the running coroutine owns it, 0 if not, -1 on error. */
+GEV_EXTERN int gev_rlock_is_owned(const gev_rlock *l);
+
+/* ---- Queue (gevent.queue) ------------------------------------------- */
+
+typedef enum gev_queue_order {
+  GEV_QUEUE_FIFO = 0,
+  GEV_QUEUE_LIFO,
+  GEV_QUEUE_PRIORITY, /* smallest item first, per the queue's cmp; equal
+                         items come out in put order */
+} gev_queue_order;
+
+/* Compares two items of a priority queue: < 0 if a goes first. */
+typedef int (*gev_queue_cmp_fn)(const void *a, const void *b);
+
+typedef struct gev_queue_opts {
+  gev_queue_order order;
+  size_t maxsize;       /* 0: unbounded */
+  gev_queue_cmp_fn cmp; /* required for GEV_QUEUE_PRIORITY, else unused */
+} gev_queue_opts;
+
+typedef struct gev_queue {
+  /* private */
+  void *hub_;
+  gev__waitq_storage getters_;
+  gev__waitq_storage putters_;
+  gev__waitq_storage peekers_;
+  gev__waitq_storage joiners_;
+  void *put_head_; /* parked putters' records, FIFO */
+  void *put_tail_;
+  void *slots_;    /* ring (FIFO), stack (LIFO) or heap (PRIORITY) */
+  size_t cap_;     /* slots allocated */
+  size_t first_;   /* ring start */
+  size_t count_;   /* items stored */
+  size_t maxsize_; /* SIZE_MAX unbounded, 0 rendezvous (Channel) */
+  uint64_t seq_;   /* put counter, orders equal priorities */
+  size_t unfinished_;
+  gev_queue_cmp_fn cmp_;
+  int order_;
+  int closed_;
+  unsigned magic_;
+} gev_queue;
+
+/* Creates / initialises a queue; opts NULL is an unbounded FIFO.
+ * Items are opaque pointers (NULL allowed); the queue never frees them.
+ * Errors: EINVAL (q NULL, unknown order, PRIORITY without cmp), ENOMEM. */
+GEV_EXTERN gev_queue *gev_queue_new(const gev_queue_opts *opts);
+GEV_EXTERN int gev_queue_init(gev_queue *q, const gev_queue_opts *opts);
+/* Waiters (getters, putters, peekers, joiners) get EIDRM. Items still
+ * queued are dropped without being freed. */
+GEV_EXTERN void gev_queue_free(gev_queue *q);
+GEV_EXTERN void gev_queue_destroy(gev_queue *q);
+
+/* Adds item, parking while the queue is full. A parked getter receives it
+ * directly. Callable from the hub when it need not wait. 0, or -1:
+ * EINVAL, EXDEV, EPIPE (the queue is closed, or was closed while the
+ * caller waited: the item was not added), ENOMEM, blocking-call errors
+ * (ETIMEDOUT: still full; the item was not added). */
+GEV_EXTERN int gev_queue_put(gev_queue *q, void *item, double timeout);
+/* As put, never waiting: EAGAIN when full. */
+GEV_EXTERN int gev_queue_try_put(gev_queue *q, void *item);
+/* Removes and returns the next item in *item, parking while the queue is
+ * empty. A freed slot goes to the first parked putter. 0, or -1: EINVAL
+ * (also item NULL), EXDEV, EPIPE (closed and empty), blocking-call errors
+ * (ETIMEDOUT: still empty). */
+GEV_EXTERN int gev_queue_get(gev_queue *q, double timeout, void **item);
+/* As get, never waiting: EAGAIN when empty. */
+GEV_EXTERN int gev_queue_try_get(gev_queue *q, void **item);
+/* Returns the next item without removing it, parking while the queue is
+ * empty. Errors as get. */
+GEV_EXTERN int gev_queue_peek(gev_queue *q, double timeout, void **item);
+/* As peek, never waiting: EAGAIN when empty. */
+GEV_EXTERN int gev_queue_try_peek(gev_queue *q, void **item);
+/* Items stored, or -1 with EINVAL or EXDEV. */
+GEV_EXTERN long gev_queue_size(const gev_queue *q);
+/* 1 if empty / full, 0 if not, -1 with EINVAL or EXDEV. An unbounded
+ * queue is never full. */
+GEV_EXTERN int gev_queue_empty(const gev_queue *q);
+GEV_EXTERN int gev_queue_full(const gev_queue *q);
+
+/* Joinable use (gevent's JoinableQueue; every queue supports it): each
+ * successful put counts one unfinished task; task_done marks one finished.
+ * 0 or -1: EINVAL, EXDEV, EOVERFLOW (called more often than put). */
+GEV_EXTERN int gev_queue_task_done(gev_queue *q);
+/* Parks until every task put so far is done. 0 or -1: EINVAL, EXDEV,
+ * blocking-call errors. */
+GEV_EXTERN int gev_queue_join(gev_queue *q, double timeout);
+/* Unfinished tasks, or -1 with EINVAL or EXDEV. */
+GEV_EXTERN long gev_queue_unfinished(const gev_queue *q);
+
+/* Closes the queue (as a Go channel or Python's Queue.shutdown): later
+ * puts fail with EPIPE; parked putters are woken with EPIPE (their items
+ * are not added); getters still receive the items already queued, then
+ * fail with EPIPE, and parked getters and peekers are woken with EPIPE.
+ * Closing twice does nothing. Callable from the hub. 0 or -1: EINVAL,
+ * EXDEV. */
+GEV_EXTERN int gev_queue_close(gev_queue *q);
+/* 1 if closed, 0 if not, -1 with EINVAL or EXDEV. */
+GEV_EXTERN int gev_queue_closed(const gev_queue *q);
+
+/* ---- Channel: unbuffered rendezvous (gevent.queue.Channel) ------------ */
+
+/* A put waits until a getter takes the item; a get waits for a putter. */
+typedef struct gev_channel {
+  gev_queue q_; /* private */
+} gev_channel;
+
+/* Errors: EINVAL (c NULL), ENOMEM. */
+GEV_EXTERN gev_channel *gev_channel_new(void);
+GEV_EXTERN int gev_channel_init(gev_channel *c);
+/* Parked putters and getters get EIDRM. */
+GEV_EXTERN void gev_channel_free(gev_channel *c);
+GEV_EXTERN void gev_channel_destroy(gev_channel *c);
+/* Hands item to a getter: at once if one is parked (put then returns
+ * without waiting for it to run), else parks until one takes it. Errors
+ * as gev_queue_put. */
+GEV_EXTERN int gev_channel_put(gev_channel *c, void *item, double timeout);
+/* 0 if a getter was parked, else -1 EAGAIN; other errors as put. */
+GEV_EXTERN int gev_channel_try_put(gev_channel *c, void *item);
+/* Takes an item from the first parked putter, parking until one comes.
+ * Errors as gev_queue_get. */
+GEV_EXTERN int gev_channel_get(gev_channel *c, double timeout, void **item);
+/* 0 if a putter was parked, else -1 EAGAIN; other errors as get. */
+GEV_EXTERN int gev_channel_try_get(gev_channel *c, void **item);
+/* As gev_queue_close: parked putters and getters get EPIPE. */
+GEV_EXTERN int gev_channel_close(gev_channel *c);
+
+/* ---- Group and Pool (gevent.pool) ------------------------------------ */
+
+/* A set of greenlets. A Group has no size limit; a Pool of size n runs at
+ * most n at once and makes spawn wait while it is full. Members leave the
+ * set by themselves when they finish. The set holds its own reference to
+ * each member; the handles returned to the caller are the caller's. */
+typedef struct gev_pool {
+  /* private */
+  void *hub_;
+  gev__waitq_storage slot_waiters_;  /* spawn/add waiting for a slot */
+  gev__waitq_storage avail_waiters_; /* wait_available */
+  gev__waitq_storage joiners_;
+  void *members_; /* list of member nodes */
+  size_t count_;
+  size_t reserved_; /* slots handed to woken spawners */
+  size_t size_;     /* 0: unlimited (a Group) */
+  unsigned magic_;
+} gev_pool;
+typedef gev_pool gev_group;
+
+/* A Pool running at most size greenlets (size 0: unlimited, a Group).
+ * Errors: EINVAL (p NULL), ENOMEM. */
+GEV_EXTERN gev_pool *gev_pool_new(size_t size);
+GEV_EXTERN int gev_pool_init(gev_pool *p, size_t size);
+/* gev_pool_new(0). */
+GEV_EXTERN gev_group *gev_group_new(void);
+/* Forgets the members without killing them (they run on), wakes waiters
+ * with EIDRM and frees / invalidates the pool. */
+GEV_EXTERN void gev_pool_free(gev_pool *p);
+GEV_EXTERN void gev_pool_destroy(gev_pool *p);
+
+/* Spawns fn(arg) as a member, first parking while the pool is full
+ * (FIFO among spawners). Returns a new handle owned by the caller
+ * (gev_greenlet_unref it), or NULL: EINVAL (p or fn NULL), EXDEV, ENOMEM,
+ * blocking-call errors (ETIMEDOUT: no slot in time). */
+GEV_EXTERN gev_greenlet *gev_pool_spawn(gev_pool *p, gev_greenlet_fn fn,
+                                        void *arg, double timeout);
+/* Adds an existing greenlet (taking a reference of the pool's own),
+ * parking while the pool is full. Adding a member again or a finished
+ * greenlet does nothing. 0 or -1: EINVAL, EXDEV, ENOMEM, blocking-call
+ * errors. */
+GEV_EXTERN int gev_pool_add(gev_pool *p, gev_greenlet *g, double timeout);
+/* Removes g from the set without killing it. 0 or -1: EINVAL, EXDEV,
+ * ENOENT (not a member). */
+GEV_EXTERN int gev_pool_discard(gev_pool *p, gev_greenlet *g);
+/* 1 if g is a member, 0 if not, -1 with EINVAL or EXDEV. */
+GEV_EXTERN int gev_pool_contains(const gev_pool *p, const gev_greenlet *g);
+/* Members, or -1 with EINVAL or EXDEV. */
+GEV_EXTERN long gev_pool_count(const gev_pool *p);
+/* Free slots (LONG_MAX for a Group), or -1 with EINVAL or EXDEV. */
+GEV_EXTERN long gev_pool_free_count(const gev_pool *p);
+/* Parks until a slot is free; returns the free count (> 0) or -1: EINVAL,
+ * EXDEV, blocking-call errors. */
+GEV_EXTERN long gev_pool_wait_available(gev_pool *p, double timeout);
+/* Parks until the set is empty. 0 or -1: EINVAL, EXDEV, blocking-call
+ * errors (ETIMEDOUT: members still running). */
+GEV_EXTERN int gev_pool_join(gev_pool *p, double timeout);
+/* Kills every member; with block, then joins for timeout. 0 or -1:
+ * EINVAL, EXDEV, ENOMEM, blocking-call errors. */
+GEV_EXTERN int gev_pool_kill(gev_pool *p, int block, double timeout);
+
+/* Runs fn(args[i]) for i < n through the pool and waits for all of them;
+ * results[i] gets each return value (NULL for a job that failed). 0 when
+ * every job succeeded; -1 with errno = the error of the first failed job
+ * (by index); or -1: EINVAL, EXDEV, ENOMEM, blocking-call errors (then the
+ * jobs already spawned are killed and results is unspecified). */
+GEV_EXTERN int gev_pool_map(gev_pool *p, gev_greenlet_fn fn, void *const *args,
+                            void **results, size_t n);
+
+/* Iterates fn(args[i]) results as they finish, in completion order
+ * (gevent's imap_unordered). Jobs are spawned into the pool as slots free
+ * up. args must stay valid until the iterator is freed. */
+typedef struct gev_pool_imap gev_pool_imap;
+/* Errors: EINVAL (p or fn NULL, args NULL with n > 0), EXDEV, ENOMEM. */
+GEV_EXTERN gev_pool_imap *gev_pool_imap_unordered(gev_pool *p,
+                                                  gev_greenlet_fn fn,
+                                                  void *const *args, size_t n);
+/* Next finished job: 1 with *index and *value (either pointer may be
+ * NULL); 0 when all n were returned; -1 with *index set and errno = the
+ * job's error if that job failed (iteration may go on); or -1 with *index
+ * untouched: EINVAL, EXDEV, ENOMEM, blocking-call errors (ETIMEDOUT: no
+ * job finished in time). */
+GEV_EXTERN int gev_pool_imap_next(gev_pool_imap *it, double timeout,
+                                  size_t *index, void **value);
+/* Kills the jobs still running (without waiting) and frees the iterator.
+ * NULL does nothing. */
+GEV_EXTERN void gev_pool_imap_free(gev_pool_imap *it);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,340 @@
+/*
+ * Semaphore, BoundedSemaphore, Lock and RLock.
+ *
+ * Fairness: a release with waiters never raises the count; it hands the
+ * unit straight to the first waiter (waking it with GEV__GRANTED), so a
+ * coroutine arriving later cannot take the unit first. Conversely an
+ * acquire takes a free unit only when nobody is queued. A waiter killed or
+ * timed out is unlinked by its wake, so a release always reaches a waiter
+ * that is still there.
+ */
+#include <limits.h>
+#include <stdlib.h>
+
+#include "hub/sync_priv.h"
+
+/* ---- Semaphore ------------------------------------------------------- */
+
+static int sem_check(const gev_semaphore *s) {
+  return gev__sync_check(s, s ? s->magic_ : 0, GEV__MAGIC_SEM,
+                         s ? s->hub_ : NULL);
+}
+
+static int sem_setup(gev_semaphore *s, unsigned long value,
+                     unsigned long bound) {
+  if (!s) {
+    errno = EINVAL;
+    return -1;
+  }
+  void *hub = gev__sync_hub();
+  if (!hub)
+    return -1;
+  *s = (gev_semaphore){
+      .hub_ = hub, .count_ = value, .bound_ = bound, .magic_ = GEV__MAGIC_SEM};
+  return 0;
+}
+
+static gev_semaphore *sem_alloc(unsigned long value, unsigned long bound) {
+  gev_semaphore *s = malloc(sizeof *s);
+  if (!s) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (sem_setup(s, value, bound) < 0) {
+    free(s);
+    return NULL;
+  }
+  return s;
+}
+
+int gev_semaphore_init(gev_semaphore *s, unsigned long value) {
+  return sem_setup(s, value, 0);
+}
+
+int gev_bounded_semaphore_init(gev_semaphore *s, unsigned long value) {
+  if (value == 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  return sem_setup(s, value, value);
+}
+
+gev_semaphore *gev_semaphore_new(unsigned long value) {
+  return sem_alloc(value, 0);
+}
+
+gev_semaphore *gev_bounded_semaphore_new(unsigned long value) {
+  if (value == 0) {
+    errno = EINVAL;
+    return NULL;
+  }
+  return sem_alloc(value, value);
+}
+
+void gev_semaphore_destroy(gev_semaphore *s) {
+  if (sem_check(s) < 0)
+    return;
+  s->magic_ = 0;
+  gev__sync_wake_all_err(&s->waiters_, EIDRM);
+}
+
+void gev_semaphore_free(gev_semaphore *s) {
+  if (!s)
+    return;
+  gev_semaphore_destroy(s);
+  free(s);
+}
+
+/* Takes a unit without waiting: 1 if taken, 0 if acquire must wait. */
+static int sem_take(gev_semaphore *s) {
+  if (s->count_ == 0 || gev__wq_len(&s->waiters_) > 0)
+    return 0;
+  s->count_--;
+  return 1;
+}
+
+static int sem_acquire(gev_semaphore *s, double timeout, const char *what) {
+  if (sem_check(s) < 0)
+    return -1;
+  if (sem_take(s))
+    return 0;
+  if (timeout == 0) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  /* Success means a release handed its unit to us. */
+  return gev__waitq_wait(gev__wq(&s->waiters_), timeout, what, NULL);
+}
+
+int gev_semaphore_acquire(gev_semaphore *s, double timeout) {
+  return sem_acquire(s, timeout, "Semaphore.acquire");
+}
+
+int gev_semaphore_try_acquire(gev_semaphore *s) {
+  if (sem_check(s) < 0)
+    return -1;
+  if (sem_take(s))
+    return 0;
+  errno = EAGAIN;
+  return -1;
+}
+
+int gev_semaphore_release(gev_semaphore *s) {
+  if (sem_check(s) < 0)
+    return -1;
+  if (gev__waitq_wake_one(gev__wq(&s->waiters_), GEV__GRANTED, 0))
+    return 0;
+  if ((s->bound_ && s->count_ >= s->bound_) || s->count_ == ULONG_MAX) {
+    errno = EOVERFLOW;
+    return -1;
+  }
+  s->count_++;
+  return 0;
+}
+
+long gev_semaphore_value(const gev_semaphore *s) {
+  if (sem_check(s) < 0)
+    return -1;
+  return s->count_ > LONG_MAX ? LONG_MAX : (long)s->count_;
+}
+
+int gev_semaphore_locked(const gev_semaphore *s) {
+  if (sem_check(s) < 0)
+    return -1;
+  return s->count_ == 0 || gev__wq_len(&s->waiters_) > 0;
+}
+
+/* ---- Lock ------------------------------------------------------------ */
+
+int gev_lock_init(gev_lock *l) {
+  if (!l) {
+    errno = EINVAL;
+    return -1;
+  }
+  return sem_setup(&l->sem_, 1, 1);
+}
+
+gev_lock *gev_lock_new(void) {
+  gev_lock *l = malloc(sizeof *l);
+  if (!l) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (gev_lock_init(l) < 0) {
+    free(l);
+    return NULL;
+  }
+  return l;
+}
+
+void gev_lock_destroy(gev_lock *l) {
+  if (l)
+    gev_semaphore_destroy(&l->sem_);
+}
+
+void gev_lock_free(gev_lock *l) {
+  if (!l)
+    return;
+  gev_lock_destroy(l);
+  free(l);
+}
+
+int gev_lock_acquire(gev_lock *l, double timeout) {
+  if (!l) {
+    errno = EINVAL;
+    return -1;
+  }
+  return sem_acquire(&l->sem_, timeout, "Lock.acquire");
+}
+
+int gev_lock_try_acquire(gev_lock *l) {
+  if (!l) {
+    errno = EINVAL;
+    return -1;
+  }
+  return gev_semaphore_try_acquire(&l->sem_);
+}
+
+int gev_lock_release(gev_lock *l) {
+  if (!l) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (gev_semaphore_release(&l->sem_) == 0)
+    return 0;
+  if (errno == EOVERFLOW)
+    errno = EPERM; /* releasing an unlocked lock */
+  return -1;
+}
+
+int gev_lock_locked(const gev_lock *l) {
+  if (!l) {
+    errno = EINVAL;
+    return -1;
+  }
+  return gev_semaphore_locked(&l->sem_);
+}
+
+/* ---- RLock ----------------------------------------------------------- */
+
+/* Owner value while the lock is handed to a woken waiter that has not run
+ * yet; it names itself as owner when it resumes. */
+static const char rlock_in_transit = 1;
+#define RLOCK_IN_TRANSIT ((const void *)&rlock_in_transit)
+
+static int rlock_check(const gev_rlock *l) {
+  return gev__sync_check(l, l ? l->magic_ : 0, GEV__MAGIC_RLOCK,
+                         l ? l->hub_ : NULL);
+}
+
+int gev_rlock_init(gev_rlock *l) {
+  if (!l) {
+    errno = EINVAL;
+    return -1;
+  }
+  void *hub = gev__sync_hub();
+  if (!hub)
+    return -1;
+  *l = (gev_rlock){.hub_ = hub, .magic_ = GEV__MAGIC_RLOCK};
+  return 0;
+}
+
+gev_rlock *gev_rlock_new(void) {
+  gev_rlock *l = malloc(sizeof *l);
+  if (!l) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (gev_rlock_init(l) < 0) {
+    free(l);
+    return NULL;
+  }
+  return l;
+}
+
+void gev_rlock_destroy(gev_rlock *l) {
+  if (rlock_check(l) < 0)
+    return;
+  l->magic_ = 0;
+  gev__sync_wake_all_err(&l->waiters_, EIDRM);
+}
+
+void gev_rlock_free(gev_rlock *l) {
+  if (!l)
+    return;
+  gev_rlock_destroy(l);
+  free(l);
+}
+
+/* Acquires without waiting: 1 taken (or re-entered), 0 must wait, -1 on
+ * error. */
+static int rlock_take(gev_rlock *l, const void *me) {
+  if (l->owner_ == me) {
+    if (l->depth_ == ULONG_MAX) {
+      errno = EOVERFLOW;
+      return -1;
+    }
+    l->depth_++;
+    return 1;
+  }
+  if (l->owner_ || gev__wq_len(&l->waiters_) > 0)
+    return 0;
+  l->owner_ = me;
+  l->depth_ = 1;
+  return 1;
+}
+
+int gev_rlock_acquire(gev_rlock *l, double timeout) {
+  if (rlock_check(l) < 0)
+    return -1;
+  const void *me = gev_coro_current();
+  int rc = rlock_take(l, me);
+  if (rc != 0)
+    return rc < 0 ? -1 : 0;
+  if (timeout == 0) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  if (gev__waitq_wait(gev__wq(&l->waiters_), timeout, "RLock.acquire",
+                      NULL) < 0)
+    return -1;
+  l->owner_ = me; /* the releaser left it RLOCK_IN_TRANSIT for us */
+  l->depth_ = 1;
+  return 0;
+}
+
+int gev_rlock_try_acquire(gev_rlock *l) {
+  if (rlock_check(l) < 0)
+    return -1;
+  int rc = rlock_take(l, gev_coro_current());
+  if (rc == 0)
+    errno = EAGAIN;
+  return rc > 0 ? 0 : -1;
+}
+
+int gev_rlock_release(gev_rlock *l) {
+  if (rlock_check(l) < 0)
+    return -1;
+  if (l->owner_ != gev_coro_current()) {
+    errno = EPERM;
+    return -1;
+  }
+  if (--l->depth_ > 0)
+    return 0;
+  l->owner_ = NULL;
+  if (gev__waitq_wake_one(gev__wq(&l->waiters_), GEV__GRANTED, 0))
+    l->owner_ = RLOCK_IN_TRANSIT;
+  return 0;
+}
+
+int gev_rlock_locked(const gev_rlock *l) {
+  if (rlock_check(l) < 0)
+    return -1;
+  return l->owner_ != NULL;
+}
+
+int gev_rlock_is_owned(const gev_rlock *l) {
+  if (rlock_check(l) < 0)
+    return -1;
+  return l->owner_ != NULL && l->owner_ == gev_coro_current();
+}

@@ -1,0 +1,569 @@
+/*
+ * Group and Pool: a set of greenlets that leave it by themselves when they
+ * finish, and, for a Pool, a limit on how many run at once.
+ *
+ * Each member has a heap node holding the set's own reference to the
+ * greenlet; the node is also the argument of the greenlet's link, so the
+ * link removes it in O(1). A Pool's slots work like a semaphore: when a
+ * member leaves and spawners are parked, the slot is handed to the first
+ * of them (counted in reserved_ until it resumes), so no newcomer can take
+ * it first; otherwise wait_available waiters are told a slot is free.
+ *
+ * If a member's link is already scheduled when the set lets go of it
+ * (discard, destroy), gev_greenlet_unlink() finds nothing to remove; the
+ * node is then left to the link, which sees it orphaned and only frees it.
+ */
+#include <limits.h>
+#include <stdlib.h>
+
+#include "hub/sync_priv.h"
+
+typedef struct member {
+  struct member *prev, *next;
+  gev_pool *pool; /* NULL once the set let go of it (orphaned) */
+  gev_greenlet *g;
+} member;
+
+static int pool_check(const gev_pool *p) {
+  return gev__sync_check(p, p ? p->magic_ : 0, GEV__MAGIC_POOL,
+                         p ? p->hub_ : NULL);
+}
+
+/* ---- Membership ------------------------------------------------------ */
+
+static void member_unlink(gev_pool *p, member *m) {
+  if (m->prev)
+    m->prev->next = m->next;
+  else
+    p->members_ = m->next;
+  if (m->next)
+    m->next->prev = m->prev;
+  p->count_--;
+}
+
+static member *member_find(const gev_pool *p, const gev_greenlet *g) {
+  for (member *m = p->members_; m; m = m->next)
+    if (m->g == g)
+      return m;
+  return NULL;
+}
+
+/* A free slot goes to the first parked spawner, else wait_available
+ * waiters hear of it. */
+static void slot_pass_on(gev_pool *p) {
+  if (!p->size_)
+    return;
+  if (gev__waitq_wake_one(gev__wq(&p->slot_waiters_), GEV__GRANTED, 0)) {
+    p->reserved_++;
+    return;
+  }
+  gev__waitq_wake_all(gev__wq(&p->avail_waiters_), GEV__GRANTED, 0);
+}
+
+static void member_left(gev_pool *p) {
+  slot_pass_on(p);
+  if (p->count_ == 0)
+    gev__waitq_wake_all(gev__wq(&p->joiners_), GEV__GRANTED, 0);
+}
+
+/* The link every member carries: runs in the hub when it finishes. */
+static void member_done(gev_greenlet *g, void *arg) {
+  member *m = arg;
+  gev_pool *p = m->pool;
+  if (p) {
+    member_unlink(p, m);
+    member_left(p);
+  }
+  gev_greenlet_unref(m->g);
+  free(m);
+}
+
+/* Lets go of m: removes its link if it has not been scheduled yet, else
+ * leaves m to the link as an orphan. */
+static void member_release(gev_pool *p, member *m) {
+  member_unlink(p, m);
+  if (gev_greenlet_unlink(m->g, member_done, m) == 0) {
+    gev_greenlet_unref(m->g);
+    free(m);
+  } else {
+    m->pool = NULL;
+  }
+}
+
+static int member_add(gev_pool *p, gev_greenlet *g) {
+  member *m = malloc(sizeof *m);
+  if (!m) {
+    errno = ENOMEM;
+    return -1;
+  }
+  *m = (member){.next = p->members_, .pool = p, .g = g};
+  if (gev_greenlet_link(g, member_done, m) < 0) {
+    free(m);
+    return -1;
+  }
+  gev_greenlet_ref(g);
+  if (m->next)
+    m->next->prev = m;
+  p->members_ = m;
+  p->count_++;
+  return 0;
+}
+
+/* ---- Life cycle -------------------------------------------------------- */
+
+int gev_pool_init(gev_pool *p, size_t size) {
+  if (!p) {
+    errno = EINVAL;
+    return -1;
+  }
+  void *hub = gev__sync_hub();
+  if (!hub)
+    return -1;
+  *p = (gev_pool){.hub_ = hub, .size_ = size, .magic_ = GEV__MAGIC_POOL};
+  return 0;
+}
+
+gev_pool *gev_pool_new(size_t size) {
+  gev_pool *p = malloc(sizeof *p);
+  if (!p) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (gev_pool_init(p, size) < 0) {
+    free(p);
+    return NULL;
+  }
+  return p;
+}
+
+gev_group *gev_group_new(void) {
+  return gev_pool_new(0);
+}
+
+void gev_pool_destroy(gev_pool *p) {
+  if (pool_check(p) < 0)
+    return;
+  p->magic_ = 0;
+  while (p->members_)
+    member_release(p, p->members_);
+  gev__sync_wake_all_err(&p->slot_waiters_, EIDRM);
+  gev__sync_wake_all_err(&p->avail_waiters_, EIDRM);
+  gev__sync_wake_all_err(&p->joiners_, EIDRM);
+}
+
+void gev_pool_free(gev_pool *p) {
+  if (!p)
+    return;
+  gev_pool_destroy(p);
+  free(p);
+}
+
+/* ---- Slots ------------------------------------------------------------- */
+
+static size_t free_slots(const gev_pool *p) {
+  size_t used = p->count_ + p->reserved_;
+  return used < p->size_ ? p->size_ - used : 0;
+}
+
+/* Gets a slot for one more member, parking (FIFO) while the pool is full.
+ * On success the caller must fill the slot or pass it on. */
+static int slot_acquire(gev_pool *p, double timeout, const char *what) {
+  if (!p->size_)
+    return 0;
+  if (free_slots(p) > 0 && gev__wq_len(&p->slot_waiters_) == 0)
+    return 0;
+  if (timeout == 0) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  if (gev__waitq_wait(gev__wq(&p->slot_waiters_), timeout, what, NULL) < 0)
+    return -1;
+  p->reserved_--; /* the slot handed to us by slot_pass_on */
+  return 0;
+}
+
+gev_greenlet *gev_pool_spawn(gev_pool *p, gev_greenlet_fn fn, void *arg,
+                             double timeout) {
+  if (pool_check(p) < 0)
+    return NULL;
+  if (!fn) {
+    errno = EINVAL;
+    return NULL;
+  }
+  if (slot_acquire(p, timeout, "Pool.spawn") < 0)
+    return NULL;
+  gev_greenlet *g = gev_spawn(fn, arg);
+  if (!g)
+    goto out_pass_slot;
+  if (member_add(p, g) < 0)
+    goto out_kill;
+  return g;
+
+out_kill:
+  gev_greenlet_kill(g, 0, 0);
+  gev_greenlet_unref(g);
+  errno = ENOMEM;
+out_pass_slot:
+  slot_pass_on(p);
+  return NULL;
+}
+
+int gev_pool_add(gev_pool *p, gev_greenlet *g, double timeout) {
+  if (pool_check(p) < 0)
+    return -1;
+  if (!g) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (member_find(p, g) || gev_greenlet_ready(g))
+    return 0;
+  if (slot_acquire(p, timeout, "Pool.add") < 0)
+    return -1;
+  if (gev_greenlet_ready(g) || member_find(p, g)) {
+    slot_pass_on(p); /* it finished or joined while we waited */
+    return 0;
+  }
+  if (member_add(p, g) < 0) {
+    int err = errno;
+    slot_pass_on(p);
+    errno = err;
+    return -1;
+  }
+  return 0;
+}
+
+int gev_pool_discard(gev_pool *p, gev_greenlet *g) {
+  if (pool_check(p) < 0)
+    return -1;
+  member *m = g ? member_find(p, g) : NULL;
+  if (!m) {
+    errno = g ? ENOENT : EINVAL;
+    return -1;
+  }
+  member_release(p, m);
+  member_left(p);
+  return 0;
+}
+
+int gev_pool_contains(const gev_pool *p, const gev_greenlet *g) {
+  if (pool_check(p) < 0)
+    return -1;
+  return g && member_find(p, g) != NULL;
+}
+
+long gev_pool_count(const gev_pool *p) {
+  if (pool_check(p) < 0)
+    return -1;
+  return (long)p->count_;
+}
+
+long gev_pool_free_count(const gev_pool *p) {
+  if (pool_check(p) < 0)
+    return -1;
+  if (!p->size_)
+    return LONG_MAX;
+  return (long)free_slots(p);
+}
+
+long gev_pool_wait_available(gev_pool *p, double timeout) {
+  if (pool_check(p) < 0)
+    return -1;
+  if (!p->size_)
+    return LONG_MAX;
+  /* A slot announced to us may be taken by a spawner that runs first;
+   * then wait again. */
+  while (free_slots(p) == 0 || gev__wq_len(&p->slot_waiters_) > 0) {
+    if (timeout == 0) {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    if (gev__waitq_wait(gev__wq(&p->avail_waiters_), timeout,
+                        "Pool.wait_available", NULL) < 0)
+      return -1;
+  }
+  return (long)free_slots(p);
+}
+
+/* ---- Join and kill ---------------------------------------------------- */
+
+int gev_pool_join(gev_pool *p, double timeout) {
+  if (pool_check(p) < 0)
+    return -1;
+  if (p->count_ == 0)
+    return 0;
+  if (timeout == 0) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  return gev__waitq_wait(gev__wq(&p->joiners_), timeout, "Pool.join", NULL);
+}
+
+int gev_pool_kill(gev_pool *p, int block, double timeout) {
+  if (pool_check(p) < 0)
+    return -1;
+  size_t n = p->count_, i = 0;
+  gev_greenlet **gs = malloc((n ? n : 1) * sizeof *gs);
+  if (!gs) {
+    errno = ENOMEM;
+    return -1;
+  }
+  /* Snapshot first: a kill may run links that change the member list. */
+  for (member *m = p->members_; m; m = m->next)
+    gs[i++] = gev_greenlet_ref(m->g);
+  for (i = 0; i < n; i++)
+    gev_greenlet_kill(gs[i], 0, 0);
+  for (i = 0; i < n; i++)
+    gev_greenlet_unref(gs[i]);
+  free(gs);
+  return block ? gev_pool_join(p, timeout) : 0;
+}
+
+/* ---- map ---------------------------------------------------------------- */
+
+static void unref_all(gev_greenlet **gs, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    gev_greenlet_unref(gs[i]);
+}
+
+int gev_pool_map(gev_pool *p, gev_greenlet_fn fn, void *const *args,
+                 void **results, size_t n) {
+  if (pool_check(p) < 0)
+    return -1;
+  if (!fn || (n && (!args || !results))) {
+    errno = EINVAL;
+    return -1;
+  }
+  gev_greenlet **gs = malloc((n ? n : 1) * sizeof *gs);
+  if (!gs) {
+    errno = ENOMEM;
+    return -1;
+  }
+  size_t spawned = 0, joined = 0;
+  for (; spawned < n; spawned++) {
+    gs[spawned] = gev_pool_spawn(p, fn, args[spawned], -1);
+    if (!gs[spawned])
+      goto out_kill;
+  }
+  for (; joined < n; joined++)
+    if (gev_greenlet_join(gs[joined], -1) < 0)
+      goto out_kill;
+  int first_err = 0;
+  for (size_t i = 0; i < n; i++) {
+    int err = gev_greenlet_error(gs[i]);
+    results[i] = err ? NULL : gev_greenlet_value(gs[i]);
+    if (err && !first_err)
+      first_err = err;
+  }
+  unref_all(gs, n);
+  free(gs);
+  errno = first_err;
+  return first_err ? -1 : 0;
+
+out_kill: {
+  int err = errno;
+  gev_killall(gs, spawned, 0, 0);
+  unref_all(gs, spawned);
+  free(gs);
+  errno = err;
+  return -1;
+}
+}
+
+/* ---- imap_unordered ------------------------------------------------------ */
+
+/* Jobs are spawned into the pool as slots allow: whenever next() runs, and
+ * from each job's link, right after the pool's own link has freed its
+ * slot. Finished jobs queue up on a done list that next() drains. Each
+ * running job holds the iterator alive through its link; an iterator freed
+ * while a job's link is already scheduled is freed by the last such link. */
+typedef struct imap_job {
+  gev_pool_imap *it;
+  struct imap_job *next_done;
+  gev_greenlet *g; /* while running (our handle from spawn) */
+  void *value;
+  int err;
+} imap_job;
+
+struct gev_pool_imap {
+  void *hub;
+  gev_pool *pool;
+  gev_greenlet_fn fn;
+  void *const *args;
+  size_t n, fed, returned, running;
+  imap_job *jobs;
+  imap_job *done_head, *done_tail;
+  gev__waitq waiters;
+  int orphaned; /* freed by the user; the last link frees it */
+};
+
+static void imap_feed(gev_pool_imap *it, double timeout);
+
+static void imap_destroy(gev_pool_imap *it) {
+  free(it->jobs);
+  free(it);
+}
+
+static void imap_job_done(gev_greenlet *g, void *arg) {
+  imap_job *job = arg;
+  gev_pool_imap *it = job->it;
+  job->value = gev_greenlet_value(g);
+  job->err = gev_greenlet_error(g);
+  gev_greenlet_unref(job->g);
+  job->g = NULL;
+  it->running--;
+  if (it->orphaned) {
+    if (it->running == 0)
+      imap_destroy(it);
+    return;
+  }
+  if (it->done_tail)
+    it->done_tail->next_done = job;
+  else
+    it->done_head = job;
+  it->done_tail = job;
+  gev__waitq_wake_one(&it->waiters, GEV__GRANTED, 0);
+  imap_feed(it, 0);
+}
+
+/* Spawns the next job, waiting up to timeout for a slot. 0 or -1. */
+static int imap_spawn_one(gev_pool_imap *it, double timeout) {
+  imap_job *job = &it->jobs[it->fed];
+  gev_greenlet *g = gev_pool_spawn(it->pool, it->fn, it->args[it->fed],
+                                   timeout);
+  if (!g)
+    return -1;
+  if (gev_greenlet_link(g, imap_job_done, job) < 0) {
+    gev_greenlet_kill(g, 0, 0);
+    gev_greenlet_unref(g);
+    return -1;
+  }
+  job->g = g;
+  it->fed++;
+  it->running++;
+  return 0;
+}
+
+/* Spawns jobs while slots are free (timeout 0: without waiting). */
+static void imap_feed(gev_pool_imap *it, double timeout) {
+  while (it->fed < it->n && pool_check(it->pool) == 0 &&
+         imap_spawn_one(it, timeout) == 0)
+    timeout = 0;
+}
+
+gev_pool_imap *gev_pool_imap_unordered(gev_pool *p, gev_greenlet_fn fn,
+                                       void *const *args, size_t n) {
+  if (pool_check(p) < 0)
+    return NULL;
+  if (!fn || (n && !args)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  gev_pool_imap *it = calloc(1, sizeof *it);
+  if (!it)
+    goto out_nomem;
+  it->jobs = calloc(n ? n : 1, sizeof *it->jobs);
+  if (!it->jobs)
+    goto out_free_it;
+  for (size_t i = 0; i < n; i++)
+    it->jobs[i].it = it;
+  it->hub = p->hub_;
+  it->pool = p;
+  it->fn = fn;
+  it->args = args;
+  it->n = n;
+  return it;
+
+out_free_it:
+  free(it);
+out_nomem:
+  errno = ENOMEM;
+  return NULL;
+}
+
+/* Pops a finished job into *index / *value: 1, or -1 with the job's
+ * error. */
+static int imap_pop(gev_pool_imap *it, size_t *index, void **value) {
+  imap_job *job = it->done_head;
+  it->done_head = job->next_done;
+  if (!it->done_head)
+    it->done_tail = NULL;
+  it->returned++;
+  if (index)
+    *index = (size_t)(job - it->jobs);
+  if (job->err) {
+    errno = job->err;
+    return -1;
+  }
+  if (value)
+    *value = job->value;
+  return 1;
+}
+
+static int imap_check(const gev_pool_imap *it) {
+  if (!it || it->orphaned) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (it->hub != (void *)gev__hub_peek()) {
+    errno = EXDEV;
+    return -1;
+  }
+  return pool_check(it->pool);
+}
+
+/* One step of next(): 1 result ready or all returned, 0 go on after a
+ * wait that succeeded, -1 the wait failed. */
+static int imap_step(gev_pool_imap *it, double timeout) {
+  imap_feed(it, 0);
+  if (it->done_head || it->returned == it->n)
+    return 1;
+  if (it->running == 0) {
+    /* Nothing of ours runs, so no link will feed: wait for a slot. */
+    if (imap_spawn_one(it, timeout) < 0)
+      return -1;
+    return 0;
+  }
+  if (timeout == 0) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  return gev__waitq_wait(&it->waiters, timeout, "Pool.imap_unordered", NULL);
+}
+
+int gev_pool_imap_next(gev_pool_imap *it, double timeout, size_t *index,
+                       void **value) {
+  if (imap_check(it) < 0)
+    return -1;
+  /* One deadline for the whole call, however many waits it takes. */
+  gev_timeout *scope = NULL;
+  if (timeout > 0 && !(scope = gev_timeout_start(timeout)))
+    return -1;
+  int rc;
+  while ((rc = imap_step(it, scope ? -1 : timeout)) == 0)
+    ;
+  gev_timeout_cancel(scope);
+  if (rc < 0)
+    return -1;
+  if (!it->done_head)
+    return 0; /* all returned */
+  return imap_pop(it, index, value);
+}
+
+void gev_pool_imap_free(gev_pool_imap *it) {
+  if (!it || it->orphaned)
+    return;
+  gev__waitq_wake_all(&it->waiters, NULL, EIDRM);
+  for (size_t i = 0; i < it->fed; i++) {
+    imap_job *job = &it->jobs[i];
+    if (!job->g || gev_greenlet_unlink(job->g, imap_job_done, job) < 0)
+      continue; /* finished, or its link is scheduled: it will count down */
+    gev_greenlet_kill(job->g, 0, 0);
+    gev_greenlet_unref(job->g);
+    job->g = NULL;
+    it->running--;
+  }
+  if (it->running == 0)
+    imap_destroy(it);
+  else
+    it->orphaned = 1;
+}
