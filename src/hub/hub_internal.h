@@ -1,0 +1,121 @@
+/*
+ * Internal to src/hub: the hub, its callback queue, tasks and greenlets.
+ * Other layers use park.h.
+ */
+#ifndef GEV_SRC_HUB_INTERNAL_H
+#define GEV_SRC_HUB_INTERNAL_H
+
+#include <ev.h>
+
+#include "coro/coro_internal.h"
+#include "hub/park.h"
+
+/* A node of the hub's callback queue (FIFO, intrusive). */
+typedef struct gev__cb gev__cb;
+struct gev__cb {
+  gev__cb *next;             /* private: queue link */
+  void (*run)(gev__cb *cb);  /* called from the hub */
+  unsigned char queued;      /* ro: on the queue now */
+};
+
+/* Per-coroutine blocking state; see park.h. Always on the heap. */
+struct gev__task {
+  gev__cb resume;            /* queued by gev__wake to switch back in */
+  gev_coro *coro;            /* ro */
+  gev__hub *hub;             /* ro */
+  gev_greenlet *greenlet;    /* ro: NULL for the main or a plain coroutine */
+  const char *what;          /* ro: what it is parked on, NULL if running */
+  void *wake_value;
+  int wake_err;
+  unsigned char parked;      /* inside gev__park */
+  unsigned char woken;       /* this park's wake has been delivered */
+  unsigned char killed;      /* sticky cancellation */
+  unsigned char scope_fired; /* the deadline that fired was a scope's */
+  gev__waitq *wq;            /* wait queue it sits on, or NULL */
+  gev__task *wq_prev, *wq_next;
+  ev_timer deadline;         /* armed while parked with a deadline */
+  gev_timeout *scopes;       /* innermost first */
+  gev_timeout *armed_scope;  /* scope whose deadline is armed, or NULL */
+};
+
+struct gev_timeout {
+  gev__task *task;
+  gev_timeout *next;
+  double deadline;           /* ev_time() based; HUGE_VAL for never */
+  int expired;
+};
+
+struct gev__hub {
+  struct ev_loop *loop;
+  gev_coro *coro;
+  gev__cthread *thr;
+  gev__task main_task;       /* the thread's main coroutine's task */
+  gev__cb *head, *tail;      /* callback queue */
+  size_t ncallbacks;
+  ev_prepare prepare;        /* drains the queue before each poll */
+  ev_idle keepalive;         /* active while callbacks wait: no blocking */
+  gev_greenlet *greenlets;   /* every greenlet object alive, for run info */
+  size_t ngreenlets, nrunning, nparked, nwatchers;
+  unsigned long next_id;
+  int in_callback;           /* > 0 while running a loop callback */
+  int running_until_idle;    /* main is in gev_run */
+  int destroying;            /* gev_hub_destroy waits for greenlets */
+  int stopping;              /* the hub coroutine is being unwound */
+  int is_default;            /* loop is libev's default loop */
+  /* Per-fd single-waiter registry for gev_wait_read/write. */
+  gev__task **fd_readers, **fd_writers;
+  size_t nfds;
+};
+
+struct gev_greenlet {
+  gev__task task;            /* first: the greenlet's own task */
+  gev__cb start;             /* starts the greenlet */
+  gev__cb done;              /* runs links once finished */
+  gev__hub *hub;             /* ro */
+  gev_coro *coro;            /* NULL once finished and released */
+  gev_greenlet_fn fn;
+  void *arg;
+  void *value;
+  int err;
+  char *errmsg;
+  char *name;
+  unsigned long id;
+  unsigned refs;
+  unsigned char started, ready, killed, reported, alive_ref, detached;
+  int fail_err;              /* set by gev_fail while running */
+  struct gev__link *links;   /* in link order */
+  gev__waitq joiners;
+  ev_timer later;            /* spawn_later */
+  gev_greenlet *prev, *next; /* hub->greenlets */
+  gev_spawn_opts opts;
+};
+
+struct gev__link {
+  struct gev__link *next;
+  gev_link_fn fn;
+  void *arg;
+  int internal;              /* gev's own (joinall, iwait): not a user link */
+};
+
+/* hub.c */
+void gev__queue(gev__hub *h, gev__cb *cb);
+gev__task *gev__task_of(gev_coro *c);
+void gev__task_init(gev__task *t, gev__hub *h, gev_coro *c);
+void gev__task_fini(gev__task *t);
+void gev__hub_count_greenlet(gev__hub *h, gev_greenlet *g, int add);
+int gev__hub_switch_out(gev__hub *h, gev_coro *to, void *value);
+int gev__yield(void);
+
+/* greenlet.c */
+int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
+                       int internal);
+void gev__greenlet_kill_all(gev__hub *h);
+void gev__greenlet_detach_all(gev__hub *h);
+void gev__greenlet_describe(FILE *out, gev_greenlet *g);
+
+/* timeout.c */
+double gev__scopes_deadline(gev__task *t, gev_timeout **which);
+int gev__scopes_expired(gev__task *t);
+void gev__scopes_drop(gev__task *t);
+
+#endif

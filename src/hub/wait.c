@@ -1,0 +1,233 @@
+/*
+ * Waiting: gevent's Waiter, waits on any libev watcher, fd readiness, and
+ * sleep. All of them park through gev__park (hub.c), so kill, timeouts and
+ * the hub's misuse checks behave the same everywhere.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hub/hub_internal.h"
+
+/* ---- Waiter ------------------------------------------------------------ */
+
+GEV_EXTERN void gev_waiter_init(gev_waiter *w) {
+  memset(w, 0, sizeof *w);
+}
+
+static void waiter_deliver(gev_waiter *w, void *value, int err,
+                           const char *rule) {
+  gev__task *t;
+  if (!gev_in_hub())
+    gev__die(rule);
+  if (w->waiting && (t = w->waiting->task) && t->parked && !t->woken) {
+    w->waiting = NULL;
+    gev__wake(t, value, err);
+    return;
+  }
+  w->value = value;
+  w->err = err;
+  w->state = 1;
+}
+
+GEV_EXTERN void gev_waiter_switch(gev_waiter *w, void *value) {
+  waiter_deliver(w, value, 0, "Waiter.switch must be called from the hub");
+}
+
+GEV_EXTERN void gev_waiter_throw(gev_waiter *w, int err) {
+  waiter_deliver(w, NULL, err > 0 ? err : EINVAL,
+                 "Waiter.throw must be called from the hub");
+}
+
+GEV_EXTERN int gev_waiter_get(gev_waiter *w, void **value) {
+  gev_coro *me;
+  int rc;
+  if (!w) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (w->state) {
+    w->state = 0;
+    if (w->err) {
+      errno = w->err;
+      return -1;
+    }
+    if (value)
+      *value = w->value;
+    return 0;
+  }
+  if (w->waiting) {
+    errno = EBUSY; /* concurrent object use */
+    return -1;
+  }
+  me = gev_coro_current();
+  w->waiting = me;
+  rc = gev__park(-1, "Waiter", value);
+  if (w->waiting == me)
+    w->waiting = NULL;
+  return rc;
+}
+
+GEV_EXTERN int gev_waiter_ready(const gev_waiter *w) {
+  return w && w->state;
+}
+
+GEV_EXTERN void gev_waiter_clear(gev_waiter *w) {
+  if (w) {
+    w->state = 0;
+    w->value = NULL;
+    w->err = 0;
+  }
+}
+
+/* ---- Any watcher ------------------------------------------------------- */
+
+typedef void (*start_fn)(struct ev_loop *, void *);
+
+static void watcher_fired(struct ev_loop *loop, ev_watcher *w, int revents) {
+  (void)loop;
+  gev__wake(w->data, (void *)(intptr_t)revents, 0);
+}
+
+static int start_watcher(struct ev_loop *l, void *w, gev_watcher_kind kind) {
+  switch (kind) {
+  case GEV_WATCH_IO: ev_io_start(l, w); break;
+  case GEV_WATCH_TIMER: ev_timer_start(l, w); break;
+  case GEV_WATCH_PERIODIC: ev_periodic_start(l, w); break;
+  case GEV_WATCH_SIGNAL: ev_signal_start(l, w); break;
+  case GEV_WATCH_CHILD: ev_child_start(l, w); break;
+  case GEV_WATCH_STAT: ev_stat_start(l, w); break;
+  case GEV_WATCH_IDLE: ev_idle_start(l, w); break;
+  case GEV_WATCH_ASYNC: ev_async_start(l, w); break;
+  default: return -1;
+  }
+  return 0;
+}
+
+static void stop_watcher(struct ev_loop *l, void *w, gev_watcher_kind kind) {
+  switch (kind) {
+  case GEV_WATCH_IO: ev_io_stop(l, w); break;
+  case GEV_WATCH_TIMER: ev_timer_stop(l, w); break;
+  case GEV_WATCH_PERIODIC: ev_periodic_stop(l, w); break;
+  case GEV_WATCH_SIGNAL: ev_signal_stop(l, w); break;
+  case GEV_WATCH_CHILD: ev_child_stop(l, w); break;
+  case GEV_WATCH_STAT: ev_stat_stop(l, w); break;
+  case GEV_WATCH_IDLE: ev_idle_stop(l, w); break;
+  case GEV_WATCH_ASYNC: ev_async_stop(l, w); break;
+  }
+}
+
+GEV_EXTERN int gev_wait_watcher(void *watcher, gev_watcher_kind kind,
+                                double timeout) {
+  ev_watcher *w = watcher;
+  gev__hub *h;
+  void *saved_data;
+  void (*saved_cb)(struct ev_loop *, ev_watcher *, int);
+  void *revents = NULL;
+  int rc;
+  if (!w || (unsigned)kind > GEV_WATCH_ASYNC || ev_is_active(w)) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (gev__may_block() < 0)
+    return -1;
+  h = gev__hub_get();
+  saved_data = w->data;
+  saved_cb = w->cb;
+  w->data = gev__task_current();
+  ev_set_cb(w, watcher_fired);
+  start_watcher(h->loop, w, kind);
+  h->nwatchers++;
+  rc = gev__park(timeout, "watcher", &revents);
+  stop_watcher(h->loop, w, kind);
+  ev_clear_pending(h->loop, w);
+  h->nwatchers--;
+  w->data = saved_data;
+  ev_set_cb(w, saved_cb);
+  return rc < 0 ? -1 : (int)(intptr_t)revents;
+}
+
+/* ---- fd readiness ------------------------------------------------------ */
+
+typedef struct fd_wait {
+  ev_io io;
+} fd_wait;
+
+/* The registry refusing two waiters on one fd and direction. */
+static gev__task **fd_slot(gev__hub *h, int fd, int write) {
+  if ((size_t)fd >= h->nfds) {
+    size_t n = h->nfds ? h->nfds : 64;
+    while (n <= (size_t)fd)
+      n *= 2;
+    gev__task **r = realloc(h->fd_readers, n * sizeof *r);
+    if (!r)
+      return NULL;
+    h->fd_readers = r;
+    gev__task **w = realloc(h->fd_writers, n * sizeof *w);
+    if (!w)
+      return NULL;
+    h->fd_writers = w;
+    memset(r + h->nfds, 0, (n - h->nfds) * sizeof *r);
+    memset(w + h->nfds, 0, (n - h->nfds) * sizeof *w);
+    h->nfds = n;
+  }
+  return write ? &h->fd_writers[fd] : &h->fd_readers[fd];
+}
+
+static int wait_fd(int fd, int events, double timeout) {
+  gev__hub *h;
+  gev__task **slot;
+  fd_wait *fw;
+  int rc;
+  if (fd < 0) {
+    errno = EBADF;
+    return -1;
+  }
+  if (gev__may_block() < 0)
+    return -1;
+  h = gev__hub_get();
+  if (!(slot = fd_slot(h, fd, events == EV_WRITE)))
+    return -1;
+  if (*slot) {
+    errno = EBUSY; /* concurrent object use */
+    return -1;
+  }
+  if (!(fw = malloc(sizeof *fw)))
+    return -1;
+  *slot = gev__task_current();
+  ev_io_init(&fw->io, (void (*)(struct ev_loop *, ev_io *, int))watcher_fired,
+             fd, events);
+  fw->io.data = *slot;
+  ev_io_start(h->loop, &fw->io);
+  h->nwatchers++;
+  rc = gev__park(timeout, events == EV_WRITE ? "write fd" : "read fd", NULL);
+  ev_io_stop(h->loop, &fw->io);
+  h->nwatchers--;
+  free(fw);
+  slot = fd_slot(h, fd, events == EV_WRITE);
+  *slot = NULL;
+  return rc;
+}
+
+GEV_EXTERN int gev_wait_read(int fd, double timeout) {
+  return wait_fd(fd, EV_READ, timeout);
+}
+
+GEV_EXTERN int gev_wait_write(int fd, double timeout) {
+  return wait_fd(fd, EV_WRITE, timeout);
+}
+
+/* ---- sleep ------------------------------------------------------------- */
+
+GEV_EXTERN int gev_sleep(double seconds) {
+  gev__task *t;
+  if (seconds <= 0)
+    return gev__yield();
+  if (gev__park(seconds, "sleep", NULL) == 0)
+    return 0; /* woken early by someone: still counts as slept */
+  if (errno != ETIMEDOUT)
+    return -1;
+  t = gev__task_current();
+  return t->scope_fired ? -1 : 0;
+}
