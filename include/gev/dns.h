@@ -1,0 +1,174 @@
+/*
+ * gev/dns.h — cooperative name resolution over c-ares (gevent's resolver).
+ *
+ * Each hub has one resolver: a c-ares channel whose sockets are watched by
+ * the hub's libev loop and whose retry timer is a one-shot libev timer armed
+ * from ares_timeout(). It is created by the first lookup of the thread and
+ * torn down with the hub. A lookup parks only the calling greenlet; any
+ * number of lookups (thousands) may be in flight at once, from different
+ * greenlets, over the same few sockets.
+ *
+ * Where answers come from, in order: IP literals are answered without any
+ * lookup; then /etc/hosts; then the DNS servers (those of /etc/resolv.conf
+ * unless configured, see "Configuration" below).
+ *
+ * Errors. The lookup calls mirror libc and return 0 or an EAI_* code from
+ * <netdb.h> (gev_dns_strerror() describes one). The codes used:
+ *   EAI_NONAME   the name does not exist (NXDOMAIN), or an invalid name,
+ *                or a non-numeric host/service where a numeric one was
+ *                required;
+ *   EAI_NODATA   the name exists but has no address of the family asked;
+ *   EAI_AGAIN    the server answered "server failure" (SERVFAIL);
+ *   EAI_FAIL     the server refused the query (REFUSED);
+ *   EAI_FAMILY   unsupported address family;
+ *   EAI_SOCKTYPE, EAI_SERVICE, EAI_BADFLAGS (getaddrinfo/getnameinfo);
+ *   EAI_OVERFLOW a caller's buffer is too small;
+ *   EAI_MEMORY   out of memory;
+ *   EAI_SYSTEM   see errno:
+ *       ETIMEDOUT     no answer within the resolver's timeout and tries, or
+ *                     the caller's gev_timeout scope expired;
+ *       ECANCELED     the calling greenlet was killed;
+ *       ECONNREFUSED  every server refused the connection (ICMP);
+ *       EBADMSG       the server's answers could not be parsed;
+ *       EPROTO        the server rejected the query as malformed or
+ *                     unimplemented (FORMERR, NOTIMP);
+ *       EINVAL        NULL or malformed arguments;
+ *       EPERM         called from the hub or a loop callback (must not
+ *                     block);
+ *       EDEADLK, EXDEV  as any blocking call (see gev/hub.h).
+ *
+ * Cancellation. A lookup whose greenlet is killed, or whose gev_timeout
+ * scope expires, returns at once with EAI_SYSTEM/ECANCELED or ETIMEDOUT.
+ * Its c-ares query is detached: its answer, if one still arrives, is
+ * dropped, and nothing refers to the caller any more. When no lookup of the
+ * hub is left waiting, the detached queries are cancelled in c-ares (their
+ * sockets closed, their timers stopped), so an idle resolver holds no
+ * watcher and no socket.
+ *
+ * Results are heap copies the caller owns and releases with the matching
+ * free call. Lookup calls write their outputs only after the greenlet has
+ * resumed, so outputs may live on any stack (also a shared-mode one).
+ */
+#ifndef GEV_DNS_H
+#define GEV_DNS_H
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "gev/hub.h"
+
+/* glibc hides these two codes without _GNU_SOURCE; gev returns them. */
+#ifndef EAI_NODATA
+#define EAI_NODATA -5
+#endif
+#ifndef EAI_ADDRFAMILY
+#define EAI_ADDRFAMILY -9
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Lookups (block the calling greenlet only) ------------------------ */
+
+/* gevent's gethostbyname: the first IPv4 address of name into *addr.
+ * name may be a dotted IPv4 literal. Returns 0 or an EAI_* code (above). */
+GEV_EXTERN int gev_gethostbyname(const char *name, struct in_addr *addr);
+
+/* gevent's gethostbyname_ex: the canonical name, the aliases met on the
+ * way (CNAMEs, /etc/hosts aliases) and every address of family (AF_INET or
+ * AF_INET6) into *out, a libc struct hostent in one heap block that the
+ * caller frees with gev_freehostent(). Returns 0 or an EAI_* code; *out is
+ * NULL on failure. */
+GEV_EXTERN int gev_gethostbyname_ex(const char *name, int family,
+                                    struct hostent **out);
+
+/* gevent's gethostbyaddr: the host name of address addr (a struct in_addr
+ * with len 4 and AF_INET, or a struct in6_addr with len 16 and AF_INET6),
+ * looked up in /etc/hosts then by a PTR query. *out as for
+ * gev_gethostbyname_ex (h_addr_list holds addr). Returns 0 or an EAI_*
+ * code (EAI_NONAME: no name for that address). */
+GEV_EXTERN int gev_gethostbyaddr(const void *addr, socklen_t len, int family,
+                                 struct hostent **out);
+
+/* Releases a hostent from gev_gethostbyname_ex/gev_gethostbyaddr. NULL
+ * does nothing. */
+GEV_EXTERN void gev_freehostent(struct hostent *h);
+
+/* libc's getaddrinfo, cooperatively. node: a name, an IP literal, or NULL
+ * (then the wildcard address with AI_PASSIVE, else loopback). service: a
+ * port number, a name from /etc/services, or NULL (port 0). hints may be
+ * NULL; ai_family AF_UNSPEC (IPv4 and IPv6), AF_INET or AF_INET6;
+ * ai_socktype 0 (one entry per SOCK_STREAM, SOCK_DGRAM and SOCK_RAW, as
+ * glibc) or one of them; ai_flags AI_PASSIVE, AI_CANONNAME,
+ * AI_NUMERICHOST, AI_NUMERICSERV, AI_V4MAPPED, AI_ALL, AI_ADDRCONFIG (the
+ * last accepted and ignored: loopback-only hosts must still resolve).
+ * On success *res is a libc-compatible list (ai_canonname on the first
+ * entry with AI_CANONNAME) that the caller releases with
+ * gev_freeaddrinfo() — not with libc's freeaddrinfo().
+ * Returns 0 or an EAI_* code: additionally EAI_NONAME when both node and
+ * service are NULL, EAI_SERVICE for an unknown service or one that does not
+ * exist for the socket type, EAI_BADFLAGS, EAI_SOCKTYPE, EAI_FAMILY. */
+GEV_EXTERN int gev_getaddrinfo(const char *node, const char *service,
+                               const struct addrinfo *hints,
+                               struct addrinfo **res);
+
+/* Releases a list from gev_getaddrinfo. NULL does nothing. */
+GEV_EXTERN void gev_freeaddrinfo(struct addrinfo *res);
+
+/* libc's getnameinfo, cooperatively: the host and/or service of sa
+ * (AF_INET or AF_INET6) into host/serv (either may be NULL with length 0,
+ * not both). flags: NI_NUMERICHOST, NI_NUMERICSERV, NI_NAMEREQD,
+ * NI_NOFQDN, NI_DGRAM. Without NI_NAMEREQD an address without a name is
+ * given in numeric form. Returns 0 or an EAI_* code (EAI_NONAME with
+ * NI_NAMEREQD and no name, EAI_OVERFLOW when a buffer is too small,
+ * EAI_FAMILY, EAI_BADFLAGS). */
+GEV_EXTERN int gev_getnameinfo(const struct sockaddr *sa, socklen_t salen,
+                               char *host, socklen_t hostlen, char *serv,
+                               socklen_t servlen, int flags);
+
+/* A sentence for an EAI_* code returned by a gev lookup. For EAI_SYSTEM it
+ * describes errno as it is now, so call it before anything changes errno.
+ * Never NULL; the string is static. */
+GEV_EXTERN const char *gev_dns_strerror(int code);
+
+/* ---- Configuration --------------------------------------------------- */
+
+/*
+ * The calling thread's resolver settings. Defaults come from
+ * /etc/resolv.conf, then the environment when the resolver is first
+ * created:
+ *   GEV_DNS_SERVERS  "ip[:port],..." (IPv6 as [ip]:port)
+ *   GEV_DNS_TIMEOUT  seconds for the first try of a query (c-ares doubles
+ *                    it on each later round through the servers)
+ *   GEV_DNS_TRIES    tries per server
+ * and the calls below override both. An invalid environment value is
+ * reported once on stderr and ignored.
+ *
+ * The calls do not block. They fail with EBUSY while lookups of the thread
+ * are in flight (the settings apply to every lookup of the hub); otherwise
+ * the next lookup uses the new settings. Other errors: EINVAL (bad value),
+ * ENOMEM. Returns 0 or -1 with errno.
+ */
+
+/* Servers as "ip[:port],..." (e.g. "127.0.0.1:5353,[::1]:53"); NULL or ""
+ * goes back to the default (environment, then /etc/resolv.conf). */
+GEV_EXTERN int gev_dns_set_servers(const char *servers);
+/* Seconds for the first try (> 0, at most 3600). */
+GEV_EXTERN int gev_dns_set_timeout(double seconds);
+/* Tries per server (1 .. 100). */
+GEV_EXTERN int gev_dns_set_tries(int tries);
+/* Non-zero: spread queries over the servers round-robin instead of always
+ * starting with the first. */
+GEV_EXTERN int gev_dns_set_rotate(int rotate);
+
+/* The servers in use as "ip:port,..." into buf (creating the resolver if
+ * needed). Returns 0, or -1: EINVAL (buf NULL), ERANGE (too small),
+ * ENOMEM, EIO (c-ares could not be set up: see stderr). */
+GEV_EXTERN int gev_dns_get_servers(char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
