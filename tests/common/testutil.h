@@ -2,7 +2,11 @@
 #ifndef GEV_TESTUTIL_H
 #define GEV_TESTUTIL_H
 
+#ifdef GEV_MINICHECK
+#include "minicheck.h"
+#else
 #include <check.h>
+#endif
 #include <stdlib.h>
 
 /* Number of open fds of this process (from /proc/self/fd). */
