@@ -302,9 +302,13 @@ START_TEST(rlock_reentrant_and_owner_checked) {
 END_TEST
 
 static void *rlock_taker(void *arg) {
-  log_add(gev_rlock_acquire(rlock, -1) == 0 ? I(arg) : -errno);
-  if (gev_rlock_is_owned(rlock) == 1)
-    gev_rlock_release(rlock);
+  if (gev_rlock_acquire(rlock, -1) < 0) {
+    log_add(-errno); /* the lock may be gone (EIDRM): do not touch it */
+    return NULL;
+  }
+  log_add(I(arg));
+  ck_assert_int_eq(gev_rlock_is_owned(rlock), 1);
+  gev_rlock_release(rlock);
   return NULL;
 }
 
