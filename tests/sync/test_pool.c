@@ -134,6 +134,16 @@ static void *spawner(void *arg) {
   return NULL;
 }
 
+static int barge_errno;
+
+/* A newcomer tries to take a slot without waiting. */
+static void barge_from_link(gev_greenlet *g, void *arg) {
+  gev_greenlet *n = gev_pool_spawn(pool, gated, P(99), 0);
+  barge_errno = n ? 0 : errno;
+  if (n)
+    gev_greenlet_unref(n);
+}
+
 START_TEST(pool_spawners_served_fifo_and_kill) {
   setup();
   pool = gev_pool_new(1);
@@ -146,10 +156,36 @@ START_TEST(pool_spawners_served_fifo_and_kill) {
   ck_assert_int_eq(gev_greenlet_kill(killed, 1, 1), 0);
   /* a newcomer does not barge ahead of parked spawners */
   ck_assert_ptr_null(gev_pool_spawn(pool, gated, P(99), 0));
+  /* runs in the hub right after the pool's own link has handed the freed
+   * slot to spawner 1, before spawner 1 runs */
+  ck_assert_int_eq(gev_greenlet_link(first, barge_from_link, NULL), 0);
   gev_event_set(gate);
   ck_assert_int_eq(gev_greenlet_join(first, 5), 0);
   run_hub();
+  ck_assert_int_eq(barge_errno, ETIMEDOUT);
   ck_assert_str_eq(log_str(), strf("%d 0 1 10 3 30", -ECANCELED));
+  gev_greenlet_unref(first);
+  gev_pool_free(pool);
+  gev_event_free(gate);
+  finish();
+}
+END_TEST
+
+START_TEST(pool_freed_slot_is_reserved_for_woken_spawner) {
+  /* One parked spawner: once woken it is off the wait queue, so only the
+   * reservation keeps a newcomer from taking its slot. */
+  setup();
+  pool = gev_pool_new(1);
+  gate = gev_event_new();
+  gev_greenlet *first = gev_pool_spawn(pool, gated, P(0), 0);
+  spawn_kept(spawner, P(1));
+  ck_assert_int_eq(gev_sleep(0), 0);
+  ck_assert_int_eq(gev_greenlet_link(first, barge_from_link, NULL), 0);
+  barge_errno = -1;
+  gev_event_set(gate);
+  run_hub();
+  ck_assert_int_eq(barge_errno, ETIMEDOUT);
+  ck_assert_str_eq(log_str(), "0 1 10");
   gev_greenlet_unref(first);
   gev_pool_free(pool);
   gev_event_free(gate);
@@ -345,6 +381,7 @@ static Suite *pool_suite(void) {
   tcase_add_test(tc, group_tracks_members);
   tcase_add_test(tc, pool_limits_and_spawn_waits);
   tcase_add_test(tc, pool_spawners_served_fifo_and_kill);
+  tcase_add_test(tc, pool_freed_slot_is_reserved_for_woken_spawner);
   tcase_add_test(tc, pool_wait_available_and_kill);
   tcase_add_test(tc, pool_destroy_wakes_waiters);
   tcase_add_test(tc, pool_of_10_runs_10000_jobs);
