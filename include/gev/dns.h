@@ -20,6 +20,8 @@
  *   EAI_NODATA   the name exists but has no address of the family asked;
  *   EAI_AGAIN    the server answered "server failure" (SERVFAIL);
  *   EAI_FAIL     the server refused the query (REFUSED);
+ *                (these two with a single server; with several, c-ares
+ *                tries the next one instead, see ECONNREFUSED below)
  *   EAI_FAMILY   unsupported address family;
  *   EAI_SOCKTYPE, EAI_SERVICE, EAI_BADFLAGS (getaddrinfo/getnameinfo);
  *   EAI_OVERFLOW a caller's buffer is too small;
@@ -28,7 +30,9 @@
  *       ETIMEDOUT     no answer within the resolver's timeout and tries, or
  *                     the caller's gev_timeout scope expired;
  *       ECANCELED     the calling greenlet was killed;
- *       ECONNREFUSED  every server refused the connection (ICMP);
+ *       ECONNREFUSED  no server gave a usable answer: connections
+ *                     refused, or (with several servers configured)
+ *                     every one answered SERVFAIL/REFUSED;
  *       EBADMSG       the server's answers could not be parsed;
  *       EPROTO        the server rejected the query as malformed or
  *                     unimplemented (FORMERR, NOTIMP);

@@ -385,26 +385,60 @@ static int channel_first_timeout_ms(ares_channel ch) {
   return ms;
 }
 
-static int channel_open(gev__resolver *r) {
+/* A channel from r's settings, plus c-ares flags. */
+static int channel_init(gev__resolver *r, int flags, ares_channel *ch) {
   struct ares_options o;
+  int mask = channel_options(r, &o), status;
+  if (flags) {
+    o.flags = flags;
+    mask |= ARES_OPT_FLAGS;
+  }
+  if ((status = ares_init_options(ch, &o, mask)) != ARES_SUCCESS)
+    return status;
+  if (r->cfg.servers &&
+      (status = ares_set_servers_ports_csv(*ch, r->cfg.servers)) !=
+          ARES_SUCCESS)
+    ares_destroy(*ch);
+  return status;
+}
+
+static int channel_server_count(ares_channel ch) {
+  struct ares_addr_port_node *list = NULL;
+  int n = 0;
+  if (ares_get_servers_ports(ch, &list) != ARES_SUCCESS)
+    return -1; /* LCOV_EXCL_LINE: only on ENOMEM */
+  for (struct ares_addr_port_node *s = list; s; s = s->next)
+    n++;
+  ares_free_data(list);
+  return n;
+}
+
+/*
+ * With several servers c-ares answers SERVFAIL, REFUSED and NOTIMP by
+ * trying the next server, and reports only ARES_ECONNREFUSED when all of
+ * them failed. With a single server there is nobody to fail over to, so
+ * ARES_FLAG_NOCHECKRESP lets the server's own answer through: the caller
+ * gets "server failure" or "refused" instead of a misleading "connection
+ * refused", and no pointless retries of the same server.
+ */
+static int channel_open(gev__resolver *r) {
   ares_channel ch;
   int status;
   pthread_once(&ares_once, ares_lib_init);
   if ((status = ares_init_status) != ARES_SUCCESS)
     goto out_report; /* LCOV_EXCL_LINE: a no-op on Linux */
-  status = ares_init_options(&ch, &o, channel_options(r, &o));
-  if (status != ARES_SUCCESS)
+  if ((status = channel_init(r, 0, &ch)) != ARES_SUCCESS)
     goto out_report;
-  if (r->cfg.servers &&
-      (status = ares_set_servers_ports_csv(ch, r->cfg.servers)) !=
-          ARES_SUCCESS)
-    goto out_destroy;
+  if (channel_server_count(ch) == 1) {
+    ares_destroy(ch);
+    status = channel_init(r, ARES_FLAG_NOCHECKRESP, &ch);
+    if (status != ARES_SUCCESS)
+      goto out_report;
+  }
   r->channel = ch;
   r->first_timeout_ms = channel_first_timeout_ms(ch);
   return 0;
 
-out_destroy:
-  ares_destroy(ch);
 out_report:
   if (status == ARES_ENOMEM) {
     errno = ENOMEM;

@@ -86,8 +86,12 @@ static int wait_ready(dnsmasq_run *d) {
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   for (int i = 0; i < 300; i++) {
     int status;
-    if (waitpid(d->pid, &status, WNOHANG) == d->pid)
+    if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+      fprintf(stderr, "dnsmasq_start: dnsmasq on port %d %s %d\n", d->port,
+              WIFEXITED(status) ? "exited with" : "killed by signal",
+              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
       return -1;
+    }
     int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int ok = s >= 0 && connect(s, (struct sockaddr *)&a, sizeof a) == 0;
     if (s >= 0)
