@@ -143,8 +143,9 @@ START_TEST(test_100000_parked_then_resumed) {
   }
   gev_coro_get_stats(&st);
   ck_assert_uint_eq(st.live, N);
-  /* Each parked coroutine keeps only its live bytes: well under 2 KiB. */
-  ck_assert_uint_lt(st.shared_saved / N, 2048);
+  /* Each parked coroutine keeps only its live bytes, far below one page
+   * (the ucontext fallback keeps its ~1 KiB context record on the stack). */
+  ck_assert_uint_lt(st.shared_saved / N, 4096);
   for (int i = 0; i < N; i++) {
     void *r;
     ck_assert_int_eq(gev_coro_switch(cs[i], (void *)(uintptr_t)i, &r), 0);
