@@ -25,7 +25,11 @@
  * again. A coroutine that has already been handed a result (woken, but not
  * yet resumed) still returns that result. Destroying an object while
  * another coroutine is running a call on it in any other way is a bug of
- * the caller, as with pthread objects.
+ * the caller, as with pthread objects; so is destroying an RLock that is
+ * held, which includes one just handed to a waiter that has not run yet
+ * (it records itself as owner when it resumes), and destroying a Pool
+ * while a spawner it handed a slot to has not run yet (it adds its
+ * greenlet when it resumes).
  *
  * Blocking calls take a timeout in seconds (< 0 forever, 0 do not wait,
  * > 0 bound) and can fail with the errors listed in gev/hub.h:

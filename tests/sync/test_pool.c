@@ -193,6 +193,43 @@ START_TEST(pool_freed_slot_is_reserved_for_woken_spawner) {
 }
 END_TEST
 
+static gev_greenlet *outsider;
+
+static void *adder(void *arg) {
+  log_add(gev_pool_add(pool, outsider, -1) == 0 ? 1 : -errno);
+  return NULL;
+}
+
+START_TEST(pool_add_waits_for_a_slot) {
+  setup();
+  pool = gev_pool_new(1);
+  gate = gev_event_new();
+  gev_greenlet *first = gev_pool_spawn(pool, gated, P(0), 0);
+  outsider = spawn_kept(gated, P(5));
+  ck_assert_int_eq(gev_pool_add(pool, outsider, 0), -1);
+  ck_assert_int_eq(errno, ETIMEDOUT);
+  ck_assert_int_eq(gev_pool_add(pool, outsider, 0.01), -1);
+  ck_assert_int_eq(errno, ETIMEDOUT);
+  ck_assert_int_eq(gev_pool_add(pool, NULL, 0), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  spawn_kept(adder, NULL);
+  ck_assert_int_eq(gev_sleep(0), 0); /* the adder parks */
+  ck_assert_int_eq(gev_pool_contains(pool, outsider), 0);
+  ck_assert_int_eq(gev_greenlet_kill(first, 1, 5), 0);
+  ck_assert_int_eq(gev_sleep(0.001), 0);
+  ck_assert_int_eq(gev_pool_contains(pool, outsider), 1);
+  ck_assert_int_eq(gev_pool_free_count(pool), 0);
+  gev_event_set(gate);
+  ck_assert_int_eq(gev_pool_join(pool, 5), 0);
+  run_hub();
+  ck_assert_str_eq(log_str(), strf("%d 1 5", -ECANCELED));
+  gev_greenlet_unref(first);
+  gev_pool_free(pool);
+  gev_event_free(gate);
+  finish();
+}
+END_TEST
+
 static void *avail_waiter(void *arg) {
   long n = gev_pool_wait_available(pool, -1);
   log_add(n > 0 ? (int)n : -errno);
@@ -382,6 +419,7 @@ static Suite *pool_suite(void) {
   tcase_add_test(tc, pool_limits_and_spawn_waits);
   tcase_add_test(tc, pool_spawners_served_fifo_and_kill);
   tcase_add_test(tc, pool_freed_slot_is_reserved_for_woken_spawner);
+  tcase_add_test(tc, pool_add_waits_for_a_slot);
   tcase_add_test(tc, pool_wait_available_and_kill);
   tcase_add_test(tc, pool_destroy_wakes_waiters);
   tcase_add_test(tc, pool_of_10_runs_10000_jobs);
