@@ -33,6 +33,12 @@
 #include "arch/switch.h"
 #include "coro/coro_internal.h"
 
+#ifdef GEV_HAVE_VALGRIND
+#include <valgrind/memcheck.h>
+#else
+#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
+#endif
+
 #if defined(__SANITIZE_ADDRESS__)
 #define GEV_ASAN 1
 #elif defined(__has_feature)
@@ -209,7 +215,11 @@ static void clear_region_shadow(gev__cthread *t) {
 }
 
 static void restore_shared(gev__cthread *t, gev_coro *c) {
-  copy_bytes(t->region.hi - c->saved_len, c->saved, c->saved_len);
+  char *dst = t->region.hi - c->saved_len;
+  /* Memcheck marked the region below the last occupant's sp as gone when
+   * its frames returned; the bytes we copy in are a live stack again. */
+  VALGRIND_MAKE_MEM_UNDEFINED(dst, c->saved_len);
+  copy_bytes(dst, c->saved, c->saved_len);
   t->shared_copies++;
 }
 
