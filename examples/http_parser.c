@@ -260,3 +260,42 @@ const http_header *http_find_header(const http_request *req,
       return &req->headers[i];
   return NULL;
 }
+
+/* ---- Responses ----------------------------------------------------------- */
+
+#define HELLO_HEAD                                                   \
+  "HTTP/1.1 200 OK\r\nServer: gev\r\nContent-Type: text/plain\r\n" \
+  "Content-Length: 13\r\n"
+
+static const char hello_keep[] = HELLO_HEAD "\r\n" HTTP_HELLO_BODY;
+static const char hello_keep10[] =
+    HELLO_HEAD "Connection: keep-alive\r\n\r\n" HTTP_HELLO_BODY;
+static const char hello_close[] =
+    HELLO_HEAD "Connection: close\r\n\r\n" HTTP_HELLO_BODY;
+
+size_t http_hello_response(const http_request *req, char *buf, size_t size) {
+  const char *r = !req->keep_alive          ? hello_close
+                  : req->minor_version == 0 ? hello_keep10
+                                            : hello_keep;
+  size_t n = strlen(r);
+  if (n > size)
+    return 0;
+  memcpy(buf, r, n);
+  return n;
+}
+
+#define ERROR_RESPONSE(status)                                       \
+  "HTTP/1.1 " status "\r\nServer: gev\r\nContent-Length: 0\r\n" \
+  "Connection: close\r\n\r\n"
+
+const char *http_error_response(int parse_error, size_t *len) {
+  static const char bad[] = ERROR_RESPONSE("400 Bad Request");
+  static const char large[] =
+      ERROR_RESPONSE("431 Request Header Fields Too Large");
+  static const char unsupported[] = ERROR_RESPONSE("501 Not Implemented");
+  const char *r = parse_error == HTTP_PARSE_TOO_LARGE     ? large
+                  : parse_error == HTTP_PARSE_UNSUPPORTED ? unsupported
+                                                          : bad;
+  *len = strlen(r);
+  return r;
+}

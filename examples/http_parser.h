@@ -77,4 +77,17 @@ int http_parse_request(const char *buf, size_t len, size_t max_head,
 const http_header *http_find_header(const http_request *req,
                                     const char *name);
 
+/* The canned responses of the example servers, shared so that the gev
+ * server and the callback reference server send identical bytes. */
+#define HTTP_HELLO_BODY "Hello, World!"
+
+/* Writes the 200 response to req ("Hello, World!", with Connection: close
+ * when the connection ends after it, keep-alive for a persistent HTTP/1.0
+ * client) into buf. Returns its length, or 0 if size is too small. */
+size_t http_hello_response(const http_request *req, char *buf, size_t size);
+
+/* The complete response for an HTTP_PARSE_* error (400, 431, 501), always
+ * with Connection: close. Sets *len. */
+const char *http_error_response(int parse_error, size_t *len);
+
 #endif

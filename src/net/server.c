@@ -126,7 +126,7 @@ static void maybe_resume(gev_server *srv) {
 
 static void backoff_done(struct ev_loop *loop, ev_timer *w, int revents) {
   gev_server *srv = w->data;
-  stop_backoff(srv);
+  gev__watcher_stopped(); /* libev stopped the one-shot timer already */
   maybe_resume(srv);
 }
 

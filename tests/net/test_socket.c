@@ -44,8 +44,9 @@ static void check_echo(gev_socket *client, gev_socket *server) {
   void *total;
   ck_assert_int_eq(gev_greenlet_get(g, 5, &total), 0);
   ck_assert_uint_gt((uintptr_t)total, 0);
+  ck_assert_int_eq(gev_socket_shutdown(server, SHUT_WR), 0);
   char c;
-  ck_assert_int_eq(gev_socket_recv(client, &c, 1, 0), 0);
+  ck_assert_int_eq(gev_socket_recv(client, &c, 1, 0), 0); /* EOF */
   gev_greenlet_unref(g);
 }
 

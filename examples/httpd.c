@@ -1,0 +1,244 @@
+/*
+ * httpd — a keep-alive HTTP/1.1 "Hello, World!" server on gev.
+ *
+ *   httpd [--host ADDR] [--port PORT] [--idle-timeout SECONDS]
+ *
+ * Defaults: 127.0.0.1, port 8080 (0 picks a free port), idle timeout 60 s.
+ * Prints "listening on ADDR:PORT" once it accepts connections and exits 0
+ * on SIGINT or SIGTERM after closing its listener and letting open
+ * requests finish.
+ *
+ * Each connection is one greenlet running straight-line code: read until a
+ * request head is complete, read (and drop) its Content-Length body, answer,
+ * repeat. Pipelined requests are answered in order from the buffer. A
+ * malformed head gets 400, an oversized one 431, Transfer-Encoding 501, and
+ * the connection is closed. The idle timeout is a deadline for receiving
+ * each complete request, counted from when the server starts waiting for
+ * it, so a client that trickles a byte now and then (slowloris) is closed
+ * as surely as one that sends nothing.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <ev.h>
+
+#include "gev/hub.h"
+#include "gev/net.h"
+#include "gev/server.h"
+#include "http_parser.h"
+
+#define MAX_HEAD 8192
+#define BUF_SIZE 16384
+
+typedef struct config {
+  const char *host;
+  int port;
+  double idle_timeout;
+} config;
+
+/* One connection's state, on the heap (see the shared-stack rule). */
+typedef struct conn {
+  gev_socket *sock;
+  double idle_timeout;
+  double deadline;   /* for the request being received */
+  size_t len;        /* bytes buffered */
+  size_t scanned;    /* how far http_head_end has looked */
+  char buf[BUF_SIZE];
+} conn;
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Receives more bytes into the buffer before the request's deadline.
+ * Returns the count, 0 at EOF, or -1 (timeout, error, buffer full). */
+static ssize_t fill(conn *c) {
+  double left = c->deadline - now();
+  if (left <= 0 || c->len == sizeof c->buf)
+    return -1;
+  gev_socket_settimeout(c->sock, left);
+  ssize_t n = gev_socket_recv(c->sock, c->buf + c->len,
+                              sizeof c->buf - c->len, 0);
+  if (n > 0)
+    c->len += (size_t)n;
+  return n;
+}
+
+static void consume(conn *c, size_t n) {
+  memmove(c->buf, c->buf + n, c->len - n);
+  c->len -= n;
+  c->scanned = 0;
+}
+
+/* Reads and drops a body of n bytes, part of which may be buffered. */
+static int skip_body(conn *c, uint64_t n) {
+  while (n > 0) {
+    if (c->len == 0 && fill(c) <= 0)
+      return -1;
+    size_t take = c->len < n ? c->len : (size_t)n;
+    consume(c, take);
+    n -= take;
+  }
+  return 0;
+}
+
+/* Drops empty lines before a request (RFC 9112 section 2.2). */
+static void skip_blank_lines(conn *c) {
+  size_t i = 0;
+  for (;;) {
+    if (i < c->len && c->buf[i] == '\n')
+      i += 1;
+    else if (i + 1 < c->len && c->buf[i] == '\r' && c->buf[i + 1] == '\n')
+      i += 2;
+    else
+      break;
+  }
+  if (i)
+    consume(c, i);
+}
+
+/* Waits for a complete head in the buffer. Returns the parse result, or 1
+ * when the connection should just be closed. */
+static int read_head(conn *c, http_request *req) {
+  for (;;) {
+    skip_blank_lines(c);
+    if (c->len > 0 && http_head_end(c->buf, c->len, &c->scanned) > 0) {
+      int rc = http_parse_request(c->buf, c->len, MAX_HEAD, req);
+      if (rc != HTTP_PARSE_INCOMPLETE)
+        return rc;
+    }
+    if (c->len > MAX_HEAD)
+      return HTTP_PARSE_TOO_LARGE;
+    if (fill(c) <= 0)
+      return 1; /* closed, idle too long, or failed: just hang up */
+  }
+}
+
+static void send_error(conn *c, int parse_error) {
+  size_t len;
+  const char *r = http_error_response(parse_error, &len);
+  gev_socket_settimeout(c->sock, c->idle_timeout);
+  gev_socket_sendall(c->sock, r, len, 0);
+}
+
+/* Serves requests until the client leaves or a request ends the
+ * connection. */
+static void serve_connection(conn *c) {
+  http_request *req = malloc(sizeof *req);
+  if (!req)
+    return;
+  for (;;) {
+    c->deadline = now() + c->idle_timeout;
+    int rc = read_head(c, req);
+    if (rc == 1)
+      break;
+    if (rc < 0) {
+      send_error(c, rc);
+      break;
+    }
+    consume(c, req->head_len);
+    if (req->has_body && skip_body(c, req->content_length) < 0)
+      break;
+    char out[256];
+    size_t n = http_hello_response(req, out, sizeof out);
+    gev_socket_settimeout(c->sock, c->idle_timeout);
+    if (gev_socket_sendall(c->sock, out, n, 0) < 0 || !req->keep_alive)
+      break;
+  }
+  free(req);
+}
+
+static void handle(gev_server *srv, gev_socket *client,
+                   const struct sockaddr *peer, socklen_t peerlen, void *arg) {
+  const config *cfg = arg;
+  conn *c = malloc(sizeof *c);
+  if (!c)
+    return;
+  c->sock = client;
+  c->idle_timeout = cfg->idle_timeout;
+  c->len = 0;
+  c->scanned = 0;
+  serve_connection(c);
+  free(c);
+}
+
+/* ---- Process -------------------------------------------------------------- */
+
+static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
+  gev_server_close(w->data);
+}
+
+static void usage(const char *prog) {
+  fprintf(stderr,
+          "usage: %s [--host ADDR] [--port PORT] [--idle-timeout SECONDS]\n",
+          prog);
+  exit(2);
+}
+
+static void parse_args(int argc, char **argv, config *cfg) {
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    if (i + 1 >= argc)
+      usage(argv[0]);
+    char *end;
+    if (strcmp(arg, "--host") == 0) {
+      cfg->host = argv[++i];
+    } else if (strcmp(arg, "--port") == 0) {
+      long p = strtol(argv[++i], &end, 10);
+      if (*end || p < 0 || p > 65535)
+        usage(argv[0]);
+      cfg->port = (int)p;
+    } else if (strcmp(arg, "--idle-timeout") == 0) {
+      cfg->idle_timeout = strtod(argv[++i], &end);
+      if (*end || !(cfg->idle_timeout > 0))
+        usage(argv[0]);
+    } else {
+      usage(argv[0]);
+    }
+  }
+}
+
+int main(int argc, char **argv) {
+  config cfg = {.host = "127.0.0.1", .port = 8080, .idle_timeout = 60};
+  parse_args(argc, argv, &cfg);
+  gev_server_opts opts = {.host = cfg.host, .port = cfg.port,
+                          .backlog = 1024, .name = "http"};
+  gev_server *srv = gev_stream_server_new(&opts, handle, &cfg);
+  if (!srv) {
+    fprintf(stderr, "httpd: listen on %s:%d: %s\n", cfg.host, cfg.port,
+            strerror(errno));
+    return 1;
+  }
+  struct ev_loop *loop = gev_hub_loop();
+  ev_signal sigint, sigterm;
+  ev_signal_init(&sigint, on_signal, SIGINT);
+  ev_signal_init(&sigterm, on_signal, SIGTERM);
+  sigint.data = sigterm.data = srv;
+  ev_signal_start(loop, &sigint);
+  ev_signal_start(loop, &sigterm);
+  signal(SIGPIPE, SIG_IGN);
+
+  struct sockaddr_storage addr;
+  socklen_t len = sizeof addr;
+  char text[96];
+  gev_server_address(srv, (struct sockaddr *)&addr, &len);
+  if (gev_server_start(srv) < 0) {
+    perror("httpd: start");
+    return 1;
+  }
+  printf("listening on %s\n",
+         gev_sockaddr_format((struct sockaddr *)&addr, len, text, sizeof text));
+  fflush(stdout);
+  int rc = gev_server_serve_forever(srv);
+  ev_signal_stop(loop, &sigint);
+  ev_signal_stop(loop, &sigterm);
+  gev_server_free(srv);
+  gev_hub_destroy();
+  return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,487 @@
+/* StreamServer and DatagramServer: echo, stop with in-flight handlers,
+ * handler caps (own and Pool), serve_forever, EMFILE backoff in a forked
+ * child, and 10,000 concurrent connections held by one server. */
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "gev/hub.h"
+#include "gev/server.h"
+#include "gev/sync.h"
+#include "nettest.h"
+
+/* ---- Handlers -------------------------------------------------------------- */
+
+static int echo_served; /* connections the echo handler finished */
+
+static void echo_handler(gev_server *srv, gev_socket *client,
+                         const struct sockaddr *peer, socklen_t peerlen,
+                         void *arg) {
+  char buf[1024];
+  ssize_t n;
+  while ((n = gev_socket_recv(client, buf, sizeof buf, 0)) > 0)
+    if (gev_socket_sendall(client, buf, (size_t)n, 0) < 0)
+      break;
+  echo_served++;
+}
+
+/* State shared by the slow handlers of one test (heap-allocated). */
+typedef struct slow_state {
+  double delay;     /* how long each handler sleeps */
+  int finished;     /* handlers whose sleep completed */
+  int cancelled;    /* handlers whose sleep was interrupted by a kill */
+  int running;      /* currently inside the handler */
+  int max_running;  /* most seen at once */
+} slow_state;
+
+static void slow_handler(gev_server *srv, gev_socket *client,
+                         const struct sockaddr *peer, socklen_t peerlen,
+                         void *arg) {
+  slow_state *st = arg;
+  if (++st->running > st->max_running)
+    st->max_running = st->running;
+  if (gev_sleep(st->delay) == 0)
+    st->finished++;
+  else if (errno == ECANCELED)
+    st->cancelled++;
+  st->running--;
+  gev_socket_sendall(client, "done", 4, 0);
+}
+
+static gev_server *start_server(gev_server_opts *o, gev_stream_handler_fn fn,
+                                void *arg) {
+  if (!o->host)
+    o->host = "127.0.0.1";
+  gev_server *srv = gev_stream_server_new(o, fn, arg);
+  ck_assert_msg(srv != NULL, "server: %s", strerror(errno));
+  ck_assert_int_eq(gev_server_start(srv), 0);
+  ck_assert_int_eq(gev_server_start(srv), -1);
+  ck_assert_int_eq(errno, EALREADY);
+  return srv;
+}
+
+static gev_socket *connect_to(gev_server *srv) {
+  gev_socket *c = gev_create_connection("127.0.0.1", gev_server_port(srv), 5);
+  ck_assert_msg(c != NULL, "connect: %s", strerror(errno));
+  return c;
+}
+
+/* ---- Tests ----------------------------------------------------------------- */
+
+START_TEST(stream_echo) {
+  int fds = gev_test_fd_count();
+  gev_server_opts o = {.port = 0};
+  gev_server *srv = start_server(&o, echo_handler, NULL);
+  ck_assert_int_gt(gev_server_port(srv), 0);
+  gev_socket *clients[5];
+  for (int i = 0; i < 5; i++)
+    clients[i] = connect_to(srv);
+  for (int i = 0; i < 5; i++) {
+    char msg[16], back[16];
+    int n = snprintf(msg, sizeof msg, "client %d", i);
+    ck_assert_int_eq(gev_socket_sendall(clients[i], msg, (size_t)n, 0), 0);
+    nt_recv_all(clients[i], back, (size_t)n);
+    ck_assert_int_eq(memcmp(msg, back, (size_t)n), 0);
+  }
+  ck_assert_uint_eq(gev_server_handlers(srv), 5);
+  for (int i = 0; i < 5; i++)
+    gev_socket_close(clients[i]);
+  ck_assert_int_eq(gev_server_stop(srv, 5), 0);
+  ck_assert_uint_eq(gev_server_handlers(srv), 0);
+  ck_assert(!gev_server_started(srv));
+  gev_server_free(srv);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+/* Connects n clients and waits until n slow handlers run. */
+static void connect_many(gev_server *srv, slow_state *st, gev_socket **c,
+                         int n) {
+  for (int i = 0; i < n; i++)
+    c[i] = connect_to(srv);
+  for (int i = 0; i < 500 && st->running < n; i++)
+    gev_sleep(0.01);
+}
+
+START_TEST(stop_lets_handler_finish) {
+  int fds = gev_test_fd_count();
+  slow_state *st = calloc(1, sizeof *st);
+  st->delay = 0.1;
+  gev_server_opts o = {.port = 0};
+  gev_server *srv = start_server(&o, slow_handler, st);
+  gev_socket *c;
+  connect_many(srv, st, &c, 1);
+  ck_assert_int_eq(st->running, 1);
+  ck_assert_int_eq(gev_server_stop(srv, 5), 0);
+  ck_assert_int_eq(st->finished, 1);
+  ck_assert_int_eq(st->cancelled, 0);
+  /* The handler's reply went out before the server closed the client. */
+  char buf[8];
+  nt_recv_all(c, buf, 4);
+  /* No longer accepting: a new connection is refused. */
+  ck_assert_ptr_null(
+      gev_create_connection("127.0.0.1", gev_server_port(srv), 5));
+  gev_socket_close(c);
+  gev_server_free(srv);
+  free(st);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+START_TEST(stop_kills_handler_past_timeout) {
+  int fds = gev_test_fd_count();
+  slow_state *st = calloc(1, sizeof *st);
+  st->delay = 30;
+  gev_server_opts o = {.port = 0};
+  gev_server *srv = start_server(&o, slow_handler, st);
+  gev_socket *c[2];
+  connect_many(srv, st, c, 2);
+  ck_assert_int_eq(st->running, 2);
+  double t0 = nt_now();
+  ck_assert_int_eq(gev_server_stop(srv, 0.1), 0);
+  ck_assert(nt_now() - t0 >= 0.09);
+  ck_assert_int_eq(st->cancelled, 2);
+  ck_assert_int_eq(st->finished, 0);
+  ck_assert_uint_eq(gev_server_handlers(srv), 0);
+  for (int i = 0; i < 2; i++)
+    gev_socket_close(c[i]);
+  gev_server_free(srv);
+  free(st);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+static void check_cap(gev_server_opts *o, size_t cap) {
+  slow_state *st = calloc(1, sizeof *st);
+  st->delay = 0.05;
+  gev_server *srv = start_server(o, slow_handler, st);
+  gev_socket *c[6];
+  for (int i = 0; i < 6; i++)
+    c[i] = connect_to(srv);
+  /* Every client is served in the end, never more than cap at once. */
+  for (int i = 0; i < 6; i++) {
+    char buf[4];
+    nt_recv_all(c[i], buf, 4);
+  }
+  ck_assert_int_eq(st->finished, 6);
+  ck_assert_int_eq(st->max_running, (int)cap);
+  for (int i = 0; i < 6; i++)
+    gev_socket_close(c[i]);
+  ck_assert_int_eq(gev_server_stop(srv, 5), 0);
+  gev_server_free(srv);
+  free(st);
+}
+
+START_TEST(max_handlers_caps_concurrency) {
+  int fds = gev_test_fd_count();
+  gev_server_opts o = {.port = 0, .max_handlers = 2};
+  check_cap(&o, 2);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+START_TEST(pool_caps_concurrency) {
+  int fds = gev_test_fd_count();
+  gev_pool *pool = gev_pool_new(3);
+  ck_assert_ptr_nonnull(pool);
+  gev_server_opts o = {.port = 0, .pool = pool};
+  check_cap(&o, 3);
+  ck_assert_int_eq(gev_pool_count(pool), 0);
+  gev_pool_free(pool);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+static void close_server_cb(void *arg) { gev_server_close(arg); }
+
+static void *serve(void *arg) {
+  if (gev_server_serve_forever(arg) < 0)
+    return gev_fail(errno, "serve_forever");
+  return NULL;
+}
+
+START_TEST(serve_forever_until_closed_from_hub) {
+  int fds = gev_test_fd_count();
+  gev_server_opts o = {.host = "::1", .port = 0};
+  gev_server *srv = gev_stream_server_new(&o, echo_handler, NULL);
+  ck_assert_ptr_nonnull(srv);
+  gev_greenlet *g = gev_spawn(serve, srv);
+  gev_socket *c = gev_create_connection("::1", gev_server_port(srv), 5);
+  ck_assert_ptr_nonnull(c);
+  char buf[4];
+  ck_assert_int_eq(gev_socket_sendall(c, "abc", 3, 0), 0);
+  nt_recv_all(c, buf, 3);
+  ck_assert_int_eq(gev_socket_close(c), 0);
+  /* As a signal watcher would: close from a hub callback. */
+  ck_assert_int_eq(gev_run_callback(close_server_cb, srv), 0);
+  ck_assert_int_eq(gev_greenlet_join(g, 5), 0);
+  ck_assert(gev_greenlet_successful(g));
+  ck_assert_int_eq(gev_server_serve_forever(srv), -1);
+  ck_assert_int_eq(errno, EBADF);
+  gev_greenlet_unref(g);
+  gev_server_free(srv);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+static void dgram_handler(gev_server *srv, const void *data, size_t len,
+                          const struct sockaddr *peer, socklen_t peerlen,
+                          void *arg) {
+  gev_server_sendto(srv, data, len, peer, peerlen);
+}
+
+START_TEST(datagram_echo) {
+  int fds = gev_test_fd_count();
+  gev_server_opts o = {.host = "127.0.0.1", .port = 0};
+  gev_server *srv = gev_datagram_server_new(&o, dgram_handler, NULL);
+  ck_assert_ptr_nonnull(srv);
+  ck_assert_int_eq(gev_server_start(srv), 0);
+  struct sockaddr_storage addr;
+  socklen_t len = sizeof addr;
+  ck_assert_int_eq(gev_server_address(srv, (struct sockaddr *)&addr, &len), 0);
+  gev_socket *c = gev_socket_new(AF_INET, SOCK_DGRAM, 0);
+  for (int i = 0; i < 10; i++) {
+    char msg[16], back[16];
+    int n = snprintf(msg, sizeof msg, "dgram %d", i);
+    ck_assert_int_eq(gev_socket_sendto(c, msg, (size_t)n, 0,
+                                       (struct sockaddr *)&addr, len), n);
+    ck_assert_int_eq(gev_socket_recv(c, back, sizeof back, 0), n);
+    ck_assert_int_eq(memcmp(msg, back, (size_t)n), 0);
+  }
+  gev_socket_close(c);
+  ck_assert_int_eq(gev_server_stop(srv, 5), 0);
+  gev_server_free(srv);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+START_TEST(bad_input) {
+  int fds = gev_test_fd_count();
+  gev_server_opts o = {.port = 0};
+  ck_assert_ptr_null(gev_stream_server_new(NULL, echo_handler, NULL));
+  ck_assert_int_eq(errno, EINVAL);
+  ck_assert_ptr_null(gev_stream_server_new(&o, NULL, NULL));
+  ck_assert_int_eq(errno, EINVAL);
+  o.host = "nonsense";
+  ck_assert_ptr_null(gev_stream_server_new(&o, echo_handler, NULL));
+  ck_assert_int_eq(errno, EAFNOSUPPORT);
+  ck_assert_int_eq(gev_server_start(NULL), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  ck_assert_int_eq(gev_server_stop(NULL, 0), -1);
+  ck_assert_int_eq(gev_server_port(NULL), -1);
+  gev_server_free(NULL);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+/* ---- EMFILE backoff in a forked child ------------------------------------- */
+
+/* Child side: serve with every spare fd taken, until told to free them. */
+static void *hog_until_told(void *arg) {
+  int *p = arg; /* p[0]: control pipe, p[1..]: hogged fds, -1 ended */
+  if (gev_wait_read(p[0], 10) < 0)
+    return NULL;
+  for (int i = 1; p[i] >= 0; i++)
+    close(p[i]);
+  return NULL;
+}
+
+static int emfile_child(int ctl_read, int port_write) {
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = (rlim_t)gev_test_fd_count() + 16;
+  if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+    return 10;
+  gev_server_opts o = {.host = "127.0.0.1", .port = 0};
+  gev_server *srv = gev_stream_server_new(&o, echo_handler, NULL);
+  if (!srv || gev_server_start(srv) < 0)
+    return 11;
+  int *hog = calloc(64, sizeof *hog);
+  int n = 1;
+  hog[0] = ctl_read;
+  while (n < 63 && (hog[n] = dup(0)) >= 0)
+    n++;
+  hog[n] = -1;
+  if (errno != EMFILE)
+    return 12;
+  int port = gev_server_port(srv);
+  if (write(port_write, &port, sizeof port) != sizeof port)
+    return 13;
+  gev_greenlet *g = gev_spawn(hog_until_told, hog);
+  gev_greenlet_join(g, 10);
+  gev_greenlet_unref(g);
+  /* Serve until the parent's client is done. */
+  for (int i = 0; i < 1000 && echo_served == 0; i++)
+    gev_sleep(0.01);
+  if (echo_served != 1)
+    return 15;
+  if (gev_server_stop(srv, 5) < 0)
+    return 14;
+  gev_server_free(srv);
+  return 0;
+}
+
+/* Plain blocking helpers for the parent, which does not use gev. */
+static int wait_readable(int fd, int ms) {
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  return poll(&p, 1, ms);
+}
+
+START_TEST(emfile_backoff_then_resume) {
+  int fds = gev_test_fd_count();
+  int ctl[2], portp[2];
+  ck_assert_int_eq(pipe(ctl), 0);
+  ck_assert_int_eq(pipe(portp), 0);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    close(ctl[1]);
+    close(portp[0]);
+    _exit(emfile_child(ctl[0], portp[1]));
+  }
+  close(ctl[0]);
+  close(portp[1]);
+  int port = 0;
+  ck_assert_int_eq(wait_readable(portp[0], 10000), 1);
+  ck_assert_int_eq(read(portp[0], &port, sizeof port), sizeof port);
+  int c = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_storage addr;
+  socklen_t len;
+  gev_sockaddr_parse("127.0.0.1", port, &addr, &len);
+  /* The handshake completes in the kernel; the server cannot accept. */
+  ck_assert_int_eq(connect(c, (struct sockaddr *)&addr, len), 0);
+  ck_assert_int_eq(write(c, "ping", 4), 4);
+  ck_assert_int_eq(wait_readable(c, 300), 0); /* no echo while starved */
+  ck_assert_int_eq(write(ctl[1], "go", 2), 2);  /* free the fds */
+  ck_assert_int_eq(wait_readable(c, 5000), 1);  /* backoff ends: served */
+  char buf[8];
+  ck_assert_int_eq(read(c, buf, sizeof buf), 4);
+  ck_assert_int_eq(memcmp(buf, "ping", 4), 0);
+  close(c);
+  int status;
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert(WIFEXITED(status));
+  ck_assert_int_eq(WEXITSTATUS(status), 0);
+  close(ctl[1]);
+  close(portp[0]);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+/* ---- 10,000 concurrent connections ----------------------------------------- */
+
+#define MANY 10000
+
+/* Client process: open MANY connections, report, echo one byte on each. */
+static int many_clients(int port, int ready_w, int go_r) {
+  int *fd = calloc(MANY, sizeof *fd);
+  struct sockaddr_storage addr;
+  socklen_t len;
+  gev_sockaddr_parse("127.0.0.1", port, &addr, &len);
+  for (int i = 0; i < MANY; i++) {
+    fd[i] = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd[i] < 0 || connect(fd[i], (struct sockaddr *)&addr, len) < 0)
+      return 20;
+  }
+  char go;
+  if (write(ready_w, "r", 1) != 1 || read(go_r, &go, 1) != 1)
+    return 21;
+  for (int i = 0; i < MANY; i++) {
+    unsigned char b = (unsigned char)i, back;
+    if (write(fd[i], &b, 1) != 1 || read(fd[i], &back, 1) != 1 || back != b)
+      return 22;
+  }
+  for (int i = 0; i < MANY; i++)
+    close(fd[i]);
+  return 0;
+}
+
+/* The parent's hub (libev's default loop) reaps children itself, so the
+ * client reports its exit code through a pipe instead of waitpid. */
+static int many_clients_report(int port, int ready_w, int go_r) {
+  unsigned char rc = (unsigned char)many_clients(port, ready_w, go_r);
+  return write(ready_w, &rc, 1) == 1 ? rc : 30;
+}
+
+START_TEST(ten_thousand_connections) {
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_max < MANY + 200) {
+    fprintf(stderr, "skipping: hard fd limit %lu\n",
+            (unsigned long)rl.rlim_max);
+    return;
+  }
+  rl.rlim_cur = MANY + 200;
+  ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+  int fds = gev_test_fd_count();
+  int ready[2], go[2];
+  ck_assert_int_eq(pipe(ready), 0);
+  ck_assert_int_eq(pipe(go), 0);
+  gev_server_opts o = {.host = "127.0.0.1", .port = 0, .backlog = 4096};
+  /* The client child uses plain sockets only, never the inherited hub. */
+  gev_socket *l = gev_socket_listen_tcp("127.0.0.1", 0, 4096, 0);
+  ck_assert_ptr_nonnull(l);
+  struct sockaddr_in sin;
+  socklen_t len = sizeof sin;
+  gev_socket_getsockname(l, (struct sockaddr *)&sin, &len);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    close(gev_socket_fileno(l));
+    _exit(many_clients_report(ntohs(sin.sin_port), ready[1], go[0]));
+  }
+  o.host = NULL;
+  o.listener = l;
+  gev_server *srv = gev_stream_server_new(&o, echo_handler, NULL);
+  ck_assert_ptr_nonnull(srv);
+  ck_assert_int_eq(gev_server_start(srv), 0);
+  char r;
+  ck_assert_int_eq(gev_wait_read(ready[0], 30), 0);
+  ck_assert_int_eq(read(ready[0], &r, 1), 1);
+  ck_assert_msg(r == 'r', "client failed early: %d", r);
+  /* All connections are open on the client side; wait until the server
+   * holds every one of them in a parked handler. */
+  for (int i = 0; i < 3000 && gev_server_handlers(srv) < MANY; i++)
+    gev_sleep(0.01);
+  ck_assert_uint_eq(gev_server_handlers(srv), MANY);
+  ck_assert_int_eq(write(go[1], "g", 1), 1);
+  for (int i = 0; i < 3000 && gev_server_handlers(srv) > 0; i++)
+    gev_sleep(0.01);
+  ck_assert_uint_eq(gev_server_handlers(srv), 0);
+  ck_assert_int_eq(gev_wait_read(ready[0], 30), 0);
+  ck_assert_int_eq(read(ready[0], &r, 1), 1);
+  ck_assert_int_eq(r, 0);
+  waitpid(pid, NULL, 0); /* may already be reaped by the hub */
+  ck_assert_int_eq(gev_server_stop(srv, 5), 0);
+  gev_server_free(srv);
+  close(ready[0]);
+  close(ready[1]);
+  close(go[0]);
+  close(go[1]);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+static Suite *server_suite(void) {
+  Suite *s = suite_create("server");
+  TCase *tc = tcase_create("server");
+  tcase_set_timeout(tc, 40);
+  tcase_add_test(tc, stream_echo);
+  tcase_add_test(tc, stop_lets_handler_finish);
+  tcase_add_test(tc, stop_kills_handler_past_timeout);
+  tcase_add_test(tc, max_handlers_caps_concurrency);
+  tcase_add_test(tc, pool_caps_concurrency);
+  tcase_add_test(tc, serve_forever_until_closed_from_hub);
+  tcase_add_test(tc, datagram_echo);
+  tcase_add_test(tc, bad_input);
+  tcase_add_test(tc, emfile_backoff_then_resume);
+  tcase_add_test(tc, ten_thousand_connections);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+GEV_TEST_MAIN(server_suite)
