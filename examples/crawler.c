@@ -1,0 +1,379 @@
+/*
+ * crawler — resolve (or fetch) many names at once, one greenlet each.
+ *
+ *   crawler [--dns IP[:PORT][,...]] [--timeout SECONDS] [--concurrency N]
+ *           [--fetch] [NAME_OR_URL ...]
+ *
+ * Inputs come from the arguments, or one per line from stdin when there
+ * are none. Each input runs in its own greenlet from a Pool of
+ * --concurrency (default 100); the main greenlet waits for them all with
+ * the overall --timeout (default 2 seconds) and kills what is left.
+ *
+ * Without --fetch each input is a host name, resolved with
+ * gev_gethostbyname. With --fetch each input is a URL http://host[:port]/path:
+ * resolve, connect, send a GET, read the whole response.
+ *
+ * Output, one line per input in input order, after all are done:
+ *   NAME ADDRESS            resolved
+ *   URL STATUS BODY_BYTES   fetched (--fetch)
+ *   NAME ERROR <reason>     failed (not found, refused, server failure ...)
+ *   NAME TIMEOUT            not finished by the deadline (it was killed)
+ * and a summary line on stderr. Exit status: 0 when every input
+ * succeeded, 1 when any failed or timed out, 2 on a usage error.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gev/dns.h"
+#include "gev/hub.h"
+#include "gev/net.h"
+#include "gev/sync.h"
+
+#define EXIT_USAGE 2
+
+typedef struct options {
+  const char *dns;
+  double timeout;
+  long concurrency;
+  int fetch;
+} options;
+
+/* One input and what became of it. Heap: its greenlet writes it. */
+typedef struct job {
+  const char *input;
+  int fetch;
+  int ok;          /* set by the greenlet when it succeeded */
+  int timed_out;   /* not finished by the deadline */
+  char line[512];  /* the output after "input " */
+} job;
+
+/* ---- Reasons -------------------------------------------------------------- */
+
+static const char *errno_reason(int err) {
+  switch (err) {
+  case ETIMEDOUT:
+    return "timed out";
+  case ECONNREFUSED:
+    return "connection refused";
+  case ECANCELED:
+    return "cancelled";
+  default:
+    return strerror(err);
+  }
+}
+
+static const char *dns_reason(int eai, int err) {
+  switch (eai) {
+  case EAI_NONAME:
+    return "not found";
+  case EAI_NODATA:
+    return "no address";
+  case EAI_AGAIN:
+    return "server failure";
+  case EAI_FAIL:
+    return "refused";
+  case EAI_SYSTEM:
+    return errno_reason(err);
+  default:
+    return gev_dns_strerror(eai);
+  }
+}
+
+static void fail(job *j, const char *reason) {
+  snprintf(j->line, sizeof j->line, "ERROR %s", reason);
+}
+
+/* ---- Resolving -------------------------------------------------------------- */
+
+static void resolve(job *j) {
+  struct in_addr a;
+  char ip[INET_ADDRSTRLEN];
+  int eai = gev_gethostbyname(j->input, &a);
+  if (eai) {
+    fail(j, dns_reason(eai, errno));
+    return;
+  }
+  snprintf(j->line, sizeof j->line, "%s",
+           inet_ntop(AF_INET, &a, ip, sizeof ip));
+  j->ok = 1;
+}
+
+/* ---- Fetching ----------------------------------------------------------------- */
+
+typedef struct url {
+  char host[256];
+  int port;
+  char path[1024];
+} url;
+
+static int url_parse(const char *s, url *u) {
+  const char *p = s + 7, *host_end, *path;
+  if (strncmp(s, "http://", 7) != 0)
+    return -1;
+  path = p + strcspn(p, "/");
+  host_end = memchr(p, ':', (size_t)(path - p));
+  u->port = 80;
+  if (host_end) {
+    char *end;
+    long port = strtol(host_end + 1, &end, 10);
+    if (end != path || port <= 0 || port > 65535)
+      return -1;
+    u->port = (int)port;
+  } else {
+    host_end = path;
+  }
+  if (host_end == p || (size_t)(host_end - p) >= sizeof u->host ||
+      strlen(path) >= sizeof u->path)
+    return -1;
+  memcpy(u->host, p, (size_t)(host_end - p));
+  u->host[host_end - p] = '\0';
+  snprintf(u->path, sizeof u->path, "%s", *path ? path : "/");
+  return 0;
+}
+
+/* Reads the whole response; fills status and body size. 0 or -1/errno
+ * (EBADMSG for something that is not HTTP). */
+static int read_response(gev_socket *s, int *status, long *body) {
+  char buf[16384], head[64];
+  size_t head_len = 0;
+  long total = 0, header_end = -1;
+  const char *crlf2 = "\r\n\r\n";
+  int matched = 0;
+  ssize_t n;
+  while ((n = gev_socket_recv(s, buf, sizeof buf, 0)) > 0) {
+    for (ssize_t i = 0; i < n && header_end < 0; i++) {
+      matched = buf[i] == crlf2[matched] ? matched + 1
+                : buf[i] == '\r'         ? 1
+                                         : 0;
+      if (matched == 4)
+        header_end = total + i + 1;
+    }
+    if (head_len < sizeof head - 1) {
+      size_t take = sizeof head - 1 - head_len;
+      take = take < (size_t)n ? take : (size_t)n;
+      memcpy(head + head_len, buf, take);
+      head_len += take;
+    }
+    total += n;
+  }
+  if (n < 0)
+    return -1;
+  head[head_len] = '\0';
+  if (header_end < 0 || sscanf(head, "HTTP/%*d.%*d %d", status) != 1) {
+    errno = EBADMSG;
+    return -1;
+  }
+  *body = total - header_end;
+  return 0;
+}
+
+static void fetch(job *j) {
+  url u;
+  char ip[INET6_ADDRSTRLEN], request[1400];
+  struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
+  int status, eai;
+  long body;
+  if (url_parse(j->input, &u) < 0) {
+    fail(j, "bad url");
+    return;
+  }
+  if ((eai = gev_getaddrinfo(u.host, NULL, &hints, &ai)) != 0) {
+    fail(j, dns_reason(eai, errno));
+    return;
+  }
+  const void *addr = ai->ai_family == AF_INET
+      ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+      : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+  inet_ntop(ai->ai_family, addr, ip, sizeof ip);
+  gev_freeaddrinfo(ai);
+  gev_socket *s = gev_create_connection(ip, u.port, -1);
+  if (!s) {
+    fail(j, errno_reason(errno));
+    return;
+  }
+  int n = snprintf(request, sizeof request,
+                   "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: gev-crawler\r\n"
+                   "Connection: close\r\n\r\n", u.path, u.host);
+  if (gev_socket_sendall(s, request, (size_t)n, 0) < 0 ||
+      read_response(s, &status, &body) < 0) {
+    fail(j, errno == EBADMSG ? "bad response" : errno_reason(errno));
+  } else {
+    snprintf(j->line, sizeof j->line, "%d %ld", status, body);
+    j->ok = 1;
+  }
+  gev_socket_close(s);
+}
+
+static void *run_job(void *arg) {
+  job *j = arg;
+  if (j->fetch)
+    fetch(j);
+  else
+    resolve(j);
+  return NULL;
+}
+
+/* ---- Inputs and options -------------------------------------------------------- */
+
+static void usage(void) {
+  fprintf(stderr, "usage: crawler [--dns IP[:PORT][,...]] [--timeout SECONDS]"
+                  " [--concurrency N] [--fetch] [NAME_OR_URL ...]\n");
+}
+
+/* The value of option argv[*i] (as --opt VALUE or --opt=VALUE). */
+static const char *option_value(int argc, char **argv, int *i,
+                                const char *name) {
+  size_t len = strlen(name);
+  if (strncmp(argv[*i], name, len) != 0)
+    return NULL;
+  if (argv[*i][len] == '=')
+    return argv[*i] + len + 1;
+  if (argv[*i][len] == '\0' && *i + 1 < argc)
+    return argv[++*i];
+  return NULL;
+}
+
+static int parse_options(int argc, char **argv, options *o, int *first) {
+  int i;
+  *o = (options){.timeout = 2.0, .concurrency = 100};
+  for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+    const char *v;
+    char *end;
+    if (strcmp(argv[i], "--") == 0) {
+      i++;
+      break;
+    } else if (strcmp(argv[i], "--fetch") == 0) {
+      o->fetch = 1;
+    } else if ((v = option_value(argc, argv, &i, "--dns"))) {
+      o->dns = v;
+    } else if ((v = option_value(argc, argv, &i, "--timeout"))) {
+      o->timeout = strtod(v, &end);
+      if (*end || end == v || !(o->timeout > 0))
+        return -1;
+    } else if ((v = option_value(argc, argv, &i, "--concurrency"))) {
+      o->concurrency = strtol(v, &end, 10);
+      if (*end || end == v || o->concurrency < 1 || o->concurrency > 1000000)
+        return -1;
+    } else {
+      return -1;
+    }
+  }
+  *first = i;
+  return 0;
+}
+
+/* Inputs from stdin, one per line (blank lines skipped). */
+static char **read_stdin(size_t *n) {
+  char **v = NULL, *line = NULL;
+  size_t cap = 0, len = 0;
+  ssize_t got;
+  *n = 0;
+  while ((got = getline(&line, &len, stdin)) >= 0) {
+    while (got > 0 && strchr(" \t\r\n", line[got - 1]))
+      line[--got] = '\0';
+    if (got == 0)
+      continue;
+    if (*n == cap) {
+      cap = cap ? 2 * cap : 64;
+      char **nv = realloc(v, cap * sizeof *v);
+      if (!nv)
+        break;
+      v = nv;
+    }
+    v[(*n)++] = strdup(line);
+  }
+  free(line);
+  return v;
+}
+
+/* ---- Main ------------------------------------------------------------------------- */
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Spawns every job through the pool, then waits for all of them, both
+ * within the deadline. Returns how many were spawned. */
+static size_t run_all(job *jobs, gev_greenlet **gs, size_t n, long concurrency,
+                      double deadline) {
+  gev_pool *pool = gev_pool_new((size_t)concurrency);
+  size_t spawned = 0;
+  if (!pool)
+    return 0;
+  for (; spawned < n; spawned++) {
+    double left = deadline - now();
+    if (left <= 0 ||
+        !(gs[spawned] = gev_pool_spawn(pool, run_job, &jobs[spawned], left)))
+      break;
+  }
+  double left = deadline - now();
+  gev_joinall(gs, spawned, left > 0 ? left : 0, 0, 0);
+  for (size_t i = 0; i < n; i++)
+    jobs[i].timed_out = i >= spawned || !gev_greenlet_ready(gs[i]);
+  gev_killall(gs, spawned, 1, 1.0); /* they unwind with ECANCELED */
+  gev_pool_free(pool);
+  return spawned;
+}
+
+static int report(const job *jobs, size_t n, double elapsed) {
+  size_t ok = 0, failed = 0, timed_out = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (jobs[i].timed_out) {
+      printf("%s TIMEOUT\n", jobs[i].input);
+      timed_out++;
+    } else {
+      printf("%s %s\n", jobs[i].input, jobs[i].line);
+      jobs[i].ok ? ok++ : failed++;
+    }
+  }
+  fflush(stdout);
+  fprintf(stderr, "crawler: %zu inputs: %zu ok, %zu failed, %zu timed out "
+                  "in %.3f s\n", n, ok, failed, timed_out, elapsed);
+  return ok == n ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  options o;
+  int first, status;
+  size_t n;
+  char **inputs;
+  if (parse_options(argc, argv, &o, &first) < 0) {
+    usage();
+    return EXIT_USAGE;
+  }
+  if (o.dns && gev_dns_set_servers(o.dns) < 0) {
+    fprintf(stderr, "crawler: bad --dns \"%s\": %s\n", o.dns, strerror(errno));
+    usage();
+    return EXIT_USAGE;
+  }
+  int from_stdin = first >= argc;
+  inputs = from_stdin ? read_stdin(&n) : argv + first;
+  if (!from_stdin)
+    n = (size_t)(argc - first);
+  job *jobs = calloc(n ? n : 1, sizeof *jobs);
+  gev_greenlet **gs = calloc(n ? n : 1, sizeof *gs);
+  for (size_t i = 0; i < n; i++)
+    jobs[i] = (job){.input = inputs[i], .fetch = o.fetch};
+  double start = now();
+  run_all(jobs, gs, n, o.concurrency, start + o.timeout);
+  status = report(jobs, n, now() - start);
+  for (size_t i = 0; i < n; i++) {
+    if (gs[i])
+      gev_greenlet_unref(gs[i]);
+    if (from_stdin)
+      free(inputs[i]);
+  }
+  if (from_stdin)
+    free(inputs);
+  free(jobs);
+  free(gs);
+  gev_hub_destroy();
+  return status;
+}
