@@ -402,6 +402,18 @@ START_TEST(pool_imap_errors_timeout_and_early_free) {
   gev_pool_imap_free(it); /* kills the two running jobs */
   ck_assert_int_eq(gev_pool_join(pool, 5), 0);
   ck_assert_str_eq(log_str(), strf("%d %d", -ECANCELED, -ECANCELED));
+  log_reset();
+
+  /* freed while its jobs have finished but their links have not run */
+  gev_event_clear(gate);
+  it = gev_pool_imap_unordered(pool, gated, ids, 2);
+  ck_assert_int_eq(gev_pool_imap_next(it, 0, &idx, NULL), -1);
+  ck_assert_int_eq(errno, ETIMEDOUT); /* both jobs spawned, parked */
+  gev_event_set(gate);
+  ck_assert_int_eq(gev_sleep(0), 0); /* they finish; links still queued */
+  gev_pool_imap_free(it);
+  ck_assert_int_eq(gev_pool_join(pool, 5), 0);
+  ck_assert_str_eq(log_str(), "1 2");
   ck_assert_ptr_null(gev_pool_imap_unordered(pool, NULL, ids, 1));
   ck_assert_int_eq(errno, EINVAL);
   gev_event_free(gate);
