@@ -274,8 +274,10 @@ static void scratch_main(gev__cthread *t) {
     clear_region_shadow(t);
     if (to->started)
       restore_shared(t, to);
-    else
+    else {
+      VALGRIND_MAKE_MEM_UNDEFINED(t->region.hi - 256, 256);
       to->sp = gev__ctx_make(t->region.lo, t->region.hi);
+    }
     t->occupant = to;
     asan_leave(&t->scratch_fake, t->region.lo,
                (size_t)(t->region.hi - t->region.lo));
@@ -325,6 +327,10 @@ static int prepare(gev__cthread *t, gev_coro *target) {
   if (gev__stack_get(t, target->stack_size, &target->stack) < 0)
     return -1;
   target->offset = (t->serial++ & 15u) * 64u;
+  /* A cached stack's top was "popped" when its last frames returned;
+   * tell Memcheck the new first frame is live stack again. */
+  VALGRIND_MAKE_MEM_UNDEFINED(target->stack.hi - target->offset - 256,
+                              256 + target->offset);
   target->sp = gev__ctx_make(target->stack.lo, target->stack.hi - target->offset);
   return 0;
 }
