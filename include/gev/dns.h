@@ -6,7 +6,10 @@
  * from ares_timeout(). It is created by the first lookup of the thread and
  * torn down with the hub. A lookup parks only the calling greenlet; any
  * number of lookups (thousands) may be in flight at once, from different
- * greenlets, over the same few sockets.
+ * greenlets, over the same few sockets. At most 256 queries per hub are
+ * on the wire at a time; later lookups wait their turn in FIFO order (a
+ * larger burst overflows the servers' receive buffers and turns lost
+ * datagrams into retry timeouts).
  *
  * Where answers come from, in order: IP literals are answered without any
  * lookup; then /etc/hosts; then the DNS servers (those of /etc/resolv.conf

@@ -44,6 +44,20 @@ typedef struct dns_sock {
   struct dns_sock *next; /* private: on gev__resolver.socks */
 } dns_sock;
 
+/* Receive buffer of the resolver's sockets. Thousands of lookups in
+ * flight get their answers in bursts; the kernel's default (~200 KiB,
+ * about 300 small datagrams) drops the rest, which then wait for a retry.
+ * The kernel caps it at net.core.rmem_max. */
+#define GEV_DNS_RCVBUF (4 << 20)
+
+/* Queries handed to c-ares at once per hub; further lookups wait (FIFO)
+ * for one of them to finish. Bursts of thousands of datagrams overflow the
+ * servers' receive buffers (dnsmasq's is the kernel default), and every
+ * query lost that way costs a whole retry timeout; a bounded window keeps
+ * the burst within what a server can absorb, and costs nothing at lower
+ * concurrency. */
+#define GEV_DNS_MAX_QUERIES 256
+
 /* Settings; 0 (or NULL) means "the default". */
 typedef struct dns_config {
   char *servers;  /* "ip[:port],..." or NULL */
@@ -61,6 +75,7 @@ struct gev__resolver {
   dns_sock *socks;        /* private: watched sockets */
   size_t live;            /* ro: lookups parked waiting for an answer */
   size_t inflight;        /* ro: requests whose callback has not run */
+  gev__waitq slots;       /* private: lookups waiting for a query slot */
   int loop_gone;          /* private: hub died first; don't touch loop */
   ev_cleanup cleanup;     /* private: frees the resolver with the loop */
   dns_config cfg;         /* rw: via gev_dns_set_* */
@@ -364,6 +379,8 @@ static int channel_options(gev__resolver *r, struct ares_options *o) {
     o->tries = r->cfg.tries;
     mask |= ARES_OPT_TRIES;
   }
+  o->socket_receive_buffer_size = GEV_DNS_RCVBUF;
+  mask |= ARES_OPT_SOCK_RCVBUF;
   if (r->cfg.rotate == 1)
     mask |= ARES_OPT_ROTATE;
   else if (r->cfg.rotate == 0)
@@ -532,6 +549,23 @@ static void resolver_reap(gev__resolver *r) {
 
 /* ---- Requests ----------------------------------------------------------- */
 
+/* Takes one of the GEV_DNS_MAX_QUERIES slots (counted in inflight),
+ * parking FIFO while none is free. A slot freed while lookups wait is
+ * handed to the first of them directly (slot_release), so no newcomer can
+ * overtake it. */
+static int slot_take(gev__resolver *r) {
+  if (r->inflight < GEV_DNS_MAX_QUERIES && r->slots.len == 0) {
+    r->inflight++;
+    return 0;
+  }
+  return gev__waitq_wait(&r->slots, -1, "dns query slot", NULL);
+}
+
+static void slot_release(gev__resolver *r) {
+  if (!gev__waitq_wake_one(&r->slots, NULL, 0))
+    r->inflight--;
+}
+
 gev__dns_req *gev__dns_req_new(gev__dns_want want, int *eai) {
   gev__resolver *r;
   gev__dns_req *q;
@@ -539,11 +573,14 @@ gev__dns_req *gev__dns_req_new(gev__dns_want want, int *eai) {
     goto out_system;
   if (!(r = resolver_get()) || (!r->channel && channel_open(r) < 0))
     goto out_system;
-  if (!(q = calloc(1, sizeof *q)))
+  if (slot_take(r) < 0)
     goto out_system;
+  if (!(q = calloc(1, sizeof *q))) {
+    slot_release(r);
+    goto out_system;
+  }
   q->resolver = r;
   q->want = want;
-  r->inflight++;
   return q;
 
 out_system:
@@ -599,7 +636,7 @@ int gev__dns_req_wait(gev__dns_req *q) {
 /* Common end of every c-ares callback. Returns 1 when the caller still
  * wants the result. */
 static int req_finish(gev__dns_req *q, int status) {
-  q->resolver->inflight--;
+  slot_release(q->resolver);
   if (q->detached) {
     gev__dns_req_free(q);
     return 0;

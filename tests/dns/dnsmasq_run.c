@@ -18,8 +18,8 @@
 #define DNSMASQ_BIN "/usr/sbin/dnsmasq"
 #define MAX_ARGS 64
 
-/* A port free for both UDP and TCP on 127.0.0.1 right now. */
-static int free_port(void) {
+/* A port free for both UDP and TCP on 127.0.0.1 right now, or -1. */
+static int free_port_once(void) {
   struct sockaddr_in a = {.sin_family = AF_INET,
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t len = sizeof a;
@@ -27,7 +27,9 @@ static int free_port(void) {
   if (u < 0 || bind(u, (struct sockaddr *)&a, sizeof a) < 0 ||
       getsockname(u, (struct sockaddr *)&a, &len) < 0)
     goto out;
-  int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int t = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+  if (t >= 0)
+    setsockopt(t, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (t >= 0 && bind(t, (struct sockaddr *)&a, sizeof a) == 0)
     port = ntohs(a.sin_port);
   if (t >= 0)
@@ -35,6 +37,14 @@ static int free_port(void) {
 out:
   if (u >= 0)
     close(u);
+  return port;
+}
+
+/* The UDP port the kernel picks may be taken for TCP: try a few. */
+static int free_port(void) {
+  int port = -1;
+  for (int i = 0; i < 100 && port < 0; i++)
+    port = free_port_once();
   return port;
 }
 

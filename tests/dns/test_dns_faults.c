@@ -127,6 +127,37 @@ START_TEST(kill_one_of_two) {
 }
 END_TEST
 
+/* More lookups than the resolver hands to c-ares at once: the rest wait
+ * for a slot, and one killed while waiting never sends its query. */
+START_TEST(window_of_queries) {
+  enum { N = 300 };
+  lookup_job *jobs = calloc(N, sizeof *jobs);
+  gev_greenlet **gs = calloc(N, sizeof *gs);
+  char (*names)[32] = calloc(N, sizeof *names);
+  begin(5, 1);
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof names[i], "slow200-%d.example", i);
+    jobs[i].name = names[i];
+    gs[i] = gev_spawn(lookup_fn, &jobs[i]);
+  }
+  ck_assert_int_eq(gev_sleep(0.05), 0);
+  ck_assert_int_eq(gev_greenlet_kill(gs[N - 1], 1, 1.0), 0);
+  ck_assert_int_eq(jobs[N - 1].err, ECANCELED);
+  ck_assert_int_eq(gev_joinall(gs, N, 10, 0, 0), N);
+  for (int i = 0; i < N - 1; i++) {
+    ck_assert_msg(jobs[i].eai == 0, "%s: %s", names[i],
+                  gev_dns_strerror(jobs[i].eai));
+    gev_greenlet_unref(gs[i]);
+  }
+  gev_greenlet_unref(gs[N - 1]);
+  ck_assert_int_eq(resp.counts->udp, N - 1);
+  free(names);
+  free(gs);
+  free(jobs);
+  end();
+}
+END_TEST
+
 START_TEST(dropped_queries_honour_tries) {
   struct in_addr a;
   begin(0.1, 3);
@@ -287,6 +318,7 @@ static Suite *dns_faults_suite(void) {
   tcase_add_test(tc, timeout_scope_interrupts_lookup);
   tcase_add_test(tc, kill_interrupts_lookup);
   tcase_add_test(tc, kill_one_of_two);
+  tcase_add_test(tc, window_of_queries);
   tcase_add_test(tc, dropped_queries_honour_tries);
   tcase_add_test(tc, truncated_answer_falls_back_to_tcp);
   tcase_add_test(tc, garbage_and_wrong_ids_are_ignored);
