@@ -255,6 +255,9 @@ static int bind_pair(int *ufd, int *tfd) {
   socklen_t len = sizeof a;
   *ufd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   *tfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (*tfd >= 0)
+    setsockopt(*tfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (*ufd < 0 || *tfd < 0 ||
       bind(*ufd, (struct sockaddr *)&a, sizeof a) < 0 ||
       getsockname(*ufd, (struct sockaddr *)&a, &len) < 0 ||
@@ -271,7 +274,8 @@ int responder_start(responder *r) {
   if (r->counts == MAP_FAILED)
     return -1;
   memset(r->counts, 0, sizeof *r->counts);
-  for (int attempt = 0; attempt < 5 && r->port <= 0; attempt++) {
+  /* The UDP port the kernel picks may be taken for TCP: try a few. */
+  for (int attempt = 0; attempt < 100 && r->port <= 0; attempt++) {
     if (ufd >= 0)
       close(ufd);
     if (tfd >= 0)
