@@ -120,11 +120,23 @@ static int read_head(conn *c, http_request *req) {
   }
 }
 
+/* Sends an error response and closes gracefully: closing with unread
+ * input would make the kernel reset the connection, and the client might
+ * lose the response. So the write side is shut first and what the client
+ * still sends is drained for a moment (a "lingering close"). */
 static void send_error(conn *c, int parse_error) {
   size_t len;
   const char *r = http_error_response(parse_error, &len);
   gev_socket_settimeout(c->sock, c->idle_timeout);
-  gev_socket_sendall(c->sock, r, len, 0);
+  if (gev_socket_sendall(c->sock, r, len, 0) < 0 ||
+      gev_socket_shutdown(c->sock, SHUT_WR) < 0)
+    return;
+  gev_socket_settimeout(c->sock, 1.0);
+  size_t drained = 0;
+  ssize_t n;
+  while (drained < (1u << 20) &&
+         (n = gev_socket_recv(c->sock, c->buf, sizeof c->buf, 0)) > 0)
+    drained += (size_t)n;
 }
 
 /* Serves requests until the client leaves or a request ends the
