@@ -200,11 +200,15 @@ GEV_EXTERN gev_socket *gev_socket_listen_tcp(const char *host, int port,
                                              int backlog, int flags);
 
 /* Connects a TCP socket to host:port and returns it (timeout -1 afterwards,
- * as gevent leaves it to the caller). host is a numeric IPv4/IPv6 address.
- * timeout (< 0 none) bounds the whole attempt. Each address host stands for
- * is tried in turn; the last error is reported. Errors: EINVAL (NULL host,
- * bad port), EAFNOSUPPORT (host not numeric), those of gev_socket_new and
- * gev_socket_connect. */
+ * as gevent leaves it to the caller). host is an IPv4/IPv6 literal or a
+ * name, resolved with gev_getaddrinfo (gev/dns.h: /etc/hosts, then DNS);
+ * each address it stands for is tried in turn, in resolver order, until
+ * one connects; the last error is reported. timeout (< 0 none) bounds the
+ * whole call, lookup included. Errors: EINVAL (NULL host, bad port),
+ * EHOSTUNREACH (the name does not exist or has no address), EAGAIN (the
+ * DNS server failed temporarily), ECONNREFUSED (also: DNS refused), ENOMEM,
+ * the resolver's EAI_SYSTEM errors (ETIMEDOUT, ECANCELED, EBADMSG ...), and
+ * those of gev_socket_new and gev_socket_connect. */
 GEV_EXTERN gev_socket *gev_create_connection(const char *host, int port,
                                              double timeout);
 

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,7 @@
 
 #include <ev.h>
 
+#include "gev/dns.h"
 #include "gev/net.h"
 #include "hub/park.h"
 
@@ -655,25 +657,13 @@ out_close: {
   return NULL;
 }
 
-/* The addresses host stands for, in the order to try them. Numeric
- * addresses stand for themselves; "localhost" for both loopbacks. */
-static int candidate_addrs(const char *host, int port,
-                           struct sockaddr_storage out[2], socklen_t lens[2]) {
-  if (strcmp(host, "localhost") == 0) {
-    gev_sockaddr_parse("127.0.0.1", port, &out[0], &lens[0]);
-    gev_sockaddr_parse("::1", port, &out[1], &lens[1]);
-    return 2;
-  }
-  return gev_sockaddr_parse(host, port, &out[0], &lens[0]) < 0 ? -1 : 1;
-}
-
-static gev_socket *connect_one(const struct sockaddr_storage *ss,
-                               socklen_t len, double timeout) {
-  gev_socket *s = gev_socket_new(ss->ss_family, SOCK_STREAM, 0);
+static gev_socket *connect_one(const struct sockaddr *addr, socklen_t len,
+                               double timeout) {
+  gev_socket *s = gev_socket_new(addr->sa_family, SOCK_STREAM, 0);
   if (!s)
     return NULL;
   gev_socket_settimeout(s, timeout);
-  if (gev_socket_connect(s, (const struct sockaddr *)ss, len) < 0)
+  if (gev_socket_connect(s, addr, len) < 0)
     goto out_close;
   gev_socket_settimeout(s, -1);
   return s;
@@ -685,28 +675,82 @@ out_close: {
   return NULL;
 }
 
+/* Maps a getaddrinfo failure to errno (see gev_create_connection). */
+static void set_errno_from_eai(int eai) {
+  switch (eai) {
+  case EAI_SYSTEM:
+    break; /* errno is already set */
+  case EAI_NONAME:
+  case EAI_NODATA:
+    errno = EHOSTUNREACH;
+    break;
+  case EAI_AGAIN:
+    errno = EAGAIN;
+    break;
+  case EAI_FAIL:
+    errno = ECONNREFUSED;
+    break;
+  case EAI_MEMORY:
+    errno = ENOMEM;
+    break;
+  default:
+    errno = EINVAL;
+  }
+}
+
+/* The addresses host stands for, in resolver order, within timeout. A
+ * numeric host stands for itself without a lookup. */
+static struct addrinfo *resolve(const char *host, int port, double timeout) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                           .ai_socktype = SOCK_STREAM};
+  char service[8];
+  struct addrinfo *res = NULL;
+  snprintf(service, sizeof service, "%d", port);
+  gev_timeout *scope = NULL;
+  if (timeout > 0 && !(scope = gev_timeout_start(timeout)))
+    return NULL;
+  int rc = gev_getaddrinfo(host, service, &hints, &res);
+  int saved = errno;
+  gev_timeout_cancel(scope);
+  errno = saved;
+  if (rc != 0) {
+    set_errno_from_eai(rc);
+    return NULL;
+  }
+  return res;
+}
+
+static double time_left(double deadline, double timeout) {
+  return deadline < 0 ? timeout : deadline - now_monotonic();
+}
+
 gev_socket *gev_create_connection(const char *host, int port,
                                   double timeout) {
-  struct sockaddr_storage addrs[2];
-  socklen_t lens[2];
-  if (!host || isnan(timeout)) {
+  if (!host || isnan(timeout) || port < 0 || port > 65535) {
     errno = EINVAL;
     return NULL;
   }
-  int n = candidate_addrs(host, port, addrs, lens);
-  if (n < 0)
-    return NULL;
   double deadline = timeout > 0 ? now_monotonic() + timeout : -1;
+  struct sockaddr_storage ss;
+  socklen_t len;
+  if (gev_sockaddr_parse(host, port, &ss, &len) == 0 && *host)
+    return connect_one((struct sockaddr *)&ss, len, timeout);
+  struct addrinfo *list = resolve(host, port, timeout);
+  if (!list)
+    return NULL;
   gev_socket *s = NULL;
-  for (int i = 0; i < n && !s; i++) {
-    double left = deadline < 0 ? timeout : deadline - now_monotonic();
+  for (struct addrinfo *ai = list; ai && !s; ai = ai->ai_next) {
+    double left = time_left(deadline, timeout);
     if (deadline >= 0 && left <= 0) {
       errno = ETIMEDOUT;
       break;
     }
-    s = connect_one(&addrs[i], lens[i], left);
+    s = connect_one(ai->ai_addr, ai->ai_addrlen, left);
     if (!s && (errno == ECANCELED || errno == EPERM))
-      break; /* killed: do not try the next address */
+      break; /* killed, or misused from the hub: do not try the next one */
   }
+  int saved = errno;
+  gev_freeaddrinfo(list);
+  errno = saved;
   return s;
 }

@@ -8,6 +8,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "dnsmasq_run.h"
+#include "gev/dns.h"
 #include "gev/hub.h"
 #include "nettest.h"
 
@@ -416,6 +418,37 @@ START_TEST(connect_refused) {
 }
 END_TEST
 
+/* A name with two addresses, served by a real dnsmasq: whichever family
+ * the resolver lists first, create_connection reaches a listener that
+ * exists on only one of them by trying each address in turn. */
+START_TEST(create_connection_tries_each_address) {
+  dnsmasq_run d;
+  ck_assert_int_eq(
+      dnsmasq_start(&d, "127.0.0.1 dual.test\n::1 dual.test\n", NULL), 0);
+  int fds = gev_test_fd_count();
+  char server[64];
+  dnsmasq_server(&d, server, sizeof server);
+  ck_assert_int_eq(gev_dns_set_servers(server), 0);
+  static const char *const hosts[] = {"127.0.0.1", "::1"};
+  for (int i = 0; i < 2; i++) {
+    int port;
+    gev_socket *l = nt_listen(hosts[i], &port);
+    gev_socket *c = gev_create_connection("dual.test", port, 5);
+    ck_assert_msg(c != NULL, "via %s: %s", hosts[i], strerror(errno));
+    gev_socket *a = gev_socket_accept(l, NULL, NULL);
+    ck_assert_ptr_nonnull(a);
+    gev_socket_close(a);
+    gev_socket_close(c);
+    gev_socket_close(l);
+  }
+  ck_assert_ptr_null(gev_create_connection("missing.test", 80, 5));
+  ck_assert_int_eq(errno, EHOSTUNREACH);
+  gev_dns_set_servers(NULL);
+  gev_test_all_clean(fds);
+  dnsmasq_stop(&d);
+}
+END_TEST
+
 /* ---- Bad input and ownership ---------------------------------------------- */
 
 static void *recv_from_hub_cb_result;
@@ -518,6 +551,7 @@ static Suite *socket_suite(void) {
   tcase_add_test(tc, peer_reset_gives_econnreset);
   tcase_add_test(tc, write_to_closed_peer_no_sigpipe);
   tcase_add_test(tc, connect_refused);
+  tcase_add_test(tc, create_connection_tries_each_address);
   tcase_add_test(tc, bad_input);
   tcase_add_test(tc, wrap_existing_fd_and_format);
   suite_add_tcase(s, tc);
