@@ -6,6 +6,8 @@
  *   gev/net.h     cooperative sockets
  *   gev/dns.h     asynchronous DNS over c-ares
  *   gev/server.h  StreamServer, DatagramServer
+ *   gev/signal.h  signal handlers and waits through the hub
+ *   gev/prefork.h fork support and the prefork master
  */
 #ifndef GEV_H
 #define GEV_H
@@ -25,6 +27,9 @@
 #endif
 #if __has_include("gev/server.h")
 #include "gev/server.h"
+#endif
+#if __has_include("gev/signal.h")
+#include "gev/signal.h"
 #endif
 #if __has_include("gev/prefork.h")
 #include "gev/prefork.h"

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "hub/hub_internal.h"
+#include "hub/signal_internal.h" /* gev__hub_forget_after_fork */
 
 #define DRAIN_BUDGET 0.005 /* seconds per callback pass */
 
@@ -666,4 +667,93 @@ GEV_EXTERN void gev_print_run_info(FILE *out) {
     fprintf(out, "  main: parked on %s\n", h->main_task.what);
   for (g = h->greenlets; g; g = g->next)
     gev__greenlet_describe(out, g);
+}
+
+/* ---- After fork: forgetting the parent's hub --------------------------- */
+
+/*
+ * Added for fork support (gev_fork_discard in src/net/fork.c). A forked
+ * child holds a copy of the parent's hub: its loop (sharing the parent's
+ * epoll and eventfd descriptors), its greenlets and their stacks. The child
+ * must not run any of them, so they are released here as if they had died
+ * without unwinding: stacks are returned to the cache or dropped, control
+ * blocks freed, the loop destroyed (which runs its ev_cleanup watchers, the
+ * resolver's among them, while the hub is still intact). Handles the
+ * parent's code held (greenlets, sockets, events) dangle afterwards.
+ */
+
+/* Marks c dead and releases its stack and control block without switching
+ * to it. */
+static void forget_coro(gev__cthread *thr, gev_coro *c) {
+  if (c->started && !c->dead) {
+    c->dead = 1;
+    if (c->mode == GEV_STACK_SHARED) {
+      if (thr->occupant == c)
+        thr->occupant = NULL;
+    } else {
+      gev__stack_put(thr, &c->stack);
+    }
+  }
+  c->task = NULL;
+  gev_coro_free(c);
+}
+
+static void forget_greenlet(gev__cthread *thr, gev_greenlet *g) {
+  struct gev__link *l;
+  gev__task_fini(&g->task);
+  if (g->coro)
+    forget_coro(thr, g->coro);
+  while ((l = g->links)) {
+    g->links = l->next;
+    free(l);
+  }
+  free(g->errmsg);
+  free(g->name);
+  free(g);
+}
+
+/* libev's default loop lives in static memory, and its count of active,
+ * referenced watchers survives ev_loop_destroy(): the parent's watchers
+ * left active would keep the next default loop from ever running out of
+ * work (gev_run and gev_hub_destroy would hang). libev 4.33 has no getter
+ * for the count, but ev_run returns it: re-create the default loop now,
+ * run one non-blocking iteration to read it, and bring it back to zero.
+ * The next hub picks this fresh loop up through ev_default_loop(). */
+static void reset_default_loop(void) {
+  struct ev_loop *loop = ev_default_loop(0);
+  int n;
+  if (!loop)
+    return; /* LCOV_EXCL_LINE: the next hub reports the failure */
+  n = ev_run(loop, EVRUN_NOWAIT);
+  for (; n > 0; n--)
+    ev_unref(loop);
+  for (; n < 0; n++)
+    ev_ref(loop);
+}
+
+int gev__hub_forget_after_fork(void) {
+  gev__hub *h = tls_hub;
+  gev_greenlet *g;
+  if (!h)
+    return 0;
+  if (h->thr->current != &h->thr->main) {
+    errno = EPERM;
+    return -1;
+  }
+  h->stopping = 1;
+  stop_hub_watchers(h);
+  ev_loop_destroy(h->loop);
+  if (h->is_default)
+    reset_default_loop();
+  while ((g = h->greenlets)) {
+    h->greenlets = g->next;
+    forget_greenlet(h->thr, g);
+  }
+  h->thr->live++; /* balance the count taken off at creation */
+  forget_coro(h->thr, h->coro);
+  gev__task_fini(&h->main_task);
+  tls_hub = NULL;
+  pthread_setspecific(hub_key, NULL);
+  hub_free(h);
+  return 0;
 }
