@@ -993,9 +993,12 @@ int gev__dns_resolve(const char *host, int port, int family, int socktype,
   int code = EAI_SERVICE;
   if (res)
     *res = NULL;
-  if (port >= 0 && port <= 65535) {
+  if (!host) {
+    errno = EINVAL;
+    code = EAI_SYSTEM;
+  } else if (port >= 0 && port <= 65535) {
     snprintf(service, sizeof service, "%d", port);
-    code = host ? gev_getaddrinfo(host, service, &hints, res) : EAI_NONAME;
+    code = gev_getaddrinfo(host, service, &hints, res);
   }
   if (eai)
     *eai = code;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gev/dns.h"
+#include "net/dns_internal.h"
 #include "responder.h"
 #include "testutil.h"
 
@@ -163,6 +164,36 @@ START_TEST(one_resolver_per_thread) {
 }
 END_TEST
 
+/* The internal entry point the socket layer resolves through. */
+START_TEST(resolve_for_sockets) {
+  struct addrinfo *ai;
+  int eai;
+  begin();
+  ck_assert_int_eq(gev__dns_resolve("localhost", 8080, AF_INET, SOCK_STREAM,
+                                    &ai, &eai), 0);
+  ck_assert_int_eq(eai, 0);
+  ck_assert_int_eq(ai->ai_socktype, SOCK_STREAM);
+  ck_assert_int_eq(ntohs(((struct sockaddr_in *)ai->ai_addr)->sin_port),
+                   8080);
+  ck_assert_ptr_null(ai->ai_next);
+  gev_freeaddrinfo(ai);
+  ck_assert_int_eq(gev__dns_resolve("nx.example", 80, AF_UNSPEC, SOCK_STREAM,
+                                    &ai, &eai), -1);
+  ck_assert_int_eq(errno, ENOENT);
+  ck_assert_int_eq(eai, EAI_NONAME);
+  ck_assert_ptr_null(ai);
+  ck_assert_int_eq(gev__dns_resolve("servfail.example", 80, AF_INET, 0, &ai,
+                                    NULL), -1);
+  ck_assert_int_eq(errno, EAGAIN);
+  ck_assert_int_eq(gev__dns_resolve("localhost", 70000, AF_INET, 0, &ai,
+                                    &eai), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  ck_assert_int_eq(gev__dns_resolve(NULL, 80, AF_INET, 0, &ai, &eai), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  end();
+}
+END_TEST
+
 static Suite *dns_local_suite(void) {
   Suite *s = suite_create("dns_local");
   TCase *tc = tcase_create("local");
@@ -171,6 +202,7 @@ static Suite *dns_local_suite(void) {
   tcase_add_test(tc, rotate_spreads_queries);
   tcase_add_test(tc, every_server_fails);
   tcase_add_test(tc, one_resolver_per_thread);
+  tcase_add_test(tc, resolve_for_sockets);
   suite_add_tcase(s, tc);
   return s;
 }
