@@ -143,9 +143,10 @@ GEV_EXTERN const char *gev_dns_strerror(int code);
 /* ---- Configuration --------------------------------------------------- */
 
 /*
- * The calling thread's resolver settings. Defaults come from
- * /etc/resolv.conf, then the environment when the resolver is first
- * created:
+ * The calling thread's resolver settings. They belong to the thread, not
+ * to its hub: they outlive gev_hub_destroy() and a fork (either mode of
+ * gev_fork). Defaults come from /etc/resolv.conf, then the environment,
+ * read when the thread first needs a setting:
  *   GEV_DNS_SERVERS  "ip[:port],..." (IPv6 as [ip]:port)
  *   GEV_DNS_TIMEOUT  seconds for the first try of a query (c-ares doubles
  *                    it on each later round through the servers)
@@ -153,10 +154,17 @@ GEV_EXTERN const char *gev_dns_strerror(int code);
  * and the calls below override both. An invalid environment value is
  * reported once on stderr and ignored.
  *
- * The calls do not block. They fail with EBUSY while lookups of the thread
- * are in flight (the settings apply to every lookup of the hub); otherwise
- * the next lookup uses the new settings. Other errors: EINVAL (bad value),
- * ENOMEM. Returns 0 or -1 with errno.
+ * The calls do not block and may be made before any hub exists. They fail
+ * with EBUSY while lookups of the thread are in flight (the settings apply
+ * to every lookup of the hub); otherwise the next lookup uses the new
+ * settings. Other errors: EINVAL (bad value), ENOMEM. Returns 0 or -1 with
+ * errno.
+ *
+ * Fork: a child that keeps its hub (GEV_FORK_KEEP) must not read the
+ * parent's sockets, so its first DNS call closes the inherited channel:
+ * lookups that were in flight across the fork fail in the child with
+ * EAI_SYSTEM/ECANCELED (the parent's get their answers), and new lookups
+ * open sockets of the child's own.
  */
 
 /* Servers as "ip[:port],..." (e.g. "127.0.0.1:5353,[::1]:53"); NULL or ""

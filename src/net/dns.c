@@ -58,14 +58,6 @@ typedef struct dns_sock {
  * concurrency. */
 #define GEV_DNS_MAX_QUERIES 256
 
-/* Settings; 0 (or NULL) means "the default". */
-typedef struct dns_config {
-  char *servers;  /* "ip[:port],..." or NULL */
-  int timeout_ms; /* first try */
-  int tries;
-  int rotate; /* -1 default, 0 off, 1 on */
-} dns_config;
-
 struct gev__resolver {
   gev__hub *hub;          /* ro: the hub this resolver belongs to */
   struct ev_loop *loop;   /* ro: that hub's loop */
@@ -77,12 +69,15 @@ struct gev__resolver {
   size_t inflight;        /* ro: requests whose callback has not run */
   gev__waitq slots;       /* private: lookups waiting for a query slot */
   int loop_gone;          /* private: hub died first; don't touch loop */
+  int dying;              /* private: freeing; callers will never resume */
+  unsigned forks;         /* ro: fork_count when its sockets were made */
   ev_cleanup cleanup;     /* private: frees the resolver with the loop */
-  dns_config cfg;         /* rw: via gev_dns_set_* */
 };
 
 /* The calling thread's resolver. See resolver_get() for its lifetime. */
 static __thread gev__resolver *tls_resolver;
+static pthread_once_t resolver_once = PTHREAD_ONCE_INIT;
+static unsigned fork_count; /* see count_fork() */
 
 /* ---- Errors ------------------------------------------------------------ */
 
@@ -275,88 +270,6 @@ static void timer_note_new_query(gev__resolver *r) {
     return;
   timer_rearm(r);
 }
-
-/* ---- Configuration ------------------------------------------------------ */
-
-static void config_clear(dns_config *c) {
-  free(c->servers);
-  *c = (dns_config){.rotate = -1};
-}
-
-/* Checks "ip[:port],..." (IPv6 as [ip]:port or bare ip without port). */
-static int servers_valid(const char *s) {
-  char *copy = strdup(s), *save = NULL, *item;
-  int ok = copy != NULL, items = 0;
-  for (item = ok ? strtok_r(copy, ",", &save) : NULL; item && ok;
-       item = strtok_r(NULL, ",", &save), items++) {
-    char *host = item, *port = NULL;
-    unsigned char buf[sizeof(struct in6_addr)];
-    if (*item == '[') {
-      char *end = strchr(item, ']');
-      ok = end && (end[1] == '\0' || end[1] == ':');
-      if (!ok)
-        break;
-      *end = '\0';
-      host = item + 1;
-      port = end[1] == ':' ? end + 2 : NULL;
-    } else if (strchr(item, ':') == strrchr(item, ':') && strchr(item, ':')) {
-      port = strchr(item, ':');
-      *port++ = '\0';
-    }
-    ok = inet_pton(AF_INET, host, buf) == 1 ||
-         inet_pton(AF_INET6, host, buf) == 1;
-    if (ok && port) {
-      char *end;
-      long p = strtol(port, &end, 10);
-      ok = *port && !*end && p > 0 && p <= 65535;
-    }
-  }
-  free(copy);
-  return ok && items > 0;
-}
-
-static int parse_seconds_ms(const char *s, int *ms) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !(v > 0) || v > 3600)
-    return -1;
-  *ms = (int)(v * 1000. + 0.5);
-  if (*ms < 1)
-    *ms = 1;
-  return 0;
-}
-
-static int parse_tries(const char *s, int *tries) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < 1 || v > 100)
-    return -1;
-  *tries = (int)v;
-  return 0;
-}
-
-static void env_warn(const char *var, const char *value) {
-  fprintf(stderr, "gev: ignoring invalid %s=\"%s\"\n", var, value);
-}
-
-/* Defaults from the environment (resolv.conf is c-ares' own default). */
-static void config_from_env(dns_config *c) {
-  const char *v;
-  if ((v = getenv("GEV_DNS_SERVERS")) && *v) {
-    if (servers_valid(v))
-      c->servers = strdup(v);
-    else
-      env_warn("GEV_DNS_SERVERS", v);
-  }
-  if ((v = getenv("GEV_DNS_TIMEOUT")) && *v &&
-      parse_seconds_ms(v, &c->timeout_ms) < 0)
-    env_warn("GEV_DNS_TIMEOUT", v);
-  if ((v = getenv("GEV_DNS_TRIES")) && *v && parse_tries(v, &c->tries) < 0)
-    env_warn("GEV_DNS_TRIES", v);
-}
-
 /* ---- The channel -------------------------------------------------------- */
 
 static pthread_once_t ares_once = PTHREAD_ONCE_INIT;
@@ -366,24 +279,25 @@ static void ares_lib_init(void) {
   ares_init_status = ares_library_init(ARES_LIB_INIT_ALL);
 }
 
-static int channel_options(gev__resolver *r, struct ares_options *o) {
+static int channel_options(gev__resolver *r, const gev__dns_config *cfg,
+                           struct ares_options *o) {
   int mask = ARES_OPT_SOCK_STATE_CB;
   memset(o, 0, sizeof *o);
   o->sock_state_cb = sock_state_cb;
   o->sock_state_cb_data = r;
-  if (r->cfg.timeout_ms > 0) {
-    o->timeout = r->cfg.timeout_ms;
+  if (cfg->timeout_ms > 0) {
+    o->timeout = cfg->timeout_ms;
     mask |= ARES_OPT_TIMEOUTMS;
   }
-  if (r->cfg.tries > 0) {
-    o->tries = r->cfg.tries;
+  if (cfg->tries > 0) {
+    o->tries = cfg->tries;
     mask |= ARES_OPT_TRIES;
   }
   o->socket_receive_buffer_size = GEV_DNS_RCVBUF;
   mask |= ARES_OPT_SOCK_RCVBUF;
-  if (r->cfg.rotate == 1)
+  if (cfg->rotate == 1)
     mask |= ARES_OPT_ROTATE;
-  else if (r->cfg.rotate == 0)
+  else if (cfg->rotate == 0)
     mask |= ARES_OPT_NOROTATE;
   return mask;
 }
@@ -403,17 +317,18 @@ static int channel_first_timeout_ms(ares_channel ch) {
 }
 
 /* A channel from r's settings, plus c-ares flags. */
-static int channel_init(gev__resolver *r, int flags, ares_channel *ch) {
+static int channel_init(gev__resolver *r, const gev__dns_config *cfg,
+                        int flags, ares_channel *ch) {
   struct ares_options o;
-  int mask = channel_options(r, &o), status;
+  int mask = channel_options(r, cfg, &o), status;
   if (flags) {
     o.flags = flags;
     mask |= ARES_OPT_FLAGS;
   }
   if ((status = ares_init_options(ch, &o, mask)) != ARES_SUCCESS)
     return status;
-  if (r->cfg.servers &&
-      (status = ares_set_servers_ports_csv(*ch, r->cfg.servers)) !=
+  if (cfg->servers &&
+      (status = ares_set_servers_ports_csv(*ch, cfg->servers)) !=
           ARES_SUCCESS)
     ares_destroy(*ch);
   return status;
@@ -439,16 +354,19 @@ static int channel_server_count(ares_channel ch) {
  * refused", and no pointless retries of the same server.
  */
 static int channel_open(gev__resolver *r) {
+  const gev__dns_config *cfg;
   ares_channel ch;
   int status;
   pthread_once(&ares_once, ares_lib_init);
   if ((status = ares_init_status) != ARES_SUCCESS)
     goto out_report; /* LCOV_EXCL_LINE: a no-op on Linux */
-  if ((status = channel_init(r, 0, &ch)) != ARES_SUCCESS)
+  if (!(cfg = gev__dns_settings()))
+    return -1;
+  if ((status = channel_init(r, cfg, 0, &ch)) != ARES_SUCCESS)
     goto out_report;
   if (channel_server_count(ch) == 1) {
     ares_destroy(ch);
-    status = channel_init(r, ARES_FLAG_NOCHECKRESP, &ch);
+    status = channel_init(r, cfg, ARES_FLAG_NOCHECKRESP, &ch);
     if (status != ARES_SUCCESS)
       goto out_report;
   }
@@ -494,24 +412,54 @@ static void resolver_free(gev__resolver *r) {
   channel_close(r);
   if (!r->loop_gone)
     ev_cleanup_stop(r->loop, &r->cleanup);
-  config_clear(&r->cfg);
   if (tls_resolver == r)
     tls_resolver = NULL;
   free(r);
 }
 
+/* Frees r for good: pending requests are freed by their callbacks without
+ * waking anyone, and tasks waiting for a slot are forgotten. Normally none
+ * of either is left (the hub killed its greenlets first); after a fork
+ * that discards the hub, their greenlets are gone without running again. */
+static void resolver_kill(gev__resolver *r) {
+  r->dying = 1;
+  memset(&r->slots, 0, sizeof r->slots);
+  resolver_free(r);
+}
+
 static void cleanup_cb(struct ev_loop *loop, ev_cleanup *w, int revents) {
-  resolver_free(w->data);
+  resolver_kill(w->data);
 }
 
 /* Defensive: a resolver whose hub is gone without its cleanup having run
- * (it holds no active watcher then) is dropped without touching the loop. */
+ * is dropped without touching the loop. */
 static void resolver_drop_stale(gev__hub *h) {
   gev__resolver *r = tls_resolver;
   if (!r || (r->hub == h && r->loop == gev__hub_evloop(h)))
     return;
   r->loop_gone = 1;
-  resolver_free(r);
+  resolver_kill(r);
+}
+
+/* In a child that kept its hub (gev_fork(GEV_FORK_KEEP) re-arms the loop):
+ * the channel's sockets are shared with the parent, and reading them here
+ * would steal the parent's answers. The channel is closed; lookups that
+ * were in flight fail with ECANCELED, and the next lookup opens a fresh
+ * channel of this process's own. */
+static void resolver_after_fork(gev__resolver *r) {
+  r->forks = fork_count;
+  channel_close(r);
+}
+
+/* Counts forks in this process's line (a child sees one more than the
+ * parent had), so a resolver notices it is in a child without a syscall
+ * per lookup. */
+static void count_fork(void) {
+  fork_count++;
+}
+
+static void resolver_global_init(void) {
+  pthread_atfork(NULL, NULL, count_fork);
 }
 
 /* The calling thread's resolver (without a channel yet), or NULL with
@@ -521,6 +469,8 @@ static gev__resolver *resolver_get(void) {
   if (!h)
     return NULL;
   resolver_drop_stale(h);
+  if (tls_resolver && tls_resolver->forks != fork_count)
+    resolver_after_fork(tls_resolver);
   if (tls_resolver)
     return tls_resolver;
   gev__resolver *r = calloc(1, sizeof *r);
@@ -528,8 +478,8 @@ static gev__resolver *resolver_get(void) {
     return NULL;
   r->hub = h;
   r->loop = gev__hub_evloop(h);
-  r->cfg.rotate = -1;
-  config_from_env(&r->cfg);
+  pthread_once(&resolver_once, resolver_global_init);
+  r->forks = fork_count;
   ev_init(&r->timer, timer_cb);
   r->timer.data = r;
   ev_cleanup_init(&r->cleanup, cleanup_cb);
@@ -562,7 +512,7 @@ static int slot_take(gev__resolver *r) {
 }
 
 static void slot_release(gev__resolver *r) {
-  if (!gev__waitq_wake_one(&r->slots, NULL, 0))
+  if (r->dying || !gev__waitq_wake_one(&r->slots, NULL, 0))
     r->inflight--;
 }
 
@@ -571,12 +521,13 @@ gev__dns_req *gev__dns_req_new(gev__dns_want want, int *eai) {
   gev__dns_req *q;
   if (gev__may_block() < 0)
     goto out_system;
-  if (!(r = resolver_get()) || (!r->channel && channel_open(r) < 0))
+  if (!(r = resolver_get()) || slot_take(r) < 0)
     goto out_system;
-  if (slot_take(r) < 0)
-    goto out_system;
-  if (!(q = calloc(1, sizeof *q))) {
+  /* The channel may have been closed (fork) while we waited for a slot. */
+  if ((!r->channel && channel_open(r) < 0) || !(q = calloc(1, sizeof *q))) {
+    int err = errno;
     slot_release(r);
+    errno = err;
     goto out_system;
   }
   q->resolver = r;
@@ -633,11 +584,9 @@ int gev__dns_req_wait(gev__dns_req *q) {
   return EAI_SYSTEM;
 }
 
-/* Common end of every c-ares callback. Returns 1 when the caller still
- * wants the result. */
-static int req_finish(gev__dns_req *q, int status) {
+int gev__dns_req_finish(gev__dns_req *q, int status) {
   slot_release(q->resolver);
-  if (q->detached) {
+  if (q->detached || q->resolver->dying) {
     gev__dns_req_free(q);
     return 0;
   }
@@ -648,279 +597,23 @@ static int req_finish(gev__dns_req *q, int status) {
   return 1;
 }
 
-/* One heap block holding h: the struct, both pointer arrays, the address
- * bytes, then the strings, so that one free() releases it. */
-static size_t hostent_size(const struct hostent *h, size_t *naliases,
-                           size_t *naddrs) {
-  size_t n = sizeof(struct hostent) + strlen(h->h_name) + 1;
-  *naliases = *naddrs = 0;
-  for (char **a = h->h_aliases; a && *a; a++, (*naliases)++)
-    n += strlen(*a) + 1;
-  for (char **a = h->h_addr_list; a && *a; a++, (*naddrs)++)
-    n += (size_t)h->h_length;
-  return n + (*naliases + *naddrs + 2) * sizeof(char *);
-}
-
-static struct hostent *hostent_copy(const struct hostent *h) {
-  size_t naliases, naddrs;
-  struct hostent *c = malloc(hostent_size(h, &naliases, &naddrs));
-  if (!c)
-    return NULL;
-  char **ptrs = (char **)(c + 1);
-  char *bytes = (char *)(ptrs + naliases + naddrs + 2);
-  c->h_addrtype = h->h_addrtype;
-  c->h_length = h->h_length;
-  c->h_addr_list = ptrs + naliases + 1;
-  for (size_t i = 0; i < naddrs; i++, bytes += h->h_length)
-    c->h_addr_list[i] = memcpy(bytes, h->h_addr_list[i], (size_t)h->h_length);
-  c->h_addr_list[naddrs] = NULL;
-  c->h_aliases = ptrs;
-  for (size_t i = 0; i < naliases; i++)
-    bytes = stpcpy(c->h_aliases[i] = bytes, h->h_aliases[i]) + 1;
-  c->h_aliases[naliases] = NULL;
-  c->h_name = strcpy(bytes, h->h_name);
-  return c;
-}
-
-void gev__dns_host_cb(void *arg, int status, int timeouts, struct hostent *h) {
-  gev__dns_req *q = arg;
-  if (status == ARES_SUCCESS && !h)
-    status = ARES_ENODATA; /* LCOV_EXCL_LINE: c-ares always passes one */
-  if (status == ARES_SUCCESS && q->want == GEV__DNS_FIRST_V4) {
-    if (h->h_addrtype == AF_INET && h->h_addr_list[0])
-      memcpy(&q->first_v4, h->h_addr_list[0], sizeof q->first_v4);
-    else
-      status = ARES_ENODATA;
-  } else if (status == ARES_SUCCESS && !q->detached &&
-             !(q->host = hostent_copy(h))) {
-    status = ARES_ENOMEM;
-  }
-  req_finish(q, status);
-}
-
 void gev__dns_addrinfo_cb(void *arg, int status, int timeouts,
                           struct ares_addrinfo *ai) {
   gev__dns_req *q = arg;
   q->ai = ai; /* owned by q now, freed with it */
-  req_finish(q, status);
+  gev__dns_req_finish(q, status);
 }
 
-/* ---- Lookups ------------------------------------------------------------ */
+/* ---- For the configuration calls ------------------------------------------ */
 
-static int bad_argument(void) {
-  errno = EINVAL;
-  return EAI_SYSTEM;
-}
-
-int gev_gethostbyname(const char *name, struct in_addr *addr) {
-  int eai;
-  if (!name || !addr)
-    return bad_argument();
-  if (inet_pton(AF_INET, name, addr) == 1)
-    return 0;
-  gev__dns_req *q = gev__dns_req_new(GEV__DNS_FIRST_V4, &eai);
-  if (!q)
-    return eai;
-  ares_gethostbyname(q->resolver->channel, name, AF_INET, gev__dns_host_cb, q);
-  if ((eai = gev__dns_req_wait(q)) != 0)
-    return eai;
-  if ((eai = gev__dns_eai_from_ares(q->status)) == 0)
-    *addr = q->first_v4;
-  gev__dns_req_free(q);
-  return eai;
-}
-
-/* Waits for a GEV__DNS_HOSTENT request and hands its result to *out. */
-static int host_result(gev__dns_req *q, struct hostent **out) {
-  int eai = gev__dns_req_wait(q);
-  if (eai)
-    return eai;
-  if ((eai = gev__dns_eai_from_ares(q->status)) == 0) {
-    *out = q->host;
-    q->host = NULL;
-  }
-  gev__dns_req_free(q);
-  return eai;
-}
-
-const char *gev__dns_canon_name(const struct ares_addrinfo *ai,
-                                const char *name) {
-  const char *cur = name;
-  for (int hops = 0; hops < 32; hops++) {
-    const struct ares_addrinfo_cname *c = ai->cnames;
-    while (c && (!c->alias || strcasecmp(c->alias, cur) != 0))
-      c = c->next;
-    if (!c || !c->name)
-      break;
-    cur = c->name;
-  }
-  return cur;
-}
-
-/* A hostent for the addresses of family in ai: the canonical name at the
- * end of the CNAME chain from name, every alias met, the addresses. (c-ares
- * 1.18's own conversion names the first CNAME target instead.) */
-static struct hostent *hostent_from_ai(const struct ares_addrinfo *ai,
-                                       const char *name, int family,
-                                       int *status) {
-  size_t naliases = 0, naddrs = 0;
-  const struct ares_addrinfo_cname *c;
-  const struct ares_addrinfo_node *n;
-  for (c = ai->cnames; c; c = c->next)
-    naliases += c->alias != NULL;
-  for (n = ai->nodes; n; n = n->ai_next)
-    naddrs += n->ai_family == family;
-  *status = naddrs ? ARES_SUCCESS : ARES_ENODATA;
-  if (!naddrs)
-    return NULL;
-  char **aliases = calloc(naliases + 1, sizeof *aliases);
-  char **addrs = calloc(naddrs + 1, sizeof *addrs);
-  struct hostent h = {.h_name = (char *)gev__dns_canon_name(ai, name),
-                      .h_aliases = aliases, .h_addrtype = family,
-                      .h_length = family == AF_INET ? 4 : 16,
-                      .h_addr_list = addrs}, *copy = NULL;
-  if (aliases && addrs) {
-    naliases = naddrs = 0;
-    for (c = ai->cnames; c; c = c->next)
-      if (c->alias)
-        aliases[naliases++] = c->alias;
-    for (n = ai->nodes; n; n = n->ai_next) {
-      if (n->ai_family != family)
-        continue;
-      void *sa = n->ai_addr;
-      addrs[naddrs++] = family == AF_INET
-                            ? (char *)&((struct sockaddr_in *)sa)->sin_addr
-                            : (char *)&((struct sockaddr_in6 *)sa)->sin6_addr;
-    }
-    copy = hostent_copy(&h);
-  }
-  free(aliases);
-  free(addrs);
-  if (!copy)
-    *status = ARES_ENOMEM;
-  return copy;
-}
-
-int gev_gethostbyname_ex(const char *name, int family, struct hostent **out) {
-  struct ares_addrinfo_hints hints = {.ai_family = family,
-                                      .ai_flags = ARES_AI_CANONNAME};
-  int eai, status;
-  if (out)
-    *out = NULL;
-  if (!name || !out)
-    return bad_argument();
-  if (family != AF_INET && family != AF_INET6)
-    return EAI_FAMILY;
-  gev__dns_req *q = gev__dns_req_new(GEV__DNS_ADDRINFO, &eai);
-  if (!q)
-    return eai;
-  ares_getaddrinfo(q->resolver->channel, name, NULL, &hints,
-                   gev__dns_addrinfo_cb, q);
-  if ((eai = gev__dns_req_wait(q)) != 0)
-    return eai;
-  status = q->status;
-  if (status == ARES_SUCCESS)
-    *out = hostent_from_ai(q->ai, name, family, &status);
-  gev__dns_req_free(q);
-  return gev__dns_eai_from_ares(status);
-}
-
-int gev_gethostbyaddr(const void *addr, socklen_t len, int family,
-                      struct hostent **out) {
-  int eai;
-  if (out)
-    *out = NULL;
-  if (!addr || !out)
-    return bad_argument();
-  if (family != AF_INET && family != AF_INET6)
-    return EAI_FAMILY;
-  if (len != (family == AF_INET ? sizeof(struct in_addr)
-                                : sizeof(struct in6_addr)))
-    return bad_argument();
-  gev__dns_req *q = gev__dns_req_new(GEV__DNS_HOSTENT, &eai);
-  if (!q)
-    return eai;
-  ares_gethostbyaddr(q->resolver->channel, addr, (int)len, family,
-                     gev__dns_host_cb, q);
-  return host_result(q, out);
-}
-
-void gev_freehostent(struct hostent *h) {
-  free(h);
-}
-
-/* ---- Configuration calls ------------------------------------------------ */
-
-/* The resolver to configure, its channel closed so the next lookup builds
- * one from the new settings; NULL with errno EBUSY or ENOMEM. */
-static gev__resolver *resolver_for_config(void) {
-  gev__resolver *r = resolver_get();
-  if (!r)
-    return NULL;
-  if (r->inflight > 0) {
+int gev__dns_resolver_reset(void) {
+  gev__resolver *r = tls_resolver;
+  if (r && r->inflight > 0) {
     errno = EBUSY;
-    return NULL;
-  }
-  channel_close(r);
-  return r;
-}
-
-int gev_dns_set_servers(const char *servers) {
-  char *copy = NULL;
-  if (servers && *servers) {
-    if (!servers_valid(servers)) {
-      errno = EINVAL;
-      return -1;
-    }
-    if (!(copy = strdup(servers)))
-      return -1;
-  }
-  gev__resolver *r = resolver_for_config();
-  if (!r) {
-    free(copy);
     return -1;
   }
-  free(r->cfg.servers);
-  r->cfg.servers = copy;
-  if (!copy) { /* back to the default: the environment, if it names any */
-    dns_config env = {.rotate = -1};
-    config_from_env(&env);
-    r->cfg.servers = env.servers;
-  }
-  return 0;
-}
-
-int gev_dns_set_timeout(double seconds) {
-  if (!(seconds > 0) || seconds > 3600) {
-    errno = EINVAL;
-    return -1;
-  }
-  gev__resolver *r = resolver_for_config();
-  if (!r)
-    return -1;
-  r->cfg.timeout_ms = (int)(seconds * 1000. + 0.5);
-  if (r->cfg.timeout_ms < 1)
-    r->cfg.timeout_ms = 1;
-  return 0;
-}
-
-int gev_dns_set_tries(int tries) {
-  if (tries < 1 || tries > 100) {
-    errno = EINVAL;
-    return -1;
-  }
-  gev__resolver *r = resolver_for_config();
-  if (!r)
-    return -1;
-  r->cfg.tries = tries;
-  return 0;
-}
-
-int gev_dns_set_rotate(int rotate) {
-  gev__resolver *r = resolver_for_config();
-  if (!r)
-    return -1;
-  r->cfg.rotate = rotate != 0;
+  if (r)
+    channel_close(r);
   return 0;
 }
 
@@ -961,49 +654,4 @@ int gev_dns_get_servers(char *buf, size_t len) {
   }
   ares_free_data(list);
   return 0;
-}
-
-/* ---- For the socket layer ------------------------------------------------ */
-
-static int errno_from_eai(int eai) {
-  switch (eai) {
-  case EAI_NONAME:
-  case EAI_NODATA:
-  case EAI_ADDRFAMILY:
-    return ENOENT;
-  case EAI_AGAIN:
-    return EAGAIN;
-  case EAI_FAIL:
-    return EIO;
-  case EAI_MEMORY:
-    return ENOMEM;
-  case EAI_SYSTEM:
-    return errno;
-  default:
-    return EINVAL;
-  }
-}
-
-int gev__dns_resolve(const char *host, int port, int family, int socktype,
-                     struct addrinfo **res, int *eai) {
-  char service[8];
-  struct addrinfo hints = {.ai_family = family,
-                           .ai_socktype = socktype,
-                           .ai_flags = AI_NUMERICSERV};
-  int code = EAI_SERVICE;
-  if (res)
-    *res = NULL;
-  if (!host) {
-    errno = EINVAL;
-    code = EAI_SYSTEM;
-  } else if (port >= 0 && port <= 65535) {
-    snprintf(service, sizeof service, "%d", port);
-    code = gev_getaddrinfo(host, service, &hints, res);
-  }
-  if (eai)
-    *eai = code;
-  if (code == 0)
-    return 0;
-  errno = errno_from_eai(code);
-  return -1;
 }

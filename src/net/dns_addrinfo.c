@@ -493,3 +493,48 @@ int gev_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
                                    : host_name(sa, flags, host, hostlen);
   return eai;
 }
+
+/* ---- For the socket layer ---------------------------------------------------- */
+
+static int errno_from_eai(int eai) {
+  switch (eai) {
+  case EAI_NONAME:
+  case EAI_NODATA:
+  case EAI_ADDRFAMILY:
+    return ENOENT;
+  case EAI_AGAIN:
+    return EAGAIN;
+  case EAI_FAIL:
+    return EIO;
+  case EAI_MEMORY:
+    return ENOMEM;
+  case EAI_SYSTEM:
+    return errno;
+  default:
+    return EINVAL;
+  }
+}
+
+int gev__dns_resolve(const char *host, int port, int family, int socktype,
+                     struct addrinfo **res, int *eai) {
+  char service[8];
+  struct addrinfo hints = {.ai_family = family,
+                           .ai_socktype = socktype,
+                           .ai_flags = AI_NUMERICSERV};
+  int code = EAI_SERVICE;
+  if (res)
+    *res = NULL;
+  if (!host) {
+    errno = EINVAL;
+    code = EAI_SYSTEM;
+  } else if (port >= 0 && port <= 65535) {
+    snprintf(service, sizeof service, "%d", port);
+    code = gev_getaddrinfo(host, service, &hints, res);
+  }
+  if (eai)
+    *eai = code;
+  if (code == 0)
+    return 0;
+  errno = errno_from_eai(code);
+  return -1;
+}

@@ -21,6 +21,22 @@
 
 typedef struct gev__resolver gev__resolver;
 
+/* The calling thread's settings (dns_config.c); 0 or NULL fields mean
+ * "c-ares' default" (from /etc/resolv.conf). */
+typedef struct gev__dns_config {
+  const char *servers; /* "ip[:port],..." or NULL */
+  int timeout_ms;      /* first try */
+  int tries;
+  int rotate;          /* -1 default, 0 off, 1 on */
+} gev__dns_config;
+
+/* The settings, read from the environment on first use; NULL with errno
+ * ENOMEM. */
+const gev__dns_config *gev__dns_settings(void);
+/* Closes the hub's channel so the next lookup uses changed settings.
+ * -1 with errno EBUSY while lookups are in flight. */
+int gev__dns_resolver_reset(void);
+
 /* What the c-ares callback keeps from the answer. */
 typedef enum gev__dns_want {
   GEV__DNS_FIRST_V4, /* the first IPv4 address, into first_v4 */
@@ -53,6 +69,11 @@ ares_channel gev__dns_req_channel(const gev__dns_req *q);
  * caller must not touch it again. */
 int gev__dns_req_wait(gev__dns_req *q);
 void gev__dns_req_free(gev__dns_req *q);
+
+/* Ends a request from its c-ares callback with status: frees it when its
+ * caller has gone, else marks it done and wakes the caller. Returns 1 when
+ * the caller still waits for it. */
+int gev__dns_req_finish(gev__dns_req *q, int status);
 
 /* c-ares callbacks that fill a request in (arg is the request). */
 void gev__dns_host_cb(void *arg, int status, int timeouts, struct hostent *h);

@@ -7,8 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 #include "gev/dns.h"
+#include "gev/prefork.h"
 #include "responder.h"
 #include "testutil.h"
 
@@ -282,9 +285,27 @@ START_TEST(environment_defaults) {
   ck_assert_int_eq(gev_dns_set_servers(NULL), 0);
   ck_assert_int_eq(gev_dns_get_servers(buf, sizeof buf), 0);
   ck_assert_str_eq(buf, want);
-  setenv("GEV_DNS_TRIES", "many", 1);
-  gev_test_all_clean(fds_before); /* a new hub reads the environment anew */
+  /* Settings belong to the thread: a new hub keeps them. */
+  gev_test_all_clean(fds_before);
   ck_assert_int_eq(gev_dns_get_servers(buf, sizeof buf), 0);
+  ck_assert_str_eq(buf, want);
+  unsetenv("GEV_DNS_SERVERS");
+  unsetenv("GEV_DNS_TIMEOUT");
+  unsetenv("GEV_DNS_TRIES");
+  end();
+}
+END_TEST
+
+START_TEST(invalid_environment_is_ignored) {
+  char buf[256];
+  ck_assert_int_eq(responder_start(&resp), 0);
+  fds_before = gev_test_fd_count();
+  setenv("GEV_DNS_SERVERS", "bogus:53", 1);
+  setenv("GEV_DNS_TIMEOUT", "-3", 1);
+  setenv("GEV_DNS_TRIES", "many", 1);
+  ck_assert_int_eq(gev_dns_get_servers(buf, sizeof buf), 0);
+  ck_assert_ptr_null(strstr(buf, "bogus"));
+  ck_assert_int_eq(gev_dns_set_tries(2), 0);
   unsetenv("GEV_DNS_SERVERS");
   unsetenv("GEV_DNS_TIMEOUT");
   unsetenv("GEV_DNS_TRIES");
@@ -310,6 +331,66 @@ START_TEST(hub_destroyed_during_lookup) {
 }
 END_TEST
 
+/* ---- fork ----------------------------------------------------------------- */
+
+/* Exit codes of the child, so the parent can tell what went wrong. */
+enum { CHILD_OK = 0, CHILD_OLD_LOOKUP = 3, CHILD_NEW_LOOKUP = 4 };
+
+/* A lookup is in flight when the process forks. The parent's lookup still
+ * gets its answer (the child never reads the shared socket); in the child,
+ * a kept greenlet's lookup fails with ECANCELED and new lookups work. */
+static char child_verdict(gev_fork_mode mode, gev_greenlet *g,
+                          lookup_job *j) {
+  struct in_addr a;
+  if (mode == GEV_FORK_KEEP &&
+      (gev_greenlet_join(g, 5) < 0 || j->err != ECANCELED))
+    return CHILD_OLD_LOOKUP;
+  if (gev_gethostbyname("child.example", &a) != 0 ||
+      a.s_addr != inet_addr("10.1.2.3"))
+    return CHILD_NEW_LOOKUP;
+  return CHILD_OK;
+}
+
+static void fork_with_lookup_in_flight(gev_fork_mode mode) {
+  lookup_job *j = calloc(1, sizeof *j);
+  int verdict[2];
+  char v = 'x';
+  j->name = "slow300.example";
+  begin(5, 1);
+  gev_greenlet *g = gev_spawn(lookup_fn, j);
+  ck_assert_int_eq(gev_sleep(0.05), 0);
+  /* The hub's default loop reaps children itself: the child reports
+   * through a pipe instead of its exit status. */
+  ck_assert_int_eq(pipe2(verdict, O_CLOEXEC | O_NONBLOCK), 0);
+  pid_t pid = gev_fork(mode);
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    v = child_verdict(mode, g, j);
+    _exit(write(verdict[1], &v, 1) == 1 ? 0 : 1);
+  }
+  close(verdict[1]);
+  ck_assert_int_eq(gev_greenlet_join(g, 5), 0);
+  ck_assert_int_eq(j->eai, 0);
+  ck_assert_str_eq(inet_ntoa(j->addr), "10.1.2.3");
+  ck_assert_int_eq(gev_wait_read(verdict[0], 5), 0);
+  ck_assert_int_eq(read(verdict[0], &v, 1), 1);
+  ck_assert_int_eq(v, CHILD_OK);
+  close(verdict[0]);
+  gev_greenlet_unref(g);
+  free(j);
+  end();
+}
+
+START_TEST(fork_keeping_the_hub) {
+  fork_with_lookup_in_flight(GEV_FORK_KEEP);
+}
+END_TEST
+
+START_TEST(fork_discarding_the_hub) {
+  fork_with_lookup_in_flight(GEV_FORK_DISCARD);
+}
+END_TEST
+
 static Suite *dns_faults_suite(void) {
   Suite *s = suite_create("dns_faults");
   TCase *tc = tcase_create("faults");
@@ -326,7 +407,10 @@ static Suite *dns_faults_suite(void) {
   tcase_add_test(tc, bad_callers);
   tcase_add_test(tc, configuration);
   tcase_add_test(tc, environment_defaults);
+  tcase_add_test(tc, invalid_environment_is_ignored);
   tcase_add_test(tc, hub_destroyed_during_lookup);
+  tcase_add_test(tc, fork_keeping_the_hub);
+  tcase_add_test(tc, fork_discarding_the_hub);
   suite_add_tcase(s, tc);
   return s;
 }

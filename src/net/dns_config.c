@@ -1,0 +1,209 @@
+/*
+ * The resolver's settings: servers, first-try timeout, tries, rotation.
+ *
+ * They belong to the thread, not to its hub: they are read from the
+ * environment the first time a thread needs them, changed by the
+ * gev_dns_set_* calls, and outlive the hub, so a hub destroyed and made
+ * again, or a child forked with GEV_FORK_DISCARD, resolves the way it was
+ * configured. A change closes the hub's c-ares channel (refused with EBUSY
+ * while lookups are in flight), and the next lookup opens a channel with
+ * the new settings. /etc/resolv.conf supplies what is left unset, through
+ * c-ares itself.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gev/dns.h"
+#include "net/dns_internal.h"
+
+/* The thread's settings and the strings they own. */
+typedef struct thread_config {
+  gev__dns_config pub; /* what gev__dns_config() hands out */
+  char *servers;       /* owned copy behind pub.servers */
+  int loaded;          /* the environment has been read */
+} thread_config;
+
+static __thread thread_config tls_config;
+static pthread_key_t config_key;
+static pthread_once_t config_key_once = PTHREAD_ONCE_INIT;
+
+/* ---- Parsing ---------------------------------------------------------------- */
+
+/* Checks "ip[:port],..." (IPv6 as [ip]:port or bare ip without port). */
+static int servers_valid(const char *s) {
+  char *copy = strdup(s), *save = NULL, *item;
+  int ok = copy != NULL, items = 0;
+  for (item = ok ? strtok_r(copy, ",", &save) : NULL; item && ok;
+       item = strtok_r(NULL, ",", &save), items++) {
+    char *host = item, *port = NULL;
+    unsigned char buf[sizeof(struct in6_addr)];
+    if (*item == '[') {
+      char *end = strchr(item, ']');
+      ok = end && (end[1] == '\0' || end[1] == ':');
+      if (!ok)
+        break;
+      *end = '\0';
+      host = item + 1;
+      port = end[1] == ':' ? end + 2 : NULL;
+    } else if (strchr(item, ':') == strrchr(item, ':') && strchr(item, ':')) {
+      port = strchr(item, ':');
+      *port++ = '\0';
+    }
+    ok = inet_pton(AF_INET, host, buf) == 1 ||
+         inet_pton(AF_INET6, host, buf) == 1;
+    if (ok && port) {
+      char *end;
+      long p = strtol(port, &end, 10);
+      ok = *port && !*end && p > 0 && p <= 65535;
+    }
+  }
+  free(copy);
+  return ok && items > 0;
+}
+
+static int parse_seconds_ms(const char *s, int *ms) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !(v > 0) || v > 3600)
+    return -1;
+  *ms = (int)(v * 1000. + 0.5);
+  if (*ms < 1)
+    *ms = 1;
+  return 0;
+}
+
+static int parse_tries(const char *s, int *tries) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < 1 || v > 100)
+    return -1;
+  *tries = (int)v;
+  return 0;
+}
+
+static void env_warn(const char *var, const char *value) {
+  fprintf(stderr, "gev: ignoring invalid %s=\"%s\"\n", var, value);
+}
+
+/* GEV_DNS_SERVERS, or NULL when unset or invalid (reported). */
+static const char *env_servers(void) {
+  const char *v = getenv("GEV_DNS_SERVERS");
+  if (!v || !*v)
+    return NULL;
+  if (servers_valid(v))
+    return v;
+  env_warn("GEV_DNS_SERVERS", v);
+  return NULL;
+}
+
+/* ---- The thread's settings ------------------------------------------------- */
+
+static void config_thread_exit(void *arg) {
+  thread_config *c = arg;
+  free(c->servers);
+  c->servers = NULL;
+}
+
+static void config_key_init(void) {
+  pthread_key_create(&config_key, config_thread_exit);
+}
+
+static int config_set_servers(thread_config *c, const char *servers) {
+  char *copy = NULL;
+  if (servers && !(copy = strdup(servers)))
+    return -1;
+  free(c->servers);
+  c->servers = copy;
+  c->pub.servers = copy;
+  return 0;
+}
+
+/* Loads the defaults from the environment on first use. */
+static thread_config *config_load(void) {
+  thread_config *c = &tls_config;
+  const char *v;
+  if (c->loaded)
+    return c;
+  pthread_once(&config_key_once, config_key_init);
+  pthread_setspecific(config_key, c); /* frees the strings at thread exit */
+  c->pub.rotate = -1;
+  if (config_set_servers(c, env_servers()) < 0)
+    return NULL;
+  if ((v = getenv("GEV_DNS_TIMEOUT")) && *v &&
+      parse_seconds_ms(v, &c->pub.timeout_ms) < 0)
+    env_warn("GEV_DNS_TIMEOUT", v);
+  if ((v = getenv("GEV_DNS_TRIES")) && *v &&
+      parse_tries(v, &c->pub.tries) < 0)
+    env_warn("GEV_DNS_TRIES", v);
+  c->loaded = 1;
+  return c;
+}
+
+const gev__dns_config *gev__dns_settings(void) {
+  thread_config *c = config_load();
+  return c ? &c->pub : NULL;
+}
+
+/* The settings to change, after closing the hub's channel; NULL with
+ * errno EBUSY (lookups in flight) or ENOMEM. */
+static thread_config *config_for_change(void) {
+  thread_config *c = config_load();
+  if (!c || gev__dns_resolver_reset() < 0)
+    return NULL;
+  return c;
+}
+
+/* ---- Calls -------------------------------------------------------------------- */
+
+int gev_dns_set_servers(const char *servers) {
+  thread_config *c;
+  if (servers && *servers && !servers_valid(servers)) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (!(c = config_for_change()))
+    return -1;
+  /* NULL or "": back to the default, the environment if it names any. */
+  return config_set_servers(c, servers && *servers ? servers : env_servers());
+}
+
+int gev_dns_set_timeout(double seconds) {
+  thread_config *c;
+  if (!(seconds > 0) || seconds > 3600) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (!(c = config_for_change()))
+    return -1;
+  c->pub.timeout_ms = (int)(seconds * 1000. + 0.5);
+  if (c->pub.timeout_ms < 1)
+    c->pub.timeout_ms = 1;
+  return 0;
+}
+
+int gev_dns_set_tries(int tries) {
+  thread_config *c;
+  if (tries < 1 || tries > 100) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (!(c = config_for_change()))
+    return -1;
+  c->pub.tries = tries;
+  return 0;
+}
+
+int gev_dns_set_rotate(int rotate) {
+  thread_config *c = config_for_change();
+  if (!c)
+    return -1;
+  c->pub.rotate = rotate != 0;
+  return 0;
+}
