@@ -329,6 +329,65 @@ START_TEST(second_reader_gets_ebusy) {
 }
 END_TEST
 
+typedef struct blocked_send {
+  gev_socket *s;
+  size_t len;
+  int rc, err;
+} blocked_send;
+
+static void *send_blocked(void *arg) {
+  blocked_send *b = arg;
+  char *buf = calloc(1, b->len);
+  b->rc = gev_socket_sendall(b->s, buf, b->len, 0);
+  b->err = errno;
+  free(buf);
+  return NULL;
+}
+
+START_TEST(second_writer_gets_ebusy) {
+  int fds = gev_test_fd_count();
+  gev_socket *client, *server;
+  nt_pair("127.0.0.1", &client, &server);
+  /* 16 MiB cannot fit in the socket buffers: the first writer parks. */
+  blocked_send *first = calloc(1, sizeof *first);
+  blocked_send *second = calloc(1, sizeof *second);
+  first->s = second->s = client;
+  first->len = 16u << 20;
+  second->len = 4u << 20; /* must park too, at the latest after a part */
+  gev_greenlet *g1 = gev_spawn(send_blocked, first);
+  ck_assert_int_eq(gev_sleep(0.05), 0);
+  gev_greenlet *g2 = gev_spawn(send_blocked, second);
+  ck_assert_int_eq(gev_greenlet_join(g2, 5), 0);
+  /* The second writer has to wait for room while the first is parked:
+   * refused rather than queued behind it. */
+  ck_assert_int_eq(second->rc, -1);
+  ck_assert_int_eq(second->err, EBUSY);
+  /* Drain: the first writer completes. */
+  char *buf = malloc(65536);
+  size_t got = 0;
+  gev_socket_settimeout(server, 0.5);
+  /* Read until the writer is done and nothing more arrives. */
+  for (int i = 0; i < 10000; i++) {
+    ssize_t n = gev_socket_recv(server, buf, 65536, 0);
+    ck_assert_msg(n > 0 || errno == ETIMEDOUT, "recv: %s", strerror(errno));
+    if (n < 0 && gev_greenlet_ready(g1))
+      break;
+    got += n > 0 ? (size_t)n : 0;
+  }
+  ck_assert_uint_ge(got, first->len); /* plus any part of the second's */
+  ck_assert_int_eq(gev_greenlet_join(g1, 5), 0);
+  ck_assert_int_eq(first->rc, 0);
+  free(buf);
+  free(first);
+  free(second);
+  gev_greenlet_unref(g1);
+  gev_greenlet_unref(g2);
+  gev_socket_close(client);
+  gev_socket_close(server);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
 START_TEST(kill_interrupts_recv) {
   int fds = gev_test_fd_count();
   gev_socket *client, *server;
@@ -546,6 +605,7 @@ static Suite *socket_suite(void) {
   tcase_add_test(tc, recv_timeout);
   tcase_add_test(tc, close_wakes_waiters_with_ebadf);
   tcase_add_test(tc, second_reader_gets_ebusy);
+  tcase_add_test(tc, second_writer_gets_ebusy);
   tcase_add_test(tc, kill_interrupts_recv);
   tcase_add_test(tc, timeout_scope_interrupts_recv);
   tcase_add_test(tc, peer_reset_gives_econnreset);
