@@ -1,6 +1,7 @@
 /* Cooperative sockets over real loopback sockets: echo in every family,
  * bulk transfer, timeouts, close/kill/Timeout interruption, concurrent-use
  * refusal, peer errors, bad input. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -562,6 +563,28 @@ START_TEST(bad_input) {
 }
 END_TEST
 
+static void *recv_from_other_thread(void *arg) {
+  char c;
+  intptr_t err = gev_socket_recv(arg, &c, 1, 0) < 0 ? errno : 0;
+  return (void *)err;
+}
+
+START_TEST(other_thread_refused) {
+  int fds = gev_test_fd_count();
+  gev_socket *client, *server;
+  nt_pair("127.0.0.1", &client, &server);
+  pthread_t t;
+  void *err;
+  ck_assert_int_eq(pthread_create(&t, NULL, recv_from_other_thread, client),
+                   0);
+  ck_assert_int_eq(pthread_join(t, &err), 0);
+  ck_assert_int_eq((intptr_t)err, EXDEV);
+  gev_socket_close(client);
+  gev_socket_close(server);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
 START_TEST(wrap_existing_fd_and_format) {
   int fds = gev_test_fd_count();
   int sv[2];
@@ -613,6 +636,7 @@ static Suite *socket_suite(void) {
   tcase_add_test(tc, connect_refused);
   tcase_add_test(tc, create_connection_tries_each_address);
   tcase_add_test(tc, bad_input);
+  tcase_add_test(tc, other_thread_refused);
   tcase_add_test(tc, wrap_existing_fd_and_format);
   suite_add_tcase(s, tc);
   return s;
