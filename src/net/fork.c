@@ -6,13 +6,13 @@
  * iteration, what the kernel shares across fork (the epoll set, the
  * eventfd or pipe that wakes it for signals and async watchers) and re-arm
  * every watcher. The c-ares channel's sockets are shared with the parent
- * too, so a lookup in one process could read the other's answers; the
- * channel is closed here so the next lookup opens a fresh one. dns.c has
- * no fork hook, so this goes through the public configuration calls, which
- * close the channel when settings change: the servers in use are read and
- * set again. With lookups in flight at the time of fork the resolver
- * refuses (EBUSY) and keeps its channel; those lookups finish on the shared
- * sockets.
+ * too, and their io watchers are re-armed with the rest: left alone, the
+ * child's loop could read answers meant for the parent. The resolver
+ * notices a fork by itself (dns.c counts forks with pthread_atfork) but
+ * only when it is next used, so reinit uses it at once, through a call
+ * that touches nothing else (gev_dns_get_servers): its shared channel is
+ * closed, lookups the child inherited in flight fail with ECANCELED, and
+ * a channel of the child's own is made.
  *
  * Dropping: see gev__hub_forget_after_fork() in hub.c.
  */
@@ -29,12 +29,12 @@
 #include "hub/park.h"
 #include "hub/signal_internal.h"
 
-/* Makes the resolver open a new channel at its next lookup. */
+/* Makes the resolver drop the channel it shares with the parent now,
+ * rather than at its next lookup. */
 static void resolver_reopen(void) {
   char servers[1024];
   int saved = errno;
-  if (gev_dns_get_servers(servers, sizeof servers) == 0)
-    gev_dns_set_servers(servers); /* EBUSY: lookups in flight, see above */
+  gev_dns_get_servers(servers, sizeof servers); /* only for its side effect */
   errno = saved;
 }
 
