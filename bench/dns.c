@@ -1,7 +1,7 @@
 /*
  * bench/dns — names per second: 20,000 distinct names, 50 lookups in
  * flight, against a local dnsmasq that this program starts. Two ways in
- * the same run, alternating, best of three rounds each:
+ * the same run, alternating, best of five rounds each:
  *   dns.gev  50 greenlets calling gev_gethostbyname in a loop;
  *   dns.ref  plain c-ares on a libev loop: sockets wired with
  *            ARES_OPT_SOCK_STATE_CB, a one-shot timer from ares_timeout(),
@@ -32,7 +32,7 @@
 #include "gev/dns.h"
 #include "gev/hub.h"
 
-static long names = 20000, in_flight = 50, rounds = 3;
+static long names = 20000, in_flight = 50, rounds = 5;
 static char server[64];
 static const char answer[] = "10.7.7.7";
 

@@ -492,8 +492,9 @@ static gev__resolver *resolver_get(void) {
 /* Cancels the detached queries once no lookup waits any more, so that an
  * idle resolver holds no socket and no watcher. */
 static void resolver_reap(gev__resolver *r) {
-  if (r->live == 0 && r->inflight > 0 && r->channel)
-    ares_cancel(r->channel);
+  if (r->live > 0 || r->inflight == 0 || !r->channel)
+    return;
+  ares_cancel(r->channel);
   timer_rearm(r);
 }
 
