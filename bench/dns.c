@@ -40,7 +40,7 @@ static double now(void) {
   return bench_now_ns() / 1e9;
 }
 
-/* ---- dnsmasq ------------------------------------------------------------ */
+/* ---- dnsmasq ----------------------------------------------------------- */
 
 static pid_t dnsmasq_pid;
 
@@ -114,7 +114,7 @@ static void name_of(char *buf, size_t len, const char *prefix, int round,
   snprintf(buf, len, "%s%d-%ld.bench.test", prefix, round, i);
 }
 
-/* ---- gev ------------------------------------------------------------------ */
+/* ---- gev --------------------------------------------------------------- */
 
 typedef struct gev_bench_run {
   long next, done, failed;
@@ -152,7 +152,7 @@ static double run_gev(int round) {
   return rate;
 }
 
-/* ---- plain c-ares on libev ------------------------------------------------- */
+/* ---- plain c-ares on libev --------------------------------------------- */
 
 typedef struct ref_sock {
   ev_io io;

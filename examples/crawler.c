@@ -52,7 +52,7 @@ typedef struct job {
   char line[512];  /* the output after "input " */
 } job;
 
-/* ---- Reasons -------------------------------------------------------------- */
+/* ---- Reasons ----------------------------------------------------------- */
 
 static const char *errno_reason(int err) {
   switch (err) {
@@ -88,7 +88,7 @@ static void fail(job *j, const char *reason) {
   snprintf(j->line, sizeof j->line, "ERROR %s", reason);
 }
 
-/* ---- Resolving -------------------------------------------------------------- */
+/* ---- Resolving --------------------------------------------------------- */
 
 static void resolve(job *j) {
   struct in_addr a;
@@ -103,7 +103,7 @@ static void resolve(job *j) {
   j->ok = 1;
 }
 
-/* ---- Fetching ----------------------------------------------------------------- */
+/* ---- Fetching ---------------------------------------------------------- */
 
 typedef struct url {
   char host[256];
@@ -218,7 +218,7 @@ static void *run_job(void *arg) {
   return NULL;
 }
 
-/* ---- Inputs and options -------------------------------------------------------- */
+/* ---- Inputs and options ------------------------------------------------ */
 
 static void usage(void) {
   fprintf(stderr, "usage: crawler [--dns IP[:PORT][,...]] [--timeout SECONDS]"
@@ -291,7 +291,7 @@ static char **read_stdin(size_t *n) {
   return v;
 }
 
-/* ---- Main ------------------------------------------------------------------------- */
+/* ---- Main -------------------------------------------------------------- */
 
 static double now(void) {
   struct timespec ts;

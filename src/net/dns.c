@@ -154,7 +154,7 @@ const char *gev_dns_strerror(int code) {
   }
 }
 
-/* ---- Socket watchers ---------------------------------------------------- */
+/* ---- Socket watchers --------------------------------------------------- */
 
 static void timer_rearm(gev__resolver *r);
 
@@ -226,7 +226,7 @@ static void sock_state_cb(void *data, ares_socket_t fd, int readable,
   sock_watch(r, s, (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0));
 }
 
-/* ---- The deadline timer ------------------------------------------------- */
+/* ---- The deadline timer ------------------------------------------------ */
 
 static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   gev__resolver *r = w->data;
@@ -270,7 +270,7 @@ static void timer_note_new_query(gev__resolver *r) {
     return;
   timer_rearm(r);
 }
-/* ---- The channel -------------------------------------------------------- */
+/* ---- The channel ------------------------------------------------------- */
 
 static pthread_once_t ares_once = PTHREAD_ONCE_INIT;
 static int ares_init_status;
@@ -498,7 +498,7 @@ static void resolver_reap(gev__resolver *r) {
   timer_rearm(r);
 }
 
-/* ---- Requests ----------------------------------------------------------- */
+/* ---- Requests ---------------------------------------------------------- */
 
 /* Takes one of the GEV_DNS_MAX_QUERIES slots (counted in inflight),
  * parking FIFO while none is free. A slot freed while lookups wait is
@@ -605,7 +605,7 @@ void gev__dns_addrinfo_cb(void *arg, int status, int timeouts,
   gev__dns_req_finish(q, status);
 }
 
-/* ---- For the configuration calls ------------------------------------------ */
+/* ---- For the configuration calls --------------------------------------- */
 
 int gev__dns_resolver_reset(void) {
   gev__resolver *r = tls_resolver;

@@ -48,7 +48,7 @@ typedef struct node_addrs {
   (AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_NUMERICSERV |      \
    AI_V4MAPPED | AI_ALL | AI_ADDRCONFIG)
 
-/* ---- Hints ---------------------------------------------------------------- */
+/* ---- Hints ------------------------------------------------------------- */
 
 static int hints_check(const struct addrinfo *h, const char *node) {
   if (h->ai_flags & ~GAI_FLAGS)
@@ -88,7 +88,7 @@ static int hints_socktypes(const struct addrinfo *h) {
   return SOCKTYPE_STREAM | SOCKTYPE_DGRAM | SOCKTYPE_RAW;
 }
 
-/* ---- Service ------------------------------------------------------------- */
+/* ---- Service ----------------------------------------------------------- */
 
 static int service_port_by_name(const char *name, const char *proto,
                                 int *port) {
@@ -132,7 +132,7 @@ static int service_resolve(const char *service, int flags, int *types,
   return 0;
 }
 
-/* ---- Node addresses --------------------------------------------------------- */
+/* ---- Node addresses ---------------------------------------------------- */
 
 static int addrs_push(node_addrs *l, int family, const void *addr,
                       uint32_t scope_id) {
@@ -298,7 +298,7 @@ static int addrs_resolve(node_addrs *l, const char *node,
   return addrs_lookup(l, node, h);
 }
 
-/* ---- The result list -------------------------------------------------------- */
+/* ---- The result list --------------------------------------------------- */
 
 static struct addrinfo *entry_new(const node_addr *a, int socktype,
                                   int protocol, int port, const char *canon) {
@@ -399,7 +399,7 @@ void gev_freeaddrinfo(struct addrinfo *res) {
   }
 }
 
-/* ---- getnameinfo ------------------------------------------------------------ */
+/* ---- getnameinfo ------------------------------------------------------- */
 
 #define GNI_FLAGS \
   (NI_NUMERICHOST | NI_NUMERICSERV | NI_NAMEREQD | NI_NOFQDN | NI_DGRAM)
@@ -424,15 +424,31 @@ static int service_name(int port, int flags, char *serv, socklen_t len) {
   return copy_out(serv, len, buf, (size_t)n);
 }
 
+/* The address bytes of sa (AF_INET or AF_INET6) and their length. */
+static const void *sa_addr(const struct sockaddr *sa, socklen_t *len) {
+  const void *p = sa;
+  if (sa->sa_family == AF_INET) {
+    *len = sizeof(struct in_addr);
+    return &((const struct sockaddr_in *)p)->sin_addr;
+  }
+  *len = sizeof(struct in6_addr);
+  return &((const struct sockaddr_in6 *)p)->sin6_addr;
+}
+
+static int sa_port(const struct sockaddr *sa) {
+  const void *p = sa;
+  return ntohs(sa->sa_family == AF_INET
+                   ? ((const struct sockaddr_in *)p)->sin_port
+                   : ((const struct sockaddr_in6 *)p)->sin6_port);
+}
+
 static int host_numeric(const struct sockaddr *sa, char *host,
                         socklen_t len) {
   char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
-  if (sa->sa_family == AF_INET) {
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr,
-              buf, sizeof buf);
-  } else {
+  socklen_t alen;
+  inet_ntop(sa->sa_family, sa_addr(sa, &alen), buf, INET6_ADDRSTRLEN);
+  if (sa->sa_family == AF_INET6) {
     const struct sockaddr_in6 *s6 = (const void *)sa;
-    inet_ntop(AF_INET6, &s6->sin6_addr, buf, INET6_ADDRSTRLEN);
     if (s6->sin6_scope_id)
       snprintf(buf + strlen(buf), IF_NAMESIZE + 2, "%%%u",
                (unsigned)s6->sin6_scope_id);
@@ -443,15 +459,9 @@ static int host_numeric(const struct sockaddr *sa, char *host,
 static int host_name(const struct sockaddr *sa, int flags, char *host,
                      socklen_t len) {
   struct hostent *he;
-  int eai;
-  if (sa->sa_family == AF_INET)
-    eai = gev_gethostbyaddr(&((const struct sockaddr_in *)(const void *)sa)
-                                 ->sin_addr, sizeof(struct in_addr), AF_INET,
-                            &he);
-  else
-    eai = gev_gethostbyaddr(&((const struct sockaddr_in6 *)(const void *)sa)
-                                 ->sin6_addr, sizeof(struct in6_addr),
-                            AF_INET6, &he);
+  socklen_t alen;
+  const void *addr = sa_addr(sa, &alen);
+  int eai = gev_gethostbyaddr(addr, alen, sa->sa_family, &he);
   if (eai == EAI_NONAME || eai == EAI_NODATA)
     return (flags & NI_NAMEREQD) ? EAI_NONAME : host_numeric(sa, host, len);
   if (eai)
@@ -481,20 +491,15 @@ int gev_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
     return EAI_BADFLAGS;
   if (!want_host && !want_serv)
     return EAI_NONAME;
-  if (want_serv) {
-    int port = ntohs(sa->sa_family == AF_INET
-                         ? ((const struct sockaddr_in *)(const void *)sa)->sin_port
-                         : ((const struct sockaddr_in6 *)(const void *)sa)
-                               ->sin6_port);
-    eai = service_name(port, flags, serv, servlen);
-  }
+  if (want_serv)
+    eai = service_name(sa_port(sa), flags, serv, servlen);
   if (!eai && want_host)
     eai = (flags & NI_NUMERICHOST) ? host_numeric(sa, host, hostlen)
                                    : host_name(sa, flags, host, hostlen);
   return eai;
 }
 
-/* ---- For the socket layer ---------------------------------------------------- */
+/* ---- For the socket layer ---------------------------------------------- */
 
 static int errno_from_eai(int eai) {
   switch (eai) {

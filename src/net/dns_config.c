@@ -32,7 +32,7 @@ static __thread thread_config tls_config;
 static pthread_key_t config_key;
 static pthread_once_t config_key_once = PTHREAD_ONCE_INIT;
 
-/* ---- Parsing ---------------------------------------------------------------- */
+/* ---- Parsing ----------------------------------------------------------- */
 
 /* Checks "ip[:port],..." (IPv6 as [ip]:port or bare ip without port). */
 static int servers_valid(const char *s) {
@@ -103,7 +103,7 @@ static const char *env_servers(void) {
   return NULL;
 }
 
-/* ---- The thread's settings ------------------------------------------------- */
+/* ---- The thread's settings --------------------------------------------- */
 
 static void config_thread_exit(void *arg) {
   thread_config *c = arg;
@@ -160,7 +160,7 @@ static thread_config *config_for_change(void) {
   return c;
 }
 
-/* ---- Calls -------------------------------------------------------------------- */
+/* ---- Calls ------------------------------------------------------------- */
 
 int gev_dns_set_servers(const char *servers) {
   thread_config *c;

@@ -13,7 +13,7 @@
 #include "gev/dns.h"
 #include "net/dns_internal.h"
 
-/* ---- Results ---------------------------------------------------------------- */
+/* ---- Results ----------------------------------------------------------- */
 
 /* One heap block holding h: the struct, both pointer arrays, the address
  * bytes, then the strings, so that one free() releases it. */
@@ -65,7 +65,7 @@ void gev__dns_host_cb(void *arg, int status, int timeouts, struct hostent *h) {
   gev__dns_req_finish(q, status);
 }
 
-/* ---- Lookups ------------------------------------------------------------------ */
+/* ---- Lookups ----------------------------------------------------------- */
 
 static int bad_argument(void) {
   errno = EINVAL;
@@ -81,7 +81,8 @@ int gev_gethostbyname(const char *name, struct in_addr *addr) {
   gev__dns_req *q = gev__dns_req_new(GEV__DNS_FIRST_V4, &eai);
   if (!q)
     return eai;
-  ares_gethostbyname(gev__dns_req_channel(q), name, AF_INET, gev__dns_host_cb, q);
+  ares_gethostbyname(gev__dns_req_channel(q), name, AF_INET,
+                     gev__dns_host_cb, q);
   if ((eai = gev__dns_req_wait(q)) != 0)
     return eai;
   if ((eai = gev__dns_eai_from_ares(q->status)) == 0)

@@ -204,7 +204,7 @@ START_TEST(error_rcodes) {
 }
 END_TEST
 
-/* ---- Bad callers ---------------------------------------------------------- */
+/* ---- Bad callers ------------------------------------------------------- */
 
 static int from_hub_eai, from_hub_errno;
 
@@ -331,7 +331,7 @@ START_TEST(hub_destroyed_during_lookup) {
 }
 END_TEST
 
-/* ---- fork ----------------------------------------------------------------- */
+/* ---- fork -------------------------------------------------------------- */
 
 /* Exit codes of the child, so the parent can tell what went wrong. */
 enum { CHILD_OK = 0, CHILD_OLD_LOOKUP = 3, CHILD_NEW_LOOKUP = 4 };

@@ -91,7 +91,7 @@ static void stop_all(void) {
   close(blackhole);
 }
 
-/* ---- Running the crawler ---------------------------------------------- */
+/* ---- Running the crawler ----------------------------------------------- */
 
 typedef struct run {
   int status;     /* exit status */
@@ -170,7 +170,8 @@ START_TEST(names_in_order_with_errors_and_timeout) {
                            "beta.test 10.0.0.3\n"
                            "127.0.0.9 127.0.0.9\n");
   ck_assert_int_eq(r->status, 1);
-  ck_assert_ptr_nonnull(strstr(r->err, "5 inputs: 3 ok, 1 failed, 1 timed out"));
+  ck_assert_ptr_nonnull(
+      strstr(r->err, "5 inputs: 3 ok, 1 failed, 1 timed out"));
   free(r);
 }
 END_TEST
