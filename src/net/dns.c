@@ -605,6 +605,14 @@ void gev__dns_addrinfo_cb(void *arg, int status, int timeouts,
   gev__dns_req_finish(q, status);
 }
 
+/* ---- For fork ------------------------------------------------------------ */
+
+void gev__dns_fork_child(void) {
+  gev__resolver *r = tls_resolver;
+  if (r && r->forks != fork_count)
+    resolver_after_fork(r);
+}
+
 /* ---- For the configuration calls --------------------------------------- */
 
 int gev__dns_resolver_reset(void) {
