@@ -2,11 +2,23 @@
  * httpd — a keep-alive HTTP/1.1 "Hello, World!" server on gev.
  *
  *   httpd [--host ADDR] [--port PORT] [--idle-timeout SECONDS]
+ *         [--workers N [--max-requests N] [--timeout SECONDS]
+ *          [--graceful-timeout SECONDS]]
  *
  * Defaults: 127.0.0.1, port 8080 (0 picks a free port), idle timeout 60 s.
  * Prints "listening on ADDR:PORT" once it accepts connections and exits 0
  * on SIGINT or SIGTERM after closing its listener and letting open
  * requests finish.
+ *
+ * With --workers N it is a prefork server (gev/prefork.h): the process
+ * becomes a master that opens the listener, prints "listening on" once its
+ * N worker processes (its direct children) accept, and supervises them as
+ * gunicorn does (TERM graceful stop, INT/QUIT quick stop, HUP new workers,
+ * TTIN/TTOU one more/fewer). Each worker runs the server below in its own
+ * hub, restarts after --max-requests requests (with 10 % jitter), is killed
+ * and replaced when its hub stops beating for --timeout seconds, and on a
+ * graceful stop finishes the requests in flight within --graceful-timeout
+ * seconds and closes idle keep-alive connections.
  *
  * Each connection is one greenlet running straight-line code: read until a
  * request head is complete, read (and drop) its Content-Length body, answer,
@@ -28,6 +40,7 @@
 
 #include "gev/hub.h"
 #include "gev/net.h"
+#include "gev/prefork.h"
 #include "gev/server.h"
 #include "http_parser.h"
 
@@ -38,17 +51,27 @@ typedef struct config {
   const char *host;
   int port;
   double idle_timeout;
+  int workers;             /* 0: one process, no master */
+  unsigned long max_requests;
+  double timeout, graceful_timeout;
+  gev_worker *worker;      /* in a worker process */
 } config;
 
 /* One connection's state, on the heap (see the shared-stack rule). */
 typedef struct conn {
+  struct conn *prev, *next; /* on the conns list */
+  int idle;                 /* waiting for the first byte of a request */
   gev_socket *sock;
   double idle_timeout;
+  const struct config *cfg;
   double deadline;   /* for the request being received */
   size_t len;        /* bytes buffered */
   size_t scanned;    /* how far http_head_end has looked */
   char buf[BUF_SIZE];
 } conn;
+
+/* Every open connection, so a stopping worker can close the idle ones. */
+static conn *conns;
 
 static double now(void) {
   struct timespec ts;
@@ -108,6 +131,7 @@ static void skip_blank_lines(conn *c) {
 static int read_head(conn *c, http_request *req) {
   for (;;) {
     skip_blank_lines(c);
+    c->idle = c->len == 0;
     if (c->len > 0 && http_head_end(c->buf, c->len, &c->scanned) > 0) {
       int rc = http_parse_request(c->buf, c->len, MAX_HEAD, req);
       if (rc != HTTP_PARSE_INCOMPLETE)
@@ -139,6 +163,15 @@ static void send_error(conn *c, int parse_error) {
     drained += (size_t)n;
 }
 
+/* In a worker: counts the request; non-zero when the worker is stopping
+ * and the connection should close now. */
+static int worker_done(conn *c) {
+  if (!c->cfg->worker)
+    return 0;
+  gev_worker_request_done(c->cfg->worker);
+  return gev_worker_stopping(c->cfg->worker) != GEV_WORKER_RUNNING;
+}
+
 /* Serves requests until the client leaves or a request ends the
  * connection. */
 static void serve_connection(conn *c) {
@@ -160,7 +193,9 @@ static void serve_connection(conn *c) {
     char out[256];
     size_t n = http_hello_response(req, out, sizeof out);
     gev_socket_settimeout(c->sock, c->idle_timeout);
-    if (gev_socket_sendall(c->sock, out, n, 0) < 0 || !req->keep_alive)
+    if (gev_socket_sendall(c->sock, out, n, 0) < 0)
+      break;
+    if (worker_done(c) || !req->keep_alive)
       break;
   }
   free(req);
@@ -173,11 +208,32 @@ static void handle(gev_server *srv, gev_socket *client,
   if (!c)
     return;
   c->sock = client;
+  c->cfg = cfg;
   c->idle_timeout = cfg->idle_timeout;
   c->len = 0;
   c->scanned = 0;
+  c->idle = 1;
+  c->prev = NULL;
+  c->next = conns;
+  if (conns)
+    conns->prev = c;
+  conns = c;
   serve_connection(c);
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    conns = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
   free(c);
+}
+
+/* Ends the connections waiting for a next request: their handlers see
+ * end of file and return. Those in the middle of a request go on. */
+static void close_idle_connections(void) {
+  for (conn *c = conns; c; c = c->next)
+    if (c->idle)
+      gev_socket_shutdown(c->sock, SHUT_RD);
 }
 
 /* ---- Process -------------------------------------------------------------- */
@@ -188,9 +244,20 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
 
 static void usage(const char *prog) {
   fprintf(stderr,
-          "usage: %s [--host ADDR] [--port PORT] [--idle-timeout SECONDS]\n",
+          "usage: %s [--host ADDR] [--port PORT] [--idle-timeout SECONDS]\n"
+          "       [--workers N [--max-requests N] [--timeout SECONDS]\n"
+          "        [--graceful-timeout SECONDS]]\n",
           prog);
   exit(2);
+}
+
+/* Parses a number of seconds (> 0) or exits with the usage. */
+static double seconds_arg(const char *prog, const char *text) {
+  char *end;
+  double v = strtod(text, &end);
+  if (*end || !(v > 0))
+    usage(prog);
+  return v;
 }
 
 static void parse_args(int argc, char **argv, config *cfg) {
@@ -210,15 +277,78 @@ static void parse_args(int argc, char **argv, config *cfg) {
       cfg->idle_timeout = strtod(argv[++i], &end);
       if (*end || !(cfg->idle_timeout > 0))
         usage(argv[0]);
+    } else if (strcmp(arg, "--workers") == 0) {
+      long n = strtol(argv[++i], &end, 10);
+      if (*end || n < 0 || n > 1024)
+        usage(argv[0]);
+      cfg->workers = (int)n;
+    } else if (strcmp(arg, "--max-requests") == 0) {
+      long n = strtol(argv[++i], &end, 10);
+      if (*end || n < 0)
+        usage(argv[0]);
+      cfg->max_requests = (unsigned long)n;
+    } else if (strcmp(arg, "--timeout") == 0) {
+      cfg->timeout = seconds_arg(argv[0], argv[++i]);
+    } else if (strcmp(arg, "--graceful-timeout") == 0) {
+      cfg->graceful_timeout = seconds_arg(argv[0], argv[++i]);
     } else {
       usage(argv[0]);
     }
   }
 }
 
+/* ---- Prefork mode --------------------------------------------------------- */
+
+/* A worker process: the same server on the master's listener, until the
+ * master (or max_requests, or the master's death) stops it. */
+static int http_worker(gev_worker *w, void *arg) {
+  config *cfg = arg; /* this process's copy */
+  cfg->worker = w;
+  signal(SIGPIPE, SIG_IGN);
+  gev_server_opts opts = {.listener = gev_socket_wrap(gev_worker_listen_fd(w)),
+                          .name = "http"};
+  gev_server *srv = opts.listener ? gev_stream_server_new(&opts, handle, cfg)
+                                  : NULL;
+  if (!srv || gev_server_start(srv) < 0) {
+    fprintf(stderr, "httpd: worker cannot serve: %s\n", strerror(errno));
+    return 1;
+  }
+  gev_worker_wait_stop(w, -1);
+  gev_server_close(srv);
+  close_idle_connections();
+  gev_server_stop(srv, gev_worker_graceful_timeout(w));
+  gev_server_free(srv);
+  return 0;
+}
+
+static void on_ready(const struct sockaddr *addr, socklen_t len, void *arg) {
+  char text[96];
+  printf("listening on %s\n", gev_sockaddr_format(addr, len, text,
+                                                   sizeof text));
+  fflush(stdout);
+}
+
+static int run_prefork(config *cfg) {
+  gev_prefork_opts po = {
+      .host = cfg->host, .port = cfg->port, .backlog = 1024,
+      .workers = cfg->workers, .timeout = cfg->timeout,
+      .graceful_timeout = cfg->graceful_timeout,
+      .max_requests = cfg->max_requests,
+      .max_requests_jitter = cfg->max_requests / 10,
+      .worker = http_worker, .arg = cfg, .on_ready = on_ready};
+  if (gev_prefork_run(&po) < 0) {
+    fprintf(stderr, "httpd: listen on %s:%d: %s\n", cfg->host, cfg->port,
+            strerror(errno));
+    return 1;
+  }
+  return 0;
+}
+
 int main(int argc, char **argv) {
   config cfg = {.host = "127.0.0.1", .port = 8080, .idle_timeout = 60};
   parse_args(argc, argv, &cfg);
+  if (cfg.workers > 0)
+    return run_prefork(&cfg);
   gev_server_opts opts = {.host = cfg.host, .port = cfg.port,
                           .backlog = 1024, .name = "http"};
   gev_server *srv = gev_stream_server_new(&opts, handle, &cfg);
