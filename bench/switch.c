@@ -3,6 +3,14 @@
  *
  *   switch.gev       two dedicated-stack coroutines ping-pong with
  *                    gev_coro_switch; every switch counts (ns per switch).
+ *                    They switch from different functions, as the hub and
+ *                    a greenlet do, so each switch returns to another place
+ *                    than the one the CPU's return predictor expects.
+ *   switch.gev.samesite  the same, but both coroutines run one function:
+ *                    every switch returns to the instruction the other side
+ *                    switched from and the return predictor is always right.
+ *                    The difference to switch.gev is the price of that one
+ *                    mispredicted return, not of gev's code.
  *   switch.ucontext  the same ping-pong between two ucontexts with
  *                    swapcontext (which also saves and restores the signal
  *                    mask with a system call: that is what it costs).
@@ -18,7 +26,7 @@
  *                    about 2 * shared1k - shared0; that figure and the
  *                    bytes moved per copy go to stderr.
  *
- * The four are measured in interleaved rounds and each figure is its best
+ * The five are measured in interleaved rounds and each figure is its best
  * round. The copy counters of gev_coro_get_stats() confirm that shared0
  * copies nothing and shared1k copies on every resume; a benchmark that does
  * not measure what it says fails instead of printing.
@@ -84,6 +92,43 @@ static double round_gev(void) {
   gev_coro_free(pong_coro);
   gev_coro_free(ping_coro);
   return ping_elapsed / GEV_SWITCHES;
+}
+
+/* ---- gev: both sides switching from the same place -------------------- */
+
+typedef struct side {
+  gev_coro *coro;
+  struct side *other;
+} side;
+
+static side side_a, side_b;
+static double same_site_elapsed;
+
+/* Both coroutines run this: each sends the other its side and switches.
+ * Side a starts b with its first switch and times the whole exchange; b
+ * leaves the loop when it is freed (thrown the kill error). */
+static void *same_site(void *arg) {
+  side *s = arg;
+  double t0 = bench_now_ns();
+  for (int i = 0; i < GEV_SWITCHES / 2; i++)
+    if (gev_coro_switch(s->other->coro, s->other, NULL) < 0)
+      break;
+  if (s == &side_a)
+    same_site_elapsed = bench_now_ns() - t0;
+  return NULL;
+}
+
+static double round_same_site(void) {
+  gev_coro_opts o = {.stack_mode = GEV_STACK_DEDICATED};
+  side_a = (side){gev_coro_new(same_site, NULL, &o), &side_b};
+  side_b = (side){gev_coro_new(same_site, NULL, &o), &side_a};
+  if (!side_a.coro || !side_b.coro)
+    bench_die("gev_coro_new");
+  if (gev_coro_switch(side_a.coro, &side_a, NULL) < 0)
+    bench_die("gev_coro_switch");
+  gev_coro_free(side_b.coro);
+  gev_coro_free(side_a.coro);
+  return same_site_elapsed / GEV_SWITCHES;
 }
 
 /* ---- ucontext: the same ping-pong with swapcontext -------------------- */
@@ -223,18 +268,21 @@ static double round_shared1k(void) {
 }
 
 int main(void) {
-  double gev = 0, uc = 0, sh0 = 0, sh1k = 0;
+  double gev = 0, same = 0, uc = 0, sh0 = 0, sh1k = 0;
   /* One untimed pass maps the stacks, the region and the scratch stack. */
   round_gev();
+  round_same_site();
   round_shared0();
   round_shared1k();
   for (int r = 0; r < ROUNDS; r++) {
     bench_keep_min(&gev, round_gev());
+    bench_keep_min(&same, round_same_site());
     bench_keep_min(&uc, round_ucontext());
     bench_keep_min(&sh0, round_shared0());
     bench_keep_min(&sh1k, round_shared1k());
   }
   bench_print("switch.gev", gev, 2, "ns");
+  bench_print("switch.gev.samesite", same, 2, "ns");
   bench_print("switch.ucontext", uc, 2, "ns");
   bench_print("switch.ratio", uc / gev, 1, "x");
   bench_print("switch.shared0", sh0, 2, "ns");
