@@ -3,17 +3,22 @@
  * loop, with a FIFO callback queue and the park/wake mechanism every
  * blocking call uses.
  *
- * A turn of the hub (ev_run's iteration, with our prepare watcher first):
- *   1. prepare: drain the callback queue (greenlet starts, wake-ups, user
- *      callbacks) in FIFO order. Callbacks queued meanwhile run in the same
- *      pass, but the pass stops after ~5 ms so I/O gets its turn; while the
- *      queue is not empty an idle watcher keeps the poll from blocking.
- *   2. poll: wait for I/O, blocking only when nothing is queued.
+ * A turn of the hub (hub_main):
+ *   1. drain the callback queue (greenlet starts, wake-ups, user callbacks)
+ *      in FIFO order. Callbacks queued meanwhile run in the same pass, but
+ *      the pass stops after ~5 ms so that I/O gets its turn;
+ *   2. poll: one ev_run iteration without blocking if callbacks are still
+ *      queued; otherwise ev_run blocks until a watcher fires and queues
+ *      work (gev__queue then breaks out of ev_run) or no watcher is left;
  *   3. fired watchers (timers, io, signals, children) wake parked tasks,
  *      which queues them for the next pass.
- * ev_run returns when no watcher keeps the loop alive. Then the main
- * coroutine, if it waits, is woken: successfully if it is in gev_run, with
- * EDEADLK ("would block forever") otherwise.
+ * When ev_run returns with nothing queued and nothing active, the loop is
+ * exhausted: the main coroutine, if it waits, is woken successfully if it
+ * is in gev_run, with EDEADLK ("would block forever") otherwise.
+ *
+ * The queue lives outside libev on purpose: a wake-up or spawn costs a
+ * pointer append, with no watcher to start or stop, so a hand-off between
+ * two greenlets never enters libev at all.
  *
  * A wake goes through the queue rather than switching at once so that the
  * waker keeps running (gevent's rule: only the hub switches into parked
@@ -45,10 +50,6 @@ void gev__die(const char *rule) {
 
 /* ---- Callback queue ---------------------------------------------------- */
 
-static void keepalive_cb(struct ev_loop *loop, ev_idle *w, int revents) {
-  (void)loop, (void)w, (void)revents;
-}
-
 void gev__queue(gev__hub *h, gev__cb *cb) {
   if (cb->queued)
     gev__die("a callback was queued twice");
@@ -59,8 +60,8 @@ void gev__queue(gev__hub *h, gev__cb *cb) {
   else
     h->head = cb;
   h->tail = cb;
-  if (h->ncallbacks++ == 0)
-    ev_idle_start(h->loop, &h->keepalive);
+  if (h->ncallbacks++ == 0 && h->in_poll)
+    ev_break(h->loop, EVBREAK_ONE); /* back to the hub to drain */
 }
 
 static gev__cb *dequeue(gev__hub *h) {
@@ -71,8 +72,7 @@ static gev__cb *dequeue(gev__hub *h) {
   if (!h->head)
     h->tail = NULL;
   cb->queued = 0;
-  if (--h->ncallbacks == 0)
-    ev_idle_stop(h->loop, &h->keepalive);
+  h->ncallbacks--;
   return cb;
 }
 
@@ -82,7 +82,6 @@ static void drain(gev__hub *h) {
   double start = 0;
   unsigned n = 0;
   gev__cb *cb;
-  h->in_callback++;
   while (!h->stopping && (cb = dequeue(h))) {
     cb->run(cb);
     if ((++n & 63) == 0) {
@@ -93,14 +92,8 @@ static void drain(gev__hub *h) {
         break;
     }
   }
-  h->in_callback--;
   if (h->destroying && h->nrunning == 0 && h->ncallbacks == 0)
     gev__wake(&h->main_task, NULL, 0);
-}
-
-static void prepare_cb(struct ev_loop *loop, ev_prepare *w, int revents) {
-  (void)loop, (void)revents;
-  drain(w->data);
 }
 
 typedef struct user_cb {
@@ -206,26 +199,35 @@ static int in_hub(gev__hub *h) {
   return h->thr->current == h->coro;
 }
 
-int gev__may_block(void) {
+/* The running coroutine's task if it may block now; NULL with errno
+ * otherwise. */
+static gev__task *blocking_task(void) {
   gev__hub *h = gev__hub_get();
   gev__task *t;
   if (!h)
-    return -1;
-  if (in_hub(h)) {
-    errno = EPERM;
-    return -1;
+    return NULL;
+  t = h->thr->current->task;
+  if (!t) {
+    if (in_hub(h)) {
+      errno = EPERM;
+      return NULL;
+    }
+    if (!(t = gev__task_current()))
+      return NULL;
   }
-  if (!(t = gev__task_current()))
-    return -1;
   if (t->killed) {
     errno = ECANCELED;
-    return -1;
+    return NULL;
   }
   if (t->scopes && gev__scopes_expired(t)) {
     errno = ETIMEDOUT;
-    return -1;
+    return NULL;
   }
-  return 0;
+  return t;
+}
+
+int gev__may_block(void) {
+  return blocking_task() ? 0 : -1;
 }
 
 /* Arms the task's deadline timer: the earlier of the call's timeout and
@@ -280,30 +282,32 @@ static int park_current(gev__hub *h, gev__task *t, const char *what,
   return 0;
 }
 
+/* Parks t, which blocking_task() has vetted. */
+static int park_task(gev__task *t, double timeout, const char *what,
+                     void **value) {
+  t->wake_value = NULL;
+  t->wake_err = 0;
+  t->woken = 0;
+  arm_deadline(tls_hub, t, timeout);
+  return park_current(tls_hub, t, what, value);
+}
+
 int gev__park(double timeout, const char *what, void **value) {
-  gev__hub *h;
-  gev__task *t;
-  if (gev__may_block() < 0)
+  gev__task *t = blocking_task();
+  if (!t)
     return -1;
-  h = tls_hub;
-  t = gev__task_current();
   if (timeout == 0) {
     errno = ETIMEDOUT;
     return -1;
   }
-  t->wake_value = NULL;
-  t->wake_err = 0;
-  t->woken = 0;
-  arm_deadline(h, t, timeout);
-  return park_current(h, t, what, value);
+  return park_task(t, timeout, what, value);
 }
 
 /* Yields behind the callbacks already queued (gev_sleep(0)). */
 int gev__yield(void) {
-  gev__task *t;
-  if (gev__may_block() < 0)
+  gev__task *t = blocking_task();
+  if (!t)
     return -1;
-  t = gev__task_current();
   t->wake_value = NULL;
   t->wake_err = 0;
   t->woken = 1;
@@ -342,15 +346,14 @@ int gev__wake(gev__task *t, void *value, int err) {
 
 int gev__waitq_wait(gev__waitq *q, double timeout, const char *what,
                     void **value) {
-  gev__task *t;
+  gev__task *t = blocking_task();
   int rc;
-  if (gev__may_block() < 0)
+  if (!t)
     return -1;
   if (timeout == 0) {
     errno = ETIMEDOUT;
     return -1;
   }
-  t = gev__task_current();
   t->wq = q;
   t->wq_next = NULL;
   t->wq_prev = q->tail;
@@ -360,8 +363,7 @@ int gev__waitq_wait(gev__waitq *q, double timeout, const char *what,
     q->head = t;
   q->tail = t;
   q->len++;
-  t->woken = 0;
-  rc = gev__park(timeout, what, value);
+  rc = park_task(t, timeout, what, value);
   waitq_unlink(t);
   return rc;
 }
@@ -415,7 +417,16 @@ static void *hub_main(void *arg) {
   gev__hub *h = tls_hub;
   (void)arg;
   while (!h->stopping) {
+    drain(h);
+    if (h->stopping)
+      break;
+    if (h->ncallbacks > 0) {
+      ev_run(h->loop, EVRUN_NOWAIT); /* the pass ran out of time */
+      continue;
+    }
+    h->in_poll = 1;
     ev_run(h->loop, 0);
+    h->in_poll = 0;
     if (!h->stopping && h->ncallbacks == 0)
       loop_exhausted(h);
   }
@@ -447,11 +458,6 @@ static gev__hub *hub_new(void) {
   if (!h->coro)
     goto out_loop;
   gev__task_init(&h->main_task, h, &thr->main);
-  ev_prepare_init(&h->prepare, prepare_cb);
-  h->prepare.data = h;
-  ev_prepare_start(h->loop, &h->prepare);
-  ev_unref(h->loop);
-  ev_idle_init(&h->keepalive, keepalive_cb);
   gev__coro_free_hook = free_plain_task;
   thr->live--; /* the hub's own coroutine is not the user's to free */
   return h;
@@ -536,12 +542,6 @@ GEV_EXTERN int gev_run(void) {
 
 /* ---- Teardown ---------------------------------------------------------- */
 
-static void stop_hub_watchers(gev__hub *h) {
-  ev_ref(h->loop);
-  ev_prepare_stop(h->loop, &h->prepare);
-  ev_idle_stop(h->loop, &h->keepalive);
-}
-
 GEV_EXTERN int gev_hub_destroy(void) {
   gev__hub *h = tls_hub;
   if (!h)
@@ -566,7 +566,6 @@ GEV_EXTERN int gev_hub_destroy(void) {
   h->stopping = 1;
   h->thr->live++; /* balance the count taken off at creation */
   gev_coro_free(h->coro);
-  stop_hub_watchers(h);
   gev__task_fini(&h->main_task);
   ev_loop_destroy(h->loop);
   tls_hub = NULL;
@@ -633,8 +632,6 @@ GEV_EXTERN int gev_hub_verify(void) {
   }
   if (n != h->ncallbacks)
     gev__die("callback queue length does not match its count");
-  if ((n > 0) != (ev_is_active(&h->keepalive) != 0))
-    gev__die("the keepalive watcher does not follow the callback queue");
   n = 0;
   for (g = h->greenlets; g; g = g->next, n++) {
     if (g->hub != h)
@@ -741,7 +738,6 @@ int gev__hub_forget_after_fork(void) {
     return -1;
   }
   h->stopping = 1;
-  stop_hub_watchers(h);
   ev_loop_destroy(h->loop);
   if (h->is_default)
     reset_default_loop();

@@ -52,12 +52,10 @@ struct gev__hub {
   gev__task main_task;       /* the thread's main coroutine's task */
   gev__cb *head, *tail;      /* callback queue */
   size_t ncallbacks;
-  ev_prepare prepare;        /* drains the queue before each poll */
-  ev_idle keepalive;         /* active while callbacks wait: no blocking */
+  int in_poll;               /* inside a blocking ev_run */
   gev_greenlet *greenlets;   /* every greenlet object alive, for run info */
   size_t ngreenlets, nrunning, nparked, nwatchers;
   unsigned long next_id;
-  int in_callback;           /* > 0 while running a loop callback */
   int running_until_idle;    /* main is in gev_run */
   int destroying;            /* gev_hub_destroy waits for greenlets */
   int stopping;              /* the hub coroutine is being unwound */
