@@ -20,6 +20,7 @@
  *   NAME TIMEOUT            not finished by the deadline (it was killed)
  * and a summary line on stderr. Exit status: 0 when every input
  * succeeded, 1 when any failed or timed out, 2 on a usage error.
+ * --help prints the usage line on stdout and exits 0.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -220,9 +221,9 @@ static void *run_job(void *arg) {
 
 /* ---- Inputs and options ------------------------------------------------ */
 
-static void usage(void) {
-  fprintf(stderr, "usage: crawler [--dns IP[:PORT][,...]] [--timeout SECONDS]"
-                  " [--concurrency N] [--fetch] [NAME_OR_URL ...]\n");
+static void usage(FILE *out) {
+  fprintf(out, "usage: crawler [--dns IP[:PORT][,...]] [--timeout SECONDS]"
+               " [--concurrency N] [--fetch] [NAME_OR_URL ...]\n");
 }
 
 /* The value of option argv[*i] (as --opt VALUE or --opt=VALUE). */
@@ -238,6 +239,7 @@ static const char *option_value(int argc, char **argv, int *i,
   return NULL;
 }
 
+/* 0, -1 for a usage error, 1 for --help. */
 static int parse_options(int argc, char **argv, options *o, int *first) {
   int i;
   *o = (options){.timeout = 2.0, .concurrency = 100};
@@ -247,6 +249,8 @@ static int parse_options(int argc, char **argv, options *o, int *first) {
     if (strcmp(argv[i], "--") == 0) {
       i++;
       break;
+    } else if (strcmp(argv[i], "--help") == 0) {
+      return 1;
     } else if (strcmp(argv[i], "--fetch") == 0) {
       o->fetch = 1;
     } else if ((v = option_value(argc, argv, &i, "--dns"))) {
@@ -344,13 +348,15 @@ int main(int argc, char **argv) {
   int first, status;
   size_t n;
   char **inputs;
-  if (parse_options(argc, argv, &o, &first) < 0) {
-    usage();
-    return EXIT_USAGE;
+  int parsed = parse_options(argc, argv, &o, &first);
+  if (parsed != 0) {
+    usage(parsed > 0 ? stdout : stderr); /* > 0: --help */
+    return parsed > 0 ? 0 : EXIT_USAGE;
   }
   if (o.dns && gev_dns_set_servers(o.dns) < 0) {
-    fprintf(stderr, "crawler: bad --dns \"%s\": %s\n", o.dns, strerror(errno));
-    usage();
+    fprintf(stderr, "crawler: bad --dns \"%s\": %s\n", o.dns,
+            strerror(errno));
+    usage(stderr);
     return EXIT_USAGE;
   }
   int from_stdin = first >= argc;

@@ -36,7 +36,8 @@ static void start_dnsmasq(void) {
     at += (size_t)snprintf(hosts + at, cap - at, "%s n%d.test\n", a, i);
   }
   static const char *const extra[] = {"--cname=c1.test,c2.test",
-                                      "--cname=c2.test,alpha.test", NULL};
+                                      "--cname=c2.test,alpha.test",
+                                      "--listen-address=::1", NULL};
   int rc = dnsmasq_start(&dns, hosts, extra);
   free(hosts);
   if (rc < 0)
@@ -316,6 +317,21 @@ START_TEST(getaddrinfo_arguments) {
 }
 END_TEST
 
+/* The same dnsmasq asked over IPv6 loopback. */
+START_TEST(ipv6_server) {
+  int fds = gev_test_fd_count();
+  char server[64], buf[128];
+  struct in_addr a;
+  snprintf(server, sizeof server, "[::1]:%d", dns.port);
+  ck_assert_int_eq(gev_dns_set_servers(server), 0);
+  ck_assert_int_eq(gev_dns_get_servers(buf, sizeof buf), 0);
+  ck_assert_str_eq(buf, server);
+  ck_assert_int_eq(gev_gethostbyname("beta.test", &a), 0);
+  ck_assert_str_eq(inet_ntoa(a), "10.0.0.3");
+  gev_test_all_clean(fds);
+}
+END_TEST
+
 /* ---- Many lookups at once ---------------------------------------------- */
 
 typedef struct many_job {
@@ -370,6 +386,7 @@ static Suite *dns_dnsmasq_suite(void) {
   tcase_add_test(tc, getnameinfo_names_and_numbers);
   tcase_add_test(tc, getaddrinfo_families);
   tcase_add_test(tc, getaddrinfo_arguments);
+  tcase_add_test(tc, ipv6_server);
   tcase_add_test(tc, thousands_in_flight);
   suite_add_tcase(s, tc);
   return s;

@@ -218,6 +218,16 @@ START_TEST(usage_errors_exit_two) {
 }
 END_TEST
 
+START_TEST(help_exits_zero) {
+  run *r = calloc(1, sizeof *r);
+  const char *const args[] = {"--help", NULL};
+  crawl(r, NULL, args);
+  ck_assert_int_eq(r->status, 0);
+  ck_assert_ptr_nonnull(strstr(r->out, "usage: crawler"));
+  free(r);
+}
+END_TEST
+
 START_TEST(fetch_urls) {
   run *r = calloc(1, sizeof *r);
   char ok[64], refused[64], want[512];
@@ -247,6 +257,7 @@ static Suite *crawler_suite(void) {
   tcase_add_test(tc, all_resolved_exits_zero);
   tcase_add_test(tc, inputs_from_stdin);
   tcase_add_test(tc, usage_errors_exit_two);
+  tcase_add_test(tc, help_exits_zero);
   tcase_add_test(tc, fetch_urls);
   suite_add_tcase(s, tc);
   return s;
