@@ -9,10 +9,10 @@
  * too, and their io watchers are re-armed with the rest: left alone, the
  * child's loop could read answers meant for the parent. The resolver
  * notices a fork by itself (dns.c counts forks with pthread_atfork) but
- * only when it is next used, so reinit uses it at once, through a call
- * that touches nothing else (gev_dns_get_servers): its shared channel is
- * closed, lookups the child inherited in flight fail with ECANCELED, and
- * a channel of the child's own is made.
+ * only when it is next used, so reinit calls gev__dns_fork_child() at
+ * once: the shared channel is closed (lookups the child inherited in
+ * flight fail with ECANCELED) and the next lookup opens one of the child's
+ * own. A child that had no resolver gets none.
  *
  * Dropping: see gev__hub_forget_after_fork() in hub.c.
  */
@@ -24,19 +24,10 @@
 
 #include <ev.h>
 
-#include "gev/dns.h"
 #include "gev/prefork.h"
 #include "hub/park.h"
 #include "hub/signal_internal.h"
-
-/* Makes the resolver drop the channel it shares with the parent now,
- * rather than at its next lookup. */
-static void resolver_reopen(void) {
-  char servers[1024];
-  int saved = errno;
-  gev_dns_get_servers(servers, sizeof servers); /* only for its side effect */
-  errno = saved;
-}
+#include "net/dns_internal.h"
 
 GEV_EXTERN int gev_fork_reinit(void) {
   gev__hub *h = gev__hub_peek();
@@ -47,7 +38,7 @@ GEV_EXTERN int gev_fork_reinit(void) {
     return -1;
   }
   ev_loop_fork(gev__hub_evloop(h));
-  resolver_reopen();
+  gev__dns_fork_child();
   return 0;
 }
 

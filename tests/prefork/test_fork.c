@@ -7,13 +7,16 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "gev/dns.h"
 #include "gev/net.h"
 #include "gev/prefork.h"
 #include "gev/signal.h"
 #include "gev/sync.h"
+#include "dnsmasq_run.h"
 #include "pftest.h"
 #include "testutil.h"
 
@@ -216,6 +219,47 @@ START_TEST(test_keep_from_a_greenlet) {
 }
 END_TEST
 
+static void *lookup(void *arg) {
+  struct in_addr a;
+  if (gev_gethostbyname("box.test", &a) < 0)
+    return (void *)(intptr_t)-errno;
+  return (void *)(intptr_t)(a.s_addr == inet_addr("127.0.0.9") ? 1 : 2);
+}
+
+/* KEEP with a lookup in flight: the child closes the channel it shares
+ * with the parent at once (its copy of the query fails, the parent's
+ * answer stays the parent's), and resolves on a channel of its own. */
+START_TEST(test_keep_child_gets_its_own_resolver_channel) {
+  dnsmasq_run d;
+  char server[64];
+  ck_assert_int_eq(dnsmasq_start(&d, "127.0.0.9 box.test\n", NULL), 0);
+  dnsmasq_server(&d, server, sizeof server);
+  ck_assert_int_eq(gev_dns_set_servers(server), 0);
+  gev_greenlet *g = gev_spawn(lookup, NULL);
+  ck_assert_int_eq(gev_sleep(0), 0); /* the query is sent, not answered */
+  int fds_at_fork = gev_test_fd_count();
+  pid_t pid = gev_fork(GEV_FORK_KEEP);
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    void *v = NULL;
+    CHILD_CHECK(gev_test_fd_count() < fds_at_fork); /* socket closed */
+    CHILD_CHECK(gev_greenlet_get(g, 5, &v) == 0 && (intptr_t)v < 0);
+    gev_greenlet *again = gev_spawn(lookup, NULL);
+    CHILD_CHECK(gev_greenlet_get(again, 5, &v) == 0 && (intptr_t)v == 1);
+    gev_greenlet_unref(again);
+    gev_greenlet_unref(g);
+    gev_hub_destroy();
+    _exit(0);
+  }
+  void *v = NULL;
+  ck_assert_int_eq(gev_greenlet_get(g, 5, &v), 0);
+  ck_assert_int_eq((int)(intptr_t)v, 1);
+  gev_greenlet_unref(g);
+  ck_assert_int_eq(pf_hub_wait_child(pid, 10), 0);
+  dnsmasq_stop(&d);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("fork");
   TCase *tc = tcase_create("fork");
@@ -226,6 +270,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_fork_without_a_hub);
   tcase_add_test(tc, test_bad_input);
   tcase_add_test(tc, test_keep_from_a_greenlet);
+  tcase_add_test(tc, test_keep_child_gets_its_own_resolver_channel);
   suite_add_tcase(s, tc);
   return s;
 }
