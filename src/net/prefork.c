@@ -540,21 +540,20 @@ static void note_boot_failure(master *m, wrec *r, double now) {
 
 static void read_worker(master *m, wrec *r, double now);
 
-/* Step 2: waitpid for every exited worker. Its last messages are read
- * first: they say why it left. */
+/* Step 2: reaps every exited worker. Its last messages are read first:
+ * they say why it left. Only the workers' own pids are waited for, so
+ * other children of the program keep their exit status for it. */
 static void reap_workers(master *m, double now) {
-  int status;
-  pid_t pid;
-  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-    wrec *r = m->workers;
+  wrec *r = m->workers, *next;
+  for (; r; r = next) {
+    int status;
     char how[96];
-    while (r && r->pid != pid)
-      r = r->next;
-    if (!r)
-      continue; /* not ours: a child the program made before */
+    next = r->next;
+    if (waitpid(r->pid, &status, WNOHANG) != r->pid)
+      continue;
     read_worker(m, r, now);
     describe_status(status, how, sizeof how);
-    mlog(&m->o, "worker %u (pid %d) %s%s%s", r->serial, (int)pid, how,
+    mlog(&m->o, "worker %u (pid %d) %s%s%s", r->serial, (int)r->pid, how,
          r->killed ? ": " : "", r->killed ? r->cause : "");
     if (!r->booted && !r->retiring && m->state == RUNNING)
       note_boot_failure(m, r, now);

@@ -108,6 +108,7 @@ typedef struct master_proc {
 } master_proc;
 
 static int ready_fd = -1;
+static int with_helper; /* start_master forks a non-worker child first */
 
 static void on_ready(const struct sockaddr *addr, socklen_t len, void *arg) {
   int port = ntohs(((const struct sockaddr_in *)addr)->sin_port);
@@ -134,9 +135,16 @@ static void start_master(master_proc *mp, gev_prefork_opts *o) {
     close(logp[1]);
     close(readyp[0]);
     ready_fd = readyp[1];
+    pid_t helper = with_helper ? fork() : 0;
+    if (with_helper && helper == 0)
+      _exit(7); /* a child of the program that is not a worker */
     int rc = gev_prefork_run(o);
     if (rc < 0)
       fprintf(stderr, "gev_prefork_run: %s\n", strerror(errno));
+    int st = 0;
+    if (with_helper &&
+        (waitpid(helper, &st, 0) != helper || WEXITSTATUS(st) != 7))
+      _exit(2); /* the master took the helper's status */
     _exit(rc == 0 ? 0 : 1);
   }
   close(logp[1]);
@@ -517,6 +525,20 @@ START_TEST(test_reuseport_workers) {
 }
 END_TEST
 
+START_TEST(test_other_children_keep_their_status) {
+  master_proc mp;
+  gev_prefork_opts o = {.workers = 1, .graceful_timeout = 5};
+  pid_t kids[16];
+  with_helper = 1;
+  start_master(&mp, &o);
+  with_helper = 0;
+  ck_assert(wait_children(mp.pid, 1, kids, 5));
+  usleep(100000); /* the helper has exited meanwhile */
+  ck_assert_int_gt(ask(mp.port, "pid\n"), 0);
+  ck_assert_int_eq(stop_master(&mp, SIGTERM, 10), 0);
+}
+END_TEST
+
 static void *run_in_greenlet(void *arg) {
   return (void *)(intptr_t)(gev_prefork_run(arg) < 0 ? errno : 0);
 }
@@ -578,6 +600,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_quick_stop);
   tcase_add_test(tc, test_boot_failures_back_off);
   tcase_add_test(tc, test_reuseport_workers);
+  tcase_add_test(tc, test_other_children_keep_their_status);
   tcase_add_test(tc, test_bad_input);
   suite_add_tcase(s, tc);
   return s;
