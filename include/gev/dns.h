@@ -12,8 +12,10 @@
  * datagrams into retry timeouts).
  *
  * Where answers come from, in order: IP literals are answered without any
- * lookup; then /etc/hosts; then the DNS servers (those of /etc/resolv.conf
- * unless configured, see "Configuration" below).
+ * lookup; then /etc/hosts (always before DNS, whatever nsswitch.conf
+ * says, so a name there never costs a query); then the DNS servers (those
+ * of /etc/resolv.conf unless configured, see "Configuration" below), with
+ * resolv.conf's search domains and ndots.
  *
  * Errors. The lookup calls mirror libc and return 0 or an EAI_* code from
  * <netdb.h> (gev_dns_strerror() describes one). The codes used:

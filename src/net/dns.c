@@ -295,6 +295,10 @@ static int channel_options(gev__resolver *r, const gev__dns_config *cfg,
   }
   o->socket_receive_buffer_size = GEV_DNS_RCVBUF;
   mask |= ARES_OPT_SOCK_RCVBUF;
+  /* The hosts file first, then DNS, whatever nsswitch.conf says: names in
+   * /etc/hosts must never cost a query (gev/dns.h promises it). */
+  o->lookups = (char *)"fb";
+  mask |= ARES_OPT_LOOKUPS;
   if (cfg->rotate == 1)
     mask |= ARES_OPT_ROTATE;
   else if (cfg->rotate == 0)
