@@ -28,6 +28,8 @@
  *                (these two with a single server; with several, c-ares
  *                tries the next one instead, see ECONNREFUSED below)
  *   EAI_FAMILY   unsupported address family;
+ *   EAI_ADDRFAMILY  an IP literal of the other family than the one asked
+ *                (getaddrinfo without AI_V4MAPPED);
  *   EAI_SOCKTYPE, EAI_SERVICE, EAI_BADFLAGS (getaddrinfo/getnameinfo);
  *   EAI_OVERFLOW a caller's buffer is too small;
  *   EAI_MEMORY   out of memory;
@@ -42,6 +44,8 @@
  *       EPROTO        the server rejected the query as malformed or
  *                     unimplemented (FORMERR, NOTIMP);
  *       EINVAL        NULL or malformed arguments;
+ *       EIO           c-ares could not be set up (the reason is printed
+ *                     on stderr);
  *       EPERM         called from the hub or a loop callback (must not
  *                     block);
  *       EDEADLK, EXDEV  as any blocking call (see gev/hub.h).
@@ -82,7 +86,9 @@ extern "C" {
 /* ---- Lookups (block the calling greenlet only) ------------------------ */
 
 /* gevent's gethostbyname: the first IPv4 address of name into *addr.
- * name may be a dotted IPv4 literal. Returns 0 or an EAI_* code (above). */
+ * name may be a dotted IPv4 literal. Returns 0 or an EAI_* code (above):
+ * EAI_NODATA when the name has only IPv6 addresses. *addr is written only
+ * on success. */
 GEV_EXTERN int gev_gethostbyname(const char *name, struct in_addr *addr);
 
 /* gevent's gethostbyname_ex: the canonical name, the aliases met on the
