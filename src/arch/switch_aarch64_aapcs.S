@@ -44,8 +44,8 @@ gev__switch:
 	stp	d10, d11, [sp, #112]
 	stp	d12, d13, [sp, #128]
 	stp	d14, d15, [sp, #144]
-	mrs	x9, fpcr
-	str	x9, [sp, #160]
+	mrs	x10, fpcr
+	str	x10, [sp, #160]
 	mov	x9, sp
 	str	x9, [x0]
 	mov	sp, x1
@@ -59,9 +59,13 @@ gev__switch:
 	ldp	d10, d11, [sp, #112]
 	ldp	d12, d13, [sp, #128]
 	ldp	d14, d15, [sp, #144]
+	/* Writing FPCR can serialise the pipeline: only when it differs. x10
+	 * still holds the FPCR of the context we left. */
 	ldr	x9, [sp, #160]
+	cmp	x9, x10
+	b.eq	1f
 	msr	fpcr, x9
-	add	sp, sp, #176
+1:	add	sp, sp, #176
 	mov	x0, x2
 	ret
 	.cfi_endproc
@@ -83,9 +87,9 @@ gev__ctx_make:
 	and	x1, x1, #~15
 	sub	x0, x1, #176
 	mov	x9, x0
-1:	str	xzr, [x9], #8
+2:	str	xzr, [x9], #8
 	cmp	x9, x1
-	b.lo	1b
+	b.lo	2b
 	adr	x10, gev__ctx_trampoline
 	str	x10, [x0, #88]
 	ret

@@ -38,11 +38,23 @@ gev__switch:
 	subq	$8, %rsp
 	stmxcsr	(%rsp)
 	fnstcw	4(%rsp)
+	movl	(%rsp), %r8d
+	movzwl	4(%rsp), %r9d
 	movq	%rsp, (%rdi)
 	movq	%rsi, %rsp
-	ldmxcsr	(%rsp)
-	fldcw	4(%rsp)
-	addq	$8, %rsp
+	/* Loading MXCSR and the x87 control word is slow (serialising on many
+	 * cores) and the control bits almost never differ between contexts:
+	 * reload only when they do. MXCSR's low six bits are sticky exception
+	 * flags that any inexact operation sets and the ABI does not preserve,
+	 * so they are left out of the comparison. rax, rcx, r8 and r9 are
+	 * caller-saved scratch. */
+	movl	(%rsp), %ecx
+	xorl	%r8d, %ecx
+	testl	$0xffc0, %ecx
+	jne	2f
+1:	cmpw	4(%rsp), %r9w
+	jne	3f
+4:	addq	$8, %rsp
 	popq	%r15
 	popq	%r14
 	popq	%r13
@@ -51,6 +63,10 @@ gev__switch:
 	popq	%rbp
 	movq	%rdx, %rax
 	ret
+2:	ldmxcsr	(%rsp)
+	jmp	1b
+3:	fldcw	4(%rsp)
+	jmp	4b
 	.cfi_endproc
 	.size	gev__switch, .-gev__switch
 

@@ -80,10 +80,26 @@ static gev_stack_mode env_stack_mode(void) {
   return GEV_STACK_DEDICATED;
 }
 
+/* The thread's own stack, so that sanitizers are told where the main
+ * coroutine lives when it is switched back to. */
+static void main_stack_bounds(gev__cthread *t) {
+  pthread_attr_t attr;
+  void *addr;
+  size_t size;
+  if (pthread_getattr_np(pthread_self(), &attr) != 0)
+    return; /* LCOV_EXCL_LINE: only fails on ENOMEM */
+  if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
+    t->main.stack.lo = addr;
+    t->main.stack.hi = (char *)addr + size;
+  }
+  pthread_attr_destroy(&attr);
+}
+
 static gev__cthread *thread_new(void) {
   gev__cthread *t = calloc(1, sizeof *t);
   if (!t)
     return NULL;
+  main_stack_bounds(t);
   t->main.thr = t;
   t->main.is_main = 1;
   t->main.started = 1;
@@ -109,7 +125,10 @@ gev__cthread *gev__cthread_get(void) {
   return t;
 }
 
+static void free_blocks(gev__cthread *t);
+
 static void release_idle(gev__cthread *t) {
+  free_blocks(t);
   gev__stack_cache_clear(t);
   if (t->region.map) {
     gev__stack_unmap(&t->region);
@@ -384,7 +403,7 @@ static gev_coro *resolve(gev_coro *target, void **value, int *err) {
   }
 }
 
-static int receive(gev__cthread *t, void **result) {
+static inline int receive(gev__cthread *t, void **result) {
   int err = t->xfer_err;
   void *v = t->xfer_value;
   t->xfer_err = 0;
@@ -432,8 +451,33 @@ static int switch_to(gev__cthread *t, gev_coro *target, void *value, int err,
   return receive(t, result);
 }
 
+/* The common case, kept short: a live, started target of this thread
+ * whose stack is in place (dedicated, or the shared region's occupant). */
+static inline int can_switch_directly(const gev__cthread *t,
+                                      const gev_coro *target) {
+  return t && target && target->thr == t && target->started &&
+         !target->dead && target != t->current &&
+         (target->mode == GEV_STACK_DEDICATED || t->occupant == target);
+}
+
 GEV_EXTERN int gev_coro_switch(gev_coro *target, void *value, void **result) {
-  gev__cthread *t;
+  gev__cthread *t = gev__tls_thread;
+  if (__builtin_expect(can_switch_directly(t, target), 1)) {
+    gev_coro *cur = t->current;
+    t->xfer_value = value;
+    t->current = target;
+#ifdef GEV_ASAN
+    const void *lo;
+    size_t size;
+    stack_bounds(t, target, &lo, &size);
+    asan_leave(&cur->asan_fake, lo, size);
+#endif
+    gev__switch(&cur->sp, target->sp, NULL);
+    asan_arrive(cur->asan_fake);
+    if (__builtin_expect(t->dying != NULL, 0))
+      release_dying(t);
+    return receive(t, result);
+  }
   if (check_target(&t, target) < 0)
     return -1;
   return switch_to(t, target, value, 0, result);
@@ -484,6 +528,38 @@ GEV_EXTERN int gev_coro_set_exit_error(int err) {
 
 /* ---- Creation and release ---------------------------------------------- */
 
+/* Control blocks are recycled through a short per-thread free list: glibc's
+ * calloc skips its thread cache, and create/free in a loop is the common
+ * pattern (spawned greenlets). */
+static gev_coro *block_get(gev__cthread *t) {
+  gev_coro *c = t->free_blocks;
+  if (!c)
+    return calloc(1, sizeof *c);
+  t->free_blocks = c->parent;
+  t->nfree_blocks--;
+  memset(c, 0, sizeof *c);
+  return c;
+}
+
+static void block_put(gev__cthread *t, gev_coro *c) {
+  if (t->nfree_blocks >= GEV__FREE_BLOCKS_MAX) {
+    free(c);
+    return;
+  }
+  c->parent = t->free_blocks;
+  t->free_blocks = c;
+  t->nfree_blocks++;
+}
+
+static void free_blocks(gev__cthread *t) {
+  gev_coro *c;
+  while ((c = t->free_blocks)) {
+    t->free_blocks = c->parent;
+    free(c);
+  }
+  t->nfree_blocks = 0;
+}
+
 static int valid_opts(const gev_coro_opts *o, size_t *size,
                       gev_stack_mode *mode, gev__cthread *t) {
   size_t page = gev__page_size();
@@ -515,11 +591,10 @@ GEV_EXTERN gev_coro *gev_coro_new(gev_coro_fn fn, gev_coro *parent,
     errno = EXDEV;
     return NULL;
   }
-  c = calloc(1, sizeof *c);
-  if (!c)
+  if (!(c = block_get(t)))
     return NULL;
   if (opts && opts->name && !(c->name = strdup(opts->name))) {
-    free(c);
+    block_put(t, c);
     return NULL;
   }
   c->thr = t;
@@ -537,7 +612,7 @@ static void coro_unref(gev_coro *c) {
   while (c && !c->is_main && --c->refs == 0) {
     gev_coro *parent = c->parent;
     free(c->name);
-    free(c);
+    block_put(c->thr, c);
     c = parent;
   }
 }

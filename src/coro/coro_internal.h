@@ -58,6 +58,7 @@ void gev__overflow_thread_init(gev__cthread *t);
 void gev__overflow_thread_fini(gev__cthread *t);
 
 #define GEV__STACK_CACHE_MAX 64
+#define GEV__FREE_BLOCKS_MAX 256
 
 struct gev__cthread {
   gev_coro main;              /* the thread's own stack; never dies */
@@ -79,6 +80,8 @@ struct gev__cthread {
   /* Dedicated stack cache, LIFO. */
   gev__stack cache[GEV__STACK_CACHE_MAX];
   size_t ncache;
+  gev_coro *free_blocks;      /* recycled control blocks, via ->parent */
+  size_t nfree_blocks;
   /* Counters. */
   size_t live, stacks_mapped, shared_saved, shared_copies;
   unsigned serial;
