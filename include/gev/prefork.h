@@ -157,10 +157,10 @@ typedef struct gev_prefork_opts {
   int backlog;   /* listen backlog; <= 0: 1024 */
   int reuseport; /* one SO_REUSEPORT socket per worker (see above) */
 
-  int workers;             /* worker processes; <= 0: 1 */
-  double timeout;          /* heartbeat timeout, s; 0: 30; < 0: none */
-  double graceful_timeout; /* s; 0: 30 */
-  unsigned long max_requests;        /* per worker; 0: unlimited */
+  int workers;                /* worker processes; <= 0: 1 */
+  double timeout;             /* heartbeat timeout, s; 0: 30; < 0: none */
+  double graceful_timeout;    /* s; 0: 30 */
+  unsigned long max_requests; /* per worker; 0: unlimited */
   unsigned long max_requests_jitter; /* random extra, 0 .. this */
 
   gev_worker_fn worker; /* required */

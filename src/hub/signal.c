@@ -40,28 +40,28 @@
 struct sig_state;
 
 struct gev_signal {
-  ev_signal watcher;        /* private: unref'd, active while attached */
-  struct sig_state *state;  /* ro: NULL once its hub is gone */
-  gev_signal_fn fn;         /* ro */
-  void *arg;                /* ro */
-  gev_signal *prev, *next;  /* private: on state->handlers */
+  ev_signal watcher;       /* private: unref'd, active while attached */
+  struct sig_state *state; /* ro: NULL once its hub is gone */
+  gev_signal_fn fn;        /* ro */
+  void *arg;               /* ro */
+  gev_signal *prev, *next; /* private: on state->handlers */
 };
 
 /* A gev_signal_wait in progress: one watcher per awaited signal. */
 typedef struct sig_wait {
-  gev__task *task;          /* ro: the parked caller */
-  struct sig_state *state;  /* ro */
-  uint64_t fired;           /* rw: bit signum-1 of each arrival */
+  gev__task *task;              /* ro: the parked caller */
+  struct sig_state *state;      /* ro */
+  uint64_t fired;               /* rw: bit signum-1 of each arrival */
   struct sig_wait *prev, *next; /* private: on state->waits */
-  size_t n;                 /* ro */
-  ev_signal w[];            /* private: active while parked */
+  size_t n;                     /* ro */
+  ev_signal w[];                /* private: active while parked */
 } sig_wait;
 
 typedef struct sig_state {
-  struct ev_loop *loop;     /* ro: the hub's loop */
-  ev_cleanup cleanup;       /* private: stops everything with the loop */
-  gev_signal *handlers;     /* private: live handler handles */
-  sig_wait *waits;          /* private: active waits */
+  struct ev_loop *loop; /* ro: the hub's loop */
+  ev_cleanup cleanup;   /* private: stops everything with the loop */
+  gev_signal *handlers; /* private: live handler handles */
+  sig_wait *waits;      /* private: active waits */
 } sig_state;
 
 static __thread sig_state *tls_state;
@@ -73,8 +73,7 @@ static struct ev_loop *owner_loop[NSIG];
 static unsigned owner_count[NSIG];
 
 static int valid_signum(int signum) {
-  return signum > 0 && signum < NSIG && signum != SIGKILL &&
-         signum != SIGSTOP;
+  return signum > 0 && signum < NSIG && signum != SIGKILL && signum != SIGSTOP;
 }
 
 /* Claims signum for loop: EBUSY if another loop watches it. */
@@ -257,7 +256,8 @@ GEV_EXTERN int gev_signal_signum(const gev_signal *s) {
   return s->watcher.signum;
 }
 
-/* ---- Waiting --------------------------------------------------------------- */
+/* ---- Waiting ---------------------------------------------------------------
+ */
 
 /* In the hub: one of the awaited signals arrived. The first arrival wakes
  * the task; others of the same turn only add their bit. */
@@ -312,9 +312,7 @@ out_stop:
   return NULL;
 }
 
-static int lowest_signal(uint64_t mask) {
-  return __builtin_ctzll(mask) + 1;
-}
+static int lowest_signal(uint64_t mask) { return __builtin_ctzll(mask) + 1; }
 
 static int check_signums(const int *signums, size_t n) {
   if (!signums || n == 0 || n > 64) {

@@ -52,10 +52,10 @@
 #include "gev/signal.h"
 #include "hub/park.h"
 
-#define BACKOFF_FIRST 0.1   /* s: delay after the first boot failure */
-#define BACKOFF_MAX 5.0     /* s: the delay stops doubling here */
-#define POLL_MAX 1.0        /* s: longest master poll */
-#define EXIT_BOOT_FAILED 3  /* worker status when it could not start */
+#define BACKOFF_FIRST 0.1  /* s: delay after the first boot failure */
+#define BACKOFF_MAX 5.0    /* s: the delay stops doubling here */
+#define POLL_MAX 1.0       /* s: longest master poll */
+#define EXIT_BOOT_FAILED 3 /* worker status when it could not start */
 #define MSG_BEAT '.'
 #define MSG_RETIRING 'R'
 
@@ -67,42 +67,42 @@ static const int master_signals[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM,
 /* The master's record of one worker, on its list oldest first. */
 typedef struct wrec {
   pid_t pid;
-  int fd;                /* master's end of the heartbeat socket pair */
+  int fd; /* master's end of the heartbeat socket pair */
   unsigned serial;
-  double last_beat;      /* when it was last heard from (or started) */
-  double kill_at;        /* SIGKILL deadline once asked to stop; 0: none */
-  unsigned char booted;  /* its first heartbeat arrived */
+  double last_beat;       /* when it was last heard from (or started) */
+  double kill_at;         /* SIGKILL deadline once asked to stop; 0: none */
+  unsigned char booted;   /* its first heartbeat arrived */
   unsigned char retiring; /* asked to stop, or stopping by itself */
-  unsigned char old;     /* to be replaced (HUP) */
-  unsigned char killed;  /* the master sent SIGKILL */
-  char cause[96];        /* why the master killed it */
+  unsigned char old;      /* to be replaced (HUP) */
+  unsigned char killed;   /* the master sent SIGKILL */
+  char cause[96];         /* why the master killed it */
   struct wrec *next;
 } wrec;
 
 enum { RUNNING, STOP_GRACEFUL, STOP_QUICK };
 
 typedef struct master {
-  gev_prefork_opts o;    /* copied, defaults applied */
+  gev_prefork_opts o; /* copied, defaults applied */
   pid_t pid;
-  int listen_fd;         /* shared listener, or -1 with reuseport */
-  int own_listen;        /* the master opened listen_fd */
-  int reserve_fd;        /* reuseport: bound socket holding the port */
+  int listen_fd;  /* shared listener, or -1 with reuseport */
+  int own_listen; /* the master opened listen_fd */
+  int reserve_fd; /* reuseport: bound socket holding the port */
   struct sockaddr_storage addr;
   socklen_t addrlen;
   char addr_text[80];
   int sigpipe[2];
   struct sigaction saved[NSIGNALS];
   wrec *workers;
-  size_t wanted;         /* worker count to keep */
-  unsigned serial;       /* of the last worker started */
-  int state;             /* RUNNING, STOP_GRACEFUL, STOP_QUICK */
+  size_t wanted;   /* worker count to keep */
+  unsigned serial; /* of the last worker started */
+  int state;       /* RUNNING, STOP_GRACEFUL, STOP_QUICK */
   int ready_reported;
   unsigned boot_failures; /* in a row */
-  double spawn_after;    /* backoff: no start before this */
+  double spawn_after;     /* backoff: no start before this */
 } master;
 
 struct gev_worker {
-  gev_prefork_opts o;    /* the master's options */
+  gev_prefork_opts o; /* the master's options */
   pid_t master_pid;
   int listen_fd;
   int beat_fd;
@@ -110,10 +110,10 @@ struct gev_worker {
   unsigned long requests, limit;
   gev_worker_stop stop;
   struct ev_loop *loop;
-  ev_timer heartbeat;    /* repeating, in the hub */
-  ev_timer deadline;     /* graceful_timeout once asked to stop */
+  ev_timer heartbeat; /* repeating, in the hub */
+  ev_timer deadline;  /* graceful_timeout once asked to stop */
   gev_signal *on_term, *on_int, *on_quit;
-  gev__waitq waiters;    /* in gev_worker_wait_stop */
+  gev__waitq waiters; /* in gev_worker_wait_stop */
 };
 
 static int master_sig_fd = -1; /* the running master's self-pipe */
@@ -151,7 +151,8 @@ static void describe_status(int status, char *buf, size_t len) {
     snprintf(buf, len, "ended with wait status %#x", status);
 }
 
-/* ---- Listening socket ----------------------------------------------------- */
+/* ---- Listening socket -----------------------------------------------------
+ */
 
 static int set_nonblock(int fd) {
   int fl = fcntl(fd, F_GETFL);
@@ -160,8 +161,8 @@ static int set_nonblock(int fd) {
 
 static void format_addr(master *m) {
   char host[64] = "?", port[16] = "?";
-  getnameinfo((struct sockaddr *)&m->addr, m->addrlen, host, sizeof host,
-              port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
+  getnameinfo((struct sockaddr *)&m->addr, m->addrlen, host, sizeof host, port,
+              sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
   snprintf(m->addr_text, sizeof m->addr_text,
            m->addr.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
 }
@@ -175,8 +176,8 @@ static int adopt_listen_fd(master *m) {
     return -1;
   }
   m->addrlen = sizeof m->addr;
-  if (getsockname(m->o.listen_fd, (struct sockaddr *)&m->addr,
-                  &m->addrlen) < 0 ||
+  if (getsockname(m->o.listen_fd, (struct sockaddr *)&m->addr, &m->addrlen) <
+          0 ||
       set_nonblock(m->o.listen_fd) < 0)
     return -1;
   m->listen_fd = m->o.listen_fd;
@@ -187,8 +188,8 @@ static int adopt_listen_fd(master *m) {
 static int bound_socket(const struct sockaddr *addr, socklen_t len,
                         int reuseport) {
   int one = 1, saved;
-  int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-                  0);
+  int fd =
+      socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0)
     return -1;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
@@ -242,16 +243,16 @@ static int open_listener(master *m) {
     m->own_listen = 1;
   }
   return 0;
-out_close:
-  {
-    int saved = errno;
-    close(fd);
-    errno = saved;
-  }
+out_close : {
+  int saved = errno;
+  close(fd);
+  errno = saved;
+}
   return -1;
 }
 
-/* ---- Master signals --------------------------------------------------------- */
+/* ---- Master signals ---------------------------------------------------------
+ */
 
 static void on_master_signal(int signum) {
   int saved = errno;
@@ -282,7 +283,8 @@ static void restore_signals(master *m) {
   close(m->sigpipe[1]);
 }
 
-/* ---- Worker side ----------------------------------------------------------- */
+/* ---- Worker side -----------------------------------------------------------
+ */
 
 static void worker_send(gev_worker *w, char msg) {
   /* Dropped if the master's buffer is full or the master is gone. */
@@ -293,8 +295,9 @@ static void worker_send(gev_worker *w, char msg) {
 static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents) {
   gev_worker *w = t->data;
   (void)loop, (void)revents;
-  fprintf(stderr, "gev prefork[%d]: worker %u still busy %.1f s after it "
-                  "was asked to stop; exiting\n",
+  fprintf(stderr,
+          "gev prefork[%d]: worker %u still busy %.1f s after it "
+          "was asked to stop; exiting\n",
           (int)getpid(), w->serial, w->o.graceful_timeout);
   fflush(NULL);
   _exit(EXIT_FAILURE);
@@ -450,7 +453,8 @@ out_boot_failed:
   _exit(EXIT_BOOT_FAILED);
 }
 
-/* ---- Master: workers ---------------------------------------------------------- */
+/* ---- Master: workers
+ * ---------------------------------------------------------- */
 
 static void worker_link(master *m, wrec *r) {
   wrec **p = &m->workers;
@@ -511,8 +515,7 @@ static void retire(master *m, wrec *r, double now, const char *why) {
   kill(r->pid, SIGTERM);
   r->retiring = 1;
   r->kill_at = now + m->o.graceful_timeout;
-  mlog(&m->o, "retiring worker %u (pid %d): %s", r->serial, (int)r->pid,
-       why);
+  mlog(&m->o, "retiring worker %u (pid %d): %s", r->serial, (int)r->pid, why);
 }
 
 static void kill_worker(master *m, wrec *r, const char *fmt, ...)
@@ -725,7 +728,8 @@ static int master_loop(master *m) {
   return 0;
 }
 
-/* ---- gev_prefork_run ----------------------------------------------------------- */
+/* ---- gev_prefork_run
+ * ----------------------------------------------------------- */
 
 static int check_opts(const gev_prefork_opts *o) {
   if (!o || !o->worker || o->graceful_timeout < 0 || o->port < 0 ||
@@ -791,7 +795,8 @@ out_close:
   return -1;
 }
 
-/* ---- Worker API -------------------------------------------------------------- */
+/* ---- Worker API
+ * -------------------------------------------------------------- */
 
 GEV_EXTERN int gev_worker_listen_fd(const gev_worker *w) {
   if (!w) {
@@ -822,8 +827,7 @@ GEV_EXTERN int gev_worker_request_done(gev_worker *w) {
     return -1;
   }
   w->requests++;
-  if (w->limit == 0 || w->requests < w->limit ||
-      w->stop != GEV_WORKER_RUNNING)
+  if (w->limit == 0 || w->requests < w->limit || w->stop != GEV_WORKER_RUNNING)
     return 0;
   worker_request_stop(w, GEV_WORKER_STOP_MAX_REQUESTS);
   return 1;

@@ -87,8 +87,7 @@ static int scan(pid_t parent, pid_t *out, int max, int zombies) {
     long pid = strtol(e->d_name, &end, 10);
     char st;
     pid_t pp;
-    if (*end || pid <= 0 || read_stat((pid_t)pid, &st, &pp) < 0 ||
-        pp != parent)
+    if (*end || pid <= 0 || read_stat((pid_t)pid, &st, &pp) < 0 || pp != parent)
       continue;
     if ((st == 'Z') != (zombies != 0))
       continue;
@@ -104,6 +103,4 @@ int pf_children(pid_t parent, pid_t *out, int max) {
   return scan(parent, out, max, 0);
 }
 
-int pf_zombies(pid_t parent) {
-  return scan(parent, NULL, 0, 1);
-}
+int pf_zombies(pid_t parent) { return scan(parent, NULL, 0, 1); }

@@ -9,14 +9,14 @@
 /* A check inside a forked child: Check's asserts belong to the test
  * process, so a child reports on stderr and exits with a status the
  * parent asserts on. */
-#define CHILD_CHECK(cond)                                                   \
-  do {                                                                      \
-    if (!(cond)) {                                                          \
-      fprintf(stderr, "child %d: check failed at %s:%d: %s\n", (int)getpid(), \
-              __FILE__, __LINE__, #cond);                                   \
-      fflush(stderr);                                                       \
-      _exit(100);                                                           \
-    }                                                                       \
+#define CHILD_CHECK(cond)                                                      \
+  do {                                                                         \
+    if (!(cond)) {                                                             \
+      fprintf(stderr, "child %d: check failed at %s:%d: %s\n", (int)getpid(),  \
+              __FILE__, __LINE__, #cond);                                      \
+      fflush(stderr);                                                          \
+      _exit(100);                                                              \
+    }                                                                          \
   } while (0)
 
 /* Monotonic seconds. */

@@ -3,20 +3,20 @@
  * in the parent at the time of fork. Children report through their exit
  * status (CHILD_CHECK). */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <arpa/inet.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "dnsmasq_run.h"
 #include "gev/dns.h"
 #include "gev/net.h"
 #include "gev/prefork.h"
 #include "gev/signal.h"
 #include "gev/sync.h"
-#include "dnsmasq_run.h"
 #include "pftest.h"
 #include "testutil.h"
 
@@ -35,9 +35,7 @@ static void *wait_event(void *arg) {
   return NULL;
 }
 
-static void count_signal(int signum, void *arg) {
-  (*(int *)arg)++;
-}
+static void count_signal(int signum, void *arg) { (*(int *)arg)++; }
 
 /* KEEP: the child goes on with the parent's greenlets and hub, and its
  * loop serves new timers, io and signals after ev_loop_fork. */

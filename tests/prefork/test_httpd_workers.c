@@ -80,7 +80,8 @@ static void start_httpd(httpd_proc *h, const char *max_requests) {
 }
 
 static int connect_port(int port) {
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons(port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   struct timeval tv = {.tv_sec = 10};
   int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -57,8 +57,8 @@ static int read_line(gev_socket *s, char *buf, size_t len) {
 
 static void reply(gev_socket *s, gev_worker *w) {
   char out[64];
-  int n = snprintf(out, sizeof out, "%d %u\n", (int)getpid(),
-                   gev_worker_serial(w));
+  int n =
+      snprintf(out, sizeof out, "%d %u\n", (int)getpid(), gev_worker_serial(w));
   gev_socket_sendall(s, out, (size_t)n, 0);
 }
 
@@ -102,8 +102,8 @@ static int test_worker(gev_worker *w, void *arg) {
 typedef struct master_proc {
   pid_t pid;
   int port;
-  int log_fd;        /* read end of the master's stderr */
-  char log[32768];   /* everything read from it so far */
+  int log_fd;      /* read end of the master's stderr */
+  char log[32768]; /* everything read from it so far */
   size_t log_len;
 } master_proc;
 
@@ -200,10 +200,12 @@ static int stop_master(master_proc *mp, int sig, double timeout) {
   return status;
 }
 
-/* ---- Client ------------------------------------------------------------------ */
+/* ---- Client
+ * ------------------------------------------------------------------ */
 
 static int connect_port(int port) {
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_port = htons(port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   struct timeval tv = {.tv_sec = 10};
   int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -283,7 +285,8 @@ static int wait_gone(const pid_t *set, int n, double timeout) {
   return 1;
 }
 
-/* ---- Tests ---------------------------------------------------------------------- */
+/* ---- Tests
+ * ---------------------------------------------------------------------- */
 
 START_TEST(test_workers_come_up_and_all_serve) {
   master_proc mp;
@@ -305,7 +308,8 @@ START_TEST(test_workers_come_up_and_all_serve) {
     ck_assert(contains(kids, 3, seen[i])); /* direct children */
     ck_assert(!contains(seen, i, seen[i]));
   }
-  ck_assert(strstr(master_log(&mp), "3 workers ready, listening on 127.0.0.1:"));
+  ck_assert(
+      strstr(master_log(&mp), "3 workers ready, listening on 127.0.0.1:"));
   ck_assert_int_eq(stop_master(&mp, SIGTERM, 10), 0);
   ck_assert(wait_gone(kids, 3, 5));
   ck_assert_int_eq(count_in_log(&mp, " started"), 3 + 1); /* + master */
@@ -326,7 +330,8 @@ START_TEST(test_killed_worker_is_replaced) {
   do {
     usleep(10000);
   } while ((!wait_children(mp.pid, 2, now_kids, 0) ||
-            contains(now_kids, 2, kids[0])) && pf_now() < end);
+            contains(now_kids, 2, kids[0])) &&
+           pf_now() < end);
   ck_assert(wait_children(mp.pid, 2, now_kids, 0));
   ck_assert(!contains(now_kids, 2, kids[0]));
   ck_assert(contains(now_kids, 2, kids[1]));
@@ -364,8 +369,10 @@ END_TEST
 
 START_TEST(test_max_requests_retires_without_failures) {
   master_proc mp;
-  gev_prefork_opts o = {.workers = 2, .max_requests = 5,
-                        .max_requests_jitter = 2, .graceful_timeout = 5};
+  gev_prefork_opts o = {.workers = 2,
+                        .max_requests = 5,
+                        .max_requests_jitter = 2,
+                        .graceful_timeout = 5};
   pid_t served[64];
   int nserved = 0;
   start_master(&mp, &o);
@@ -486,8 +493,10 @@ END_TEST
 START_TEST(test_boot_failures_back_off) {
   master_proc mp;
   int logp[2];
-  gev_prefork_opts o = {.workers = 2, .graceful_timeout = 5,
-                        .worker = test_worker, .arg = (void *)BOOT_FAIL};
+  gev_prefork_opts o = {.workers = 2,
+                        .graceful_timeout = 5,
+                        .worker = test_worker,
+                        .arg = (void *)BOOT_FAIL};
   memset(&mp, 0, sizeof mp);
   ck_assert_int_eq(pipe(logp), 0);
   mp.pid = fork();
