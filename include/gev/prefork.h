@@ -178,10 +178,11 @@ typedef struct gev_prefork_opts {
  * processes it never returns (see gev_worker_fn). Must be called from the
  * thread's main coroutine; it blocks the thread.
  * Errors (nothing was started): EINVAL (opts or worker NULL, negative
- * graceful_timeout, listen_fd not a socket, port out of range), EPERM (from
- * the hub or a greenlet or a coroutine), ENOENT (host did not resolve),
- * the errors of socket(2), bind(2) (EADDRINUSE, EACCES ...) and listen(2),
- * ENOMEM. */
+ * graceful_timeout, listen_fd not a stream socket, port out of range),
+ * EPERM (from the hub, a greenlet or any coroutine but the thread's main
+ * one), EBUSY (a master already runs in this process), ENOENT (host did
+ * not resolve), the errors of socket(2), bind(2) (EADDRINUSE, EACCES ...),
+ * listen(2) and pipe(2), ENOMEM. */
 GEV_EXTERN int gev_prefork_run(const gev_prefork_opts *opts);
 
 /* ---- Inside a worker --------------------------------------------------- */

@@ -399,7 +399,7 @@ static void worker_free(gev_worker *w) {
 }
 
 /* In a new worker: forget everything of the master's. */
-static void child_reset(master *m, int keep_fd) {
+static void child_reset(master *m) {
   for (size_t i = 0; i < NSIGNALS; i++)
     signal(master_signals[i], SIG_DFL);
   signal(SIGTTIN, SIG_IGN); /* the master's business, not ours */
@@ -410,7 +410,7 @@ static void child_reset(master *m, int keep_fd) {
   close(m->sigpipe[1]);
   for (wrec *r = m->workers; r; r = r->next)
     close(r->fd);
-  if (m->reserve_fd >= 0 && m->reserve_fd != keep_fd)
+  if (m->reserve_fd >= 0)
     close(m->reserve_fd);
 }
 
@@ -432,7 +432,7 @@ static void worker_process(master *m, int beat_fd, unsigned serial,
                            const sigset_t *mask) {
   gev_worker *w;
   int listen_fd, rc;
-  child_reset(m, -1);
+  child_reset(m);
   if (gev_fork_discard() < 0)
     goto out_boot_failed;
   if ((listen_fd = worker_listener(m)) < 0)
