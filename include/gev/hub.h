@@ -35,6 +35,12 @@
  * Threads: objects belong to the hub of the thread that made them; using
  * them from another thread fails with EXDEV.
  *
+ * Child processes: the main thread's hub runs libev's default loop, which
+ * reaps every child on SIGCHLD. Once it exists, a plain waitpid() for a
+ * child fails with ECHILD; wait with an ev_child watcher through
+ * gev_wait_watcher(..., GEV_WATCH_CHILD, ...) instead, which reports the
+ * exit status in the watcher's rstatus.
+ *
  * Shared-stack mode (see gev/coro.h): nothing handed to the hub may live on
  * a shared-mode coroutine's stack while the caller is parked (watchers,
  * objects waited on). Everything gev allocates itself is on the heap.

@@ -42,18 +42,67 @@ static void list_del(gev__hub *h, gev_greenlet *g) {
   h->ngreenlets--;
 }
 
-static void greenlet_free(gev_greenlet *g) {
+/* Greenlet objects are recycled through a short per-thread free list: a
+ * spawn-heavy program allocates and frees them in bursts that outrun
+ * glibc's small per-thread cache. */
+#define FREE_GREENLETS_MAX 1024
+static __thread gev_greenlet *free_greenlets;
+static __thread size_t nfree_greenlets;
+
+static gev_greenlet *greenlet_alloc(void) {
+  gev_greenlet *g = free_greenlets;
+  if (!g)
+    return calloc(1, sizeof *g);
+  free_greenlets = g->next;
+  nfree_greenlets--;
+  memset(g, 0, sizeof *g);
+  return g;
+}
+
+void gev__greenlet_release_memory(gev_greenlet *g) {
+  if (nfree_greenlets >= FREE_GREENLETS_MAX) {
+    free(g);
+    return;
+  }
+  g->next = free_greenlets;
+  free_greenlets = g;
+  nfree_greenlets++;
+}
+
+void gev__greenlet_free_cache(void) {
+  gev_greenlet *g;
+  while ((g = free_greenlets)) {
+    free_greenlets = g->next;
+    free(g);
+  }
+  nfree_greenlets = 0;
+}
+
+/* Links gev adds itself (joinall, iwait) use the node embedded in the
+ * greenlet when it is free, so waiting on a batch allocates nothing. */
+static void link_free(gev_greenlet *g, struct gev__link *l) {
+  if (l == &g->own_link)
+    g->own_link_used = 0;
+  else
+    free(l);
+}
+
+void gev__greenlet_free_links(gev_greenlet *g) {
   struct gev__link *l;
-  if (!g->detached)
-    list_del(g->hub, g);
   while ((l = g->links)) {
     g->links = l->next;
-    free(l);
+    link_free(g, l);
   }
+}
+
+static void greenlet_free(gev_greenlet *g) {
+  if (!g->detached)
+    list_del(g->hub, g);
+  gev__greenlet_free_links(g);
   gev__task_fini(&g->task);
   free(g->errmsg);
   free(g->name);
-  free(g);
+  gev__greenlet_release_memory(g);
 }
 
 GEV_EXTERN gev_greenlet *gev_greenlet_ref(gev_greenlet *g) {
@@ -84,7 +133,7 @@ static void run_done(gev__cb *cb) {
     g->links = l->next;
     user_links |= !l->internal;
     l->fn(g, l->arg);
-    free(l);
+    link_free(g, l);
   }
   if (g->err && !user_links && !g->reported) {
     g->reported = 1;
@@ -133,7 +182,16 @@ static void run_start(gev__cb *cb) {
     return;
   g->started = 1;
   h->nrunning++;
-  gev_coro_switch(g->coro, g, NULL);
+  if (gev_coro_switch(g->coro, g, NULL) < 0 && !gev_coro_started(g->coro)) {
+    /* Its stack could not be mapped: it fails without running. */
+    gev_coro *c = g->coro;
+    g->coro = NULL;
+    g->task.coro = NULL;
+    c->task = NULL;
+    gev_coro_free(c);
+    g->errmsg = strdup("no memory for the greenlet's stack");
+    complete(g, NULL, ENOMEM);
+  }
 }
 
 /* Hub side of every switch into a greenlet: free its coroutine once dead.
@@ -184,7 +242,7 @@ static gev_greenlet *greenlet_new(const gev_spawn_opts *o, gev_greenlet_fn fn,
     errno = EINVAL;
     return NULL;
   }
-  if (!(g = calloc(1, sizeof *g)))
+  if (!(g = greenlet_alloc()))
     return NULL;
   if (o && o->name && !(g->name = strdup(o->name)))
     goto out_free;
@@ -385,8 +443,13 @@ int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
     errno = EINVAL;
     return -1;
   }
-  if (!(l = calloc(1, sizeof *l)))
+  if (internal && !g->own_link_used) {
+    l = &g->own_link;
+    g->own_link_used = 1;
+    memset(l, 0, sizeof *l);
+  } else if (!(l = calloc(1, sizeof *l))) {
     return -1;
+  }
   l->fn = fn;
   l->arg = arg;
   l->internal = internal;
@@ -413,7 +476,7 @@ GEV_EXTERN int gev_greenlet_unlink(gev_greenlet *g, gev_link_fn fn,
   for (p = &g->links; (l = *p); p = &l->next) {
     if (l->fn == fn && l->arg == arg) {
       *p = l->next;
-      free(l);
+      link_free(g, l);
       return 0;
     }
   }

@@ -571,6 +571,7 @@ GEV_EXTERN int gev_hub_destroy(void) {
   tls_hub = NULL;
   pthread_setspecific(hub_key, NULL);
   hub_free(h);
+  gev__greenlet_free_cache();
   return 0;
 }
 
@@ -696,17 +697,13 @@ static void forget_coro(gev__cthread *thr, gev_coro *c) {
 }
 
 static void forget_greenlet(gev__cthread *thr, gev_greenlet *g) {
-  struct gev__link *l;
   gev__task_fini(&g->task);
   if (g->coro)
     forget_coro(thr, g->coro);
-  while ((l = g->links)) {
-    g->links = l->next;
-    free(l);
-  }
+  gev__greenlet_free_links(g);
   free(g->errmsg);
   free(g->name);
-  free(g);
+  gev__greenlet_release_memory(g);
 }
 
 /* libev's default loop lives in static memory, and its count of active,

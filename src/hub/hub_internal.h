@@ -86,14 +86,15 @@ struct gev_greenlet {
   ev_timer later;            /* spawn_later */
   gev_greenlet *prev, *next; /* hub->greenlets */
   gev_spawn_opts opts;
+  struct gev__link {
+    struct gev__link *next;
+    gev_link_fn fn;
+    void *arg;
+    int internal;            /* gev's own (joinall, iwait): not a user link */
+  } own_link;                /* used by one internal link at a time */
+  unsigned char own_link_used;
 };
 
-struct gev__link {
-  struct gev__link *next;
-  gev_link_fn fn;
-  void *arg;
-  int internal;              /* gev's own (joinall, iwait): not a user link */
-};
 
 /* hub.c */
 void gev__queue(gev__hub *h, gev__cb *cb);
@@ -109,6 +110,9 @@ int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
                        int internal);
 void gev__greenlet_kill_all(gev__hub *h);
 void gev__greenlet_detach_all(gev__hub *h);
+void gev__greenlet_free_links(gev_greenlet *g);
+void gev__greenlet_release_memory(gev_greenlet *g);
+void gev__greenlet_free_cache(void);
 void gev__greenlet_describe(FILE *out, gev_greenlet *g);
 
 /* timeout.c */
