@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "gev/hub.h"
@@ -356,6 +358,34 @@ START_TEST(test_unjoined_greenlets_do_not_leak) {
 }
 END_TEST
 
+/* A greenlet whose stack cannot be mapped fails with ENOMEM, never runs,
+ * and its links fire. In a child, under an address-space limit (not under
+ * ASan, whose shadow memory needs the address space). */
+START_TEST(test_stack_mapping_failure_fails_the_greenlet) {
+#ifndef __SANITIZE_ADDRESS__
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct rlimit rl = {512u << 20, 512u << 20};
+    gev_spawn_opts o = {.stack_size = (size_t)1 << 30};
+    setrlimit(RLIMIT_AS, &rl);
+    g_ran = 0;
+    nlinks = 0;
+    gev_greenlet *g = gev_spawn_ex(&o, mark, NULL);
+    gev_greenlet_link(g, on_done, (void *)9);
+    int rc = gev_greenlet_join(g, 2);
+    gev_sleep(0);
+    int ok = rc == 0 && gev_greenlet_error(g) == ENOMEM && !g_ran &&
+             nlinks == 1;
+    gev_greenlet_unref(g);
+    _exit(ok ? 0 : 1);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  ck_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+#endif
+}
+END_TEST
+
 static Suite *greenlet_suite(void) {
   Suite *s = suite_create("greenlet");
   TCase *tc = tcase_create("greenlet");
@@ -377,6 +407,7 @@ static Suite *greenlet_suite(void) {
   tcase_add_test(tc, test_would_block_forever);
   tcase_add_test(tc, test_spawn_raw_and_run_until_idle);
   tcase_add_test(tc, test_unjoined_greenlets_do_not_leak);
+  tcase_add_test(tc, test_stack_mapping_failure_fails_the_greenlet);
   suite_add_tcase(s, tc);
   return s;
 }
