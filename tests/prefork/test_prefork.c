@@ -548,6 +548,27 @@ START_TEST(test_other_children_keep_their_status) {
 }
 END_TEST
 
+START_TEST(test_term_kills_what_overruns_the_graceful_timeout) {
+  master_proc mp;
+  gev_prefork_opts o = {.workers = 1, .graceful_timeout = 0.5};
+  pid_t kids[16];
+  start_master(&mp, &o);
+  ck_assert(wait_children(mp.pid, 1, kids, 5));
+  int fd = connect_port(mp.port);
+  ck_assert_int_ge(fd, 0);
+  ck_assert_int_eq(send_cmd(fd, "slow 10000\n"), 0);
+  usleep(100000);
+  double t0 = pf_now();
+  ck_assert_int_eq(stop_master(&mp, SIGTERM, 10), 0);
+  ck_assert(pf_now() - t0 < 5);
+  ck_assert_int_eq(read_pid(fd), -1); /* cut off, no answer */
+  ck_assert(!pf_alive(kids[0]));
+  /* Killed by the master, or gone by its own graceful deadline. */
+  ck_assert(strstr(mp.log, "still running") ||
+            strstr(mp.log, "exited with status 1"));
+}
+END_TEST
+
 static void *run_in_greenlet(void *arg) {
   return (void *)(intptr_t)(gev_prefork_run(arg) < 0 ? errno : 0);
 }
@@ -607,6 +628,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_ttin_ttou_change_the_count);
   tcase_add_test(tc, test_workers_leave_when_the_master_dies);
   tcase_add_test(tc, test_quick_stop);
+  tcase_add_test(tc, test_term_kills_what_overruns_the_graceful_timeout);
   tcase_add_test(tc, test_boot_failures_back_off);
   tcase_add_test(tc, test_reuseport_workers);
   tcase_add_test(tc, test_other_children_keep_their_status);
