@@ -17,7 +17,11 @@
  *     handler was cancelled terminates the process, as without gev).
  *   - A signal belongs to one hub at a time: watching it from a second
  *     thread's hub while the first still watches it fails with EBUSY.
- *     Which thread the kernel interrupts does not matter.
+ *     Which thread the kernel interrupts does not matter. SIGCHLD is
+ *     always the main thread's: libev's default loop watches it to reap
+ *     children (and reaps every child when it arrives, so a process with a
+ *     hub on the main thread waits for its children with ev_child watchers,
+ *     gev_wait_watcher(GEV_WATCH_CHILD), not waitpid).
  *   - A handler does not keep the hub alive (gevent's ref=False):
  *     gev_run() returns when only signal handlers remain. A waiter does
  *     keep it alive, since the signal is what it waits for.

@@ -66,7 +66,7 @@ typedef struct sig_state {
 
 static __thread sig_state *tls_state;
 
-/* ---- Which loop owns each signal (process-wide) ------------------------ */
+/* ---- Which loop owns each signal (process-wide) -------------------------- */
 
 static pthread_mutex_t owners_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct ev_loop *owner_loop[NSIG];
@@ -256,8 +256,7 @@ GEV_EXTERN int gev_signal_signum(const gev_signal *s) {
   return s->watcher.signum;
 }
 
-/* ---- Waiting ---------------------------------------------------------------
- */
+/* ---- Waiting ------------------------------------------------------------- */
 
 /* In the hub: one of the awaited signals arrived. The first arrival wakes
  * the task; others of the same turn only add their bit. */

@@ -124,7 +124,7 @@ static double mono_now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* ---- Logging ------------------------------------------------------------ */
+/* ---- Logging ------------------------------------------------------------- */
 
 static void mlog(const gev_prefork_opts *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -151,8 +151,7 @@ static void describe_status(int status, char *buf, size_t len) {
     snprintf(buf, len, "ended with wait status %#x", status);
 }
 
-/* ---- Listening socket -----------------------------------------------------
- */
+/* ---- Listening socket ---------------------------------------------------- */
 
 static int set_nonblock(int fd) {
   int fl = fcntl(fd, F_GETFL);
@@ -222,7 +221,7 @@ static int resolve(master *m, struct addrinfo **res) {
 /* Opens the shared listener, or with reuseport the port-holding socket. */
 static int open_listener(master *m) {
   struct addrinfo *res;
-  int fd;
+  int fd, saved;
   if (m->o.use_listen_fd)
     return adopt_listen_fd(m);
   if (resolve(m, &res) < 0)
@@ -243,16 +242,14 @@ static int open_listener(master *m) {
     m->own_listen = 1;
   }
   return 0;
-out_close : {
-  int saved = errno;
+out_close:
+  saved = errno;
   close(fd);
   errno = saved;
-}
   return -1;
 }
 
-/* ---- Master signals ---------------------------------------------------------
- */
+/* ---- Master signals ------------------------------------------------------ */
 
 static void on_master_signal(int signum) {
   int saved = errno;
@@ -283,8 +280,7 @@ static void restore_signals(master *m) {
   close(m->sigpipe[1]);
 }
 
-/* ---- Worker side -----------------------------------------------------------
- */
+/* ---- Worker side --------------------------------------------------------- */
 
 static void worker_send(gev_worker *w, char msg) {
   /* Dropped if the master's buffer is full or the master is gone. */
@@ -453,8 +449,7 @@ out_boot_failed:
   _exit(EXIT_BOOT_FAILED);
 }
 
-/* ---- Master: workers
- * ---------------------------------------------------------- */
+/* ---- Master: workers ----------------------------------------------------- */
 
 static void worker_link(master *m, wrec *r) {
   wrec **p = &m->workers;
@@ -728,8 +723,7 @@ static int master_loop(master *m) {
   return 0;
 }
 
-/* ---- gev_prefork_run
- * ----------------------------------------------------------- */
+/* ---- gev_prefork_run ----------------------------------------------------- */
 
 static int check_opts(const gev_prefork_opts *o) {
   if (!o || !o->worker || o->graceful_timeout < 0 || o->port < 0 ||
@@ -795,8 +789,7 @@ out_close:
   return -1;
 }
 
-/* ---- Worker API
- * -------------------------------------------------------------- */
+/* ---- Worker API ---------------------------------------------------------- */
 
 GEV_EXTERN int gev_worker_listen_fd(const gev_worker *w) {
   if (!w) {

@@ -31,7 +31,7 @@ static void setup(void) {
 }
 static void teardown(void) { gev_test_all_clean(fds_before); }
 
-/* ---- The worker under test --------------------------------------------- */
+/* ---- The worker under test ----------------------------------------------- */
 
 /* One request per connection: a command line, one reply line.
  *   "pid"        -> "PID SERIAL"
@@ -200,8 +200,7 @@ static int stop_master(master_proc *mp, int sig, double timeout) {
   return status;
 }
 
-/* ---- Client
- * ------------------------------------------------------------------ */
+/* ---- Client -------------------------------------------------------------- */
 
 static int connect_port(int port) {
   struct sockaddr_in a = {.sin_family = AF_INET,
@@ -285,8 +284,7 @@ static int wait_gone(const pid_t *set, int n, double timeout) {
   return 1;
 }
 
-/* ---- Tests
- * ---------------------------------------------------------------------- */
+/* ---- Tests --------------------------------------------------------------- */
 
 START_TEST(test_workers_come_up_and_all_serve) {
   master_proc mp;
