@@ -34,15 +34,15 @@
 #define OUT_SIZE 16384
 
 typedef struct conn {
-  ev_io io;              /* read readiness, or write while out is pending */
-  ev_timer idle;         /* deadline for the request being received */
+  ev_io io;      /* read readiness, or write while out is pending */
+  ev_timer idle; /* deadline for the request being received */
   int fd;
   size_t len, scanned;   /* input buffered, head-end scan position */
   uint64_t body_left;    /* body bytes still to skip */
   int answer_pending;    /* answer once the body is skipped */
   int answer_keep_alive; /* ... with these properties of the request */
   int answer_minor;
-  int closing;           /* close once out is flushed */
+  int closing; /* close once out is flushed */
   size_t out_len, out_off;
   char buf[BUF_SIZE];
   char out[OUT_SIZE];
@@ -75,8 +75,8 @@ static int queue_out(conn *c, const char *data, size_t n) {
  * -1 on error. */
 static int flush_out(conn *c) {
   while (c->out_off < c->out_len) {
-    ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
-                     MSG_NOSIGNAL);
+    ssize_t n =
+        send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
     if (n < 0)
       return errno == EAGAIN || errno == EINTR ? 0 : -1;
     c->out_off += (size_t)n;
@@ -235,8 +235,7 @@ static int listen_on(const char *host, int port, struct sockaddr_in *sin) {
   socklen_t len = sizeof *sin;
   if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
       bind(fd, (struct sockaddr *)sin, sizeof *sin) < 0 ||
-      listen(fd, 1024) < 0 ||
-      getsockname(fd, (struct sockaddr *)sin, &len) < 0)
+      listen(fd, 1024) < 0 || getsockname(fd, (struct sockaddr *)sin, &len) < 0)
     return -1;
   return fd;
 }

@@ -253,8 +253,7 @@ int http_parse_request(const char *buf, size_t len, size_t max_head,
   return (int)head;
 }
 
-const http_header *http_find_header(const http_request *req,
-                                    const char *name) {
+const http_header *http_find_header(const http_request *req, const char *name) {
   for (size_t i = 0; i < req->num_headers; i++)
     if (name_is(&req->headers[i], name))
       return &req->headers[i];
@@ -263,8 +262,8 @@ const http_header *http_find_header(const http_request *req,
 
 /* ---- Responses ----------------------------------------------------------- */
 
-#define HELLO_HEAD                                                   \
-  "HTTP/1.1 200 OK\r\nServer: gev\r\nContent-Type: text/plain\r\n" \
+#define HELLO_HEAD                                                             \
+  "HTTP/1.1 200 OK\r\nServer: gev\r\nContent-Type: text/plain\r\n"             \
   "Content-Length: 13\r\n"
 
 static const char hello_keep[] = HELLO_HEAD "\r\n" HTTP_HELLO_BODY;
@@ -284,8 +283,8 @@ size_t http_hello_response(const http_request *req, char *buf, size_t size) {
   return n;
 }
 
-#define ERROR_RESPONSE(status)                                       \
-  "HTTP/1.1 " status "\r\nServer: gev\r\nContent-Length: 0\r\n" \
+#define ERROR_RESPONSE(status)                                                 \
+  "HTTP/1.1 " status "\r\nServer: gev\r\nContent-Length: 0\r\n"                \
   "Connection: close\r\n\r\n"
 
 const char *http_error_response(int parse_error, size_t *len) {

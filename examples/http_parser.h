@@ -32,10 +32,10 @@
 
 /* Results of http_parse_request(). Negative values map to responses. */
 enum {
-  HTTP_PARSE_INCOMPLETE = 0,    /* need more bytes */
-  HTTP_PARSE_BAD = -1,          /* malformed: 400 Bad Request */
-  HTTP_PARSE_TOO_LARGE = -2,    /* head or field count too big: 431 */
-  HTTP_PARSE_UNSUPPORTED = -3,  /* Transfer-Encoding, HTTP/1.x > 1: 501 */
+  HTTP_PARSE_INCOMPLETE = 0,   /* need more bytes */
+  HTTP_PARSE_BAD = -1,         /* malformed: 400 Bad Request */
+  HTTP_PARSE_TOO_LARGE = -2,   /* head or field count too big: 431 */
+  HTTP_PARSE_UNSUPPORTED = -3, /* Transfer-Encoding, HTTP/1.x > 1: 501 */
 };
 
 typedef struct http_header {
@@ -50,11 +50,11 @@ typedef struct http_request {
   size_t method_len;
   const char *target;
   size_t target_len;
-  int minor_version;      /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
-  int keep_alive;         /* the connection stays open after this request */
-  int has_body;           /* Content-Length was given */
+  int minor_version;       /* 0 for HTTP/1.0, 1 for HTTP/1.1 */
+  int keep_alive;          /* the connection stays open after this request */
+  int has_body;            /* Content-Length was given */
   uint64_t content_length; /* body bytes following the head */
-  size_t head_len;        /* bytes of request line + fields + blank line */
+  size_t head_len;         /* bytes of request line + fields + blank line */
   size_t num_headers;
   http_header headers[HTTP_MAX_HEADERS];
 } http_request;
@@ -74,8 +74,7 @@ int http_parse_request(const char *buf, size_t len, size_t max_head,
                        http_request *req);
 
 /* Case-insensitive lookup of a header field; NULL when absent. */
-const http_header *http_find_header(const http_request *req,
-                                    const char *name);
+const http_header *http_find_header(const http_request *req, const char *name);
 
 /* The canned responses of the example servers, shared so that the gev
  * server and the callback reference server send identical bytes. */

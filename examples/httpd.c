@@ -51,10 +51,10 @@ typedef struct config {
   const char *host;
   int port;
   double idle_timeout;
-  int workers;             /* 0: one process, no master */
+  int workers; /* 0: one process, no master */
   unsigned long max_requests;
   double timeout, graceful_timeout;
-  gev_worker *worker;      /* in a worker process */
+  gev_worker *worker; /* in a worker process */
 } config;
 
 /* One connection's state, on the heap (see the shared-stack rule). */
@@ -64,9 +64,9 @@ typedef struct conn {
   gev_socket *sock;
   double idle_timeout;
   const struct config *cfg;
-  double deadline;   /* for the request being received */
-  size_t len;        /* bytes buffered */
-  size_t scanned;    /* how far http_head_end has looked */
+  double deadline; /* for the request being received */
+  size_t len;      /* bytes buffered */
+  size_t scanned;  /* how far http_head_end has looked */
   char buf[BUF_SIZE];
 } conn;
 
@@ -86,8 +86,8 @@ static ssize_t fill(conn *c) {
   if (left <= 0 || c->len == sizeof c->buf)
     return -1;
   gev_socket_settimeout(c->sock, left);
-  ssize_t n = gev_socket_recv(c->sock, c->buf + c->len,
-                              sizeof c->buf - c->len, 0);
+  ssize_t n =
+      gev_socket_recv(c->sock, c->buf + c->len, sizeof c->buf - c->len, 0);
   if (n > 0)
     c->len += (size_t)n;
   return n;
@@ -236,7 +236,8 @@ static void close_idle_connections(void) {
       gev_socket_shutdown(c->sock, SHUT_RD);
 }
 
-/* ---- Process -------------------------------------------------------------- */
+/* ---- Process --------------------------------------------------------------
+ */
 
 static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
   gev_server_close(w->data);
@@ -297,7 +298,8 @@ static void parse_args(int argc, char **argv, config *cfg) {
   }
 }
 
-/* ---- Prefork mode --------------------------------------------------------- */
+/* ---- Prefork mode ---------------------------------------------------------
+ */
 
 /* A worker process: the same server on the master's listener, until the
  * master (or max_requests, or the master's death) stops it. */
@@ -307,8 +309,8 @@ static int http_worker(gev_worker *w, void *arg) {
   signal(SIGPIPE, SIG_IGN);
   gev_server_opts opts = {.listener = gev_socket_wrap(gev_worker_listen_fd(w)),
                           .name = "http"};
-  gev_server *srv = opts.listener ? gev_stream_server_new(&opts, handle, cfg)
-                                  : NULL;
+  gev_server *srv =
+      opts.listener ? gev_stream_server_new(&opts, handle, cfg) : NULL;
   if (!srv || gev_server_start(srv) < 0) {
     fprintf(stderr, "httpd: worker cannot serve: %s\n", strerror(errno));
     return 1;
@@ -323,19 +325,23 @@ static int http_worker(gev_worker *w, void *arg) {
 
 static void on_ready(const struct sockaddr *addr, socklen_t len, void *arg) {
   char text[96];
-  printf("listening on %s\n", gev_sockaddr_format(addr, len, text,
-                                                   sizeof text));
+  printf("listening on %s\n",
+         gev_sockaddr_format(addr, len, text, sizeof text));
   fflush(stdout);
 }
 
 static int run_prefork(config *cfg) {
-  gev_prefork_opts po = {
-      .host = cfg->host, .port = cfg->port, .backlog = 1024,
-      .workers = cfg->workers, .timeout = cfg->timeout,
-      .graceful_timeout = cfg->graceful_timeout,
-      .max_requests = cfg->max_requests,
-      .max_requests_jitter = cfg->max_requests / 10,
-      .worker = http_worker, .arg = cfg, .on_ready = on_ready};
+  gev_prefork_opts po = {.host = cfg->host,
+                         .port = cfg->port,
+                         .backlog = 1024,
+                         .workers = cfg->workers,
+                         .timeout = cfg->timeout,
+                         .graceful_timeout = cfg->graceful_timeout,
+                         .max_requests = cfg->max_requests,
+                         .max_requests_jitter = cfg->max_requests / 10,
+                         .worker = http_worker,
+                         .arg = cfg,
+                         .on_ready = on_ready};
   if (gev_prefork_run(&po) < 0) {
     fprintf(stderr, "httpd: listen on %s:%d: %s\n", cfg->host, cfg->port,
             strerror(errno));
@@ -349,8 +355,8 @@ int main(int argc, char **argv) {
   parse_args(argc, argv, &cfg);
   if (cfg.workers > 0)
     return run_prefork(&cfg);
-  gev_server_opts opts = {.host = cfg.host, .port = cfg.port,
-                          .backlog = 1024, .name = "http"};
+  gev_server_opts opts = {
+      .host = cfg.host, .port = cfg.port, .backlog = 1024, .name = "http"};
   gev_server *srv = gev_stream_server_new(&opts, handle, &cfg);
   if (!srv) {
     fprintf(stderr, "httpd: listen on %s:%d: %s\n", cfg.host, cfg.port,

@@ -110,13 +110,12 @@ GEV_EXTERN double gev_socket_gettimeout(const gev_socket *s);
  * Returns 0, or -1: EINVAL (NULL out/len, bad port), EAFNOSUPPORT (host
  * is not a numeric address). */
 GEV_EXTERN int gev_sockaddr_parse(const char *host, int port,
-                                  struct sockaddr_storage *out,
-                                  socklen_t *len);
+                                  struct sockaddr_storage *out, socklen_t *len);
 
 /* Formats addr as "1.2.3.4:80" or "[::1]:80" (or the path of an AF_UNIX
  * address) into buf. Returns buf, or NULL: EINVAL, EAFNOSUPPORT, ENOSPC. */
-GEV_EXTERN char *gev_sockaddr_format(const struct sockaddr *addr,
-                                     socklen_t len, char *buf, size_t size);
+GEV_EXTERN char *gev_sockaddr_format(const struct sockaddr *addr, socklen_t len,
+                                     char *buf, size_t size);
 
 /* ---- Plain socket calls ----------------------------------------------- */
 
@@ -175,9 +174,8 @@ GEV_EXTERN ssize_t gev_socket_recvfrom(gev_socket *s, void *buf, size_t len,
  * EMSGSIZE, EDESTADDRREQ, ECONNREFUSED (UDP) ... */
 GEV_EXTERN ssize_t gev_socket_send(gev_socket *s, const void *buf, size_t len,
                                    int flags);
-GEV_EXTERN ssize_t gev_socket_sendto(gev_socket *s, const void *buf,
-                                     size_t len, int flags,
-                                     const struct sockaddr *addr,
+GEV_EXTERN ssize_t gev_socket_sendto(gev_socket *s, const void *buf, size_t len,
+                                     int flags, const struct sockaddr *addr,
                                      socklen_t addrlen);
 
 /* Sends all of buf, parking as often as needed; the timeout is an overall

@@ -53,8 +53,7 @@ typedef void (*gev_stream_handler_fn)(gev_server *srv, gev_socket *client,
 /* A datagram's handler, run in its own greenlet. data (len bytes) and peer
  * are valid during the call. Reply with gev_server_sendto. */
 typedef void (*gev_datagram_handler_fn)(gev_server *srv, const void *data,
-                                        size_t len,
-                                        const struct sockaddr *peer,
+                                        size_t len, const struct sockaddr *peer,
                                         socklen_t peerlen, void *arg);
 
 typedef struct gev_server_opts {
@@ -66,15 +65,15 @@ typedef struct gev_server_opts {
   const char *host;
   int port;
   gev_socket *listener;
-  int backlog;          /* listen backlog for host/port; <= 0: 256 */
-  int reuseport;        /* set SO_REUSEPORT on a socket it creates */
-  int max_accept;       /* accepts (or datagrams) per loop turn; <= 0: 100 */
-  size_t max_handlers;  /* cap on concurrent handlers; 0 = none */
+  int backlog;           /* listen backlog for host/port; <= 0: 256 */
+  int reuseport;         /* set SO_REUSEPORT on a socket it creates */
+  int max_accept;        /* accepts (or datagrams) per loop turn; <= 0: 100 */
+  size_t max_handlers;   /* cap on concurrent handlers; 0 = none */
   struct gev_pool *pool; /* spawn handlers into this pool (gev/sync.h);
                             borrowed, must outlive the server; NULL: none */
-  double stop_timeout;  /* grace period used by serve_forever; < 0: 1 s */
-  size_t max_datagram;  /* datagram buffer size; 0 = 65536 */
-  const char *name;     /* prefix for handler greenlet names; may be NULL */
+  double stop_timeout;   /* grace period used by serve_forever; < 0: 1 s */
+  size_t max_datagram;   /* datagram buffer size; 0 = 65536 */
+  const char *name;      /* prefix for handler greenlet names; may be NULL */
 } gev_server_opts;
 
 /* Creates a stream (TCP or Unix) server; nothing is accepted before
@@ -128,8 +127,8 @@ GEV_EXTERN void gev_server_free(gev_server *srv);
 
 /* The listening address (valid after creation, also after stop). 0, or
  * -1: EINVAL, ENOSPC (*len too small). */
-GEV_EXTERN int gev_server_address(const gev_server *srv,
-                                  struct sockaddr *addr, socklen_t *len);
+GEV_EXTERN int gev_server_address(const gev_server *srv, struct sockaddr *addr,
+                                  socklen_t *len);
 /* The listening port (host order), or -1 (EINVAL, or not IP). */
 GEV_EXTERN int gev_server_port(const gev_server *srv);
 

@@ -37,11 +37,11 @@
 enum server_state { STATE_READY, STATE_SERVING, STATE_CLOSED };
 
 typedef struct conn {
-  struct conn *prev, *next;        /* on srv->conns */
-  gev_server *srv;                 /* NULL once the server was freed */
-  gev_greenlet *g;                 /* the handle this record owns */
-  gev_socket *client;              /* stream: the server's reference */
-  void *data;                      /* datagram: a copy of the payload */
+  struct conn *prev, *next; /* on srv->conns */
+  gev_server *srv;          /* NULL once the server was freed */
+  gev_greenlet *g;          /* the handle this record owns */
+  gev_socket *client;       /* stream: the server's reference */
+  void *data;               /* datagram: a copy of the payload */
   size_t len;
   struct sockaddr_storage peer;
   socklen_t peerlen;
@@ -54,19 +54,19 @@ struct gev_server {
   gev_stream_handler_fn on_stream; /* ro */
   gev_datagram_handler_fn on_datagram;
   void *arg;
-  gev_socket *listener;            /* rw: NULL once closed */
-  gev__hub *hub;                   /* ro */
-  struct ev_loop *loop;            /* ro */
-  ev_io accept_io;                 /* private: listener readiness */
-  ev_timer backoff_timer;          /* private: accept-error pause */
-  double backoff;                  /* rw: the next pause; 0 when none */
-  int paused_full;                 /* rw: stopped at max_handlers */
-  conn *conns;                     /* rw: running handlers */
+  gev_socket *listener;   /* rw: NULL once closed */
+  gev__hub *hub;          /* ro */
+  struct ev_loop *loop;   /* ro */
+  ev_io accept_io;        /* private: listener readiness */
+  ev_timer backoff_timer; /* private: accept-error pause */
+  double backoff;         /* rw: the next pause; 0 when none */
+  int paused_full;        /* rw: stopped at max_handlers */
+  conn *conns;            /* rw: running handlers */
   size_t nconns;
-  gev__waitq forever;              /* parked in serve_forever */
-  struct sockaddr_storage addr;    /* ro: listening address */
+  gev__waitq forever;           /* parked in serve_forever */
+  struct sockaddr_storage addr; /* ro: listening address */
   socklen_t addrlen;
-  void *dgram_buf;                 /* datagram receive buffer */
+  void *dgram_buf; /* datagram receive buffer */
 };
 
 /* ---- Watchers ----------------------------------------------------------- */
@@ -236,9 +236,9 @@ static int accept_one(gev_server *srv) {
     return -1;
   }
   c->peerlen = sizeof c->peer;
-  int fd = accept4(gev_socket_fileno(srv->listener),
-                   (struct sockaddr *)&c->peer, &c->peerlen,
-                   SOCK_NONBLOCK | SOCK_CLOEXEC);
+  int fd =
+      accept4(gev_socket_fileno(srv->listener), (struct sockaddr *)&c->peer,
+              &c->peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (fd < 0) {
     int err = errno;
     free(c);
@@ -272,8 +272,8 @@ static int receive_one(gev_server *srv) {
   }
   c->peerlen = sizeof c->peer;
   ssize_t n = recvfrom(gev_socket_fileno(srv->listener), srv->dgram_buf,
-                       srv->opts.max_datagram, 0,
-                       (struct sockaddr *)&c->peer, &c->peerlen);
+                       srv->opts.max_datagram, 0, (struct sockaddr *)&c->peer,
+                       &c->peerlen);
   if (n < 0) {
     int err = errno;
     free(c);
@@ -334,9 +334,8 @@ static gev_socket *open_udp(const gev_server_opts *opts) {
   if (!s)
     return NULL;
   int one = 1;
-  if ((opts->reuseport &&
-       gev_socket_setsockopt(s, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) <
-           0) ||
+  if ((opts->reuseport && gev_socket_setsockopt(s, SOL_SOCKET, SO_REUSEPORT,
+                                                &one, sizeof one) < 0) ||
       gev_socket_bind(s, (struct sockaddr *)&ss, len) < 0) {
     int saved = errno;
     gev_socket_close(s);
@@ -383,8 +382,8 @@ static gev_server *server_new(int datagram, const gev_server_opts *opts,
                              &srv->addrlen) < 0)
     goto out_close_listener;
   srv->opts.listener = NULL;
-  ev_io_init(&srv->accept_io, listener_ready,
-             gev_socket_fileno(srv->listener), EV_READ);
+  ev_io_init(&srv->accept_io, listener_ready, gev_socket_fileno(srv->listener),
+             EV_READ);
   srv->accept_io.data = srv;
   ev_timer_init(&srv->backoff_timer, backoff_done, 0, 0);
   srv->backoff_timer.data = srv;

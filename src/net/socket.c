@@ -42,14 +42,14 @@
 enum { DIR_READ = 0, DIR_WRITE = 1 };
 
 struct gev_socket {
-  int fd;                 /* rw: -1 once closed or detached */
-  int open;               /* rw: the creator's reference is still held */
-  unsigned refs;          /* rw: see the file comment */
-  double timeout;         /* rw: < 0 none, 0 non-blocking, > 0 seconds */
-  gev__hub *hub;          /* ro: the owning thread's hub */
-  struct ev_loop *loop;   /* ro: that hub's loop */
-  ev_io io[2];            /* private: read and write readiness watchers */
-  gev__task *parked[2];   /* private: the task waiting per direction */
+  int fd;               /* rw: -1 once closed or detached */
+  int open;             /* rw: the creator's reference is still held */
+  unsigned refs;        /* rw: see the file comment */
+  double timeout;       /* rw: < 0 none, 0 non-blocking, > 0 seconds */
+  gev__hub *hub;        /* ro: the owning thread's hub */
+  struct ev_loop *loop; /* ro: that hub's loop */
+  ev_io io[2];          /* private: read and write readiness watchers */
+  gev__task *parked[2]; /* private: the task waiting per direction */
 };
 
 static const char *const wait_names[2] = {"socket read", "socket write"};
@@ -112,6 +112,13 @@ static int close_fd(int fd) {
   if (close(fd) < 0 && errno != EINTR)
     return -1;
   return 0;
+}
+
+/* Closes fd on an error path, keeping the errno being reported. */
+static void close_keep_errno(int fd) {
+  int saved = errno;
+  close(fd);
+  errno = saved;
 }
 
 static void release(gev_socket *s) {
@@ -223,9 +230,7 @@ static int wait_ready(gev_socket *s, int dir, double timeout) {
   return rc;
 }
 
-static int would_block(int err) {
-  return err == EAGAIN || err == EWOULDBLOCK;
-}
+static int would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
 /* ---- Creating and releasing ------------------------------------------- */
 
@@ -237,11 +242,8 @@ gev_socket *gev_socket_new(int domain, int type, int protocol) {
   if (!s)
     goto out_close_fd;
   return s;
-out_close_fd: {
-    int saved = errno;
-    close(fd);
-    errno = saved;
-  }
+out_close_fd:
+  close_keep_errno(fd);
   return NULL;
 }
 
@@ -370,8 +372,8 @@ int gev_sockaddr_parse(const char *host, int port, struct sockaddr_storage *out,
   return 0;
 }
 
-static char *format_unix(const struct sockaddr *addr, socklen_t len,
-                         char *buf, size_t size) {
+static char *format_unix(const struct sockaddr *addr, socklen_t len, char *buf,
+                         size_t size) {
   const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
   size_t off = offsetof(struct sockaddr_un, sun_path);
   size_t n = len > off ? strnlen(un->sun_path, len - off) : 0;
@@ -384,8 +386,8 @@ static char *format_unix(const struct sockaddr *addr, socklen_t len,
   return buf;
 }
 
-char *gev_sockaddr_format(const struct sockaddr *addr, socklen_t len,
-                          char *buf, size_t size) {
+char *gev_sockaddr_format(const struct sockaddr *addr, socklen_t len, char *buf,
+                          size_t size) {
   char ip[INET6_ADDRSTRLEN];
   int n;
   if (!addr || !buf || len < (socklen_t)sizeof(sa_family_t)) {
@@ -416,8 +418,7 @@ char *gev_sockaddr_format(const struct sockaddr *addr, socklen_t len,
 
 /* ---- Plain socket calls ------------------------------------------------- */
 
-int gev_socket_bind(gev_socket *s, const struct sockaddr *addr,
-                    socklen_t len) {
+int gev_socket_bind(gev_socket *s, const struct sockaddr *addr, socklen_t len) {
   return check(s) < 0 ? -1 : bind(s->fd, addr, len);
 }
 
@@ -444,8 +445,8 @@ int gev_socket_getsockopt(gev_socket *s, int level, int name, void *value,
   return check(s) < 0 ? -1 : getsockopt(s->fd, level, name, value, len);
 }
 
-int gev_socket_setsockopt(gev_socket *s, int level, int name,
-                          const void *value, socklen_t len) {
+int gev_socket_setsockopt(gev_socket *s, int level, int name, const void *value,
+                          socklen_t len) {
   return check(s) < 0 ? -1 : setsockopt(s->fd, level, name, value, len);
 }
 
@@ -468,11 +469,8 @@ gev_socket *gev_socket_accept(gev_socket *s, struct sockaddr *addr,
   gev_socket *conn = NULL;
   if (fd >= 0) {
     conn = socket_alloc(fd);
-    if (!conn) {
-      int saved = errno;
-      close(fd);
-      errno = saved;
-    }
+    if (!conn)
+      close_keep_errno(fd);
   }
   leave(s, 0);
   return conn;
@@ -561,9 +559,8 @@ ssize_t gev_socket_recv(gev_socket *s, void *buf, size_t len, int flags) {
   return gev_socket_recvfrom(s, buf, len, flags, NULL, NULL);
 }
 
-ssize_t gev_socket_sendto(gev_socket *s, const void *buf, size_t len,
-                          int flags, const struct sockaddr *addr,
-                          socklen_t addrlen) {
+ssize_t gev_socket_sendto(gev_socket *s, const void *buf, size_t len, int flags,
+                          const struct sockaddr *addr, socklen_t addrlen) {
   if (!buf && len) {
     errno = EINVAL;
     return -1;
@@ -584,13 +581,11 @@ ssize_t gev_socket_sendto(gev_socket *s, const void *buf, size_t len,
   return leave(s, n);
 }
 
-ssize_t gev_socket_send(gev_socket *s, const void *buf, size_t len,
-                        int flags) {
+ssize_t gev_socket_send(gev_socket *s, const void *buf, size_t len, int flags) {
   return gev_socket_sendto(s, buf, len, flags, NULL, 0);
 }
 
-int gev_socket_sendall(gev_socket *s, const void *buf, size_t len,
-                       int flags) {
+int gev_socket_sendall(gev_socket *s, const void *buf, size_t len, int flags) {
   if (!buf && len) {
     errno = EINVAL;
     return -1;
@@ -619,6 +614,13 @@ int gev_socket_sendall(gev_socket *s, const void *buf, size_t len,
 }
 
 /* ---- Helpers ------------------------------------------------------------ */
+
+/* Closes a socket on an error path, keeping the errno being reported. */
+static void discard(gev_socket *s) {
+  int saved = errno;
+  gev_socket_close(s);
+  errno = saved;
+}
 
 static int set_int_opt(gev_socket *s, int level, int name, int value) {
   return setsockopt(s->fd, level, name, &value, sizeof value);
@@ -649,11 +651,8 @@ gev_socket *gev_socket_listen_tcp(const char *host, int port, int backlog,
       listen(s->fd, backlog > 0 ? backlog : SOMAXCONN) < 0)
     goto out_close;
   return s;
-out_close: {
-    int saved = errno;
-    gev_socket_close(s);
-    errno = saved;
-  }
+out_close:
+  discard(s);
   return NULL;
 }
 
@@ -667,11 +666,8 @@ static gev_socket *connect_one(const struct sockaddr *addr, socklen_t len,
     goto out_close;
   gev_socket_settimeout(s, -1);
   return s;
-out_close: {
-    int saved = errno;
-    gev_socket_close(s);
-    errno = saved;
-  }
+out_close:
+  discard(s);
   return NULL;
 }
 
@@ -701,8 +697,7 @@ static void set_errno_from_eai(int eai) {
 /* The addresses host stands for, in resolver order, within timeout. A
  * numeric host stands for itself without a lookup. */
 static struct addrinfo *resolve(const char *host, int port, double timeout) {
-  struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                           .ai_socktype = SOCK_STREAM};
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
   char service[8];
   struct addrinfo *res = NULL;
   snprintf(service, sizeof service, "%d", port);
@@ -724,8 +719,7 @@ static double time_left(double deadline, double timeout) {
   return deadline < 0 ? timeout : deadline - now_monotonic();
 }
 
-gev_socket *gev_create_connection(const char *host, int port,
-                                  double timeout) {
+gev_socket *gev_create_connection(const char *host, int port, double timeout) {
   if (!host || isnan(timeout) || port < 0 || port > 65535) {
     errno = EINVAL;
     return NULL;

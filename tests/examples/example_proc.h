@@ -110,8 +110,7 @@ static inline void ex_send(int fd, const char *data, size_t len) {
 
 /* Reads until EOF, an error, size-1 bytes, or ms without data. Returns
  * the byte count; *eof tells whether the peer closed (or reset). */
-static inline size_t ex_read(int fd, char *buf, size_t size, int ms,
-                             int *eof) {
+static inline size_t ex_read(int fd, char *buf, size_t size, int ms, int *eof) {
   size_t len = 0;
   *eof = 0;
   while (len < size - 1 && ex_readable(fd, ms)) {

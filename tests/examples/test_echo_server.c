@@ -48,8 +48,7 @@ START_TEST(sigterm_with_open_connection) {
   ex_stop(&p, SIGTERM);
   /* The listener is closed: nothing accepts any more. */
   int s = socket(AF_INET, SOCK_STREAM, 0);
-  struct sockaddr_in sin = {.sin_family = AF_INET,
-                            .sin_port = htons(p.port)};
+  struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(p.port)};
   sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   ck_assert_int_eq(connect(s, (struct sockaddr *)&sin, sizeof sin), -1);
   ck_assert_int_eq(errno, ECONNREFUSED);

@@ -3,8 +3,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "testutil.h"
 #include "http_parser.h"
+#include "testutil.h"
 
 #define MAX_HEAD 8192
 
@@ -59,11 +59,11 @@ START_TEST(keep_alive_rules) {
   http_request r;
   ck_assert_int_gt(parse("GET / HTTP/1.0\r\n\r\n", &r), 0);
   ck_assert_int_eq(r.keep_alive, 0);
-  ck_assert_int_gt(parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
-                         &r), 0);
+  ck_assert_int_gt(
+      parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &r), 0);
   ck_assert_int_eq(r.keep_alive, 1);
-  ck_assert_int_gt(parse("GET / HTTP/1.1\r\nConnection: x, CLOSE \r\n\r\n",
-                         &r), 0);
+  ck_assert_int_gt(parse("GET / HTTP/1.1\r\nConnection: x, CLOSE \r\n\r\n", &r),
+                   0);
   ck_assert_int_eq(r.keep_alive, 0);
   ck_assert_int_gt(parse("GET / HTTP/1.1\r\nConnection: closed\r\n\r\n", &r),
                    0);
@@ -78,39 +78,46 @@ START_TEST(content_length) {
   ck_assert_int_eq(r.has_body, 1);
   ck_assert_uint_eq(r.content_length, 12);
   ck_assert_int_gt(parse("POST / HTTP/1.1\r\nContent-Length: 3\r\n"
-                         "Content-Length: 3\r\n\r\n", &r), 0);
+                         "Content-Length: 3\r\n\r\n",
+                         &r),
+                   0);
   ck_assert_int_eq(parse("POST / HTTP/1.1\r\nContent-Length: 3\r\n"
-                         "Content-Length: 4\r\n\r\n", &r), HTTP_PARSE_BAD);
+                         "Content-Length: 4\r\n\r\n",
+                         &r),
+                   HTTP_PARSE_BAD);
   ck_assert_int_eq(parse("POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", &r),
                    HTTP_PARSE_BAD);
   ck_assert_int_eq(parse("POST / HTTP/1.1\r\nContent-Length: "
-                         "99999999999999999999\r\n\r\n", &r), HTTP_PARSE_BAD);
+                         "99999999999999999999\r\n\r\n",
+                         &r),
+                   HTTP_PARSE_BAD);
   ck_assert_int_eq(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
-                         "\r\n", &r), HTTP_PARSE_UNSUPPORTED);
+                         "\r\n",
+                         &r),
+                   HTTP_PARSE_UNSUPPORTED);
 }
 END_TEST
 
 START_TEST(malformed) {
   static const char *bad[] = {
-    "GET\r\n\r\n",
-    "GET / HTTP/1.1 \r\n\r\n",
-    " GET / HTTP/1.1\r\n\r\n",
-    "GET  / HTTP/1.1\r\n\r\n",
-    "GET / HTTX/1.1\r\n\r\n",
-    "GET / HTTP/1.x\r\n\r\n",
-    "GET / HTTP/1.1\r\nNo-Colon\r\n\r\n",
-    "GET / HTTP/1.1\r\nName : v\r\n\r\n",
-    "GET / HTTP/1.1\r\n: v\r\n\r\n",
-    "GET / HTTP/1.1\r\nA: b\r\n continued\r\n\r\n",
-    "GET / HTTP/1.1\r\nA: b\x01\r\n\r\n",
-    "GET / HTTP/1.1\rA: b\r\n\r\n",
-    "G(T / HTTP/1.1\r\n\r\n",
+      "GET\r\n\r\n",
+      "GET / HTTP/1.1 \r\n\r\n",
+      " GET / HTTP/1.1\r\n\r\n",
+      "GET  / HTTP/1.1\r\n\r\n",
+      "GET / HTTX/1.1\r\n\r\n",
+      "GET / HTTP/1.x\r\n\r\n",
+      "GET / HTTP/1.1\r\nNo-Colon\r\n\r\n",
+      "GET / HTTP/1.1\r\nName : v\r\n\r\n",
+      "GET / HTTP/1.1\r\n: v\r\n\r\n",
+      "GET / HTTP/1.1\r\nA: b\r\n continued\r\n\r\n",
+      "GET / HTTP/1.1\r\nA: b\x01\r\n\r\n",
+      "GET / HTTP/1.1\rA: b\r\n\r\n",
+      "G(T / HTTP/1.1\r\n\r\n",
   };
   http_request r;
   for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
     ck_assert_msg(parse(bad[i], &r) == HTTP_PARSE_BAD, "case %zu", i);
-  ck_assert_int_eq(parse("GET / HTTP/2.0\r\n\r\n", &r),
-                   HTTP_PARSE_UNSUPPORTED);
+  ck_assert_int_eq(parse("GET / HTTP/2.0\r\n\r\n", &r), HTTP_PARSE_UNSUPPORTED);
 }
 END_TEST
 

@@ -2,8 +2,8 @@
  * Connection: close, 400/431/501, slowloris and idle clients, signals. */
 #include "example_proc.h"
 
-static const char *const fast_idle[] = {"--port", "0", "--idle-timeout",
-                                        "0.5", NULL};
+static const char *const fast_idle[] = {"--port", "0", "--idle-timeout", "0.5",
+                                        NULL};
 
 /* Reads until `want` complete hello responses arrived or the peer closed;
  * bounded by 5 s of silence. */

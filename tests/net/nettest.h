@@ -24,9 +24,9 @@ static inline gev_socket *nt_listen(const char *host, int *port) {
   struct sockaddr_storage ss;
   socklen_t len = sizeof ss;
   ck_assert_int_eq(gev_socket_getsockname(l, (struct sockaddr *)&ss, &len), 0);
-  *port = ntohs(ss.ss_family == AF_INET
-                    ? ((struct sockaddr_in *)&ss)->sin_port
-                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
+  *port =
+      ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
   return l;
 }
 

@@ -14,7 +14,8 @@
 #include "gev/sync.h"
 #include "nettest.h"
 
-/* ---- Handlers -------------------------------------------------------------- */
+/* ---- Handlers --------------------------------------------------------------
+ */
 
 static int echo_served; /* connections the echo handler finished */
 
@@ -31,11 +32,11 @@ static void echo_handler(gev_server *srv, gev_socket *client,
 
 /* State shared by the slow handlers of one test (heap-allocated). */
 typedef struct slow_state {
-  double delay;     /* how long each handler sleeps */
-  int finished;     /* handlers whose sleep completed */
-  int cancelled;    /* handlers whose sleep was interrupted by a kill */
-  int running;      /* currently inside the handler */
-  int max_running;  /* most seen at once */
+  double delay;    /* how long each handler sleeps */
+  int finished;    /* handlers whose sleep completed */
+  int cancelled;   /* handlers whose sleep was interrupted by a kill */
+  int running;     /* currently inside the handler */
+  int max_running; /* most seen at once */
 } slow_state;
 
 static void slow_handler(gev_server *srv, gev_socket *client,
@@ -70,7 +71,8 @@ static gev_socket *connect_to(gev_server *srv) {
   return c;
 }
 
-/* ---- Tests ----------------------------------------------------------------- */
+/* ---- Tests -----------------------------------------------------------------
+ */
 
 START_TEST(stream_echo) {
   int fds = gev_test_fd_count();
@@ -248,8 +250,9 @@ START_TEST(datagram_echo) {
   for (int i = 0; i < 10; i++) {
     char msg[16], back[16];
     int n = snprintf(msg, sizeof msg, "dgram %d", i);
-    ck_assert_int_eq(gev_socket_sendto(c, msg, (size_t)n, 0,
-                                       (struct sockaddr *)&addr, len), n);
+    ck_assert_int_eq(
+        gev_socket_sendto(c, msg, (size_t)n, 0, (struct sockaddr *)&addr, len),
+        n);
     ck_assert_int_eq(gev_socket_recv(c, back, sizeof back, 0), n);
     ck_assert_int_eq(memcmp(msg, back, (size_t)n), 0);
   }
@@ -279,7 +282,8 @@ START_TEST(bad_input) {
 }
 END_TEST
 
-/* ---- EMFILE backoff in a forked child ------------------------------------- */
+/* ---- EMFILE backoff in a forked child -------------------------------------
+ */
 
 /* Child side: serve with every spare fd taken, until told to free them. */
 static void *hog_until_told(void *arg) {
@@ -357,9 +361,9 @@ START_TEST(emfile_backoff_then_resume) {
   /* The handshake completes in the kernel; the server cannot accept. */
   ck_assert_int_eq(connect(c, (struct sockaddr *)&addr, len), 0);
   ck_assert_int_eq(write(c, "ping", 4), 4);
-  ck_assert_int_eq(wait_readable(c, 300), 0); /* no echo while starved */
-  ck_assert_int_eq(write(ctl[1], "go", 2), 2);  /* free the fds */
-  ck_assert_int_eq(wait_readable(c, 5000), 1);  /* backoff ends: served */
+  ck_assert_int_eq(wait_readable(c, 300), 0);  /* no echo while starved */
+  ck_assert_int_eq(write(ctl[1], "go", 2), 2); /* free the fds */
+  ck_assert_int_eq(wait_readable(c, 5000), 1); /* backoff ends: served */
   char buf[8];
   ck_assert_int_eq(read(c, buf, sizeof buf), 4);
   ck_assert_int_eq(memcmp(buf, "ping", 4), 0);
@@ -374,7 +378,8 @@ START_TEST(emfile_backoff_then_resume) {
 }
 END_TEST
 
-/* ---- 10,000 concurrent connections ----------------------------------------- */
+/* ---- 10,000 concurrent connections -----------------------------------------
+ */
 
 #define MANY 10000
 

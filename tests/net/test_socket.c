@@ -127,7 +127,8 @@ static void udp_echo(const char *host) {
     char msg[32], back[64];
     int n = snprintf(msg, sizeof msg, "datagram %d", i);
     ck_assert_int_eq(gev_socket_sendto(cli, msg, (size_t)n, 0,
-                                       (struct sockaddr *)&addr, len), n);
+                                       (struct sockaddr *)&addr, len),
+                     n);
     ck_assert_int_eq(gev_socket_recvfrom(cli, back, sizeof back, 0, NULL, NULL),
                      n);
     ck_assert_int_eq(memcmp(msg, back, (size_t)n), 0);
@@ -431,7 +432,8 @@ START_TEST(timeout_scope_interrupts_recv) {
 }
 END_TEST
 
-/* ---- Peer errors ---------------------------------------------------------- */
+/* ---- Peer errors ----------------------------------------------------------
+ */
 
 START_TEST(peer_reset_gives_econnreset) {
   int fds = gev_test_fd_count();
@@ -509,7 +511,8 @@ START_TEST(create_connection_tries_each_address) {
 }
 END_TEST
 
-/* ---- Bad input and ownership ---------------------------------------------- */
+/* ---- Bad input and ownership ----------------------------------------------
+ */
 
 static void *recv_from_hub_cb_result;
 static void recv_in_hub(void *arg) {
@@ -575,8 +578,7 @@ START_TEST(other_thread_refused) {
   nt_pair("127.0.0.1", &client, &server);
   pthread_t t;
   void *err;
-  ck_assert_int_eq(pthread_create(&t, NULL, recv_from_other_thread, client),
-                   0);
+  ck_assert_int_eq(pthread_create(&t, NULL, recv_from_other_thread, client), 0);
   ck_assert_int_eq(pthread_join(t, &err), 0);
   ck_assert_int_eq((intptr_t)err, EXDEV);
   gev_socket_close(client);
@@ -603,11 +605,13 @@ START_TEST(wrap_existing_fd_and_format) {
   socklen_t len;
   char text[64];
   ck_assert_int_eq(gev_sockaddr_parse("[::1]", 8080, &ss, &len), 0);
-  ck_assert_str_eq(gev_sockaddr_format((struct sockaddr *)&ss, len, text,
-                                       sizeof text), "[::1]:8080");
+  ck_assert_str_eq(
+      gev_sockaddr_format((struct sockaddr *)&ss, len, text, sizeof text),
+      "[::1]:8080");
   ck_assert_int_eq(gev_sockaddr_parse(NULL, 80, &ss, &len), 0);
-  ck_assert_str_eq(gev_sockaddr_format((struct sockaddr *)&ss, len, text,
-                                       sizeof text), "0.0.0.0:80");
+  ck_assert_str_eq(
+      gev_sockaddr_format((struct sockaddr *)&ss, len, text, sizeof text),
+      "0.0.0.0:80");
   ck_assert_ptr_null(gev_sockaddr_format((struct sockaddr *)&ss, len, text, 4));
   ck_assert_int_eq(errno, ENOSPC);
   gev_test_all_clean(fds);
