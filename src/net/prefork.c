@@ -114,6 +114,7 @@ struct gev_worker {
   ev_timer deadline;  /* graceful_timeout once asked to stop */
   gev_signal *on_term, *on_int, *on_quit;
   gev__waitq waiters; /* in gev_worker_wait_stop */
+  int closed;         /* the worker function returned */
 };
 
 static int master_sig_fd = -1; /* the running master's self-pipe */
@@ -302,7 +303,7 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents) {
 /* Asks the worker to stop: wakes gev_worker_wait_stop and arms the
  * graceful deadline. Callable from the hub and from greenlets. */
 static void worker_request_stop(gev_worker *w, gev_worker_stop why) {
-  if (w->stop != GEV_WORKER_RUNNING)
+  if (w->stop != GEV_WORKER_RUNNING || w->closed)
     return;
   w->stop = why;
   if (why == GEV_WORKER_STOP_MAX_REQUESTS)
@@ -380,7 +381,11 @@ out_free:
   return NULL;
 }
 
-static void worker_free(gev_worker *w) {
+/* The worker function has returned: stops the worker's watchers. w stays
+ * allocated until the hub is gone, since handler greenlets that are still
+ * unwinding may use it; it only ignores stop requests from now on. */
+static void worker_close(gev_worker *w) {
+  w->closed = 1;
   ev_timer_stop(w->loop, &w->heartbeat);
   gev__watcher_stopped();
   if (ev_is_active(&w->deadline)) {
@@ -391,7 +396,6 @@ static void worker_free(gev_worker *w) {
   gev_signal_cancel(w->on_term);
   gev_signal_cancel(w->on_int);
   gev_signal_cancel(w->on_quit);
-  free(w);
 }
 
 /* In a new worker: forget everything of the master's. */
@@ -438,8 +442,9 @@ static void worker_process(master *m, int beat_fd, unsigned serial,
   /* Only now: a TERM that came early finds the worker's handler. */
   sigprocmask(SIG_SETMASK, mask, NULL);
   rc = m->o.worker(w, m->o.arg);
-  worker_free(w);
-  gev_hub_destroy();
+  worker_close(w);
+  gev_hub_destroy(); /* unwinds what the worker function left running */
+  free(w);
   fflush(NULL);
   _exit(rc & 0xff);
 out_boot_failed:
