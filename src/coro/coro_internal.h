@@ -58,7 +58,7 @@ void gev__overflow_thread_init(gev__cthread *t);
 void gev__overflow_thread_fini(gev__cthread *t);
 
 #define GEV__STACK_CACHE_MAX 64
-#define GEV__FREE_BLOCKS_MAX 256
+#define GEV__FREE_BLOCKS_MAX 1024
 
 struct gev__cthread {
   gev_coro main;              /* the thread's own stack; never dies */

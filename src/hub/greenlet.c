@@ -554,6 +554,8 @@ typedef struct multiwait {
   gev_greenlet **done;   /* ring of finished greenlets (iwait) */
   size_t ndone, head, cap;
   size_t finished, failed;
+  size_t need;           /* joinall: finishes still needed to return */
+  int stop_on_error;     /* joinall: GEV_JOIN_RAISE_ERROR */
   unsigned refs;         /* owner + outstanding links */
   double deadline;
   int owner_gone;
@@ -566,6 +568,13 @@ static void mw_unref(multiwait *m) {
   }
 }
 
+static int mw_satisfied(const multiwait *m) {
+  return m->finished >= m->need || (m->stop_on_error && m->failed);
+}
+
+/* Link run as each greenlet finishes: counts it, and wakes the waiter only
+ * when it has something to do (every finish for iwait, the last needed
+ * one for joinall), so joining a batch costs one wake-up. */
 static void mw_link(gev_greenlet *g, void *arg) {
   multiwait *m = arg;
   if (!m->owner_gone) {
@@ -574,12 +583,16 @@ static void mw_link(gev_greenlet *g, void *arg) {
       m->failed++;
     if (m->done)
       m->done[(m->head + m->ndone++) % m->cap] = g;
-    gev__waitq_wake_one(&m->q, NULL, 0);
+    if (m->done || mw_satisfied(m))
+      gev__waitq_wake_one(&m->q, NULL, 0);
   }
   mw_unref(m);
 }
 
-static multiwait *mw_new(gev_greenlet **gs, size_t n, int ring) {
+/* Links every greenlet of gs, or with skip_ready only those not finished
+ * yet (their count is the caller's). */
+static multiwait *mw_new(gev_greenlet **gs, size_t n, int ring,
+                         int skip_ready) {
   multiwait *m = calloc(1, sizeof *m);
   if (!m)
     return NULL;
@@ -590,6 +603,8 @@ static multiwait *mw_new(gev_greenlet **gs, size_t n, int ring) {
   }
   m->cap = n;
   for (size_t i = 0; i < n; i++) {
+    if (skip_ready && gs[i]->ready)
+      continue;
     if (gev__greenlet_link(gs[i], mw_link, m, 1) < 0)
       continue;
     m->refs++;
@@ -647,12 +662,11 @@ GEV_EXTERN int gev_joinall(gev_greenlet **gs, size_t n, double timeout,
   k = count_ready(gs, n, &failed);
   if (k >= want || ((flags & GEV_JOIN_RAISE_ERROR) && failed))
     return (int)k;
-  if (!(m = mw_new(gs, n, 0)))
+  if (!(m = mw_new(gs, n, 0, 1)))
     return -1;
-  for (;;) {
-    k = count_ready(gs, n, &failed);
-    if (k >= want || ((flags & GEV_JOIN_RAISE_ERROR) && failed))
-      break;
+  m->need = want - k;
+  m->stop_on_error = (flags & GEV_JOIN_RAISE_ERROR) != 0;
+  while (!mw_satisfied(m)) {
     rc = gev__waitq_wait(&m->q, remaining(deadline), "joinall", NULL);
     if (rc < 0)
       break;
@@ -712,7 +726,7 @@ GEV_EXTERN gev_iwait *gev_iwait_new(gev_greenlet **gs, size_t n,
   it->deadline = timeout >= 0 ? ev_time() + timeout : -1;
   for (size_t i = 0; i < n; i++)
     gev_greenlet_ref(gs[i]);
-  if (!(it->m = mw_new(gs, n, 1)))
+  if (!(it->m = mw_new(gs, n, 1, 0)))
     goto out_unref;
   return it;
 out_unref:
