@@ -21,6 +21,7 @@
 #include "gev/net.h"
 #include "gev/prefork.h"
 #include "gev/server.h"
+#include "gev/signal.h"
 #include "pftest.h"
 #include "testutil.h"
 
@@ -108,6 +109,24 @@ typedef struct master_proc {
 } master_proc;
 
 static int ready_fd = -1;
+static int with_hub; /* start_master's process uses gev before the master */
+
+static void *sleep_forever(void *arg) {
+  gev_sleep(3600);
+  return NULL;
+}
+
+static void ignore_signal(int signum, void *arg) {}
+
+/* A master process that was a gev program before: greenlets parked in its
+ * hub and a gev signal handler of a signal the master takes over. */
+static void give_master_a_hub(void) {
+  gev_spawn_raw(sleep_forever, NULL);
+  gev_spawn_raw(sleep_forever, NULL);
+  gev_signal_handler(SIGHUP, ignore_signal, NULL);
+  gev_signal_handler(SIGUSR1, ignore_signal, NULL);
+  gev_sleep(0.001);
+}
 static int with_helper; /* start_master forks a non-worker child first */
 
 static void on_ready(const struct sockaddr *addr, socklen_t len, void *arg) {
@@ -135,6 +154,8 @@ static void start_master(master_proc *mp, gev_prefork_opts *o) {
     close(logp[1]);
     close(readyp[0]);
     ready_fd = readyp[1];
+    if (with_hub)
+      give_master_a_hub();
     pid_t helper = with_helper ? fork() : 0;
     if (with_helper && helper == 0)
       _exit(7); /* a child of the program that is not a worker */
@@ -567,6 +588,28 @@ START_TEST(test_term_kills_what_overruns_the_graceful_timeout) {
 }
 END_TEST
 
+START_TEST(test_master_in_a_gev_program) {
+  master_proc mp;
+  gev_prefork_opts o = {.workers = 2, .graceful_timeout = 5};
+  pid_t kids[16];
+  with_hub = 1;
+  start_master(&mp, &o);
+  with_hub = 0;
+  ck_assert(wait_children(mp.pid, 2, kids, 5));
+  /* The workers dropped the inherited hub: the SIGUSR1 handler is gone
+   * (the default action would end a worker, so the master replaces it). */
+  ck_assert_int_eq(kill(kids[0], SIGUSR1), 0);
+  char what[64];
+  snprintf(what, sizeof what, "killed by signal %d", SIGUSR1);
+  ck_assert(wait_log(&mp, what, 5));
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_gt(ask(mp.port, "pid\n"), 0);
+  kill(mp.pid, SIGHUP); /* the master's, not the old gev handler's */
+  ck_assert(wait_log(&mp, "HUP: starting 2 new workers", 5));
+  ck_assert_int_eq(stop_master(&mp, SIGTERM, 10), 0);
+}
+END_TEST
+
 static void *run_in_greenlet(void *arg) {
   return (void *)(intptr_t)(gev_prefork_run(arg) < 0 ? errno : 0);
 }
@@ -630,6 +673,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_boot_failures_back_off);
   tcase_add_test(tc, test_reuseport_workers);
   tcase_add_test(tc, test_other_children_keep_their_status);
+  tcase_add_test(tc, test_master_in_a_gev_program);
   tcase_add_test(tc, test_bad_input);
   suite_add_tcase(s, tc);
   return s;
