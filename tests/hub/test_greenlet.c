@@ -366,7 +366,8 @@ START_TEST(test_stack_mapping_failure_fails_the_greenlet) {
   pid_t pid = fork();
   if (pid == 0) {
     struct rlimit rl = {512u << 20, 512u << 20};
-    gev_spawn_opts o = {.stack_size = (size_t)1 << 30};
+    gev_spawn_opts o = {.stack_size = (size_t)1 << 30,
+                        .stack_mode = GEV_STACK_DEDICATED};
     setrlimit(RLIMIT_AS, &rl);
     g_ran = 0;
     nlinks = 0;
