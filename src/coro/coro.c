@@ -32,24 +32,7 @@
 
 #include "arch/switch.h"
 #include "coro/coro_internal.h"
-
-#ifdef GEV_HAVE_VALGRIND
-#include <valgrind/memcheck.h>
-#else
-#define VALGRIND_MAKE_MEM_UNDEFINED(p, n) ((void)(p), (void)(n))
-#endif
-
-#if defined(__SANITIZE_ADDRESS__)
-#define GEV_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GEV_ASAN 1
-#endif
-#endif
-#ifdef GEV_ASAN
-#include <sanitizer/asan_interface.h>
-#include <sanitizer/common_interface_defs.h>
-#endif
+#include "coro/tools.h"
 
 #define DEFAULT_STACK (256 * 1024)
 #define MIN_STACK (16 * 1024)

@@ -19,24 +19,7 @@
 #include <unistd.h>
 
 #include "coro/coro_internal.h"
-
-#ifdef GEV_HAVE_VALGRIND
-#include <valgrind/valgrind.h>
-#else
-#define VALGRIND_STACK_REGISTER(lo, hi) 0
-#define VALGRIND_STACK_DEREGISTER(id) ((void)(id))
-#endif
-
-#if defined(__SANITIZE_ADDRESS__)
-#define GEV_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define GEV_ASAN 1
-#endif
-#endif
-#ifdef GEV_ASAN
-#include <sanitizer/asan_interface.h>
-#endif
+#include "coro/tools.h"
 
 size_t gev__page_size(void) {
   static size_t page;

@@ -61,56 +61,43 @@ START_TEST(test_deep_recursion_within_limit) {
 }
 END_TEST
 
-START_TEST(test_overflow_is_reported_with_name) {
-  int pipefd[2];
-  char buf[256] = {0};
-  int st;
+/* Overflows a coroutine with the given options in a forked child and
+ * checks it died of SIGABRT saying "gev: stack overflow in coroutine
+ * <name>". */
+static void expect_overflow_report(const gev_coro_opts *o) {
+  char buf[256] = {0}, want[128];
+  int pipefd[2], st;
+  ssize_t n, len = 0;
   ck_assert_int_eq(pipe(pipefd), 0);
   pid_t pid = fork();
   if (pid == 0) {
-    gev_coro_opts o = {.stack_size = 64 * 1024, .name = "deep-diver",
-                       .stack_mode = GEV_STACK_DEDICATED};
     dup2(pipefd[1], 2);
-    gev_coro *c = gev_coro_new(deep, NULL, &o);
+    gev_coro_set_shared_stack_size(128 * 1024);
+    gev_coro *c = gev_coro_new(deep, NULL, o);
     gev_coro_switch(c, (void *)(uintptr_t)100000, NULL);
     _exit(0);
   }
   close(pipefd[1]);
-  ssize_t n, len = 0;
   while ((n = read(pipefd[0], buf + len, sizeof buf - 1 - (size_t)len)) > 0)
     len += n;
   close(pipefd[0]);
   waitpid(pid, &st, 0);
   ck_assert(WIFSIGNALED(st));
   ck_assert_int_eq(WTERMSIG(st), SIGABRT);
-  ck_assert_msg(strstr(buf, "gev: stack overflow in coroutine deep-diver"),
-                "stderr was: %s", buf);
+  snprintf(want, sizeof want, "gev: stack overflow in coroutine %s", o->name);
+  ck_assert_msg(strstr(buf, want), "stderr was: %s", buf);
+}
+
+START_TEST(test_overflow_is_reported_with_name) {
+  gev_coro_opts o = {.stack_size = 64 * 1024, .name = "deep-diver",
+                     .stack_mode = GEV_STACK_DEDICATED};
+  expect_overflow_report(&o);
 }
 END_TEST
 
 START_TEST(test_overflow_in_shared_mode_is_reported) {
-  int pipefd[2];
-  char buf[256] = {0};
-  int st;
-  ck_assert_int_eq(pipe(pipefd), 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    gev_coro_opts o = {.name = "shared-diver", .stack_mode = GEV_STACK_SHARED};
-    dup2(pipefd[1], 2);
-    gev_coro_set_shared_stack_size(128 * 1024);
-    gev_coro *c = gev_coro_new(deep, NULL, &o);
-    gev_coro_switch(c, (void *)(uintptr_t)100000, NULL);
-    _exit(0);
-  }
-  close(pipefd[1]);
-  ssize_t n, len = 0;
-  while ((n = read(pipefd[0], buf + len, sizeof buf - 1 - (size_t)len)) > 0)
-    len += n;
-  close(pipefd[0]);
-  waitpid(pid, &st, 0);
-  ck_assert(WIFSIGNALED(st));
-  ck_assert_msg(strstr(buf, "gev: stack overflow in coroutine shared-diver"),
-                "stderr was: %s", buf);
+  gev_coro_opts o = {.name = "shared-diver", .stack_mode = GEV_STACK_SHARED};
+  expect_overflow_report(&o);
 }
 END_TEST
 
