@@ -85,6 +85,10 @@ static ssize_t fill(conn *c) {
   double left = c->deadline - now();
   if (left <= 0 || c->len == sizeof c->buf)
     return -1;
+  /* Between requests the client has most likely not sent the next one
+   * yet: wait for it rather than try a recv that fails with EAGAIN. */
+  if (c->len == 0 && gev_socket_wait_read(c->sock, left) < 0)
+    return -1;
   gev_socket_settimeout(c->sock, left);
   ssize_t n =
       gev_socket_recv(c->sock, c->buf + c->len, sizeof c->buf - c->len, 0);

@@ -184,6 +184,20 @@ GEV_EXTERN ssize_t gev_socket_sendto(gev_socket *s, const void *buf, size_t len,
 GEV_EXTERN int gev_socket_sendall(gev_socket *s, const void *buf, size_t len,
                                   int flags);
 
+/* Parks until the socket is readable (data, end of stream or an error
+ * pending) or writable, without reading or writing anything, using the
+ * socket's own watcher (so close, kill and Timeout scopes interrupt it as
+ * any other call). timeout is explicit here, not the socket's: < 0
+ * forever, 0 checks readiness without parking, > 0 bounds the wait.
+ * Useful before a recv that would most likely find nothing, e.g. a server
+ * waiting for a keep-alive client's next request, where trying the recv
+ * first would cost a syscall that fails with EAGAIN. Returns 0 when ready,
+ * or -1: EINVAL (NULL, NaN), EBADF, EXDEV, ETIMEDOUT (also timeout 0 and
+ * not ready), EBUSY (another greenlet waits in that direction), the hub's
+ * blocking-call errors. */
+GEV_EXTERN int gev_socket_wait_read(gev_socket *s, double timeout);
+GEV_EXTERN int gev_socket_wait_write(gev_socket *s, double timeout);
+
 /* ---- Helpers ------------------------------------------------------------ */
 
 #define GEV_LISTEN_REUSEPORT 1 /* also set SO_REUSEPORT */

@@ -26,6 +26,7 @@
 #include <math.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -611,6 +612,43 @@ int gev_socket_sendall(gev_socket *s, const void *buf, size_t len, int flags) {
     }
   }
   return (int)leave(s, rc);
+}
+
+/* Checks readiness without parking (timeout 0). */
+static int poll_ready(gev_socket *s, int dir) {
+  struct pollfd p = {.fd = s->fd, .events = dir == DIR_READ ? POLLIN : POLLOUT};
+  int rc;
+  while ((rc = poll(&p, 1, 0)) < 0 && errno == EINTR)
+    ;
+  if (rc == 0) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  return rc < 0 ? -1 : 0;
+}
+
+static int wait_dir(gev_socket *s, int dir, double timeout) {
+  if (isnan(timeout)) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (check(s) < 0)
+    return -1;
+  if (timeout == 0)
+    return poll_ready(s, dir);
+  if (gev__may_block() < 0)
+    return -1;
+  s->refs++; /* as enter(), whatever the socket's own timeout */
+  int rc = wait_ready(s, dir, timeout < 0 ? -1 : timeout);
+  return (int)leave(s, rc);
+}
+
+int gev_socket_wait_read(gev_socket *s, double timeout) {
+  return wait_dir(s, DIR_READ, timeout);
+}
+
+int gev_socket_wait_write(gev_socket *s, double timeout) {
+  return wait_dir(s, DIR_WRITE, timeout);
 }
 
 /* ---- Helpers ------------------------------------------------------------ */

@@ -262,20 +262,49 @@ START_TEST(recv_timeout) {
 }
 END_TEST
 
+START_TEST(wait_read_and_write) {
+  int fds = gev_test_fd_count();
+  gev_socket *client, *server;
+  nt_pair("127.0.0.1", &client, &server);
+  /* Nothing to read: timeout 0 polls, > 0 waits and times out. */
+  ck_assert_int_eq(gev_socket_wait_read(client, 0), -1);
+  ck_assert_int_eq(errno, ETIMEDOUT);
+  ck_assert_int_eq(gev_socket_wait_read(client, 0.05), -1);
+  ck_assert_int_eq(errno, ETIMEDOUT);
+  ck_assert_int_eq(gev_socket_wait_write(client, 0), 0);
+  ck_assert_int_eq(gev_socket_wait_write(client, -1), 0);
+  /* Data makes it readable; nothing is consumed by waiting. */
+  ck_assert_int_eq(gev_socket_send(server, "ab", 2, 0), 2);
+  ck_assert_int_eq(gev_socket_wait_read(client, 5), 0);
+  ck_assert_int_eq(gev_socket_wait_read(client, 0), 0);
+  char buf[4];
+  ck_assert_int_eq(gev_socket_recv(client, buf, sizeof buf, 0), 2);
+  ck_assert_int_eq(gev_socket_wait_read(NULL, 1), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  gev_socket_close(client);
+  gev_socket_close(server);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
 /* ---- Interruption -------------------------------------------------------- */
 
 typedef struct blocked_recv {
   gev_socket *s;
   ssize_t rc;
   int err;
-  int use_scope; /* run the recv inside a 50 ms Timeout scope */
+  int use_scope;  /* run the recv inside a 50 ms Timeout scope */
+  int wait_first; /* park in gev_socket_wait_read before the recv */
 } blocked_recv;
 
 static void *recv_blocked(void *arg) {
   blocked_recv *b = arg;
   char buf[16];
   gev_timeout *t = b->use_scope ? gev_timeout_start(0.05) : NULL;
-  b->rc = gev_socket_recv(b->s, buf, sizeof buf, 0);
+  if (b->wait_first && gev_socket_wait_read(b->s, -1) < 0)
+    b->rc = -1;
+  else
+    b->rc = gev_socket_recv(b->s, buf, sizeof buf, 0);
   b->err = errno;
   gev_timeout_cancel(t);
   return NULL;
@@ -287,6 +316,7 @@ START_TEST(close_wakes_waiters_with_ebadf) {
   nt_pair("127.0.0.1", &client, &server);
   blocked_recv *b = calloc(1, sizeof *b);
   b->s = client;
+  b->wait_first = _i; /* loop test: recv, then gev_socket_wait_read */
   gev_greenlet *g = gev_spawn(recv_blocked, b);
   ck_assert_int_eq(gev_sleep(0.02), 0); /* let it park */
   gev_hub_stats st;
@@ -630,7 +660,8 @@ static Suite *socket_suite(void) {
   tcase_add_test(tc, sendall_64mib_checksum);
   tcase_add_test(tc, connect_timeout_full_backlog);
   tcase_add_test(tc, recv_timeout);
-  tcase_add_test(tc, close_wakes_waiters_with_ebadf);
+  tcase_add_loop_test(tc, close_wakes_waiters_with_ebadf, 0, 2);
+  tcase_add_test(tc, wait_read_and_write);
   tcase_add_test(tc, second_reader_gets_ebusy);
   tcase_add_test(tc, second_writer_gets_ebusy);
   tcase_add_test(tc, kill_interrupts_recv);
