@@ -84,18 +84,37 @@ static void handle(gev_server *srv, gev_socket *client,
 
 enum { BOOT_OK, BOOT_FAIL };
 
+/* The worker's own view, checked from inside: exit status 5 (it then
+ * never becomes ready) when something is off before serving, 6 when the
+ * stop reason is. The tests look for "exited with status 0". */
+static int worker_state_ok(gev_worker *w) {
+  return gev_worker_wait_stop(w, 0) == -1 && errno == ETIMEDOUT &&
+         gev_worker_stopping(w) == GEV_WORKER_RUNNING &&
+         gev_worker_listen_fd(w) >= 0 && gev_worker_serial(w) > 0 &&
+         gev_worker_requests(w) == 0 && gev_worker_graceful_timeout(w) > 0;
+}
+
 static int test_worker(gev_worker *w, void *arg) {
   if ((intptr_t)arg == BOOT_FAIL)
     return 3;
+  if (!worker_state_ok(w))
+    return 5;
   gev_socket *ls = gev_socket_wrap(gev_worker_listen_fd(w));
   gev_server_opts so = {.listener = ls, .max_handlers = 1, .name = "t"};
   gev_server *srv = gev_stream_server_new(&so, handle, w);
   if (!srv || gev_server_start(srv) < 0)
     return 4;
-  gev_worker_wait_stop(w, -1);
+  int why = gev_worker_wait_stop(w, -1);
   gev_server_stop(srv, gev_worker_graceful_timeout(w));
   gev_server_free(srv);
-  return 0;
+  if (why != (int)gev_worker_stopping(w))
+    return 6;
+  if (why == GEV_WORKER_STOP_MAX_REQUESTS && gev_worker_requests(w) < 5)
+    return 6;
+  return why == GEV_WORKER_STOP_TERM || why == GEV_WORKER_STOP_MAX_REQUESTS ||
+                 why == GEV_WORKER_STOP_ORPHANED
+             ? 0
+             : 6;
 }
 
 /* ---- Master handling ----------------------------------------------------- */
@@ -332,6 +351,7 @@ START_TEST(test_workers_come_up_and_all_serve) {
   ck_assert_int_eq(stop_master(&mp, SIGTERM, 10), 0);
   ck_assert(wait_gone(kids, 3, 5));
   ck_assert_int_eq(count_in_log(&mp, " started"), 3 + 1); /* + master */
+  ck_assert_int_eq(count_in_log(&mp, "exited with status 0"), 3);
   ck_assert(strstr(mp.log, "graceful stop"));
   ck_assert(strstr(mp.log, "stopped"));
 }
@@ -403,8 +423,11 @@ START_TEST(test_max_requests_retires_without_failures) {
   }
   /* 60 requests at most 7 each: at least 9 workers served in turn. */
   ck_assert_int_ge(nserved, 9);
-  ck_assert_int_ge(count_in_log(&mp, "served its max_requests"), nserved - 2);
   ck_assert_int_eq(stop_master(&mp, SIGTERM, 10), 0);
+  /* All but the last two retired; every worker left cleanly. */
+  ck_assert_int_ge(count_in_log(&mp, "served its max_requests"), nserved - 2);
+  ck_assert_int_eq(count_in_log(&mp, "exited with status 0"),
+                   count_in_log(&mp, ") started"));
   ck_assert(wait_gone(served, nserved, 5));
 }
 END_TEST
