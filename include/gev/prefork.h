@@ -56,13 +56,16 @@ typedef enum gev_fork_mode {
 GEV_EXTERN pid_t gev_fork(gev_fork_mode mode);
 
 /* In a child after a plain fork(): keep the hub (KEEP above). Safe to call
- * when there is no hub (does nothing). Returns 0, or -1: EPERM (called
- * from the hub). */
+ * when there is no hub (does nothing); called without a fork it only
+ * rebuilds the loop's kernel state and fails the lookups in flight.
+ * Returns 0, or -1: EPERM (called from the hub). */
 GEV_EXTERN int gev_fork_reinit(void);
 
 /* In a child after a plain fork(): drop the parent's hub (DISCARD above).
- * Does nothing when there is no hub. Returns 0, or -1: EPERM (not the
- * thread's main coroutine). */
+ * Does nothing when there is no hub. gev cannot tell a child from its
+ * parent: called without a fork, it throws away the process's own hub the
+ * same way (its greenlets never run again). Returns 0, or -1: EPERM (not
+ * the thread's main coroutine). */
 GEV_EXTERN int gev_fork_discard(void);
 
 /* ---- Prefork master --------------------------------------------------
