@@ -158,11 +158,12 @@ GEV_EXTERN int gev_coro_set_shared_stack_size(size_t bytes);
 
 /* Counters of the calling thread, for leak checks and benchmarks. */
 typedef struct gev_coro_stats {
-  size_t live;            /* coroutines created and not yet freed */
-  size_t stacks_mapped;   /* dedicated stacks currently mapped (in use + cached) */
-  size_t stacks_cached;   /* of which idle in the cache */
-  size_t shared_saved;    /* bytes of shared-mode stacks saved on the heap */
-  size_t shared_copies;   /* stack copies (saves + restores) so far */
+  size_t live; /* coroutines created and not yet freed */
+  size_t
+      stacks_mapped; /* dedicated stacks currently mapped (in use + cached) */
+  size_t stacks_cached; /* of which idle in the cache */
+  size_t shared_saved;  /* bytes of shared-mode stacks saved on the heap */
+  size_t shared_copies; /* stack copies (saves + restores) so far */
 } gev_coro_stats;
 GEV_EXTERN void gev_coro_get_stats(gev_coro_stats *out);
 

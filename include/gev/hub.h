@@ -91,11 +91,11 @@ GEV_EXTERN int gev_hub_destroy(void);
 GEV_EXTERN int gev_hub_verify(void);
 
 typedef struct gev_hub_stats {
-  size_t greenlets;     /* greenlet objects alive (not yet freed) */
-  size_t running;       /* greenlets started and not finished */
-  size_t parked;        /* coroutines parked in the hub */
-  size_t callbacks;     /* queued callbacks */
-  size_t watchers;      /* gev-owned libev watchers active */
+  size_t greenlets; /* greenlet objects alive (not yet freed) */
+  size_t running;   /* greenlets started and not finished */
+  size_t parked;    /* coroutines parked in the hub */
+  size_t callbacks; /* queued callbacks */
+  size_t watchers;  /* gev-owned libev watchers active */
 } gev_hub_stats;
 /* Counters of the calling thread's hub (all zero when it has none). */
 GEV_EXTERN void gev_hub_get_stats(gev_hub_stats *out);
@@ -161,8 +161,7 @@ typedef enum gev_watcher_kind {
  * data fields are used by gev while waiting and restored afterwards.
  * Returns the revents mask (> 0), or -1: EINVAL (NULL, unknown kind,
  * already active), or a blocking-call error. */
-GEV_EXTERN int gev_wait_watcher(void *w, gev_watcher_kind kind,
-                                double timeout);
+GEV_EXTERN int gev_wait_watcher(void *w, gev_watcher_kind kind, double timeout);
 
 /* Parks until fd is readable / writable. Returns 0, or -1: EBADF (fd < 0),
  * EBUSY (another coroutine waits on the same fd and direction), or a
@@ -215,8 +214,7 @@ GEV_EXTERN void *gev_fail(int err, const char *fmt, ...)
 GEV_EXTERN int gev_greenlet_join(gev_greenlet *g, double timeout);
 /* Joins, then: 0 with *value if g succeeded; -1 with errno = g's error if it
  * failed (its message: gev_greenlet_errmsg); or the join errors. */
-GEV_EXTERN int gev_greenlet_get(gev_greenlet *g, double timeout,
-                                void **value);
+GEV_EXTERN int gev_greenlet_get(gev_greenlet *g, double timeout, void **value);
 /* Kills g: if it has not started it never runs; otherwise its current
  * blocking call and every later one fail with ECANCELED until it returns.
  * With block, waits up to timeout for it to finish (ETIMEDOUT otherwise).
@@ -228,8 +226,7 @@ GEV_EXTERN int gev_greenlet_kill(gev_greenlet *g, int block, double timeout);
  * has already finished it is scheduled at once. Errors: EINVAL, ENOMEM. */
 GEV_EXTERN int gev_greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg);
 /* Removes the first link with the same fn and arg. -1 ENOENT if none. */
-GEV_EXTERN int gev_greenlet_unlink(gev_greenlet *g, gev_link_fn fn,
-                                   void *arg);
+GEV_EXTERN int gev_greenlet_unlink(gev_greenlet *g, gev_link_fn fn, void *arg);
 
 GEV_EXTERN int gev_greenlet_started(const gev_greenlet *g);
 GEV_EXTERN int gev_greenlet_ready(const gev_greenlet *g);      /* finished */

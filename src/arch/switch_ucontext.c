@@ -18,9 +18,7 @@
 
 static __thread void *transfer;
 
-static void trampoline(void) {
-  gev__coro_entry(transfer);
-}
+static void trampoline(void) { gev__coro_entry(transfer); }
 
 void *gev__ctx_make(void *lo, void *hi) {
   uintptr_t top = ((uintptr_t)hi - sizeof(ucontext_t)) & ~(uintptr_t)63;

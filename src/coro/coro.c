@@ -40,7 +40,8 @@
 #define DEFAULT_REGION (1024 * 1024)
 #define SCRATCH_STACK (64 * 1024)
 
-__thread gev__cthread *gev__tls_thread __attribute__((tls_model("initial-exec")));
+__thread gev__cthread *gev__tls_thread
+    __attribute__((tls_model("initial-exec")));
 
 void (*gev__coro_free_hook)(gev_coro *c);
 
@@ -52,9 +53,7 @@ static char scratch_marker;
 
 static void thread_free(void *p);
 
-static void make_key(void) {
-  pthread_key_create(&thread_key, thread_free);
-}
+static void make_key(void) { pthread_key_create(&thread_key, thread_free); }
 
 static gev_stack_mode env_stack_mode(void) {
   const char *m = getenv("GEV_STACK_MODE");
@@ -158,17 +157,14 @@ static void asan_arrive(void *fake) {
 static inline void asan_leave(void **fake, const void *lo, size_t size) {
   (void)fake, (void)lo, (void)size;
 }
-static inline void asan_arrive(void *fake) {
-  (void)fake;
-}
+static inline void asan_arrive(void *fake) { (void)fake; }
 #endif
 
 /* Copies stack bytes. Under ASan the copy is uninstrumented: both sides
  * are stack memory whose frames carry redzones. */
 #ifdef GEV_ASAN
-__attribute__((no_sanitize_address)) static void copy_bytes(char *dst,
-                                                            const char *src,
-                                                            size_t n) {
+__attribute__((no_sanitize_address)) static void
+copy_bytes(char *dst, const char *src, size_t n) {
   for (size_t i = 0; i < n; i++)
     dst[i] = src[i];
 }
@@ -333,7 +329,8 @@ static int prepare(gev__cthread *t, gev_coro *target) {
    * tell Memcheck the new first frame is live stack again. */
   VALGRIND_MAKE_MEM_UNDEFINED(target->stack.hi - target->offset - 256,
                               256 + target->offset);
-  target->sp = gev__ctx_make(target->stack.lo, target->stack.hi - target->offset);
+  target->sp =
+      gev__ctx_make(target->stack.lo, target->stack.hi - target->offset);
   return 0;
 }
 
@@ -438,8 +435,8 @@ static int switch_to(gev__cthread *t, gev_coro *target, void *value, int err,
  * whose stack is in place (dedicated, or the shared region's occupant). */
 static inline int can_switch_directly(const gev__cthread *t,
                                       const gev_coro *target) {
-  return t && target && target->thr == t && target->started &&
-         !target->dead && target != t->current &&
+  return t && target && target->thr == t && target->started && !target->dead &&
+         target != t->current &&
          (target->mode == GEV_STACK_DEDICATED || t->occupant == target);
 }
 
@@ -626,8 +623,9 @@ static void kill_for_free(gev__cthread *t, gev_coro *c) {
     gev_coro_set_parent(c, t->current);
   gev_coro_throw(c, GEV_EKILL, NULL);
   if (!c->dead) {
-    fprintf(stderr, "gev: coroutine %s ignored the kill error when freed; "
-                    "its stack is discarded\n",
+    fprintf(stderr,
+            "gev: coroutine %s ignored the kill error when freed; "
+            "its stack is discarded\n",
             c->name ? c->name : "<unnamed>");
     discard(t, c);
   }
@@ -696,15 +694,9 @@ GEV_EXTERN int gev_coro_set_parent(gev_coro *c, gev_coro *parent) {
   return 0;
 }
 
-GEV_EXTERN int gev_coro_started(const gev_coro *c) {
-  return c && c->started;
-}
-GEV_EXTERN int gev_coro_dead(const gev_coro *c) {
-  return c && c->dead;
-}
-GEV_EXTERN int gev_coro_is_main(const gev_coro *c) {
-  return c && c->is_main;
-}
+GEV_EXTERN int gev_coro_started(const gev_coro *c) { return c && c->started; }
+GEV_EXTERN int gev_coro_dead(const gev_coro *c) { return c && c->dead; }
+GEV_EXTERN int gev_coro_is_main(const gev_coro *c) { return c && c->is_main; }
 GEV_EXTERN gev_stack_mode gev_coro_stack_mode(const gev_coro *c) {
   return c ? (gev_stack_mode)c->mode : GEV_STACK_DEFAULT;
 }
@@ -722,9 +714,7 @@ GEV_EXTERN void gev_coro_set_data(gev_coro *c, void *data) {
   if (c)
     c->data = data;
 }
-GEV_EXTERN void *gev_coro_data(const gev_coro *c) {
-  return c ? c->data : NULL;
-}
+GEV_EXTERN void *gev_coro_data(const gev_coro *c) { return c ? c->data : NULL; }
 
 /* ---- Per-thread configuration ------------------------------------------ */
 

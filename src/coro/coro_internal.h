@@ -30,14 +30,14 @@ struct gev_coro {
   unsigned refs;      /* private: handle + one per child naming it parent */
   unsigned char mode; /* ro: GEV_STACK_DEDICATED or GEV_STACK_SHARED */
   unsigned char started, dead, is_main, handle_freed;
-  int exit_error;     /* rw: set by gev_coro_set_exit_error; result once dead */
-  size_t stack_size;  /* ro: requested dedicated stack size */
-  gev__stack stack;   /* private: dedicated stack, mapped at first switch */
-  char *saved;        /* private: shared mode, live bytes while evicted */
+  int exit_error;    /* rw: set by gev_coro_set_exit_error; result once dead */
+  size_t stack_size; /* ro: requested dedicated stack size */
+  gev__stack stack;  /* private: dedicated stack, mapped at first switch */
+  char *saved;       /* private: shared mode, live bytes while evicted */
   size_t saved_len, saved_cap;
-  unsigned offset;    /* private: varying start offset of the stack top */
-  void *asan_fake;    /* private: AddressSanitizer fake stack handle */
-  void *task;         /* private to the hub: its per-coroutine task */
+  unsigned offset; /* private: varying start offset of the stack top */
+  void *asan_fake; /* private: AddressSanitizer fake stack handle */
+  void *task;      /* private to the hub: its per-coroutine task */
 };
 
 /* Called by gev_coro_free() before a coroutine's control block goes, so the
@@ -61,31 +61,31 @@ void gev__overflow_thread_fini(gev__cthread *t);
 #define GEV__FREE_BLOCKS_MAX 1024
 
 struct gev__cthread {
-  gev_coro main;              /* the thread's own stack; never dies */
-  gev_coro *current;          /* running coroutine */
+  gev_coro main;     /* the thread's own stack; never dies */
+  gev_coro *current; /* running coroutine */
   gev_stack_mode default_mode;
-  void *xfer_value;           /* value/error in flight during a switch */
+  void *xfer_value; /* value/error in flight during a switch */
   int xfer_err;
-  gev_coro *dying;            /* finished coroutine whose stack the next
-                                 runner releases */
+  gev_coro *dying; /* finished coroutine whose stack the next
+                      runner releases */
   /* Shared-mode region and the scratch context that copies stacks. */
   gev__stack region;
   size_t region_size;
-  gev_coro *occupant;         /* whose live stack is in the region */
+  gev_coro *occupant; /* whose live stack is in the region */
   gev__stack scratch;
   void *scratch_sp;
   void *scratch_fake;
   int scratch_started;
-  gev_coro *pend_to;          /* shared coroutine the scratch runs next */
+  gev_coro *pend_to; /* shared coroutine the scratch runs next */
   /* Dedicated stack cache, LIFO. */
   gev__stack cache[GEV__STACK_CACHE_MAX];
   size_t ncache;
-  gev_coro *free_blocks;      /* recycled control blocks, via ->parent */
+  gev_coro *free_blocks; /* recycled control blocks, via ->parent */
   size_t nfree_blocks;
   /* Counters. */
   size_t live, stacks_mapped, shared_saved, shared_copies;
   unsigned serial;
-  void *altstack;             /* alternate signal stack we installed */
+  void *altstack; /* alternate signal stack we installed */
   size_t altstack_size;
 };
 

@@ -31,9 +31,9 @@ size_t gev__page_size(void) {
 int gev__stack_map(size_t size, gev__stack *out) {
   size_t page = gev__page_size();
   size_t total = size + page;
-  char *map = mmap(NULL, total, PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK,
-                   -1, 0);
+  char *map =
+      mmap(NULL, total, PROT_READ | PROT_WRITE,
+           MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (map == MAP_FAILED)
     return -1;
   if (mprotect(map, page, PROT_NONE) < 0)
@@ -98,9 +98,7 @@ void gev__stack_cache_clear(gev__cthread *t) {
   }
 }
 
-size_t gev__stack_cached(const gev__cthread *t) {
-  return t->ncache;
-}
+size_t gev__stack_cached(const gev__cthread *t) { return t->ncache; }
 
 /* ---- Overflow reporting ------------------------------------------------ */
 

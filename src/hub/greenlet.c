@@ -119,9 +119,8 @@ GEV_EXTERN void gev_greenlet_unref(gev_greenlet *g) {
 /* ---- Completion -------------------------------------------------------- */
 
 static void report_failure(gev_greenlet *g) {
-  fprintf(stderr, "gev: greenlet %s failed: %s (%s)\n",
-          gev_greenlet_name(g), g->errmsg ? g->errmsg : strerror(g->err),
-          strerror(g->err));
+  fprintf(stderr, "gev: greenlet %s failed: %s (%s)\n", gev_greenlet_name(g),
+          g->errmsg ? g->errmsg : strerror(g->err), strerror(g->err));
 }
 
 static void run_done(gev__cb *cb) {
@@ -176,7 +175,8 @@ static void *greenlet_main(void *arg) {
 /* Hub: switch into the greenlet for its first run; when it comes back
  * dead, release the coroutine. */
 static void run_start(gev__cb *cb) {
-  gev_greenlet *g = (gev_greenlet *)((char *)cb - offsetof(gev_greenlet, start));
+  gev_greenlet *g =
+      (gev_greenlet *)((char *)cb - offsetof(gev_greenlet, start));
   gev__hub *h = g->hub;
   if (g->ready || h->stopping)
     return;
@@ -207,7 +207,8 @@ static void reap(gev_greenlet *g) {
 }
 
 static void run_start_and_reap(gev__cb *cb) {
-  gev_greenlet *g = (gev_greenlet *)((char *)cb - offsetof(gev_greenlet, start));
+  gev_greenlet *g =
+      (gev_greenlet *)((char *)cb - offsetof(gev_greenlet, start));
   g->refs++;
   run_start(cb);
   reap(g);
@@ -364,8 +365,7 @@ GEV_EXTERN int gev_greenlet_join(gev_greenlet *g, double timeout) {
   return rc;
 }
 
-GEV_EXTERN int gev_greenlet_get(gev_greenlet *g, double timeout,
-                                void **value) {
+GEV_EXTERN int gev_greenlet_get(gev_greenlet *g, double timeout, void **value) {
   if (gev_greenlet_join(g, timeout) < 0)
     return -1;
   if (g->err) {
@@ -468,8 +468,7 @@ GEV_EXTERN int gev_greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg) {
   return gev__greenlet_link(g, fn, arg, 0);
 }
 
-GEV_EXTERN int gev_greenlet_unlink(gev_greenlet *g, gev_link_fn fn,
-                                   void *arg) {
+GEV_EXTERN int gev_greenlet_unlink(gev_greenlet *g, gev_link_fn fn, void *arg) {
   struct gev__link **p, *l;
   if (check_greenlet(g) < 0)
     return -1;
@@ -534,9 +533,9 @@ GEV_EXTERN int gev_greenlet_set_name(gev_greenlet *g, const char *name) {
 
 void gev__greenlet_describe(FILE *out, gev_greenlet *g) {
   const char *state = !g->started && !g->ready ? "not started"
-                      : g->ready                ? (g->err ? "failed" : "finished")
-                      : g->task.parked          ? "parked"
-                                                : "running";
+                      : g->ready       ? (g->err ? "failed" : "finished")
+                      : g->task.parked ? "parked"
+                                       : "running";
   fprintf(out, "  %s: %s", gev_greenlet_name(g), state);
   if (g->task.parked && g->task.what)
     fprintf(out, " on %s", g->task.what);
@@ -549,14 +548,14 @@ void gev__greenlet_describe(FILE *out, gev_greenlet *g) {
 
 /* Shared state of one joinall/iwait: heap, counted by its links. */
 typedef struct multiwait {
-  gev__task *task;       /* the waiting coroutine's task */
-  gev__waitq q;          /* it parks here */
-  gev_greenlet **done;   /* ring of finished greenlets (iwait) */
+  gev__task *task;     /* the waiting coroutine's task */
+  gev__waitq q;        /* it parks here */
+  gev_greenlet **done; /* ring of finished greenlets (iwait) */
   size_t ndone, head, cap;
   size_t finished, failed;
-  size_t need;           /* joinall: finishes still needed to return */
-  int stop_on_error;     /* joinall: GEV_JOIN_RAISE_ERROR */
-  unsigned refs;         /* owner + outstanding links */
+  size_t need;       /* joinall: finishes still needed to return */
+  int stop_on_error; /* joinall: GEV_JOIN_RAISE_ERROR */
+  unsigned refs;     /* owner + outstanding links */
   double deadline;
   int owner_gone;
 } multiwait;

@@ -159,9 +159,7 @@ void gev__task_fini(gev__task *t) {
     t->coro->task = NULL;
 }
 
-gev__task *gev__task_of(gev_coro *c) {
-  return c->task;
-}
+gev__task *gev__task_of(gev_coro *c) { return c->task; }
 
 /* Tasks of plain coroutines (not greenlets, not main) are allocated on
  * first use and released with the coroutine. */
@@ -195,9 +193,7 @@ gev__task *gev__task_current(void) {
 /* ---- Park and wake ----------------------------------------------------- */
 
 /* Loop callbacks run on the hub's coroutine, so this covers them too. */
-static int in_hub(gev__hub *h) {
-  return h->thr->current == h->coro;
-}
+static int in_hub(gev__hub *h) { return h->thr->current == h->coro; }
 
 /* The running coroutine's task if it may block now; NULL with errno
  * otherwise. */
@@ -226,9 +222,7 @@ static gev__task *blocking_task(void) {
   return t;
 }
 
-int gev__may_block(void) {
-  return blocking_task() ? 0 : -1;
-}
+int gev__may_block(void) { return blocking_task() ? 0 : -1; }
 
 /* Arms the task's deadline timer: the earlier of the call's timeout and
  * its scopes' deadlines. */
@@ -382,9 +376,7 @@ size_t gev__waitq_wake_all(gev__waitq *q, void *value, int err) {
   return n;
 }
 
-gev__task *gev__waitq_first(const gev__waitq *q) {
-  return q->head;
-}
+gev__task *gev__waitq_first(const gev__waitq *q) { return q->head; }
 
 void gev__watcher_started(void) {
   if (tls_hub)
@@ -494,9 +486,7 @@ gev__hub *gev__hub_get(void) {
   return h;
 }
 
-gev__hub *gev__hub_peek(void) {
-  return tls_hub;
-}
+gev__hub *gev__hub_peek(void) { return tls_hub; }
 
 struct ev_loop *gev__hub_evloop(gev__hub *h) {
   return h->loop;
@@ -658,8 +648,9 @@ GEV_EXTERN void gev_print_run_info(FILE *out) {
     fprintf(out, "gev: no hub in this thread\n");
     return;
   }
-  fprintf(out, "gev hub: %zu greenlets, %zu running, %zu parked, "
-               "%zu callbacks queued\n",
+  fprintf(out,
+          "gev hub: %zu greenlets, %zu running, %zu parked, "
+          "%zu callbacks queued\n",
           h->ngreenlets, h->nrunning, h->nparked, h->ncallbacks);
   if (h->main_task.parked)
     fprintf(out, "  main: parked on %s\n", h->main_task.what);

@@ -13,18 +13,18 @@
 /* A node of the hub's callback queue (FIFO, intrusive). */
 typedef struct gev__cb gev__cb;
 struct gev__cb {
-  gev__cb *next;             /* private: queue link */
-  void (*run)(gev__cb *cb);  /* called from the hub */
-  unsigned char queued;      /* ro: on the queue now */
+  gev__cb *next;            /* private: queue link */
+  void (*run)(gev__cb *cb); /* called from the hub */
+  unsigned char queued;     /* ro: on the queue now */
 };
 
 /* Per-coroutine blocking state; see park.h. Always on the heap. */
 struct gev__task {
-  gev__cb resume;            /* queued by gev__wake to switch back in */
-  gev_coro *coro;            /* ro */
-  gev__hub *hub;             /* ro */
-  gev_greenlet *greenlet;    /* ro: NULL for the main or a plain coroutine */
-  const char *what;          /* ro: what it is parked on, NULL if running */
+  gev__cb resume;         /* queued by gev__wake to switch back in */
+  gev_coro *coro;         /* ro */
+  gev__hub *hub;          /* ro */
+  gev_greenlet *greenlet; /* ro: NULL for the main or a plain coroutine */
+  const char *what;       /* ro: what it is parked on, NULL if running */
   void *wake_value;
   int wake_err;
   unsigned char parked;      /* inside gev__park */
@@ -33,15 +33,15 @@ struct gev__task {
   unsigned char scope_fired; /* the deadline that fired was a scope's */
   gev__waitq *wq;            /* wait queue it sits on, or NULL */
   gev__task *wq_prev, *wq_next;
-  ev_timer deadline;         /* armed while parked with a deadline */
-  gev_timeout *scopes;       /* innermost first */
-  gev_timeout *armed_scope;  /* scope whose deadline is armed, or NULL */
+  ev_timer deadline;        /* armed while parked with a deadline */
+  gev_timeout *scopes;      /* innermost first */
+  gev_timeout *armed_scope; /* scope whose deadline is armed, or NULL */
 };
 
 struct gev_timeout {
   gev__task *task;
   gev_timeout *next;
-  double deadline;           /* ev_time() based; HUGE_VAL for never */
+  double deadline; /* ev_time() based; HUGE_VAL for never */
   int expired;
 };
 
@@ -49,28 +49,28 @@ struct gev__hub {
   struct ev_loop *loop;
   gev_coro *coro;
   gev__cthread *thr;
-  gev__task main_task;       /* the thread's main coroutine's task */
-  gev__cb *head, *tail;      /* callback queue */
+  gev__task main_task;  /* the thread's main coroutine's task */
+  gev__cb *head, *tail; /* callback queue */
   size_t ncallbacks;
-  int in_poll;               /* inside a blocking ev_run */
-  gev_greenlet *greenlets;   /* every greenlet object alive, for run info */
+  int in_poll;             /* inside a blocking ev_run */
+  gev_greenlet *greenlets; /* every greenlet object alive, for run info */
   size_t ngreenlets, nrunning, nparked, nwatchers;
   unsigned long next_id;
-  int running_until_idle;    /* main is in gev_run */
-  int destroying;            /* gev_hub_destroy waits for greenlets */
-  int stopping;              /* the hub coroutine is being unwound */
-  int is_default;            /* loop is libev's default loop */
+  int running_until_idle; /* main is in gev_run */
+  int destroying;         /* gev_hub_destroy waits for greenlets */
+  int stopping;           /* the hub coroutine is being unwound */
+  int is_default;         /* loop is libev's default loop */
   /* Per-fd single-waiter registry for gev_wait_read/write. */
   gev__task **fd_readers, **fd_writers;
   size_t nfds;
 };
 
 struct gev_greenlet {
-  gev__task task;            /* first: the greenlet's own task */
-  gev__cb start;             /* starts the greenlet */
-  gev__cb done;              /* runs links once finished */
-  gev__hub *hub;             /* ro */
-  gev_coro *coro;            /* NULL once finished and released */
+  gev__task task; /* first: the greenlet's own task */
+  gev__cb start;  /* starts the greenlet */
+  gev__cb done;   /* runs links once finished */
+  gev__hub *hub;  /* ro */
+  gev_coro *coro; /* NULL once finished and released */
   gev_greenlet_fn fn;
   void *arg;
   void *value;
@@ -80,8 +80,8 @@ struct gev_greenlet {
   unsigned long id;
   unsigned refs;
   unsigned char started, ready, killed, reported, alive_ref, detached;
-  int fail_err;              /* set by gev_fail while running */
-  struct gev__link *links;   /* in link order */
+  int fail_err;            /* set by gev_fail while running */
+  struct gev__link *links; /* in link order */
   gev__waitq joiners;
   ev_timer later;            /* spawn_later */
   gev_greenlet *prev, *next; /* hub->greenlets */
@@ -90,11 +90,10 @@ struct gev_greenlet {
     struct gev__link *next;
     gev_link_fn fn;
     void *arg;
-    int internal;            /* gev's own (joinall, iwait): not a user link */
-  } own_link;                /* used by one internal link at a time */
+    int internal; /* gev's own (joinall, iwait): not a user link */
+  } own_link;     /* used by one internal link at a time */
   unsigned char own_link_used;
 };
-
 
 /* hub.c */
 void gev__queue(gev__hub *h, gev__cb *cb);

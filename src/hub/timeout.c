@@ -33,7 +33,8 @@ GEV_EXTERN gev_timeout *gev_timeout_start(double seconds) {
 }
 
 GEV_EXTERN int gev_timeout_expired(const gev_timeout *s) {
-  return s && (s->expired || (s->deadline != HUGE_VAL && ev_time() >= s->deadline));
+  return s &&
+         (s->expired || (s->deadline != HUGE_VAL && ev_time() >= s->deadline));
 }
 
 GEV_EXTERN void gev_timeout_cancel(gev_timeout *s) {

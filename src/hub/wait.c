@@ -12,9 +12,7 @@
 
 /* ---- Waiter ------------------------------------------------------------ */
 
-GEV_EXTERN void gev_waiter_init(gev_waiter *w) {
-  memset(w, 0, sizeof *w);
-}
+GEV_EXTERN void gev_waiter_init(gev_waiter *w) { memset(w, 0, sizeof *w); }
 
 static void waiter_deliver(gev_waiter *w, void *value, int err,
                            const char *rule) {
@@ -69,9 +67,7 @@ GEV_EXTERN int gev_waiter_get(gev_waiter *w, void **value) {
   return rc;
 }
 
-GEV_EXTERN int gev_waiter_ready(const gev_waiter *w) {
-  return w && w->state;
-}
+GEV_EXTERN int gev_waiter_ready(const gev_waiter *w) { return w && w->state; }
 
 GEV_EXTERN void gev_waiter_clear(gev_waiter *w) {
   if (w) {
@@ -92,29 +88,62 @@ static void watcher_fired(struct ev_loop *loop, ev_watcher *w, int revents) {
 
 static int start_watcher(struct ev_loop *l, void *w, gev_watcher_kind kind) {
   switch (kind) {
-  case GEV_WATCH_IO: ev_io_start(l, w); break;
-  case GEV_WATCH_TIMER: ev_timer_start(l, w); break;
-  case GEV_WATCH_PERIODIC: ev_periodic_start(l, w); break;
-  case GEV_WATCH_SIGNAL: ev_signal_start(l, w); break;
-  case GEV_WATCH_CHILD: ev_child_start(l, w); break;
-  case GEV_WATCH_STAT: ev_stat_start(l, w); break;
-  case GEV_WATCH_IDLE: ev_idle_start(l, w); break;
-  case GEV_WATCH_ASYNC: ev_async_start(l, w); break;
-  default: return -1;
+  case GEV_WATCH_IO:
+    ev_io_start(l, w);
+    break;
+  case GEV_WATCH_TIMER:
+    ev_timer_start(l, w);
+    break;
+  case GEV_WATCH_PERIODIC:
+    ev_periodic_start(l, w);
+    break;
+  case GEV_WATCH_SIGNAL:
+    ev_signal_start(l, w);
+    break;
+  case GEV_WATCH_CHILD:
+    ev_child_start(l, w);
+    break;
+  case GEV_WATCH_STAT:
+    ev_stat_start(l, w);
+    break;
+  case GEV_WATCH_IDLE:
+    ev_idle_start(l, w);
+    break;
+  case GEV_WATCH_ASYNC:
+    ev_async_start(l, w);
+    break;
+  default:
+    return -1;
   }
   return 0;
 }
 
 static void stop_watcher(struct ev_loop *l, void *w, gev_watcher_kind kind) {
   switch (kind) {
-  case GEV_WATCH_IO: ev_io_stop(l, w); break;
-  case GEV_WATCH_TIMER: ev_timer_stop(l, w); break;
-  case GEV_WATCH_PERIODIC: ev_periodic_stop(l, w); break;
-  case GEV_WATCH_SIGNAL: ev_signal_stop(l, w); break;
-  case GEV_WATCH_CHILD: ev_child_stop(l, w); break;
-  case GEV_WATCH_STAT: ev_stat_stop(l, w); break;
-  case GEV_WATCH_IDLE: ev_idle_stop(l, w); break;
-  case GEV_WATCH_ASYNC: ev_async_stop(l, w); break;
+  case GEV_WATCH_IO:
+    ev_io_stop(l, w);
+    break;
+  case GEV_WATCH_TIMER:
+    ev_timer_stop(l, w);
+    break;
+  case GEV_WATCH_PERIODIC:
+    ev_periodic_stop(l, w);
+    break;
+  case GEV_WATCH_SIGNAL:
+    ev_signal_stop(l, w);
+    break;
+  case GEV_WATCH_CHILD:
+    ev_child_stop(l, w);
+    break;
+  case GEV_WATCH_STAT:
+    ev_stat_stop(l, w);
+    break;
+  case GEV_WATCH_IDLE:
+    ev_idle_stop(l, w);
+    break;
+  case GEV_WATCH_ASYNC:
+    ev_async_stop(l, w);
+    break;
   }
 }
 

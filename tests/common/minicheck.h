@@ -109,31 +109,30 @@ static inline void srunner_free(SRunner *r) { free(r); }
 #define START_TEST(name) static void name(void)
 #define END_TEST
 
-#define mc_fail(...)                                                     \
-  do {                                                                   \
-    fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                      \
-    fprintf(stderr, __VA_ARGS__);                                        \
-    fputc('\n', stderr);                                                 \
-    _exit(1);                                                            \
+#define mc_fail(...)                                                           \
+  do {                                                                         \
+    fprintf(stderr, "%s:%d: ", __FILE__, __LINE__);                            \
+    fprintf(stderr, __VA_ARGS__);                                              \
+    fputc('\n', stderr);                                                       \
+    _exit(1);                                                                  \
   } while (0)
-#define ck_assert(e)                                                     \
-  do {                                                                   \
-    if (!(e))                                                            \
-      mc_fail("assertion '%s' failed", #e);                              \
+#define ck_assert(e)                                                           \
+  do {                                                                         \
+    if (!(e))                                                                  \
+      mc_fail("assertion '%s' failed", #e);                                    \
   } while (0)
-#define ck_assert_msg(e, ...)                                            \
-  do {                                                                   \
-    if (!(e))                                                            \
-      mc_fail(__VA_ARGS__);                                              \
+#define ck_assert_msg(e, ...)                                                  \
+  do {                                                                         \
+    if (!(e))                                                                  \
+      mc_fail(__VA_ARGS__);                                                    \
   } while (0)
 #define ck_abort_msg(...) mc_fail(__VA_ARGS__)
-#define mc_cmp(T, fmt, a, op, b)                                         \
-  do {                                                                   \
-    T mc_a = (a);                                                        \
-    T mc_b = (b);                                            \
-    if (!(mc_a op mc_b))                                                 \
-      mc_fail("'%s %s %s' failed: " fmt " vs " fmt, #a, #op, #b, mc_a,   \
-              mc_b);                                                     \
+#define mc_cmp(T, fmt, a, op, b)                                               \
+  do {                                                                         \
+    T mc_a = (a);                                                              \
+    T mc_b = (b);                                                              \
+    if (!(mc_a op mc_b))                                                       \
+      mc_fail("'%s %s %s' failed: " fmt " vs " fmt, #a, #op, #b, mc_a, mc_b);  \
   } while (0)
 #define ck_assert_int_eq(a, b) mc_cmp(intmax_t, "%jd", a, ==, b)
 #define ck_assert_int_ne(a, b) mc_cmp(intmax_t, "%jd", a, !=, b)

@@ -25,7 +25,7 @@ void gev_test_all_clean(int fds_before);
 /* Runs suite s and exits with the number of failed tests. */
 int gev_test_run(Suite *s);
 
-#define GEV_TEST_MAIN(make_suite) \
+#define GEV_TEST_MAIN(make_suite)                                              \
   int main(void) { return gev_test_run(make_suite()); }
 
 #endif

@@ -19,8 +19,9 @@ static void teardown(void) {
 
 static void *echo_twice(void *arg) {
   void *v;
-  ck_assert_int_eq(gev_coro_switch(gev_coro_parent(gev_coro_current()),
-                                   (char *)arg + 1, &v), 0);
+  ck_assert_int_eq(
+      gev_coro_switch(gev_coro_parent(gev_coro_current()), (char *)arg + 1, &v),
+      0);
   return (char *)v + 10;
 }
 

@@ -36,7 +36,8 @@ static void *interleaver(void *arg) {
     void *v;
     if (gev_coro_switch(gev_coro_main(), (void *)seed, &v) < 0)
       return NULL;
-    if (checksum(buf, sizeof buf) != sum || (uintptr_t)v != seed + (uintptr_t)round)
+    if (checksum(buf, sizeof buf) != sum ||
+        (uintptr_t)v != seed + (uintptr_t)round)
       return (void *)0xbad;
     buf[round] ^= 1;
     sum = checksum(buf, sizeof buf);
@@ -56,7 +57,8 @@ static void run_interleaved(int n, const gev_coro_opts *opts_for_odd) {
   for (int round = 0; round < 50; round++) {
     for (int i = 0; i < n; i++) {
       void *r;
-      ck_assert_int_eq(gev_coro_switch(cs[i], (void *)(uintptr_t)(i + round), &r), 0);
+      ck_assert_int_eq(
+          gev_coro_switch(cs[i], (void *)(uintptr_t)(i + round), &r), 0);
       if (round < 49)
         ck_assert_uint_eq((uintptr_t)r, (uintptr_t)i);
       else

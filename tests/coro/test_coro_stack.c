@@ -52,7 +52,8 @@ static void *deep(void *arg) {
 }
 
 START_TEST(test_deep_recursion_within_limit) {
-  gev_coro_opts o = {.stack_size = 256 * 1024, .stack_mode = GEV_STACK_DEDICATED};
+  gev_coro_opts o = {.stack_size = 256 * 1024,
+                     .stack_mode = GEV_STACK_DEDICATED};
   gev_coro *c = gev_coro_new(deep, NULL, &o);
   void *r;
   ck_assert_int_eq(gev_coro_switch(c, (void *)(uintptr_t)200, &r), 0);
@@ -89,7 +90,8 @@ static void expect_overflow_report(const gev_coro_opts *o) {
 }
 
 START_TEST(test_overflow_is_reported_with_name) {
-  gev_coro_opts o = {.stack_size = 64 * 1024, .name = "deep-diver",
+  gev_coro_opts o = {.stack_size = 64 * 1024,
+                     .name = "deep-diver",
                      .stack_mode = GEV_STACK_DEDICATED};
   expect_overflow_report(&o);
 }

@@ -82,7 +82,8 @@ START_TEST(test_10000_sleepers_in_deadline_order) {
   g_n = 0;
   srand(42);
   for (int i = 0; i < N; i++)
-    ck_assert_int_eq(gev_spawn_raw(rand_sleeper, (void *)(uintptr_t)(1 + rand() % 200)), 0);
+    ck_assert_int_eq(
+        gev_spawn_raw(rand_sleeper, (void *)(uintptr_t)(1 + rand() % 200)), 0);
   ck_assert_int_eq(gev_run(), 0);
   ck_assert_uint_eq(g_n, N);
   for (int i = 1; i < N; i++)
@@ -244,7 +245,7 @@ START_TEST(test_joinall_timeout_returns_finished_subset) {
   gs[2] = gev_spawn(sleeper, (void *)(intptr_t)3000);
   gs[3] = gev_spawn(sleeper, (void *)(intptr_t)3000);
   ck_assert_int_eq(gev_joinall(gs, 4, 0.2, 0, 0), 2);
-  ck_assert(!gev_greenlet_ready(gs[2])); /* not killed */
+  ck_assert(!gev_greenlet_ready(gs[2]));             /* not killed */
   ck_assert_int_eq(gev_joinall(gs, 4, -1, 0, 1), 2); /* count */
   ck_assert_int_eq(gev_killall(gs, 4, 1, 1), 0);
   for (int i = 0; i < 4; i++) {
@@ -375,8 +376,8 @@ START_TEST(test_stack_mapping_failure_fails_the_greenlet) {
     gev_greenlet_link(g, on_done, (void *)9);
     int rc = gev_greenlet_join(g, 2);
     gev_sleep(0);
-    int ok = rc == 0 && gev_greenlet_error(g) == ENOMEM && !g_ran &&
-             nlinks == 1;
+    int ok =
+        rc == 0 && gev_greenlet_error(g) == ENOMEM && !g_ran && nlinks == 1;
     gev_greenlet_unref(g);
     _exit(ok ? 0 : 1);
   }

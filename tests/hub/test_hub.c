@@ -146,7 +146,7 @@ END_TEST
 static void *in_thread(void *arg) {
   int *n = arg;
   for (int i = 0; i < 100; i++)
-    gev_spawn_raw(waiter_getter, NULL) ;
+    gev_spawn_raw(waiter_getter, NULL);
   (void)n;
   return NULL;
 }
@@ -230,9 +230,7 @@ START_TEST(test_run_info_names_parked_greenlets) {
 }
 END_TEST
 
-static void *fail_unlinked(void *arg) {
-  return gev_fail(EIO, "disk on fire");
-}
+static void *fail_unlinked(void *arg) { return gev_fail(EIO, "disk on fire"); }
 
 START_TEST(test_unlinked_failure_reported_hub_survives) {
   int pipefd[2], saved = dup(2);
