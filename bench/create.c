@@ -21,9 +21,7 @@
 enum { ROUNDS = 60, COROS = 20000 };
 
 /* The trivial body: hands its argument straight back. */
-static void *echo(void *arg) {
-  return arg;
-}
+static void *echo(void *arg) { return arg; }
 
 static void one_life(const gev_coro_opts *o, intptr_t i) {
   void *back = NULL;

@@ -13,8 +13,8 @@
  * Usage: bench_dns [NAMES [IN_FLIGHT [ROUNDS]]]
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
 #include <ares.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ev.h>
 #include <netinet/in.h>
@@ -36,9 +36,7 @@ static long names = 20000, in_flight = 50, rounds = 5;
 static char server[64];
 static const char answer[] = "10.7.7.7";
 
-static double now(void) {
-  return bench_now_ns() / 1e9;
-}
+static double now(void) { return bench_now_ns() / 1e9; }
 
 /* ---- dnsmasq ----------------------------------------------------------- */
 
@@ -85,11 +83,10 @@ static int dnsmasq_start(void) {
   fflush(NULL);
   if ((dnsmasq_pid = fork()) == 0) {
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execl("/usr/sbin/dnsmasq", "dnsmasq", "--keep-in-foreground",
-          "--user=root", "--group=root", "--pid-file=", port_opt,
-          "--listen-address=127.0.0.1", "--bind-interfaces", "--no-resolv",
-          "--no-hosts", "--local=/test/", addr_opt, "--log-facility=/dev/null",
-          (char *)NULL);
+    execl("/usr/sbin/dnsmasq", "dnsmasq", "--keep-in-foreground", "--user=root",
+          "--group=root", "--pid-file=", port_opt, "--listen-address=127.0.0.1",
+          "--bind-interfaces", "--no-resolv", "--no-hosts", "--local=/test/",
+          addr_opt, "--log-facility=/dev/null", (char *)NULL);
     _exit(127);
   }
   for (int i = 0; i < 300; i++) {

@@ -95,16 +95,14 @@ static gev_semaphore *ping, *pong;
 
 static void *pinger(void *arg) {
   for (int i = 0; i < PINGS; i++)
-    if (gev_semaphore_release(ping) < 0 ||
-        gev_semaphore_acquire(pong, -1) < 0)
+    if (gev_semaphore_release(ping) < 0 || gev_semaphore_acquire(pong, -1) < 0)
       die("pinger");
   return NULL;
 }
 
 static void *ponger(void *arg) {
   for (int i = 0; i < PINGS; i++)
-    if (gev_semaphore_acquire(ping, -1) < 0 ||
-        gev_semaphore_release(pong) < 0)
+    if (gev_semaphore_acquire(ping, -1) < 0 || gev_semaphore_release(pong) < 0)
       die("ponger");
   return NULL;
 }

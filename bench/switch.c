@@ -212,7 +212,8 @@ static double round_shared0(void) {
       bench_die("gev_coro_switch");
   elapsed = bench_now_ns() - t0;
   if (shared_copies() != copies) {
-    fprintf(stderr, "switch.shared0: stacks were copied; not a 0-byte switch\n");
+    fprintf(stderr,
+            "switch.shared0: stacks were copied; not a 0-byte switch\n");
     exit(1);
   }
   gev_coro_free(c);
@@ -250,13 +251,15 @@ static double round_shared1k(void) {
   gev_coro_get_stats(&before);
   t0 = bench_now_ns();
   for (int i = 0; i < SHARED1K_RESUMES / 2; i++)
-    if (gev_coro_switch(a, NULL, NULL) < 0 || gev_coro_switch(b, NULL, NULL) < 0)
+    if (gev_coro_switch(a, NULL, NULL) < 0 ||
+        gev_coro_switch(b, NULL, NULL) < 0)
       bench_die("gev_coro_switch");
   elapsed = bench_now_ns() - t0;
   gev_coro_get_stats(&after);
   if (after.shared_copies - before.shared_copies != 2 * SHARED1K_RESUMES) {
-    fprintf(stderr, "switch.shared1k: expected a save and a restore per "
-                    "resume, counted %zu copies for %d resumes\n",
+    fprintf(stderr,
+            "switch.shared1k: expected a save and a restore per "
+            "resume, counted %zu copies for %d resumes\n",
             after.shared_copies - before.shared_copies, SHARED1K_RESUMES);
     exit(1);
   }

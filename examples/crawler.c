@@ -48,9 +48,9 @@ typedef struct options {
 typedef struct job {
   const char *input;
   int fetch;
-  int ok;          /* set by the greenlet when it succeeded */
-  int timed_out;   /* not finished by the deadline */
-  char line[512];  /* the output after "input " */
+  int ok;         /* set by the greenlet when it succeeded */
+  int timed_out;  /* not finished by the deadline */
+  char line[512]; /* the output after "input " */
 } job;
 
 /* ---- Reasons ----------------------------------------------------------- */
@@ -148,9 +148,7 @@ static int read_response(gev_socket *s, int *status, long *body) {
   ssize_t n;
   while ((n = gev_socket_recv(s, buf, sizeof buf, 0)) > 0) {
     for (ssize_t i = 0; i < n && header_end < 0; i++) {
-      matched = buf[i] == crlf2[matched] ? matched + 1
-                : buf[i] == '\r'         ? 1
-                                         : 0;
+      matched = buf[i] == crlf2[matched] ? matched + 1 : buf[i] == '\r' ? 1 : 0;
       if (matched == 4)
         header_end = total + i + 1;
     }
@@ -187,9 +185,10 @@ static void fetch(job *j) {
     fail(j, dns_reason(eai, errno));
     return;
   }
-  const void *addr = ai->ai_family == AF_INET
-      ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
-      : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
+  const void *addr =
+      ai->ai_family == AF_INET
+          ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
+          : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
   inet_ntop(ai->ai_family, addr, ip, sizeof ip);
   gev_freeaddrinfo(ai);
   gev_socket *s = gev_create_connection(ip, u.port, -1);
@@ -199,7 +198,8 @@ static void fetch(job *j) {
   }
   int n = snprintf(request, sizeof request,
                    "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: gev-crawler\r\n"
-                   "Connection: close\r\n\r\n", u.path, u.host);
+                   "Connection: close\r\n\r\n",
+                   u.path, u.host);
   if (gev_socket_sendall(s, request, (size_t)n, 0) < 0 ||
       read_response(s, &status, &body) < 0) {
     fail(j, errno == EBADMSG ? "bad response" : errno_reason(errno));
@@ -338,8 +338,10 @@ static int report(const job *jobs, size_t n, double elapsed) {
     }
   }
   fflush(stdout);
-  fprintf(stderr, "crawler: %zu inputs: %zu ok, %zu failed, %zu timed out "
-                  "in %.3f s\n", n, ok, failed, timed_out, elapsed);
+  fprintf(stderr,
+          "crawler: %zu inputs: %zu ok, %zu failed, %zu timed out "
+          "in %.3f s\n",
+          n, ok, failed, timed_out, elapsed);
   return ok == n ? 0 : 1;
 }
 
@@ -354,8 +356,7 @@ int main(int argc, char **argv) {
     return parsed > 0 ? 0 : EXIT_USAGE;
   }
   if (o.dns && gev_dns_set_servers(o.dns) < 0) {
-    fprintf(stderr, "crawler: bad --dns \"%s\": %s\n", o.dns,
-            strerror(errno));
+    fprintf(stderr, "crawler: bad --dns \"%s\": %s\n", o.dns, strerror(errno));
     usage(stderr);
     return EXIT_USAGE;
   }

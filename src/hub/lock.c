@@ -295,8 +295,8 @@ int gev_rlock_acquire(gev_rlock *l, double timeout) {
     errno = ETIMEDOUT;
     return -1;
   }
-  if (gev__waitq_wait(gev__wq(&l->waiters_), timeout, "RLock.acquire",
-                      NULL) < 0)
+  if (gev__waitq_wait(gev__wq(&l->waiters_), timeout, "RLock.acquire", NULL) <
+      0)
     return -1;
   l->owner_ = me; /* the releaser left it RLOCK_IN_TRANSIT for us */
   l->depth_ = 1;

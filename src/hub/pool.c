@@ -136,9 +136,7 @@ gev_pool *gev_pool_new(size_t size) {
   return p;
 }
 
-gev_group *gev_group_new(void) {
-  return gev_pool_new(0);
-}
+gev_group *gev_group_new(void) { return gev_pool_new(0); }
 
 void gev_pool_destroy(gev_pool *p) {
   if (pool_check(p) < 0)
@@ -359,7 +357,7 @@ int gev_pool_map(gev_pool *p, gev_greenlet_fn fn, void *const *args,
   errno = first_err;
   return first_err ? -1 : 0;
 
-out_kill: {
+out_kill : {
   int err = errno;
   gev_killall(gs, spawned, 0, 0);
   unref_all(gs, spawned);
@@ -428,8 +426,8 @@ static void imap_job_done(gev_greenlet *g, void *arg) {
 /* Spawns the next job, waiting up to timeout for a slot. 0 or -1. */
 static int imap_spawn_one(gev_pool_imap *it, double timeout) {
   imap_job *job = &it->jobs[it->fed];
-  gev_greenlet *g = gev_pool_spawn(it->pool, it->fn, it->args[it->fed],
-                                   timeout);
+  gev_greenlet *g =
+      gev_pool_spawn(it->pool, it->fn, it->args[it->fed], timeout);
   if (!g)
     return -1;
   if (gev_greenlet_link(g, imap_job_done, job) < 0) {

@@ -20,8 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hub/sync_priv.h"
 #include "hub/queue_priv.h"
+#include "hub/sync_priv.h"
 
 typedef struct slot {
   void *item;
@@ -42,9 +42,7 @@ static int queue_check(const gev_queue *q) {
 
 /* ---- Item storage ---------------------------------------------------- */
 
-static slot *slots(const gev_queue *q) {
-  return q->slots_;
-}
+static slot *slots(const gev_queue *q) { return q->slots_; }
 
 static int before(const gev_queue *q, const slot *a, const slot *b) {
   int c = q->cmp_(a->item, b->item);

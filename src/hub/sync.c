@@ -8,8 +8,7 @@
 
 const char gev__sync_granted = 1;
 
-int gev__sync_check(const void *obj, unsigned magic, unsigned want,
-                    void *hub) {
+int gev__sync_check(const void *obj, unsigned magic, unsigned want, void *hub) {
   if (!obj || magic != want) {
     errno = EINVAL;
     return -1;
@@ -21,9 +20,7 @@ int gev__sync_check(const void *obj, unsigned magic, unsigned want,
   return 0;
 }
 
-void *gev__sync_hub(void) {
-  return gev__hub_get();
-}
+void *gev__sync_hub(void) { return gev__hub_get(); }
 
 size_t gev__sync_wake_all_err(gev__waitq_storage *q, int err) {
   return gev__waitq_wake_all(gev__wq(q), NULL, err);

@@ -45,8 +45,7 @@ extern const char gev__sync_granted;
 /* Checks that obj is a live object of the given kind owned by the calling
  * thread's hub. 0, or -1 with EINVAL (NULL, destroyed, wrong kind) or
  * EXDEV (another thread's hub). */
-int gev__sync_check(const void *obj, unsigned magic, unsigned want,
-                    void *hub);
+int gev__sync_check(const void *obj, unsigned magic, unsigned want, void *hub);
 
 /* The calling thread's hub for a new object, or NULL with ENOMEM. */
 void *gev__sync_hub(void);

@@ -59,19 +59,19 @@ typedef struct dns_sock {
 #define GEV_DNS_MAX_QUERIES 256
 
 struct gev__resolver {
-  gev__hub *hub;          /* ro: the hub this resolver belongs to */
-  struct ev_loop *loop;   /* ro: that hub's loop */
-  ares_channel channel;   /* private: NULL until the first lookup */
-  int first_timeout_ms;   /* ro: the channel's first-try timeout */
-  ev_timer timer;         /* private: one-shot, from ares_timeout() */
-  dns_sock *socks;        /* private: watched sockets */
-  size_t live;            /* ro: lookups parked waiting for an answer */
-  size_t inflight;        /* ro: requests whose callback has not run */
-  gev__waitq slots;       /* private: lookups waiting for a query slot */
-  int loop_gone;          /* private: hub died first; don't touch loop */
-  int dying;              /* private: freeing; callers will never resume */
-  unsigned forks;         /* ro: fork_count when its sockets were made */
-  ev_cleanup cleanup;     /* private: frees the resolver with the loop */
+  gev__hub *hub;        /* ro: the hub this resolver belongs to */
+  struct ev_loop *loop; /* ro: that hub's loop */
+  ares_channel channel; /* private: NULL until the first lookup */
+  int first_timeout_ms; /* ro: the channel's first-try timeout */
+  ev_timer timer;       /* private: one-shot, from ares_timeout() */
+  dns_sock *socks;      /* private: watched sockets */
+  size_t live;          /* ro: lookups parked waiting for an answer */
+  size_t inflight;      /* ro: requests whose callback has not run */
+  gev__waitq slots;     /* private: lookups waiting for a query slot */
+  int loop_gone;        /* private: hub died first; don't touch loop */
+  int dying;            /* private: freeing; callers will never resume */
+  unsigned forks;       /* ro: fork_count when its sockets were made */
+  ev_cleanup cleanup;   /* private: frees the resolver with the loop */
 };
 
 /* The calling thread's resolver. See resolver_get() for its lifetime. */
@@ -321,8 +321,8 @@ static int channel_first_timeout_ms(ares_channel ch) {
 }
 
 /* A channel from r's settings, plus c-ares flags. */
-static int channel_init(gev__resolver *r, const gev__dns_config *cfg,
-                        int flags, ares_channel *ch) {
+static int channel_init(gev__resolver *r, const gev__dns_config *cfg, int flags,
+                        ares_channel *ch) {
   struct ares_options o;
   int mask = channel_options(r, cfg, &o), status;
   if (flags) {
@@ -332,8 +332,7 @@ static int channel_init(gev__resolver *r, const gev__dns_config *cfg,
   if ((status = ares_init_options(ch, &o, mask)) != ARES_SUCCESS)
     return status;
   if (cfg->servers &&
-      (status = ares_set_servers_ports_csv(*ch, cfg->servers)) !=
-          ARES_SUCCESS)
+      (status = ares_set_servers_ports_csv(*ch, cfg->servers)) != ARES_SUCCESS)
     ares_destroy(*ch);
   return status;
 }
@@ -458,9 +457,7 @@ static void resolver_after_fork(gev__resolver *r) {
 /* Counts forks in this process's line (a child sees one more than the
  * parent had), so a resolver notices it is in a child without a syscall
  * per lookup. */
-static void count_fork(void) {
-  fork_count++;
-}
+static void count_fork(void) { fork_count++; }
 
 static void resolver_global_init(void) {
   pthread_atfork(NULL, NULL, count_fork);

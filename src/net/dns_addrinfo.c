@@ -44,9 +44,9 @@ typedef struct node_addrs {
 #define SOCKTYPE_DGRAM 2
 #define SOCKTYPE_RAW 4
 
-#define GAI_FLAGS                                                      \
-  (AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_NUMERICSERV |      \
-   AI_V4MAPPED | AI_ALL | AI_ADDRCONFIG)
+#define GAI_FLAGS                                                              \
+  (AI_PASSIVE | AI_CANONNAME | AI_NUMERICHOST | AI_NUMERICSERV | AI_V4MAPPED | \
+   AI_ALL | AI_ADDRCONFIG)
 
 /* ---- Hints ------------------------------------------------------------- */
 
@@ -94,8 +94,7 @@ static int service_port_by_name(const char *name, const char *proto,
                                 int *port) {
   struct servent se, *found = NULL;
   char buf[1024];
-  if (getservbyname_r(name, proto, &se, buf, sizeof buf, &found) != 0 ||
-      !found)
+  if (getservbyname_r(name, proto, &se, buf, sizeof buf, &found) != 0 || !found)
     return 0;
   *port = ntohs((uint16_t)found->s_port);
   return 1;
@@ -148,8 +147,7 @@ static int addrs_push(node_addrs *l, int family, const void *addr,
   memset(a, 0, sizeof *a);
   a->family = family;
   a->scope_id = scope_id;
-  memcpy(&a->a, addr,
-         family == AF_INET ? sizeof a->a.v4 : sizeof a->a.v6);
+  memcpy(&a->a, addr, family == AF_INET ? sizeof a->a.v4 : sizeof a->a.v6);
   return 0;
 }
 
@@ -236,8 +234,9 @@ static int addrs_from_ares(node_addrs *l, const struct ares_addrinfo *ai,
       eai = addrs_push(l, AF_INET6, &s->sin6_addr, s->sin6_scope_id);
       have_v6 = 1;
     } else if (n->ai_family == AF_INET && !mapped) {
-      eai = addrs_push(l, AF_INET, &((const struct sockaddr_in *)(const void *)
-                                         n->ai_addr)->sin_addr, 0);
+      eai = addrs_push(
+          l, AF_INET,
+          &((const struct sockaddr_in *)(const void *)n->ai_addr)->sin_addr, 0);
     }
   }
   if (mapped && (!have_v6 || (h->ai_flags & AI_ALL))) {
@@ -245,8 +244,9 @@ static int addrs_from_ares(node_addrs *l, const struct ares_addrinfo *ai,
       if (n->ai_family != AF_INET)
         continue;
       struct in6_addr v6;
-      v4_mapped(&((const struct sockaddr_in *)(const void *)n->ai_addr)
-                     ->sin_addr, &v6);
+      v4_mapped(
+          &((const struct sockaddr_in *)(const void *)n->ai_addr)->sin_addr,
+          &v6);
       eai = addrs_push(l, AF_INET6, &v6, 0);
     }
   }
@@ -401,7 +401,7 @@ void gev_freeaddrinfo(struct addrinfo *res) {
 
 /* ---- getnameinfo ------------------------------------------------------- */
 
-#define GNI_FLAGS \
+#define GNI_FLAGS                                                              \
   (NI_NUMERICHOST | NI_NUMERICSERV | NI_NAMEREQD | NI_NOFQDN | NI_DGRAM)
 
 static int copy_out(char *dst, socklen_t len, const char *src, size_t n) {
@@ -442,8 +442,7 @@ static int sa_port(const struct sockaddr *sa) {
                    : ((const struct sockaddr_in6 *)p)->sin6_port);
 }
 
-static int host_numeric(const struct sockaddr *sa, char *host,
-                        socklen_t len) {
+static int host_numeric(const struct sockaddr *sa, char *host, socklen_t len) {
   char buf[INET6_ADDRSTRLEN + IF_NAMESIZE + 2];
   socklen_t alen;
   inet_ntop(sa->sa_family, sa_addr(sa, &alen), buf, INET6_ADDRSTRLEN);
@@ -523,9 +522,8 @@ static int errno_from_eai(int eai) {
 int gev__dns_resolve(const char *host, int port, int family, int socktype,
                      struct addrinfo **res, int *eai) {
   char service[8];
-  struct addrinfo hints = {.ai_family = family,
-                           .ai_socktype = socktype,
-                           .ai_flags = AI_NUMERICSERV};
+  struct addrinfo hints = {
+      .ai_family = family, .ai_socktype = socktype, .ai_flags = AI_NUMERICSERV};
   int code = EAI_SERVICE;
   if (res)
     *res = NULL;

@@ -139,8 +139,7 @@ static thread_config *config_load(void) {
   if ((v = getenv("GEV_DNS_TIMEOUT")) && *v &&
       parse_seconds_ms(v, &c->pub.timeout_ms) < 0)
     env_warn("GEV_DNS_TIMEOUT", v);
-  if ((v = getenv("GEV_DNS_TRIES")) && *v &&
-      parse_tries(v, &c->pub.tries) < 0)
+  if ((v = getenv("GEV_DNS_TRIES")) && *v && parse_tries(v, &c->pub.tries) < 0)
     env_warn("GEV_DNS_TRIES", v);
   c->loaded = 1;
   return c;

@@ -81,8 +81,8 @@ int gev_gethostbyname(const char *name, struct in_addr *addr) {
   gev__dns_req *q = gev__dns_req_new(GEV__DNS_FIRST_V4, &eai);
   if (!q)
     return eai;
-  ares_gethostbyname(gev__dns_req_channel(q), name, AF_INET,
-                     gev__dns_host_cb, q);
+  ares_gethostbyname(gev__dns_req_channel(q), name, AF_INET, gev__dns_host_cb,
+                     q);
   if ((eai = gev__dns_req_wait(q)) != 0)
     return eai;
   if ((eai = gev__dns_eai_from_ares(q->status)) == 0)
@@ -137,9 +137,11 @@ static struct hostent *hostent_from_ai(const struct ares_addrinfo *ai,
   char **aliases = calloc(naliases + 1, sizeof *aliases);
   char **addrs = calloc(naddrs + 1, sizeof *addrs);
   struct hostent h = {.h_name = (char *)gev__dns_canon_name(ai, name),
-                      .h_aliases = aliases, .h_addrtype = family,
+                      .h_aliases = aliases,
+                      .h_addrtype = family,
                       .h_length = family == AF_INET ? 4 : 16,
-                      .h_addr_list = addrs}, *copy = NULL;
+                      .h_addr_list = addrs},
+                 *copy = NULL;
   if (aliases && addrs) {
     naliases = naddrs = 0;
     for (c = ai->cnames; c; c = c->next)
@@ -195,8 +197,8 @@ int gev_gethostbyaddr(const void *addr, socklen_t len, int family,
     return bad_argument();
   if (family != AF_INET && family != AF_INET6)
     return EAI_FAMILY;
-  if (len != (family == AF_INET ? sizeof(struct in_addr)
-                                : sizeof(struct in6_addr)))
+  if (len !=
+      (family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr)))
     return bad_argument();
   gev__dns_req *q = gev__dns_req_new(GEV__DNS_HOSTENT, &eai);
   if (!q)
@@ -206,6 +208,4 @@ int gev_gethostbyaddr(const void *addr, socklen_t len, int family,
   return host_result(q, out);
 }
 
-void gev_freehostent(struct hostent *h) {
-  free(h);
-}
+void gev_freehostent(struct hostent *h) { free(h); }

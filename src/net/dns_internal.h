@@ -27,7 +27,7 @@ typedef struct gev__dns_config {
   const char *servers; /* "ip[:port],..." or NULL */
   int timeout_ms;      /* first try */
   int tries;
-  int rotate;          /* -1 default, 0 off, 1 on */
+  int rotate; /* -1 default, 0 off, 1 on */
 } gev__dns_config;
 
 /* The settings, read from the environment on first use; NULL with errno
@@ -45,14 +45,14 @@ typedef enum gev__dns_want {
 } gev__dns_want;
 
 typedef struct gev__dns_req {
-  gev__resolver *resolver; /* ro */
-  gev__task *task;         /* private: the parked caller, or NULL */
-  gev__dns_want want;      /* ro */
-  int done;                /* private: the callback has run */
-  int detached;            /* private: the caller left; callback frees */
-  int status;              /* ro after done: ARES_SUCCESS or ARES_E* */
-  struct in_addr first_v4; /* result for GEV__DNS_FIRST_V4 */
-  struct hostent *host;    /* result for GEV__DNS_HOSTENT (owned) */
+  gev__resolver *resolver;  /* ro */
+  gev__task *task;          /* private: the parked caller, or NULL */
+  gev__dns_want want;       /* ro */
+  int done;                 /* private: the callback has run */
+  int detached;             /* private: the caller left; callback frees */
+  int status;               /* ro after done: ARES_SUCCESS or ARES_E* */
+  struct in_addr first_v4;  /* result for GEV__DNS_FIRST_V4 */
+  struct hostent *host;     /* result for GEV__DNS_HOSTENT (owned) */
   struct ares_addrinfo *ai; /* result for GEV__DNS_ADDRINFO (owned) */
 } gev__dns_req;
 

@@ -69,12 +69,22 @@ static void child_exec(const dnsmasq_run *d, const char *const *extra) {
     dup2(fd, 1);
     dup2(fd, 2);
   }
-  const char *fixed[] = {DNSMASQ_BIN, "--keep-in-foreground", "--user=root",
-                         "--group=root", "--pid-file=", port,
-                         "--listen-address=127.0.0.1", "--bind-interfaces",
-                         "--no-resolv", "--no-hosts", hosts,
-                         "--local=/test/", "--local=/in-addr.arpa/",
-                         "--local=/ip6.arpa/", "--log-facility=-", NULL};
+  const char *fixed[] = {DNSMASQ_BIN,
+                         "--keep-in-foreground",
+                         "--user=root",
+                         "--group=root",
+                         "--pid-file=",
+                         port,
+                         "--listen-address=127.0.0.1",
+                         "--bind-interfaces",
+                         "--no-resolv",
+                         "--no-hosts",
+                         hosts,
+                         "--local=/test/",
+                         "--local=/in-addr.arpa/",
+                         "--local=/ip6.arpa/",
+                         "--log-facility=-",
+                         NULL};
   for (int i = 0; fixed[i]; i++)
     argv[n++] = fixed[i];
   for (int i = 0; extra && extra[i] && n < MAX_ARGS - 1; i++)
@@ -115,8 +125,7 @@ static int wait_ready(dnsmasq_run *d) {
   return -1;
 }
 
-int dnsmasq_start(dnsmasq_run *d, const char *hosts,
-                  const char *const *extra) {
+int dnsmasq_start(dnsmasq_run *d, const char *hosts, const char *const *extra) {
   char path[128];
   memset(d, 0, sizeof *d);
   snprintf(d->dir, sizeof d->dir, "/tmp/gev-dnsmasq-XXXXXX");

@@ -8,7 +8,7 @@
 typedef struct dnsmasq_run {
   pid_t pid;
   int port;
-  char dir[64];   /* temporary directory with hosts file and log */
+  char dir[64]; /* temporary directory with hosts file and log */
 } dnsmasq_run;
 
 /* Writes hosts (hosts-file lines) to a temporary file and starts

@@ -116,8 +116,7 @@ static void send_to(int fd, const struct sockaddr_in *peer, const void *m,
   sendto(fd, m, n, 0, (const struct sockaddr *)peer, sizeof *peer);
 }
 
-static void udp_answer(int fd, const struct sockaddr_in *peer,
-                       const query *q) {
+static void udp_answer(int fd, const struct sockaddr_in *peer, const query *q) {
   uint8_t out[MAXMSG + 64];
   size_t n;
   if (is(q, "trunc")) {
@@ -153,8 +152,8 @@ static void *delayed_reply(void *arg) {
   return NULL;
 }
 
-static void udp_query(int fd, const struct sockaddr_in *peer,
-                      const uint8_t *m, size_t n) {
+static void udp_query(int fd, const struct sockaddr_in *peer, const uint8_t *m,
+                      size_t n) {
   reply_job *j = malloc(sizeof *j);
   if (!j || parse_query(m, n, &j->q) < 0) {
     free(j);
@@ -258,8 +257,7 @@ static int bind_pair(int *ufd, int *tfd) {
   int one = 1;
   if (*tfd >= 0)
     setsockopt(*tfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  if (*ufd < 0 || *tfd < 0 ||
-      bind(*ufd, (struct sockaddr *)&a, sizeof a) < 0 ||
+  if (*ufd < 0 || *tfd < 0 || bind(*ufd, (struct sockaddr *)&a, sizeof a) < 0 ||
       getsockname(*ufd, (struct sockaddr *)&a, &len) < 0 ||
       bind(*tfd, (struct sockaddr *)&a, sizeof a) < 0 || listen(*tfd, 64) < 0)
     return -1;

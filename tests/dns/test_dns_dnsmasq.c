@@ -44,9 +44,7 @@ static void start_dnsmasq(void) {
     abort();
 }
 
-static void stop_dnsmasq(void) {
-  dnsmasq_stop(&dns);
-}
+static void stop_dnsmasq(void) { dnsmasq_stop(&dns); }
 
 static void use_dnsmasq(void) {
   char s[64];
@@ -102,7 +100,8 @@ START_TEST(cname_chain) {
   int fds = gev_test_fd_count();
   struct hostent *h;
   struct addrinfo hints = {.ai_flags = AI_CANONNAME,
-                           .ai_socktype = SOCK_STREAM}, *ai;
+                           .ai_socktype = SOCK_STREAM},
+                  *ai;
   char buf[INET6_ADDRSTRLEN];
   use_dnsmasq();
   ck_assert_int_eq(gev_gethostbyname_ex("c1.test", AF_INET, &h), 0);
@@ -133,13 +132,11 @@ START_TEST(nxdomain_and_nodata) {
   ck_assert_int_eq(gev_gethostbyname_ex("nosuch.test", AF_INET6, &h),
                    EAI_NONAME);
   ck_assert_ptr_null(h);
-  ck_assert_int_eq(gev_getaddrinfo("nosuch.test", NULL, NULL, &ai),
-                   EAI_NONAME);
+  ck_assert_int_eq(gev_getaddrinfo("nosuch.test", NULL, NULL, &ai), EAI_NONAME);
   ck_assert_ptr_null(ai);
   /* six.test has only an AAAA record, beta.test only an A record. */
   ck_assert_int_eq(gev_gethostbyname("six.test", &a), EAI_NODATA);
-  ck_assert_int_eq(gev_gethostbyname_ex("beta.test", AF_INET6, &h),
-                   EAI_NODATA);
+  ck_assert_int_eq(gev_gethostbyname_ex("beta.test", AF_INET6, &h), EAI_NODATA);
   ck_assert_str_ne(gev_dns_strerror(EAI_NONAME), gev_dns_strerror(EAI_NODATA));
   gev_test_all_clean(fds);
 }
@@ -161,8 +158,7 @@ START_TEST(reverse_lookups) {
   ck_assert_str_eq(h->h_name, "six.test");
   gev_freehostent(h);
   inet_pton(AF_INET, "10.99.0.1", &a4);
-  ck_assert_int_eq(gev_gethostbyaddr(&a4, sizeof a4, AF_INET, &h),
-                   EAI_NONAME);
+  ck_assert_int_eq(gev_gethostbyaddr(&a4, sizeof a4, AF_INET, &h), EAI_NONAME);
   ck_assert_int_eq(gev_gethostbyaddr(&a4, 3, AF_INET, &h), EAI_SYSTEM);
   ck_assert_int_eq(errno, EINVAL);
   ck_assert_int_eq(gev_gethostbyaddr(&a4, 4, AF_UNIX, &h), EAI_FAMILY);
@@ -173,42 +169,49 @@ END_TEST
 START_TEST(getnameinfo_names_and_numbers) {
   int fds = gev_test_fd_count();
   struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(80)};
-  struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6,
-                             .sin6_port = htons(5555)};
+  struct sockaddr_in6 sa6 = {.sin6_family = AF_INET6, .sin6_port = htons(5555)};
   char host[64], serv[32];
   use_dnsmasq();
   inet_pton(AF_INET, "127.0.0.5", &sa.sin_addr);
   ck_assert_int_eq(gev_getnameinfo((void *)&sa, sizeof sa, host, sizeof host,
-                                   serv, sizeof serv, 0), 0);
+                                   serv, sizeof serv, 0),
+                   0);
   ck_assert_str_eq(host, "alpha.test");
   ck_assert_str_eq(serv, "http");
   ck_assert_int_eq(gev_getnameinfo((void *)&sa, sizeof sa, host, sizeof host,
                                    serv, sizeof serv,
-                                   NI_NOFQDN | NI_NUMERICSERV), 0);
+                                   NI_NOFQDN | NI_NUMERICSERV),
+                   0);
   ck_assert_str_eq(host, "alpha");
   ck_assert_str_eq(serv, "80");
-  ck_assert_int_eq(gev_getnameinfo((void *)&sa, sizeof sa, host, 5, NULL, 0,
-                                   0), EAI_OVERFLOW);
+  ck_assert_int_eq(gev_getnameinfo((void *)&sa, sizeof sa, host, 5, NULL, 0, 0),
+                   EAI_OVERFLOW);
   inet_pton(AF_INET, "10.99.0.1", &sa.sin_addr);
-  ck_assert_int_eq(gev_getnameinfo((void *)&sa, sizeof sa, host, sizeof host,
-                                   NULL, 0, 0), 0);
+  ck_assert_int_eq(
+      gev_getnameinfo((void *)&sa, sizeof sa, host, sizeof host, NULL, 0, 0),
+      0);
   ck_assert_str_eq(host, "10.99.0.1");
   ck_assert_int_eq(gev_getnameinfo((void *)&sa, sizeof sa, host, sizeof host,
-                                   NULL, 0, NI_NAMEREQD), EAI_NONAME);
+                                   NULL, 0, NI_NAMEREQD),
+                   EAI_NONAME);
   inet_pton(AF_INET6, "::5", &sa6.sin6_addr);
-  ck_assert_int_eq(gev_getnameinfo((void *)&sa6, sizeof sa6, host,
-                                   sizeof host, serv, sizeof serv, 0), 0);
+  ck_assert_int_eq(gev_getnameinfo((void *)&sa6, sizeof sa6, host, sizeof host,
+                                   serv, sizeof serv, 0),
+                   0);
   ck_assert_str_eq(host, "alpha.test");
   ck_assert_str_eq(serv, "5555");
-  ck_assert_int_eq(gev_getnameinfo((void *)&sa6, sizeof sa6, host,
-                                   sizeof host, NULL, 0, NI_NUMERICHOST), 0);
+  ck_assert_int_eq(gev_getnameinfo((void *)&sa6, sizeof sa6, host, sizeof host,
+                                   NULL, 0, NI_NUMERICHOST),
+                   0);
   ck_assert_str_eq(host, "::5");
-  ck_assert_int_eq(gev_getnameinfo((void *)&sa, 3, host, sizeof host, NULL, 0,
-                                   0), EAI_FAMILY);
-  ck_assert_int_eq(gev_getnameinfo((void *)&sa, sizeof sa, NULL, 0, NULL, 0,
-                                   0), EAI_NONAME);
+  ck_assert_int_eq(
+      gev_getnameinfo((void *)&sa, 3, host, sizeof host, NULL, 0, 0),
+      EAI_FAMILY);
+  ck_assert_int_eq(gev_getnameinfo((void *)&sa, sizeof sa, NULL, 0, NULL, 0, 0),
+                   EAI_NONAME);
   ck_assert_int_eq(gev_getnameinfo((void *)&sa, sizeof sa, host, sizeof host,
-                                   NULL, 0, 1 << 20), EAI_BADFLAGS);
+                                   NULL, 0, 1 << 20),
+                   EAI_BADFLAGS);
   gev_test_all_clean(fds);
 }
 END_TEST
@@ -250,15 +253,14 @@ START_TEST(getaddrinfo_families) {
   ck_assert_int_eq(ai->ai_addrlen, sizeof(struct sockaddr_in));
   gev_freeaddrinfo(ai);
   hints.ai_family = AF_INET6;
-  ck_assert_int_eq(gev_getaddrinfo("beta.test", NULL, &hints, &ai),
-                   EAI_NODATA);
+  ck_assert_int_eq(gev_getaddrinfo("beta.test", NULL, &hints, &ai), EAI_NODATA);
   hints.ai_flags = AI_V4MAPPED;
   hints.ai_socktype = SOCK_DGRAM;
   ck_assert_int_eq(gev_getaddrinfo("beta.test", NULL, &hints, &ai), 0);
   ck_assert_int_eq(count_ai(ai, 0, 0), 1);
-  ck_assert_str_eq(ntop(AF_INET6,
-                        &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, buf),
-                   "::ffff:10.0.0.3");
+  ck_assert_str_eq(
+      ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, buf),
+      "::ffff:10.0.0.3");
   gev_freeaddrinfo(ai);
   gev_test_all_clean(fds);
 }
@@ -270,8 +272,7 @@ START_TEST(getaddrinfo_arguments) {
   char buf[INET6_ADDRSTRLEN];
   use_dnsmasq();
   ck_assert_int_eq(gev_getaddrinfo(NULL, NULL, NULL, &ai), EAI_NONAME);
-  ck_assert_int_eq(gev_getaddrinfo("alpha.test", NULL, NULL, NULL),
-                   EAI_SYSTEM);
+  ck_assert_int_eq(gev_getaddrinfo("alpha.test", NULL, NULL, NULL), EAI_SYSTEM);
   ck_assert_int_eq(errno, EINVAL);
   hints.ai_family = 12345;
   ck_assert_int_eq(gev_getaddrinfo("alpha.test", NULL, &hints, &ai),
@@ -291,8 +292,8 @@ START_TEST(getaddrinfo_arguments) {
   ck_assert_int_eq(gev_getaddrinfo("127.0.0.1", "http", &hints, &ai),
                    EAI_NONAME);
   hints.ai_flags = 0;
-  ck_assert_int_eq(gev_getaddrinfo("127.0.0.1", "no-such-service", &hints,
-                                   &ai), EAI_SERVICE);
+  ck_assert_int_eq(gev_getaddrinfo("127.0.0.1", "no-such-service", &hints, &ai),
+                   EAI_SERVICE);
   ck_assert_int_eq(gev_getaddrinfo("127.0.0.1", "70000", &hints, &ai),
                    EAI_SERVICE);
   hints.ai_family = AF_INET6;
@@ -303,8 +304,9 @@ START_TEST(getaddrinfo_arguments) {
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE;
   ck_assert_int_eq(gev_getaddrinfo(NULL, "8080", &hints, &ai), 0);
-  ck_assert_str_eq(ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr,
-                        buf), "0.0.0.0");
+  ck_assert_str_eq(
+      ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, buf),
+      "0.0.0.0");
   ck_assert_int_eq(port_of(ai), 8080);
   gev_freeaddrinfo(ai);
   hints.ai_flags = 0;

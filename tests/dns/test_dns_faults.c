@@ -4,10 +4,10 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include "gev/dns.h"
@@ -136,7 +136,7 @@ START_TEST(window_of_queries) {
   enum { N = 300 };
   lookup_job *jobs = calloc(N, sizeof *jobs);
   gev_greenlet **gs = calloc(N, sizeof *gs);
-  char (*names)[32] = calloc(N, sizeof *names);
+  char(*names)[32] = calloc(N, sizeof *names);
   begin(5, 1);
   for (int i = 0; i < N; i++) {
     snprintf(names[i], sizeof names[i], "slow200-%d.example", i);
@@ -222,8 +222,7 @@ START_TEST(bad_callers) {
   ck_assert_int_eq(gev_gethostbyname(NULL, &a), EAI_SYSTEM);
   ck_assert_int_eq(errno, EINVAL);
   ck_assert_int_eq(gev_gethostbyname("x.example", NULL), EAI_SYSTEM);
-  ck_assert_int_eq(gev_gethostbyname_ex("x.example", AF_UNIX, &h),
-                   EAI_FAMILY);
+  ck_assert_int_eq(gev_gethostbyname_ex("x.example", AF_UNIX, &h), EAI_FAMILY);
   ck_assert_int_eq(gev_gethostbyname_ex(NULL, AF_INET, &h), EAI_SYSTEM);
   ck_assert_int_eq(gev_run_callback(lookup_from_hub, NULL), 0);
   ck_assert_int_eq(gev_sleep(0), 0);
@@ -341,8 +340,7 @@ enum { CHILD_OK = 0, CHILD_OLD_LOOKUP = 3, CHILD_NEW_LOOKUP = 4 };
 /* A lookup is in flight when the process forks. The parent's lookup still
  * gets its answer (the child never reads the shared socket); in the child,
  * a kept greenlet's lookup fails with ECANCELED and new lookups work. */
-static char child_verdict(gev_fork_mode mode, gev_greenlet *g,
-                          lookup_job *j) {
+static char child_verdict(gev_fork_mode mode, gev_greenlet *g, lookup_job *j) {
   struct in_addr a;
   if (mode == GEV_FORK_KEEP &&
       (gev_greenlet_join(g, 5) < 0 || j->err != ECANCELED))
@@ -383,9 +381,7 @@ static void fork_with_lookup_in_flight(gev_fork_mode mode) {
   end();
 }
 
-START_TEST(fork_keeping_the_hub) {
-  fork_with_lookup_in_flight(GEV_FORK_KEEP);
-}
+START_TEST(fork_keeping_the_hub) { fork_with_lookup_in_flight(GEV_FORK_KEEP); }
 END_TEST
 
 START_TEST(fork_discarding_the_hub) {

@@ -76,7 +76,8 @@ START_TEST(hosts_file_and_literals_need_no_query) {
   struct sockaddr_in sa = {.sin_family = AF_INET,
                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   ck_assert_int_eq(gev_getnameinfo((void *)&sa, sizeof sa, host, sizeof host,
-                                   NULL, 0, NI_NAMEREQD), 0);
+                                   NULL, 0, NI_NAMEREQD),
+                   0);
   ck_assert_str_eq(host, "localhost");
   ck_assert_int_eq(resp.counts->udp, 0); /* nothing reached the server */
   end();
@@ -169,24 +170,24 @@ START_TEST(resolve_for_sockets) {
   struct addrinfo *ai;
   int eai;
   begin();
-  ck_assert_int_eq(gev__dns_resolve("localhost", 8080, AF_INET, SOCK_STREAM,
-                                    &ai, &eai), 0);
+  ck_assert_int_eq(
+      gev__dns_resolve("localhost", 8080, AF_INET, SOCK_STREAM, &ai, &eai), 0);
   ck_assert_int_eq(eai, 0);
   ck_assert_int_eq(ai->ai_socktype, SOCK_STREAM);
-  ck_assert_int_eq(ntohs(((struct sockaddr_in *)ai->ai_addr)->sin_port),
-                   8080);
+  ck_assert_int_eq(ntohs(((struct sockaddr_in *)ai->ai_addr)->sin_port), 8080);
   ck_assert_ptr_null(ai->ai_next);
   gev_freeaddrinfo(ai);
-  ck_assert_int_eq(gev__dns_resolve("nx.example", 80, AF_UNSPEC, SOCK_STREAM,
-                                    &ai, &eai), -1);
+  ck_assert_int_eq(
+      gev__dns_resolve("nx.example", 80, AF_UNSPEC, SOCK_STREAM, &ai, &eai),
+      -1);
   ck_assert_int_eq(errno, ENOENT);
   ck_assert_int_eq(eai, EAI_NONAME);
   ck_assert_ptr_null(ai);
-  ck_assert_int_eq(gev__dns_resolve("servfail.example", 80, AF_INET, 0, &ai,
-                                    NULL), -1);
+  ck_assert_int_eq(
+      gev__dns_resolve("servfail.example", 80, AF_INET, 0, &ai, NULL), -1);
   ck_assert_int_eq(errno, EAGAIN);
-  ck_assert_int_eq(gev__dns_resolve("localhost", 70000, AF_INET, 0, &ai,
-                                    &eai), -1);
+  ck_assert_int_eq(gev__dns_resolve("localhost", 70000, AF_INET, 0, &ai, &eai),
+                   -1);
   ck_assert_int_eq(errno, EINVAL);
   ck_assert_int_eq(gev__dns_resolve(NULL, 80, AF_INET, 0, &ai, &eai), -1);
   ck_assert_int_eq(errno, EINVAL);

@@ -20,7 +20,7 @@
 #include "testutil.h"
 
 static dnsmasq_run dns;
-static int blackhole = -1;  /* a DNS "server" that never answers */
+static int blackhole = -1; /* a DNS "server" that never answers */
 static pid_t http_pid;
 static int http_port, closed_port;
 static char dns_arg[64];
@@ -160,9 +160,9 @@ static void crawl(run *r, const char *input, const char *const *args) {
 
 START_TEST(names_in_order_with_errors_and_timeout) {
   run *r = calloc(1, sizeof *r);
-  const char *const args[] = {"--dns", dns_arg, "--timeout", "1",
-                              "alpha.test", "nosuch.test", "x.slow.test",
-                              "beta.test", "127.0.0.9", NULL};
+  const char *const args[] = {
+      "--dns",       dns_arg,       "--timeout", "1",         "alpha.test",
+      "nosuch.test", "x.slow.test", "beta.test", "127.0.0.9", NULL};
   crawl(r, NULL, args);
   ck_assert_str_eq(r->out, "alpha.test 127.0.0.5\n"
                            "nosuch.test ERROR not found\n"
@@ -178,8 +178,8 @@ END_TEST
 
 START_TEST(all_resolved_exits_zero) {
   run *r = calloc(1, sizeof *r);
-  const char *const args[] = {"--dns", dns_arg, "--concurrency", "1",
-                              "beta.test", "alpha.test", NULL};
+  const char *const args[] = {
+      "--dns", dns_arg, "--concurrency", "1", "beta.test", "alpha.test", NULL};
   crawl(r, NULL, args);
   ck_assert_str_eq(r->out, "beta.test 10.0.0.3\nalpha.test 127.0.0.5\n");
   ck_assert_int_eq(r->status, 0);
@@ -233,15 +233,16 @@ START_TEST(fetch_urls) {
   char ok[64], refused[64], want[512];
   snprintf(ok, sizeof ok, "http://web.test:%d/index.html", http_port);
   snprintf(refused, sizeof refused, "http://web.test:%d/", closed_port);
-  const char *const args[] = {"--dns", dns_arg, "--fetch", ok,
-                              "http://nosuch.test/", refused, "ftp://x/",
-                              NULL};
+  const char *const args[] = {
+      "--dns", dns_arg,    "--fetch", ok, "http://nosuch.test/",
+      refused, "ftp://x/", NULL};
   crawl(r, NULL, args);
   snprintf(want, sizeof want,
            "%s 200 5\n"
            "http://nosuch.test/ ERROR not found\n"
            "%s ERROR connection refused\n"
-           "ftp://x/ ERROR bad url\n", ok, refused);
+           "ftp://x/ ERROR bad url\n",
+           ok, refused);
   ck_assert_str_eq(r->out, want);
   ck_assert_int_eq(r->status, 1);
   free(r);

@@ -33,9 +33,7 @@ const char *strf(const char *fmt, ...) {
   return buf;
 }
 
-void log_reset(void) {
-  log_n = 0;
-}
+void log_reset(void) { log_n = 0; }
 
 gev_greenlet *spawn_kept(gev_greenlet_fn fn, void *arg) {
   ck_assert_int_lt(nkept, SYNCTEST_MAX_GREENLETS);
@@ -51,6 +49,4 @@ void spawned_unref_all(void) {
   nkept = 0;
 }
 
-void run_hub(void) {
-  ck_assert_int_eq(gev_run(), 0);
-}
+void run_hub(void) { ck_assert_int_eq(gev_run(), 0); }

@@ -132,9 +132,7 @@ START_TEST(event_bad_input) {
 }
 END_TEST
 
-static void *event_wait_from_hub_cb(void *arg) {
-  return NULL;
-}
+static void *event_wait_from_hub_cb(void *arg) { return NULL; }
 
 static void hub_callback(void *arg) {
   int *out = arg;
@@ -167,9 +165,7 @@ static gev_queue *xq;
 static gev_channel *xch;
 static gev_pool *xpool;
 
-static void *noop(void *arg) {
-  return arg;
-}
+static void *noop(void *arg) { return arg; }
 
 enum { FOREIGN_CALLS = 12 };
 

@@ -335,7 +335,7 @@ END_TEST
 
 enum { PRODUCERS = 4, CONSUMERS = 4, PER_PRODUCER = 25000 };
 
-static unsigned char *seen;          /* per item: times received */
+static unsigned char *seen; /* per item: times received */
 /* Last sequence number each consumer got from each producer: a consumer's
  * gets are dequeued one after another, so per producer they must rise. */
 static int last_from[CONSUMERS][PRODUCERS];
