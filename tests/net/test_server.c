@@ -404,6 +404,7 @@ static int many_clients(int port, int ready_w, int go_r) {
   }
   for (int i = 0; i < MANY; i++)
     close(fd[i]);
+  free(fd);
   return 0;
 }
 
