@@ -73,7 +73,7 @@ GEV_EXTERN int gev_fork_discard(void);
  * gev_prefork_run() opens a listening TCP socket once, forks N worker
  * processes and supervises them until it is told to stop; each worker
  * runs the user's worker function in a hub of its own, handed the
- * listening socket. It is gunicorn's arbiter:
+ * listening socket. It is gunicorn's arbiter.
  *
  * The master is a plain poll(2) loop, not a gev hub: it forks from the
  * thread's main coroutine, so its workers start clean (a hub the calling
@@ -97,6 +97,11 @@ GEV_EXTERN int gev_fork_discard(void);
  *               before it became ready counts as a boot failure; repeated
  *               boot failures delay the next start (0.1 s doubling up to
  *               5 s) instead of spinning.
+ *
+ * Signals in a worker: TERM asks it to stop gracefully (see
+ * gev_worker_wait_stop), INT and QUIT end it at once (_exit(0)), HUP, TTIN
+ * and TTOU are ignored (they are the master's); the rest keep their
+ * default action.
  *
  * Watchdog. Each worker's hub runs a heartbeat timer (every timeout/4, at
  * most every second) that sends a datagram to the master over a socket
@@ -152,7 +157,7 @@ typedef struct gev_prefork_opts {
   /* Where to listen: host (numeric or a name libc resolves; NULL:
    * 127.0.0.1) and port (0 picks a free one); or, with use_listen_fd, an
    * already listening socket listen_fd, which the master borrows (it is
-   * not closed). */
+   * not closed, but is made non-blocking). */
   const char *host;
   int port;
   int use_listen_fd;
