@@ -633,6 +633,26 @@ START_TEST(test_master_in_a_gev_program) {
 }
 END_TEST
 
+START_TEST(test_borrowed_listener) {
+  master_proc mp;
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t len = sizeof a;
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+  ck_assert_int_eq(listen(fd, 16), 0);
+  ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+  gev_prefork_opts o = {
+      .workers = 2, .graceful_timeout = 5, .use_listen_fd = 1, .listen_fd = fd};
+  start_master(&mp, &o);
+  ck_assert_int_eq(mp.port, ntohs(a.sin_port));
+  for (int i = 0; i < 4; i++)
+    ck_assert_int_gt(ask(mp.port, "pid\n"), 0);
+  ck_assert_int_eq(stop_master(&mp, SIGTERM, 10), 0);
+  close(fd);
+}
+END_TEST
+
 static void *run_in_greenlet(void *arg) {
   return (void *)(intptr_t)(gev_prefork_run(arg) < 0 ? errno : 0);
 }
@@ -695,6 +715,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_term_kills_what_overruns_the_graceful_timeout);
   tcase_add_test(tc, test_boot_failures_back_off);
   tcase_add_test(tc, test_reuseport_workers);
+  tcase_add_test(tc, test_borrowed_listener);
   tcase_add_test(tc, test_other_children_keep_their_status);
   tcase_add_test(tc, test_master_in_a_gev_program);
   tcase_add_test(tc, test_bad_input);
