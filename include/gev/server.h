@@ -73,7 +73,8 @@ typedef struct gev_server_opts {
                             borrowed, must outlive the server; NULL: none */
   double stop_timeout;   /* grace period used by serve_forever; < 0: 1 s */
   size_t max_datagram;   /* datagram buffer size; 0 = 65536 */
-  const char *name;      /* prefix for handler greenlet names; may be NULL */
+  const char *name;      /* handler greenlets' name (not with a pool, whose
+                            spawn names them); NULL: "Greenlet-N" */
 } gev_server_opts;
 
 /* Creates a stream (TCP or Unix) server; nothing is accepted before
