@@ -532,6 +532,26 @@ GEV_EXTERN int gev_run(void) {
 
 /* ---- Teardown ---------------------------------------------------------- */
 
+/* libev's default loop lives in static memory, and its count of active,
+ * referenced watchers survives ev_loop_destroy(): watchers left active
+ * (by the program before gev_hub_destroy, or by the parent before a fork)
+ * would keep the next default loop from ever running out of work (gev_run
+ * and gev_hub_destroy would hang). libev 4.33 has no getter
+ * for the count, but ev_run returns it: re-create the default loop now,
+ * run one non-blocking iteration to read it, and bring it back to zero.
+ * The next hub picks this fresh loop up through ev_default_loop(). */
+static void reset_default_loop(void) {
+  struct ev_loop *loop = ev_default_loop(0);
+  int n;
+  if (!loop)
+    return; /* LCOV_EXCL_LINE: the next hub reports the failure */
+  n = ev_run(loop, EVRUN_NOWAIT);
+  for (; n > 0; n--)
+    ev_unref(loop);
+  for (; n < 0; n++)
+    ev_ref(loop);
+}
+
 GEV_EXTERN int gev_hub_destroy(void) {
   gev__hub *h = tls_hub;
   if (!h)
@@ -558,6 +578,10 @@ GEV_EXTERN int gev_hub_destroy(void) {
   gev_coro_free(h->coro);
   gev__task_fini(&h->main_task);
   ev_loop_destroy(h->loop);
+  if (h->is_default) {
+    reset_default_loop();
+    ev_loop_destroy(ev_default_loop(0)); /* leave no descriptor behind */
+  }
   tls_hub = NULL;
   pthread_setspecific(hub_key, NULL);
   hub_free(h);
@@ -695,25 +719,6 @@ static void forget_greenlet(gev__cthread *thr, gev_greenlet *g) {
   free(g->errmsg);
   free(g->name);
   gev__greenlet_release_memory(g);
-}
-
-/* libev's default loop lives in static memory, and its count of active,
- * referenced watchers survives ev_loop_destroy(): the parent's watchers
- * left active would keep the next default loop from ever running out of
- * work (gev_run and gev_hub_destroy would hang). libev 4.33 has no getter
- * for the count, but ev_run returns it: re-create the default loop now,
- * run one non-blocking iteration to read it, and bring it back to zero.
- * The next hub picks this fresh loop up through ev_default_loop(). */
-static void reset_default_loop(void) {
-  struct ev_loop *loop = ev_default_loop(0);
-  int n;
-  if (!loop)
-    return; /* LCOV_EXCL_LINE: the next hub reports the failure */
-  n = ev_run(loop, EVRUN_NOWAIT);
-  for (; n > 0; n--)
-    ev_unref(loop);
-  for (; n < 0; n++)
-    ev_ref(loop);
 }
 
 int gev__hub_forget_after_fork(void) {

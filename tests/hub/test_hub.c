@@ -257,6 +257,28 @@ START_TEST(test_unlinked_failure_reported_hub_survives) {
 }
 END_TEST
 
+static void never_called(struct ev_loop *loop, ev_io *w, int revents) {
+  ck_abort_msg("the io watcher fired");
+}
+
+/* A watcher the program left active on the default loop must not keep a
+ * later hub from going idle. */
+START_TEST(test_destroy_with_foreign_watcher_then_new_hub_idles) {
+  static ev_io w;
+  int p[2];
+  ck_assert_int_eq(pipe(p), 0);
+  ev_io_init(&w, never_called, p[0], EV_READ);
+  ev_io_start(gev_hub_loop(), &w);
+  ck_assert_int_eq(gev_hub_destroy(), 0);
+  alarm(10);
+  ck_assert_int_eq(gev_run(), 0); /* would hang with a stale count */
+  ck_assert_int_eq(gev_sleep(0.001), 0);
+  alarm(0);
+  close(p[0]);
+  close(p[1]);
+}
+END_TEST
+
 static Suite *hub_suite(void) {
   Suite *s = suite_create("hub");
   TCase *tc = tcase_create("hub");
@@ -271,6 +293,7 @@ static Suite *hub_suite(void) {
   tcase_add_test(tc, test_greenlet_of_other_hub_refused);
   tcase_add_test(tc, test_run_info_names_parked_greenlets);
   tcase_add_test(tc, test_unlinked_failure_reported_hub_survives);
+  tcase_add_test(tc, test_destroy_with_foreign_watcher_then_new_hub_idles);
   suite_add_tcase(s, tc);
   return s;
 }
