@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -227,6 +228,62 @@ START_TEST(serve_forever_until_closed_from_hub) {
   ck_assert_int_eq(errno, EBADF);
   gev_greenlet_unref(g);
   gev_server_free(srv);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+START_TEST(killed_serve_forever_closes_and_kills_handlers) {
+  int fds = gev_test_fd_count();
+  slow_state *st = calloc(1, sizeof *st);
+  st->delay = 30;
+  gev_server_opts o = {.host = "127.0.0.1", .port = 0};
+  gev_server *srv = gev_stream_server_new(&o, slow_handler, st);
+  ck_assert_ptr_nonnull(srv);
+  gev_greenlet *g = gev_spawn(serve, srv);
+  gev_socket *c;
+  connect_many(srv, st, &c, 1);
+  ck_assert_int_eq(st->running, 1);
+  ck_assert_int_eq(gev_greenlet_kill(g, 1, 5), 0);
+  ck_assert(!gev_server_started(srv));
+  /* The handler was killed without waiting for its 30 s sleep. */
+  for (int i = 0; i < 500 && gev_server_handlers(srv) > 0; i++)
+    gev_sleep(0.01);
+  ck_assert_uint_eq(gev_server_handlers(srv), 0);
+  ck_assert_int_eq(st->cancelled, 1);
+  gev_socket_close(c);
+  gev_greenlet_unref(g);
+  gev_server_free(srv);
+  free(st);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+START_TEST(unix_listener_given) {
+  int fds = gev_test_fd_count();
+  char dir[] = "/tmp/gev-srv-XXXXXX";
+  ck_assert_ptr_nonnull(mkdtemp(dir));
+  struct sockaddr_un sun = {.sun_family = AF_UNIX};
+  snprintf(sun.sun_path, sizeof sun.sun_path, "%s/sock", dir);
+  gev_socket *l = gev_socket_new(AF_UNIX, SOCK_STREAM, 0);
+  ck_assert_int_eq(gev_socket_bind(l, (struct sockaddr *)&sun, sizeof sun), 0);
+  ck_assert_int_eq(gev_socket_listen(l, 8), 0);
+  gev_server_opts o = {.listener = l};
+  gev_server *srv = gev_stream_server_new(&o, echo_handler, NULL);
+  ck_assert_ptr_nonnull(srv);
+  ck_assert_int_eq(gev_server_port(srv), -1); /* not an IP address */
+  ck_assert_int_eq(gev_server_start(srv), 0);
+  gev_socket *c = gev_socket_new(AF_UNIX, SOCK_STREAM, 0);
+  ck_assert_int_eq(gev_socket_connect(c, (struct sockaddr *)&sun, sizeof sun),
+                   0);
+  char buf[8];
+  ck_assert_int_eq(gev_socket_sendall(c, "unix", 4, 0), 0);
+  nt_recv_all(c, buf, 4);
+  ck_assert_int_eq(memcmp(buf, "unix", 4), 0);
+  gev_socket_close(c);
+  ck_assert_int_eq(gev_server_stop(srv, 5), 0);
+  gev_server_free(srv); /* the listener went with the server */
+  unlink(sun.sun_path);
+  rmdir(dir);
   gev_test_all_clean(fds);
 }
 END_TEST
@@ -484,6 +541,8 @@ static Suite *server_suite(void) {
   tcase_add_test(tc, max_handlers_caps_concurrency);
   tcase_add_test(tc, pool_caps_concurrency);
   tcase_add_test(tc, serve_forever_until_closed_from_hub);
+  tcase_add_test(tc, killed_serve_forever_closes_and_kills_handlers);
+  tcase_add_test(tc, unix_listener_given);
   tcase_add_test(tc, datagram_echo);
   tcase_add_test(tc, bad_input);
   tcase_add_test(tc, emfile_backoff_then_resume);
