@@ -53,8 +53,8 @@ cleanup() {
 trap cleanup EXIT
 
 # Starts a server binary on a free port in stack mode $1, pinned to the
-# server CPU; prints its port. Its pid is added to pids (in the caller's
-# shell: call it without a subshell and read $port after).
+# server CPU; sets $port and adds its pid to pids (so call it directly, not
+# in a subshell).
 start_server() {
   local mode=$1 out=$tmp/out.$RANDOM
   shift
