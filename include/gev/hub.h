@@ -186,9 +186,11 @@ typedef struct gev_spawn_opts {
 } gev_spawn_opts;
 
 /* Spawns fn(arg) as a greenlet of this thread's hub. It starts from a
- * callback, so greenlets spawned in a row start in spawn order. Returns a
- * handle the caller owns (release with gev_greenlet_unref); the greenlet
- * runs whether or not anyone holds a handle.
+ * callback, so greenlets spawned in a row start in spawn order. Never
+ * blocks: callable from any coroutine of the thread, from the hub and from
+ * loop callbacks (a server's accept watcher spawns its handlers so).
+ * Returns a handle the caller owns (release with gev_greenlet_unref); the
+ * greenlet runs whether or not anyone holds a handle.
  * Errors: EINVAL (fn NULL, bad opts), ENOMEM. */
 GEV_EXTERN gev_greenlet *gev_spawn(gev_greenlet_fn fn, void *arg);
 GEV_EXTERN gev_greenlet *gev_spawn_ex(const gev_spawn_opts *opts,
