@@ -239,13 +239,9 @@ static int ensure_region(gev__cthread *t) {
 
 /* ---- Death and stack release ------------------------------------------- */
 
-/* Releases the stack of the coroutine that died just before this context
- * resumed. */
-static void release_dying(gev__cthread *t) {
-  gev_coro *c = t->dying;
-  if (!c)
-    return;
-  t->dying = NULL;
+/* Gives back what a dead coroutine's stack held: its dedicated stack to
+ * the cache, or its place in the shared region and its saved bytes. */
+static void release_stack(gev__cthread *t, gev_coro *c) {
   if (c->mode == GEV_STACK_SHARED) {
     if (t->occupant == c)
       t->occupant = NULL;
@@ -253,6 +249,16 @@ static void release_dying(gev__cthread *t) {
   } else {
     gev__stack_put(t, &c->stack);
   }
+}
+
+/* Releases the stack of the coroutine that died just before this context
+ * resumed. */
+static void release_dying(gev__cthread *t) {
+  gev_coro *c = t->dying;
+  if (!c)
+    return;
+  t->dying = NULL;
+  release_stack(t, c);
 }
 
 /* ---- The scratch context ----------------------------------------------- */
@@ -598,15 +604,9 @@ static void coro_unref(gev_coro *c) {
 }
 
 /* Discards a suspended coroutine's stack without running it. */
-static void discard(gev__cthread *t, gev_coro *c) {
+void gev__coro_discard(gev_coro *c) {
   c->dead = 1;
-  if (c->mode == GEV_STACK_SHARED) {
-    if (t->occupant == c)
-      t->occupant = NULL;
-    drop_saved(t, c);
-  } else {
-    gev__stack_put(t, &c->stack);
-  }
+  release_stack(c->thr, c);
 }
 
 static int would_cycle(const gev_coro *c, const gev_coro *parent) {
@@ -627,7 +627,7 @@ static void kill_for_free(gev__cthread *t, gev_coro *c) {
             "gev: coroutine %s ignored the kill error when freed; "
             "its stack is discarded\n",
             c->name ? c->name : "<unnamed>");
-    discard(t, c);
+    gev__coro_discard(c);
   }
 }
 

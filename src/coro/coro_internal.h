@@ -44,6 +44,10 @@ struct gev_coro {
  * hub can drop the task it attached (set by the hub, may stay NULL). */
 extern void (*gev__coro_free_hook)(gev_coro *c);
 
+/* Marks a suspended coroutine dead and releases its stack without running
+ * it (after fork, a child must not run the parent's coroutines). */
+void gev__coro_discard(gev_coro *c);
+
 /* Per-thread stack cache and allocation. */
 int gev__stack_get(gev__cthread *t, size_t size, gev__stack *out);
 void gev__stack_put(gev__cthread *t, gev__stack *s);

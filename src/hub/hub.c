@@ -697,24 +697,17 @@ GEV_EXTERN void gev_print_run_info(FILE *out) {
 
 /* Marks c dead and releases its stack and control block without switching
  * to it. */
-static void forget_coro(gev__cthread *thr, gev_coro *c) {
-  if (c->started && !c->dead) {
-    c->dead = 1;
-    if (c->mode == GEV_STACK_SHARED) {
-      if (thr->occupant == c)
-        thr->occupant = NULL;
-    } else {
-      gev__stack_put(thr, &c->stack);
-    }
-  }
+static void forget_coro(gev_coro *c) {
+  if (c->started && !c->dead)
+    gev__coro_discard(c);
   c->task = NULL;
   gev_coro_free(c);
 }
 
-static void forget_greenlet(gev__cthread *thr, gev_greenlet *g) {
+static void forget_greenlet(gev_greenlet *g) {
   gev__task_fini(&g->task);
   if (g->coro)
-    forget_coro(thr, g->coro);
+    forget_coro(g->coro);
   gev__greenlet_free_links(g);
   free(g->errmsg);
   free(g->name);
@@ -736,10 +729,10 @@ int gev__hub_forget_after_fork(void) {
     reset_default_loop();
   while ((g = h->greenlets)) {
     h->greenlets = g->next;
-    forget_greenlet(h->thr, g);
+    forget_greenlet(g);
   }
   h->thr->live++; /* balance the count taken off at creation */
-  forget_coro(h->thr, h->coro);
+  forget_coro(h->coro);
   gev__task_fini(&h->main_task);
   tls_hub = NULL;
   pthread_setspecific(hub_key, NULL);
