@@ -385,6 +385,15 @@ out_free:
  * allocated until the hub is gone, since handler greenlets that are still
  * unwinding may use it; it only ignores stop requests from now on. */
 static void worker_close(gev_worker *w) {
+  sigset_t stops;
+  /* The worker is on its way out: a stop signal the master sends now (it
+   * may not have heard yet that this worker retired by itself) must not
+   * kill it with the default action once the handlers below are gone. */
+  sigemptyset(&stops);
+  sigaddset(&stops, SIGTERM);
+  sigaddset(&stops, SIGINT);
+  sigaddset(&stops, SIGQUIT);
+  sigprocmask(SIG_BLOCK, &stops, NULL);
   w->closed = 1;
   ev_timer_stop(w->loop, &w->heartbeat);
   gev__watcher_stopped();
