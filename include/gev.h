@@ -1,5 +1,6 @@
 /*
  * gev — gevent for C. One include for the whole public API:
+ *   gev/log.h     the log hook and gev's monotonic clock
  *   gev/coro.h    coroutines with greenlet's semantics
  *   gev/hub.h     the hub: greenlets, waiting, timeouts
  *   gev/sync.h    Event, AsyncResult, locks, queues, pools
@@ -13,6 +14,7 @@
 #define GEV_H
 
 #include "gev/coro.h"
+#include "gev/log.h"
 #if __has_include("gev/hub.h")
 #include "gev/hub.h"
 #endif

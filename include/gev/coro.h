@@ -51,16 +51,11 @@
 
 #include <stddef.h>
 
+#include "gev/log.h"
 #include "gev/version.h"
 
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#if defined(GEV_BUILDING)
-#define GEV_EXTERN __attribute__((visibility("default")))
-#else
-#define GEV_EXTERN
 #endif
 
 /* The kill error: greenlet's GreenletExit. A coroutine that ends with it

@@ -32,6 +32,7 @@
 
 #include "arch/switch.h"
 #include "coro/coro_internal.h"
+#include "coro/log_internal.h"
 #include "coro/tools.h"
 
 #define DEFAULT_STACK (256 * 1024)
@@ -272,7 +273,7 @@ static void scratch_main(gev__cthread *t) {
     release_dying(t);
     occ = t->occupant;
     if (occ && occ != to && save_shared(t, occ) < 0) {
-      fputs("gev: out of memory saving a shared stack\n", stderr);
+      gev__log(GEV_LOG_FATAL, "gev: out of memory saving a shared stack");
       abort(); /* LCOV_EXCL_LINE: malloc failure of a few KiB */
     }
     clear_region_shadow(t);
@@ -496,7 +497,7 @@ static void finish(gev__cthread *t, gev_coro *self, void *result) {
   t->xfer_value = value;
   t->xfer_err = err;
   raw_switch(t, self, target, 1);
-  fputs("gev: a dead coroutine was resumed\n", stderr);
+  gev__log(GEV_LOG_FATAL, "gev: a dead coroutine was resumed");
   abort();
 }
 
@@ -623,10 +624,10 @@ static void kill_for_free(gev__cthread *t, gev_coro *c) {
     gev_coro_set_parent(c, t->current);
   gev_coro_throw(c, GEV_EKILL, NULL);
   if (!c->dead) {
-    fprintf(stderr,
-            "gev: coroutine %s ignored the kill error when freed; "
-            "its stack is discarded\n",
-            c->name ? c->name : "<unnamed>");
+    gev__log(GEV_LOG_WARNING,
+             "gev: coroutine %s ignored the kill error when freed; "
+             "its stack is discarded",
+             c->name ? c->name : "<unnamed>");
     gev__coro_discard(c);
   }
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "coro/coro_internal.h"
+#include "coro/log_internal.h"
 #include "coro/tools.h"
 
 size_t gev__page_size(void) {
@@ -118,11 +119,6 @@ static int in_guard(const gev__cthread *t, const char *addr) {
   return addr < s->lo && addr + 16 * gev__page_size() >= s->map;
 }
 
-static void write_str(const char *s) {
-  ssize_t r = write(2, s, strlen(s));
-  (void)r;
-}
-
 extern __thread gev__cthread *gev__tls_thread;
 
 static void overflow_handler(int sig, siginfo_t *si, void *uctx) {
@@ -130,9 +126,8 @@ static void overflow_handler(int sig, siginfo_t *si, void *uctx) {
   struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
   if (t && in_guard(t, si->si_addr)) {
     const char *name = t->current->name;
-    write_str("gev: stack overflow in coroutine ");
-    write_str(name ? name : "<unnamed>");
-    write_str("\n");
+    gev__log_parts(GEV_LOG_FATAL, "gev: stack overflow in coroutine ",
+                   name ? name : "<unnamed>", NULL);
     signal(SIGABRT, SIG_DFL);
     abort();
   }

@@ -119,8 +119,9 @@ GEV_EXTERN void gev_greenlet_unref(gev_greenlet *g) {
 /* ---- Completion -------------------------------------------------------- */
 
 static void report_failure(gev_greenlet *g) {
-  fprintf(stderr, "gev: greenlet %s failed: %s (%s)\n", gev_greenlet_name(g),
-          g->errmsg ? g->errmsg : strerror(g->err), strerror(g->err));
+  gev__log(GEV_LOG_ERROR, "gev: greenlet %s failed: %s (%s)",
+           gev_greenlet_name(g), g->errmsg ? g->errmsg : strerror(g->err),
+           strerror(g->err));
 }
 
 static void run_done(gev__cb *cb) {

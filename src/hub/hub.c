@@ -44,7 +44,7 @@ static __thread gev__hub *tls_hub;
 /* ---- Errors ------------------------------------------------------------ */
 
 void gev__die(const char *rule) {
-  fprintf(stderr, "gev: %s\n", rule);
+  gev__log(GEV_LOG_FATAL, "gev: %s", rule);
   abort();
 }
 

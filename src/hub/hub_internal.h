@@ -8,6 +8,7 @@
 #include <ev.h>
 
 #include "coro/coro_internal.h"
+#include "coro/log_internal.h"
 #include "hub/park.h"
 
 /* A node of the hub's callback queue (FIFO, intrusive). */

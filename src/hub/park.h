@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 
+#include "coro/log_internal.h"
 #include "gev/hub.h"
 
 typedef struct gev__task gev__task;

@@ -182,8 +182,8 @@ static void handler_cb(struct ev_loop *loop, ev_signal *w, int revents) {
 out_free:
   free(call);
 out_report: /* LCOV_EXCL_LINE: out of memory */
-  fprintf(stderr, "gev: out of memory running the handler of signal %d\n",
-          w->signum);
+  gev__log(GEV_LOG_ERROR, "gev: out of memory running the handler of signal %d",
+           w->signum);
 }
 
 static void handler_link(sig_state *st, gev_signal *s) {

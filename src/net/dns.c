@@ -382,8 +382,8 @@ out_report:
     errno = ENOMEM;
     return -1;
   }
-  fprintf(stderr, "gev: cannot set up the c-ares resolver: %s\n",
-          ares_strerror(status));
+  gev__log(GEV_LOG_ERROR, "gev: cannot set up the c-ares resolver: %s",
+           ares_strerror(status));
   errno = EIO;
   return -1;
 }

@@ -89,7 +89,7 @@ static int parse_tries(const char *s, int *tries) {
 }
 
 static void env_warn(const char *var, const char *value) {
-  fprintf(stderr, "gev: ignoring invalid %s=\"%s\"\n", var, value);
+  gev__log(GEV_LOG_WARNING, "gev: ignoring invalid %s=\"%s\"", var, value);
 }
 
 /* GEV_DNS_SERVERS, or NULL when unset or invalid (reported). */

@@ -72,7 +72,7 @@ GEV_EXTERN pid_t gev_fork(gev_fork_mode mode) {
   if (pid != 0)
     return pid;
   if ((mode == GEV_FORK_KEEP ? gev_fork_reinit() : gev_fork_discard()) < 0) {
-    fprintf(stderr, "gev: after fork: %s\n", strerror(errno));
+    gev__log(GEV_LOG_ERROR, "gev: after fork: %s", strerror(errno));
     _exit(127);
   }
   return 0;

@@ -138,7 +138,7 @@ static void mlog(const gev_prefork_opts *o, const char *fmt, ...) {
   if (o->log)
     o->log(line, o->arg);
   else
-    fprintf(stderr, "gev prefork[%d]: %s\n", (int)getpid(), line);
+    gev__log(GEV_LOG_INFO, "gev prefork[%d]: %s", (int)getpid(), line);
 }
 
 /* "exited with status 3", "killed by signal 9" ... */
@@ -292,10 +292,10 @@ static void worker_send(gev_worker *w, char msg) {
 static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents) {
   gev_worker *w = t->data;
   (void)loop, (void)revents;
-  fprintf(stderr,
-          "gev prefork[%d]: worker %u still busy %.1f s after it "
-          "was asked to stop; exiting\n",
-          (int)getpid(), w->serial, w->o.graceful_timeout);
+  gev__log(GEV_LOG_WARNING,
+           "gev prefork[%d]: worker %u still busy %.1f s after it "
+           "was asked to stop; exiting",
+           (int)getpid(), w->serial, w->o.graceful_timeout);
   fflush(NULL);
   _exit(EXIT_FAILURE);
 }
@@ -457,8 +457,8 @@ static void worker_process(master *m, int beat_fd, unsigned serial,
   fflush(NULL);
   _exit(rc & 0xff);
 out_boot_failed:
-  fprintf(stderr, "gev prefork[%d]: worker %u cannot start: %s\n",
-          (int)getpid(), serial, strerror(errno));
+  gev__log(GEV_LOG_ERROR, "gev prefork[%d]: worker %u cannot start: %s",
+           (int)getpid(), serial, strerror(errno));
   fflush(NULL);
   _exit(EXIT_BOOT_FAILED);
 }
