@@ -29,6 +29,7 @@
 #include "gev/server.h"
 #include "gev/sync.h"
 #include "hub/park.h"
+#include "net/server_internal.h"
 
 #define BACKOFF_MIN 0.01
 #define BACKOFF_MAX 1.0
@@ -66,7 +67,9 @@ struct gev_server {
   gev__waitq forever;           /* parked in serve_forever */
   struct sockaddr_storage addr; /* ro: listening address */
   socklen_t addrlen;
-  void *dgram_buf; /* datagram receive buffer */
+  void *dgram_buf;            /* datagram receive buffer */
+  void (*on_free)(void *arg); /* gev__server_on_free: a layer's cleanup */
+  void *on_free_arg;
 };
 
 /* ---- Watchers ----------------------------------------------------------- */
@@ -561,7 +564,14 @@ void gev_server_free(gev_server *srv) {
     c->srv = NULL;
   }
   free(srv->dgram_buf);
+  if (srv->on_free)
+    srv->on_free(srv->on_free_arg);
   free(srv);
+}
+
+void gev__server_on_free(gev_server *srv, void (*fn)(void *arg), void *arg) {
+  srv->on_free = fn;
+  srv->on_free_arg = arg;
 }
 
 /* ---- Accessors ---------------------------------------------------------- */
