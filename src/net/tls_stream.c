@@ -50,6 +50,11 @@ static void release(gev_tls_stream *t) {
   int saved = errno;
   if (!t->closed)
     close_stream(t);
+  /* OpenSSL drops the session of a connection freed without close_notify
+   * sent, fearing truncation; a healthy session stays resumable (a failed
+   * one was dropped when it failed). */
+  if (t->hs == GEV__TLS_HS_DONE && !t->failed)
+    SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_get_shutdown(t->ssl));
   SSL_free(t->ssl); /* and the BIO */
   gev_socket_unref(t->sock);
   gev_tls_ctx_free(t->sni_ctx);
