@@ -4,6 +4,8 @@
  *   httpd [--host ADDR] [--port PORT] [--idle-timeout SECONDS]
  *         [--workers N [--max-requests N] [--timeout SECONDS]
  *          [--graceful-timeout SECONDS]]
+ *         [--tls-cert FILE --tls-key FILE [--tls-handshake-timeout SECONDS]
+ *          [--tls-session-cache N]]
  *
  * Defaults: 127.0.0.1, port 8080 (0 picks a free port), idle timeout 60 s.
  * Prints "listening on ADDR:PORT" once it accepts connections and exits 0
@@ -28,6 +30,13 @@
  * each complete request, counted from when the server starts waiting for
  * it, so a client that trickles a byte now and then (slowloris) is closed
  * as surely as one that sends nothing.
+ *
+ * With --tls-cert and --tls-key (PEM certificate chain and key) it serves
+ * HTTPS instead (gev/tls.h): each connection's greenlet first completes
+ * the TLS handshake within --tls-handshake-timeout seconds (default 10),
+ * then runs the same code over the TLS stream, and ends with close_notify.
+ * --tls-session-cache N keeps N sessions for resumption (0 turns
+ * resumption off, session tickets included; default: OpenSSL's cache).
  */
 #include <errno.h>
 #include <signal.h>
@@ -42,6 +51,9 @@
 #include "gev/net.h"
 #include "gev/prefork.h"
 #include "gev/server.h"
+#if GEV_HAVE_TLS
+#include "gev/tls.h"
+#endif
 #include "http_parser.h"
 
 #define MAX_HEAD 8192
@@ -55,6 +67,10 @@ typedef struct config {
   unsigned long max_requests;
   double timeout, graceful_timeout;
   gev_worker *worker; /* in a worker process */
+  const char *tls_cert, *tls_key;
+  double tls_handshake_timeout;
+  long tls_session_cache;  /* < 0: the default */
+  struct gev_tls_ctx *tls; /* NULL: plain HTTP */
 } config;
 
 /* One connection's state, on the heap (see the shared-stack rule). */
@@ -62,6 +78,7 @@ typedef struct conn {
   struct conn *prev, *next; /* on the conns list */
   int idle;                 /* waiting for the first byte of a request */
   gev_socket *sock;
+  struct gev_tls_stream *tls; /* over sock, or NULL for plain HTTP */
   double idle_timeout;
   const struct config *cfg;
   double deadline; /* for the request being received */
@@ -79,6 +96,41 @@ static double now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+/* ---- Plain or TLS: the four calls that move bytes ---------------------- */
+
+static int conn_wait_read(conn *c, double timeout) {
+#if GEV_HAVE_TLS
+  if (c->tls)
+    return gev_tls_wait_read(c->tls, timeout);
+#endif
+  return gev_socket_wait_read(c->sock, timeout);
+}
+
+static ssize_t conn_recv(conn *c, void *buf, size_t len) {
+#if GEV_HAVE_TLS
+  if (c->tls)
+    return gev_tls_recv(c->tls, buf, len);
+#endif
+  return gev_socket_recv(c->sock, buf, len, 0);
+}
+
+static int conn_sendall(conn *c, const void *buf, size_t len) {
+#if GEV_HAVE_TLS
+  if (c->tls)
+    return gev_tls_sendall(c->tls, buf, len);
+#endif
+  return gev_socket_sendall(c->sock, buf, len, 0);
+}
+
+/* Ends our side of the conversation: close_notify, or a TCP FIN. */
+static int conn_shutdown_write(conn *c) {
+#if GEV_HAVE_TLS
+  if (c->tls)
+    return gev_tls_shutdown(c->tls);
+#endif
+  return gev_socket_shutdown(c->sock, SHUT_WR);
+}
+
 /* Receives more bytes into the buffer before the request's deadline.
  * Returns the count, 0 at EOF, or -1 (timeout, error, buffer full). */
 static ssize_t fill(conn *c) {
@@ -87,11 +139,10 @@ static ssize_t fill(conn *c) {
     return -1;
   /* Between requests the client has most likely not sent the next one
    * yet: wait for it rather than try a recv that fails with EAGAIN. */
-  if (c->len == 0 && gev_socket_wait_read(c->sock, left) < 0)
+  if (c->len == 0 && conn_wait_read(c, left) < 0)
     return -1;
   gev_socket_settimeout(c->sock, left);
-  ssize_t n =
-      gev_socket_recv(c->sock, c->buf + c->len, sizeof c->buf - c->len, 0);
+  ssize_t n = conn_recv(c, c->buf + c->len, sizeof c->buf - c->len);
   if (n > 0)
     c->len += (size_t)n;
   return n;
@@ -156,14 +207,12 @@ static void send_error(conn *c, int parse_error) {
   size_t len;
   const char *r = http_error_response(parse_error, &len);
   gev_socket_settimeout(c->sock, c->idle_timeout);
-  if (gev_socket_sendall(c->sock, r, len, 0) < 0 ||
-      gev_socket_shutdown(c->sock, SHUT_WR) < 0)
+  if (conn_sendall(c, r, len) < 0 || conn_shutdown_write(c) < 0)
     return;
   gev_socket_settimeout(c->sock, 1.0);
   size_t drained = 0;
   ssize_t n;
-  while (drained < (1u << 20) &&
-         (n = gev_socket_recv(c->sock, c->buf, sizeof c->buf, 0)) > 0)
+  while (drained < (1u << 20) && (n = conn_recv(c, c->buf, sizeof c->buf)) > 0)
     drained += (size_t)n;
 }
 
@@ -197,7 +246,7 @@ static void serve_connection(conn *c) {
     char out[256];
     size_t n = http_hello_response(req, out, sizeof out);
     gev_socket_settimeout(c->sock, c->idle_timeout);
-    if (gev_socket_sendall(c->sock, out, n, 0) < 0)
+    if (conn_sendall(c, out, n) < 0)
       break;
     if (worker_done(c) || !req->keep_alive)
       break;
@@ -205,13 +254,13 @@ static void serve_connection(conn *c) {
   free(req);
 }
 
-static void handle(gev_server *srv, gev_socket *client,
-                   const struct sockaddr *peer, socklen_t peerlen, void *arg) {
-  const config *cfg = arg;
+static void serve_client(const config *cfg, gev_socket *client,
+                         struct gev_tls_stream *tls) {
   conn *c = malloc(sizeof *c);
   if (!c)
     return;
   c->sock = client;
+  c->tls = tls;
   c->cfg = cfg;
   c->idle_timeout = cfg->idle_timeout;
   c->len = 0;
@@ -230,6 +279,60 @@ static void handle(gev_server *srv, gev_socket *client,
   if (c->next)
     c->next->prev = c->prev;
   free(c);
+}
+
+static void handle(gev_server *srv, gev_socket *client,
+                   const struct sockaddr *peer, socklen_t peerlen, void *arg) {
+  serve_client(arg, client, NULL);
+}
+
+/* ---- TLS ------------------------------------------------------------------
+ */
+
+#if GEV_HAVE_TLS
+static void handle_tls(gev_server *srv, gev_tls_stream *client,
+                       const struct sockaddr *peer, socklen_t peerlen,
+                       void *arg) {
+  serve_client(arg, gev_tls_socket(client), client);
+}
+
+/* The server context from --tls-cert/--tls-key, made once (before any
+ * fork, so workers share it). 0, or -1 after printing why. */
+static int setup_tls(config *cfg) {
+  if (!cfg->tls_cert)
+    return 0;
+  cfg->tls = gev_tls_ctx_new(GEV_TLS_SERVER);
+  if (!cfg->tls ||
+      gev_tls_ctx_use_certificate(cfg->tls, cfg->tls_cert, cfg->tls_key) < 0 ||
+      (cfg->tls_session_cache >= 0 &&
+       gev_tls_ctx_set_session_cache(cfg->tls, (size_t)cfg->tls_session_cache,
+                                     0) < 0)) {
+    fprintf(stderr, "httpd: TLS: %s\n", gev_tls_last_error());
+    return -1;
+  }
+  return 0;
+}
+
+static void teardown_tls(config *cfg) { gev_tls_ctx_free(cfg->tls); }
+#else
+static int setup_tls(config *cfg) {
+  if (!cfg->tls_cert)
+    return 0;
+  fprintf(stderr, "httpd: built without TLS\n");
+  return -1;
+}
+
+static void teardown_tls(config *cfg) {}
+#endif
+
+/* A stream server for HTTP, or HTTPS when the config has a context. */
+static gev_server *http_server(gev_server_opts *opts, config *cfg) {
+#if GEV_HAVE_TLS
+  if (cfg->tls)
+    return gev_tls_server_new(opts, cfg->tls, cfg->tls_handshake_timeout,
+                              handle_tls, cfg);
+#endif
+  return gev_stream_server_new(opts, handle, cfg);
 }
 
 /* Ends the connections waiting for a next request: their handlers see
@@ -251,7 +354,10 @@ static void usage(const char *prog) {
   fprintf(stderr,
           "usage: %s [--host ADDR] [--port PORT] [--idle-timeout SECONDS]\n"
           "       [--workers N [--max-requests N] [--timeout SECONDS]\n"
-          "        [--graceful-timeout SECONDS]]\n",
+          "        [--graceful-timeout SECONDS]]\n"
+          "       [--tls-cert FILE --tls-key FILE"
+          " [--tls-handshake-timeout SECONDS]\n"
+          "        [--tls-session-cache N]]\n",
           prog);
   exit(2);
 }
@@ -296,10 +402,22 @@ static void parse_args(int argc, char **argv, config *cfg) {
       cfg->timeout = seconds_arg(argv[0], argv[++i]);
     } else if (strcmp(arg, "--graceful-timeout") == 0) {
       cfg->graceful_timeout = seconds_arg(argv[0], argv[++i]);
+    } else if (strcmp(arg, "--tls-cert") == 0) {
+      cfg->tls_cert = argv[++i];
+    } else if (strcmp(arg, "--tls-key") == 0) {
+      cfg->tls_key = argv[++i];
+    } else if (strcmp(arg, "--tls-handshake-timeout") == 0) {
+      cfg->tls_handshake_timeout = seconds_arg(argv[0], argv[++i]);
+    } else if (strcmp(arg, "--tls-session-cache") == 0) {
+      cfg->tls_session_cache = strtol(argv[++i], &end, 10);
+      if (*end || cfg->tls_session_cache < 0)
+        usage(argv[0]);
     } else {
       usage(argv[0]);
     }
   }
+  if (!cfg->tls_cert != !cfg->tls_key)
+    usage(argv[0]);
 }
 
 /* ---- Prefork mode ---------------------------------------------------------
@@ -313,8 +431,7 @@ static int http_worker(gev_worker *w, void *arg) {
   signal(SIGPIPE, SIG_IGN);
   gev_server_opts opts = {.listener = gev_socket_wrap(gev_worker_listen_fd(w)),
                           .name = "http"};
-  gev_server *srv =
-      opts.listener ? gev_stream_server_new(&opts, handle, cfg) : NULL;
+  gev_server *srv = opts.listener ? http_server(&opts, cfg) : NULL;
   if (!srv || gev_server_start(srv) < 0) {
     fprintf(stderr, "httpd: worker cannot serve: %s\n", strerror(errno));
     return 1;
@@ -355,13 +472,21 @@ static int run_prefork(config *cfg) {
 }
 
 int main(int argc, char **argv) {
-  config cfg = {.host = "127.0.0.1", .port = 8080, .idle_timeout = 60};
+  config cfg = {.host = "127.0.0.1",
+                .port = 8080,
+                .idle_timeout = 60,
+                .tls_session_cache = -1};
   parse_args(argc, argv, &cfg);
-  if (cfg.workers > 0)
-    return run_prefork(&cfg);
+  if (setup_tls(&cfg) < 0)
+    return 1;
+  if (cfg.workers > 0) {
+    int status = run_prefork(&cfg);
+    teardown_tls(&cfg);
+    return status;
+  }
   gev_server_opts opts = {
       .host = cfg.host, .port = cfg.port, .backlog = 1024, .name = "http"};
-  gev_server *srv = gev_stream_server_new(&opts, handle, &cfg);
+  gev_server *srv = http_server(&opts, &cfg);
   if (!srv) {
     fprintf(stderr, "httpd: listen on %s:%d: %s\n", cfg.host, cfg.port,
             strerror(errno));
@@ -392,5 +517,6 @@ int main(int argc, char **argv) {
   ev_signal_stop(loop, &sigterm);
   gev_server_free(srv);
   gev_hub_destroy();
+  teardown_tls(&cfg);
   return rc == 0 ? 0 : 1;
 }
