@@ -2,7 +2,7 @@
  * crawler — resolve (or fetch) many names at once, one greenlet each.
  *
  *   crawler [--dns IP[:PORT][,...]] [--timeout SECONDS] [--concurrency N]
- *           [--fetch] [NAME_OR_URL ...]
+ *           [--fetch [--cafile FILE] [--insecure]] [NAME_OR_URL ...]
  *
  * Inputs come from the arguments, or one per line from stdin when there
  * are none. Each input runs in its own greenlet from a Pool of
@@ -11,12 +11,16 @@
  *
  * Without --fetch each input is a host name, resolved with
  * gev_gethostbyname. With --fetch each input is a URL http://host[:port]/path:
- * resolve, connect, send a GET, read the whole response.
+ * resolve, connect, send a GET, read the whole response. An https:// URL
+ * does the same over TLS (gev/tls.h), verifying the server's certificate
+ * and name against the system's CA store, or the CAs in --cafile FILE;
+ * --insecure skips verification.
  *
  * Output, one line per input in input order, after all are done:
  *   NAME ADDRESS            resolved
  *   URL STATUS BODY_BYTES   fetched (--fetch)
- *   NAME ERROR <reason>     failed (not found, refused, server failure ...)
+ *   NAME ERROR <reason>     failed (not found, refused, server failure,
+ *                           certificate verify failed: <why> ...)
  *   NAME TIMEOUT            not finished by the deadline (it was killed)
  * and a summary line on stderr. Exit status: 0 when every input
  * succeeded, 1 when any failed or timed out, 2 on a usage error.
@@ -34,6 +38,9 @@
 #include "gev/hub.h"
 #include "gev/net.h"
 #include "gev/sync.h"
+#if GEV_HAVE_TLS
+#include "gev/tls.h"
+#endif
 
 #define EXIT_USAGE 2
 
@@ -42,15 +49,18 @@ typedef struct options {
   double timeout;
   long concurrency;
   int fetch;
+  const char *cafile; /* https: trust these CAs, not the system's */
+  int insecure;       /* https: no verification */
 } options;
 
 /* One input and what became of it. Heap: its greenlet writes it. */
 typedef struct job {
   const char *input;
   int fetch;
-  int ok;         /* set by the greenlet when it succeeded */
-  int timed_out;  /* not finished by the deadline */
-  char line[512]; /* the output after "input " */
+  struct gev_tls_ctx *tls; /* for https URLs (shared by all jobs) */
+  int ok;                  /* set by the greenlet when it succeeded */
+  int timed_out;           /* not finished by the deadline */
+  char line[512];          /* the output after "input " */
 } job;
 
 /* ---- Reasons ----------------------------------------------------------- */
@@ -107,18 +117,21 @@ static void resolve(job *j) {
 /* ---- Fetching ---------------------------------------------------------- */
 
 typedef struct url {
+  int https;
   char host[256];
   int port;
   char path[1024];
 } url;
 
 static int url_parse(const char *s, url *u) {
-  const char *p = s + 7, *host_end, *path;
-  if (strncmp(s, "http://", 7) != 0)
+  const char *p, *host_end, *path;
+  u->https = strncmp(s, "https://", 8) == 0;
+  if (!u->https && strncmp(s, "http://", 7) != 0)
     return -1;
+  p = s + (u->https ? 8 : 7);
   path = p + strcspn(p, "/");
   host_end = memchr(p, ':', (size_t)(path - p));
-  u->port = 80;
+  u->port = u->https ? 443 : 80;
   if (host_end) {
     char *end;
     long port = strtol(host_end + 1, &end, 10);
@@ -137,16 +150,77 @@ static int url_parse(const char *s, url *u) {
   return 0;
 }
 
+/* A connection, plain or over TLS. */
+typedef struct conn {
+  gev_socket *sock;
+  struct gev_tls_stream *tls; /* NULL: plain */
+} conn;
+
+static ssize_t conn_recv(conn *c, void *buf, size_t len) {
+#if GEV_HAVE_TLS
+  if (c->tls)
+    return gev_tls_recv(c->tls, buf, len);
+#endif
+  return gev_socket_recv(c->sock, buf, len, 0);
+}
+
+static int conn_sendall(conn *c, const void *buf, size_t len) {
+#if GEV_HAVE_TLS
+  if (c->tls)
+    return gev_tls_sendall(c->tls, buf, len);
+#endif
+  return gev_socket_sendall(c->sock, buf, len, 0);
+}
+
+/* Why a call on c failed: for TLS failures OpenSSL's reason
+ * ("certificate verify failed: hostname mismatch"). */
+static const char *conn_reason(conn *c, int err) {
+#if GEV_HAVE_TLS
+  if (c->tls && err == EPROTO)
+    return gev_tls_last_error();
+#endif
+  return errno_reason(err);
+}
+
+/* Starts TLS over c->sock for host. 0, or -1 with the reason in *why. */
+static int conn_start_tls(conn *c, job *j, const char *host, const char **why) {
+#if GEV_HAVE_TLS
+  if (!j->tls) {
+    *why = "no TLS context";
+    return -1;
+  }
+  c->tls = gev_tls_wrap(j->tls, c->sock, host);
+  if (c->tls && gev_tls_handshake(c->tls) == 0)
+    return 0;
+  *why =
+      errno == EPROTO || !c->tls ? gev_tls_last_error() : errno_reason(errno);
+  return -1;
+#else
+  *why = "built without TLS";
+  return -1;
+#endif
+}
+
+static void conn_close(conn *c) {
+#if GEV_HAVE_TLS
+  if (c->tls) {
+    gev_tls_close(c->tls); /* and the socket */
+    return;
+  }
+#endif
+  gev_socket_close(c->sock);
+}
+
 /* Reads the whole response; fills status and body size. 0 or -1/errno
  * (EBADMSG for something that is not HTTP). */
-static int read_response(gev_socket *s, int *status, long *body) {
+static int read_response(conn *s, int *status, long *body) {
   char buf[16384], head[64];
   size_t head_len = 0;
   long total = 0, header_end = -1;
   const char *crlf2 = "\r\n\r\n";
   int matched = 0;
   ssize_t n;
-  while ((n = gev_socket_recv(s, buf, sizeof buf, 0)) > 0) {
+  while ((n = conn_recv(s, buf, sizeof buf)) > 0) {
     for (ssize_t i = 0; i < n && header_end < 0; i++) {
       matched = buf[i] == crlf2[matched] ? matched + 1 : buf[i] == '\r' ? 1 : 0;
       if (matched == 4)
@@ -191,23 +265,29 @@ static void fetch(job *j) {
           : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
   inet_ntop(ai->ai_family, addr, ip, sizeof ip);
   gev_freeaddrinfo(ai);
-  gev_socket *s = gev_create_connection(ip, u.port, -1);
-  if (!s) {
+  conn c = {gev_create_connection(ip, u.port, -1), NULL};
+  const char *why;
+  if (!c.sock) {
     fail(j, errno_reason(errno));
+    return;
+  }
+  if (u.https && conn_start_tls(&c, j, u.host, &why) < 0) {
+    fail(j, why);
+    conn_close(&c);
     return;
   }
   int n = snprintf(request, sizeof request,
                    "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: gev-crawler\r\n"
                    "Connection: close\r\n\r\n",
                    u.path, u.host);
-  if (gev_socket_sendall(s, request, (size_t)n, 0) < 0 ||
-      read_response(s, &status, &body) < 0) {
-    fail(j, errno == EBADMSG ? "bad response" : errno_reason(errno));
+  if (conn_sendall(&c, request, (size_t)n) < 0 ||
+      read_response(&c, &status, &body) < 0) {
+    fail(j, errno == EBADMSG ? "bad response" : conn_reason(&c, errno));
   } else {
     snprintf(j->line, sizeof j->line, "%d %ld", status, body);
     j->ok = 1;
   }
-  gev_socket_close(s);
+  conn_close(&c);
 }
 
 static void *run_job(void *arg) {
@@ -223,7 +303,9 @@ static void *run_job(void *arg) {
 
 static void usage(FILE *out) {
   fprintf(out, "usage: crawler [--dns IP[:PORT][,...]] [--timeout SECONDS]"
-               " [--concurrency N] [--fetch] [NAME_OR_URL ...]\n");
+               " [--concurrency N]\n"
+               "               [--fetch [--cafile FILE] [--insecure]]"
+               " [NAME_OR_URL ...]\n");
 }
 
 /* The value of option argv[*i] (as --opt VALUE or --opt=VALUE). */
@@ -253,6 +335,10 @@ static int parse_options(int argc, char **argv, options *o, int *first) {
       return 1;
     } else if (strcmp(argv[i], "--fetch") == 0) {
       o->fetch = 1;
+    } else if (strcmp(argv[i], "--insecure") == 0) {
+      o->insecure = 1;
+    } else if ((v = option_value(argc, argv, &i, "--cafile"))) {
+      o->cafile = v;
     } else if ((v = option_value(argc, argv, &i, "--dns"))) {
       o->dns = v;
     } else if ((v = option_value(argc, argv, &i, "--timeout"))) {
@@ -293,6 +379,33 @@ static char **read_stdin(size_t *n) {
   }
   free(line);
   return v;
+}
+
+/* ---- TLS ----------------------------------------------------------------- */
+
+/* The client context for https URLs: the system's CAs, or --cafile's, or
+ * no verification with --insecure. NULL after printing why. */
+static struct gev_tls_ctx *tls_context(const options *o) {
+#if GEV_HAVE_TLS
+  gev_tls_ctx *ctx = gev_tls_ctx_new(GEV_TLS_CLIENT);
+  if (ctx && (o->insecure ? gev_tls_ctx_set_verify(ctx, GEV_TLS_VERIFY_NONE)
+              : o->cafile ? gev_tls_ctx_load_verify(ctx, o->cafile, NULL)
+                          : 0) == 0)
+    return ctx;
+  fprintf(stderr, "crawler: TLS: %s\n", gev_tls_last_error());
+  gev_tls_ctx_free(ctx);
+  return NULL;
+#else
+  if (o->cafile || o->insecure)
+    fprintf(stderr, "crawler: built without TLS\n");
+  return NULL;
+#endif
+}
+
+static void tls_context_free(struct gev_tls_ctx *ctx) {
+#if GEV_HAVE_TLS
+  gev_tls_ctx_free(ctx);
+#endif
 }
 
 /* ---- Main -------------------------------------------------------------- */
@@ -360,6 +473,9 @@ int main(int argc, char **argv) {
     usage(stderr);
     return EXIT_USAGE;
   }
+  struct gev_tls_ctx *tls = o.fetch ? tls_context(&o) : NULL;
+  if (o.fetch && !tls && (GEV_HAVE_TLS || o.cafile || o.insecure))
+    return EXIT_USAGE;
   int from_stdin = first >= argc;
   inputs = from_stdin ? read_stdin(&n) : argv + first;
   if (!from_stdin)
@@ -367,7 +483,7 @@ int main(int argc, char **argv) {
   job *jobs = calloc(n ? n : 1, sizeof *jobs);
   gev_greenlet **gs = calloc(n ? n : 1, sizeof *gs);
   for (size_t i = 0; i < n; i++)
-    jobs[i] = (job){.input = inputs[i], .fetch = o.fetch};
+    jobs[i] = (job){.input = inputs[i], .fetch = o.fetch, .tls = tls};
   double start = now();
   run_all(jobs, gs, n, o.concurrency, start + o.timeout);
   status = report(jobs, n, now() - start);
@@ -382,5 +498,6 @@ int main(int argc, char **argv) {
   free(jobs);
   free(gs);
   gev_hub_destroy();
+  tls_context_free(tls);
   return status;
 }
