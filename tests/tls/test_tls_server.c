@@ -51,8 +51,8 @@ START_TEST(echo_and_close_notify) {
   gev_tls_stream *c[3];
   char buf[32];
   for (int i = 0; i < 3; i++) {
-    c[i] = gev_tls_create_connection(cctx, "localhost", gev_server_port(srv),
-                                     5);
+    c[i] =
+        gev_tls_create_connection(cctx, "localhost", gev_server_port(srv), 5);
     ck_assert_msg(c[i] != NULL, "%s", gev_tls_last_error());
   }
   for (int i = 0; i < 3; i++) {
@@ -177,8 +177,8 @@ START_TEST(stop_and_free_with_handlers) {
   gev_tls_stream *c[2];
   char buf[8];
   for (int i = 0; i < 2; i++) {
-    c[i] = gev_tls_create_connection(cctx, "localhost", gev_server_port(srv),
-                                     5);
+    c[i] =
+        gev_tls_create_connection(cctx, "localhost", gev_server_port(srv), 5);
     ck_assert_ptr_nonnull(c[i]);
     ck_assert_int_eq(gev_tls_sendall(c[i], "x", 1), 0);
     ck_assert_int_eq(gev_tls_recv(c[i], buf, sizeof buf), 1); /* in echo */

@@ -1,10 +1,13 @@
 #include "tlstest.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -187,4 +190,84 @@ void tt_handshake_both(gev_tls_stream *client, gev_tls_stream *server) {
   int err;
   ck_assert_msg(tt_join(a, &err, reason, sizeof reason) == 0,
                 "server handshake: %s (%s)", strerror(err), reason);
+}
+
+/* ---- Programs ------------------------------------------------------------ */
+
+void tt_spawn(tt_proc *p, const char *const *argv, const char *ready) {
+  int out[2];
+  ck_assert_int_eq(pipe(out), 0);
+  p->pid = fork();
+  ck_assert_int_ge(p->pid, 0);
+  if (p->pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    dup2(out[1], 1);
+    dup2(out[1], 2);
+    close(out[0]);
+    close(out[1]);
+    execvp(argv[0], (char *const *)argv);
+    _exit(127);
+  }
+  close(out[1]);
+  p->out = out[0];
+  char text[4096];
+  size_t len = 0;
+  const char *line = NULL;
+  double deadline = tt_now() + 10;
+  while (!line) {
+    struct pollfd pfd = {.fd = p->out, .events = POLLIN};
+    int left = (int)((deadline - tt_now()) * 1000);
+    ck_assert_msg(left > 0 && poll(&pfd, 1, left) == 1, "%s did not start",
+                  argv[0]);
+    ssize_t n = read(p->out, text + len, sizeof text - 1 - len);
+    ck_assert_msg(n > 0, "%s exited before it was ready: %.*s", argv[0],
+                  (int)len, text);
+    len += (size_t)n;
+    text[len] = '\0';
+    for (char *l = text; l && !line; l = strchr(l, '\n'), l = l ? l + 1 : l)
+      if (strncmp(l, ready, strlen(ready)) == 0 && strchr(l, '\n'))
+        line = l;
+  }
+  const char *end = strchr(line, '\n');
+  const char *colon = end;
+  while (colon > line && *colon != ':')
+    colon--;
+  p->port = atoi(colon + 1);
+  ck_assert_int_gt(p->port, 0);
+}
+
+int tt_stop(tt_proc *p, int sig) {
+  int status = 0;
+  kill(p->pid, sig);
+  ck_assert_int_eq(waitpid(p->pid, &status, 0), p->pid);
+  close(p->out);
+  return status;
+}
+
+int tt_capture(char *out, size_t size, const char *fmt, ...) {
+  char cmd[4096];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(cmd, sizeof cmd, fmt, ap);
+  va_end(ap);
+  FILE *f = popen(cmd, "r");
+  if (!f)
+    return -1;
+  size_t len = 0, n;
+  while (len < size - 1 && (n = fread(out + len, 1, size - 1 - len, f)) > 0)
+    len += n;
+  out[len] = '\0';
+  char drain[512];
+  while (fread(drain, 1, sizeof drain, f) > 0)
+    ;
+  int st = pclose(f);
+  return st == -1 ? -1 : WEXITSTATUS(st);
+}
+
+const char *tt_example(const char *name) {
+  static char path[1024];
+  const char *dir = getenv("GEV_EXAMPLES_BUILD");
+  ck_assert_msg(dir != NULL, "GEV_EXAMPLES_BUILD not set");
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  return path;
 }

@@ -82,4 +82,27 @@ void tt_handshake_both(gev_tls_stream *client, gev_tls_stream *server);
 /* Seconds on the monotonic clock. */
 double tt_now(void);
 
+/* ---- Programs as child processes (no hub needed) ------------------------ */
+
+typedef struct tt_proc {
+  pid_t pid;
+  int port; /* from its ready line */
+  int out;  /* its stdout and stderr */
+} tt_proc;
+
+/* Starts argv (argv[0] a path or a name on PATH) with stdout and stderr on
+ * a pipe, and waits (10 s at most) for a line starting with ready, whose
+ * last ":NUMBER" is the port. The child dies with the test. */
+void tt_spawn(tt_proc *p, const char *const *argv, const char *ready);
+/* Sends sig and waits for the process; returns its wait status. */
+int tt_stop(tt_proc *p, int sig);
+
+/* Runs a shell command with output into out (NUL-terminated, truncated to
+ * size); returns its exit status (-1 if it could not run). */
+int tt_capture(char *out, size_t size, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The path of build/examples/NAME (from GEV_EXAMPLES_BUILD). */
+const char *tt_example(const char *name);
+
 #endif
