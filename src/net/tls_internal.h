@@ -18,7 +18,8 @@
  *     for (;;) {
  *       rc = op(t, arg);           // SSL_do_handshake, SSL_read_ex ...
  *       if (rc > 0) break;         //   (never parks)
- *       SSL_ERROR_WANT_READ:  flush the out buffer, then park until the
+ *       SSL_ERROR_WANT_READ:  flush the out buffer (unless the writer
+ *                             already waits to), then park until the
  *                             socket is readable, and go round again;
  *       anything else:        map it to errno, record the reason, stop.
  *     }
@@ -149,6 +150,12 @@ int gev__tls_flush(gev_tls_stream *t, const gev__tls_limit *lim);
 
 /* Sends what the kernel takes now, without parking (best effort). */
 void gev__tls_flush_nowait(gev_tls_stream *t);
+
+/* The flush before waiting for input: the peer may need our output to
+ * answer, so it must leave; but when the stream's writer is already
+ * parked sending it, the reader does not wait behind it (it would stop
+ * reading while the writer waits for a peer that waits for us to read). */
+int gev__tls_flush_to_read(gev_tls_stream *t, const gev__tls_limit *lim);
 
 /* Parks until the socket is ready in direction dir, within lim. 0 or
  * -1/errno (EAGAIN for a socket with timeout 0, ETIMEDOUT, EBADF, ...). */

@@ -242,6 +242,14 @@ void gev__tls_flush_nowait(gev_tls_stream *t) {
   errno = saved;
 }
 
+int gev__tls_flush_to_read(gev_tls_stream *t, const gev__tls_limit *lim) {
+  if (t->waiting[GEV__TLS_WRITE]) {
+    gev__tls_flush_nowait(t);
+    return 0;
+  }
+  return gev__tls_flush(t, lim);
+}
+
 /* ---- The driving loop ------------------------------------------------- */
 
 int gev__tls_drive(gev_tls_stream *t, gev__tls_op op, void *arg,
@@ -257,7 +265,7 @@ int gev__tls_drive(gev_tls_stream *t, gev__tls_op op, void *arg,
     int e = SSL_get_error(t->ssl, rc);
     switch (e) {
     case SSL_ERROR_WANT_READ:
-      if (gev__tls_flush(t, lim) < 0 ||
+      if (gev__tls_flush_to_read(t, lim) < 0 ||
           gev__tls_wait(t, GEV__TLS_READ, lim) < 0)
         return -1;
       break;

@@ -447,7 +447,7 @@ static int wait_readable(gev_tls_stream *t, double timeout) {
     return gev_socket_wait_read(t->sock, 0) < 0 ? gev__tls_fail_errno(errno)
                                                 : 0;
   }
-  if (gev__tls_flush(t, &lim) < 0)
+  if (gev__tls_flush_to_read(t, &lim) < 0)
     return -1;
   return gev__tls_wait(t, GEV__TLS_READ, &lim);
 }

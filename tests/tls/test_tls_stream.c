@@ -75,12 +75,20 @@ START_TEST(handshake_and_echo) {
 END_TEST
 
 /* Both ends send 4 MiB at once while reading the other's: partial writes,
- * the out buffer, and a reader and a writer on one stream. */
+ * the out buffer, and a reader and a writer on one stream. The writers
+ * start first and fill the sockets both ways, so the readers that come
+ * later must read without waiting for their own side's writer. */
 START_TEST(full_duplex_bulk) {
   int fds = gev_test_fd_count();
   contexts cx = make_contexts();
   gev_tls_stream *c, *s;
   tt_pair(cx.server, cx.client, "localhost", &c, &s);
+  int buffer = 128 << 10; /* above the loopback MSS, so windows reopen */
+  for (int i = 0; i < 2; i++) {
+    gev_socket *sock = gev_tls_socket(i ? s : c);
+    gev_socket_setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &buffer, sizeof buffer);
+    gev_socket_setsockopt(sock, SOL_SOCKET, SO_RCVBUF, &buffer, sizeof buffer);
+  }
   size_t size = 4u << 20;
   char *out_c = malloc(size), *out_s = malloc(size);
   char *in_c = malloc(size), *in_s = malloc(size);
@@ -88,12 +96,12 @@ START_TEST(full_duplex_bulk) {
     out_c[i] = (char)(i * 7);
     out_s[i] = (char)(i * 13 + 1);
   }
-  tt_async *jobs[4] = {
-      tt_start(TT_SENDALL, c, out_c, size),
-      tt_start(TT_SENDALL, s, out_s, size),
-      tt_start(TT_RECV_ALL, c, in_c, size),
-      tt_start(TT_RECV_ALL, s, in_s, size),
-  };
+  tt_async *jobs[4];
+  jobs[0] = tt_start(TT_SENDALL, c, out_c, size);
+  jobs[1] = tt_start(TT_SENDALL, s, out_s, size);
+  ck_assert_int_eq(gev_sleep(0.2), 0); /* both writers stuck */
+  jobs[2] = tt_start(TT_RECV_ALL, c, in_c, size);
+  jobs[3] = tt_start(TT_RECV_ALL, s, in_s, size);
   ck_assert_int_eq(tt_join(jobs[0], NULL, NULL, 0), 0);
   ck_assert_int_eq(tt_join(jobs[1], NULL, NULL, 0), 0);
   ck_assert_int_eq(tt_join(jobs[2], NULL, NULL, 0), (ssize_t)size);
