@@ -214,7 +214,10 @@ GEV_EXTERN int gev_tls_ctx_set_ciphers(gev_tls_ctx *ctx, const char *tls12,
  * connection to the same server. Server: OpenSSL's session cache of size
  * entries, and session tickets. timeout (> 0) is a session's lifetime in
  * seconds (0: OpenSSL's 300 s). size 0 turns resumption off (a server then
- * issues no tickets). */
+ * issues no tickets). The session of a stream that failed is never
+ * resumed; one closed without close_notify after a healthy exchange is
+ * (OpenSSL alone would drop it; TLS 1.3 tickets make that caution moot).
+ * Errors: EINVAL (NaN or negative timeout), ENOMEM, EBUSY. */
 GEV_EXTERN int gev_tls_ctx_set_session_cache(gev_tls_ctx *ctx, size_t size,
                                              double timeout);
 
@@ -284,13 +287,15 @@ GEV_EXTERN ssize_t gev_tls_send(gev_tls_stream *t, const void *buf, size_t len);
  * on error an unknown prefix of buf has been sent. */
 GEV_EXTERN int gev_tls_sendall(gev_tls_stream *t, const void *buf, size_t len);
 
-/* Parks until recv would not wait: decrypted or undecoded input is
- * buffered, or the socket is readable. Sends pending output first (so a
- * peer waiting for it can answer). timeout is explicit, as
- * gev_socket_wait_read's: < 0 forever, 0 check only, > 0 bound. 0 when
- * ready, or -1: EINVAL (NULL, NaN), EBADF, EXDEV, ETIMEDOUT (also for
- * timeout 0 when not ready), EBUSY (another reader), a failed stream's
- * error, the blocking-call errors. Does not run the handshake. */
+/* Parks until recv would most likely not wait: input is buffered, the
+ * peer ended its side, or the socket is readable (what arrives may still
+ * be less than a record). Runs the handshake first if needed (except with
+ * timeout 0), and sends pending output before waiting, so a peer waiting
+ * for it can answer. timeout is explicit, as gev_socket_wait_read's: < 0
+ * forever, 0 check only, > 0 bounds the whole call. 0 when ready, or -1:
+ * EINVAL (NULL, NaN), EBADF, EXDEV, ETIMEDOUT (also for timeout 0 when not
+ * ready), EBUSY (another reader), the handshake's errors, a failed
+ * stream's error, the blocking-call errors. */
 GEV_EXTERN int gev_tls_wait_read(gev_tls_stream *t, double timeout);
 
 /* Sends close_notify (after everything sent before it) and returns once
@@ -349,9 +354,11 @@ GEV_EXTERN int gev_tls_peer_subject(const gev_tls_stream *t, char *buf,
                                     size_t size);
 
 /* The verification result of the peer's certificate: 0 (X509_V_OK) when
- * it verified or nothing was verified, else OpenSSL's X509_V_ERR_* code;
- * gev_tls_verify_message gives its text ("self-signed certificate",
- * "hostname mismatch"). -1 for NULL. */
+ * it verified or there was nothing to verify, else OpenSSL's X509_V_ERR_*
+ * code; gev_tls_verify_message gives its text ("self-signed certificate",
+ * "hostname mismatch"). OpenSSL checks the chain even under
+ * GEV_TLS_VERIFY_NONE, so such a client can still see what verification
+ * would have said. -1 for NULL. */
 GEV_EXTERN long gev_tls_verify_result(const gev_tls_stream *t);
 GEV_EXTERN const char *gev_tls_verify_message(const gev_tls_stream *t);
 
