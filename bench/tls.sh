@@ -41,9 +41,6 @@ build=${1:-${GEV_BENCH_BUILD:-$root/build-bench}}
 duration=${GEV_TLS_DURATION:-3}
 connections=${GEV_TLS_CONNECTIONS:-100}
 rounds=${GEV_TLS_ROUNDS:-3}
-ncpu=$(nproc)
-server_cpu=${GEV_BENCH_CPU:-$((ncpu - 1))}
-client_cpu=$(( (server_cpu + 1) % ncpu ))
 
 httpd=$build/examples/httpd
 [ -x "$httpd" ] || { echo "tls.sh: $httpd not built" >&2; exit 1; }
@@ -53,26 +50,9 @@ for tool in wrk openssl nginx; do
            "nginx-light)" >&2; exit 1; }
 done
 
-pin_server=() pin_client=()
-if command -v taskset >/dev/null && taskset -c "$server_cpu" true 2>/dev/null
-then
-  pin_server=(taskset -c "$server_cpu")
-  if [ "$ncpu" -gt 1 ]; then
-    pin_client=(taskset -c "$client_cpu")
-  fi
-fi
-
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do
-    kill -TERM "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_name=tls.sh
+# shellcheck source=bench/servers.sh
+source "$root/bench/servers.sh"
 
 # ---- The certificate ------------------------------------------------------
 
@@ -82,21 +62,10 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 
 # ---- The servers ----------------------------------------------------------
 
-# Starts httpd on a free port, extra arguments after; sets $port.
+# Starts httpd over TLS on a free port, extra arguments after; sets $port.
 start_httpd() {
-  local out=$tmp/httpd.out.$RANDOM
-  : >"$out"
-  "${pin_server[@]}" "$httpd" --port 0 --idle-timeout 60 \
-    --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" "$@" >"$out" 2>&1 &
-  pids+=($!)
-  local i
-  for i in $(seq 100); do
-    port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$out" | head -1)
-    [ -n "$port" ] && return 0
-    sleep 0.05
-  done
-  echo "tls.sh: httpd did not start: $(cat "$out")" >&2
-  exit 1
+  start_server "$httpd" --port 0 --idle-timeout 60 \
+    --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" "$@"
 }
 
 # A port no socket uses (nginx cannot take port 0), below the usual

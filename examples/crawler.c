@@ -38,9 +38,7 @@
 #include "gev/hub.h"
 #include "gev/net.h"
 #include "gev/sync.h"
-#if GEV_HAVE_TLS
-#include "gev/tls.h"
-#endif
+#include "stream_io.h"
 
 #define EXIT_USAGE 2
 
@@ -156,22 +154,6 @@ typedef struct conn {
   struct gev_tls_stream *tls; /* NULL: plain */
 } conn;
 
-static ssize_t conn_recv(conn *c, void *buf, size_t len) {
-#if GEV_HAVE_TLS
-  if (c->tls)
-    return gev_tls_recv(c->tls, buf, len);
-#endif
-  return gev_socket_recv(c->sock, buf, len, 0);
-}
-
-static int conn_sendall(conn *c, const void *buf, size_t len) {
-#if GEV_HAVE_TLS
-  if (c->tls)
-    return gev_tls_sendall(c->tls, buf, len);
-#endif
-  return gev_socket_sendall(c->sock, buf, len, 0);
-}
-
 /* Why a call on c failed: for TLS failures OpenSSL's reason
  * ("certificate verify failed: hostname mismatch"). */
 static const char *conn_reason(conn *c, int err) {
@@ -201,16 +183,6 @@ static int conn_start_tls(conn *c, job *j, const char *host, const char **why) {
 #endif
 }
 
-static void conn_close(conn *c) {
-#if GEV_HAVE_TLS
-  if (c->tls) {
-    gev_tls_close(c->tls); /* and the socket */
-    return;
-  }
-#endif
-  gev_socket_close(c->sock);
-}
-
 /* Reads the whole response; fills status and body size. 0 or -1/errno
  * (EBADMSG for something that is not HTTP). */
 static int read_response(conn *s, int *status, long *body) {
@@ -220,7 +192,7 @@ static int read_response(conn *s, int *status, long *body) {
   const char *crlf2 = "\r\n\r\n";
   int matched = 0;
   ssize_t n;
-  while ((n = conn_recv(s, buf, sizeof buf)) > 0) {
+  while ((n = io_recv(s->sock, s->tls, buf, sizeof buf)) > 0) {
     for (ssize_t i = 0; i < n && header_end < 0; i++) {
       matched = buf[i] == crlf2[matched] ? matched + 1 : buf[i] == '\r' ? 1 : 0;
       if (matched == 4)
@@ -273,21 +245,21 @@ static void fetch(job *j) {
   }
   if (u.https && conn_start_tls(&c, j, u.host, &why) < 0) {
     fail(j, why);
-    conn_close(&c);
+    io_close(c.sock, c.tls);
     return;
   }
   int n = snprintf(request, sizeof request,
                    "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: gev-crawler\r\n"
                    "Connection: close\r\n\r\n",
                    u.path, u.host);
-  if (conn_sendall(&c, request, (size_t)n) < 0 ||
+  if (io_sendall(c.sock, c.tls, request, (size_t)n) < 0 ||
       read_response(&c, &status, &body) < 0) {
     fail(j, errno == EBADMSG ? "bad response" : conn_reason(&c, errno));
   } else {
     snprintf(j->line, sizeof j->line, "%d %ld", status, body);
     j->ok = 1;
   }
-  conn_close(&c);
+  io_close(c.sock, c.tls);
 }
 
 static void *run_job(void *arg) {

@@ -51,10 +51,8 @@
 #include "gev/net.h"
 #include "gev/prefork.h"
 #include "gev/server.h"
-#if GEV_HAVE_TLS
-#include "gev/tls.h"
-#endif
 #include "http_parser.h"
+#include "stream_io.h"
 
 #define MAX_HEAD 8192
 #define BUF_SIZE 16384
@@ -96,41 +94,6 @@ static double now(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* ---- Plain or TLS: the four calls that move bytes ---------------------- */
-
-static int conn_wait_read(conn *c, double timeout) {
-#if GEV_HAVE_TLS
-  if (c->tls)
-    return gev_tls_wait_read(c->tls, timeout);
-#endif
-  return gev_socket_wait_read(c->sock, timeout);
-}
-
-static ssize_t conn_recv(conn *c, void *buf, size_t len) {
-#if GEV_HAVE_TLS
-  if (c->tls)
-    return gev_tls_recv(c->tls, buf, len);
-#endif
-  return gev_socket_recv(c->sock, buf, len, 0);
-}
-
-static int conn_sendall(conn *c, const void *buf, size_t len) {
-#if GEV_HAVE_TLS
-  if (c->tls)
-    return gev_tls_sendall(c->tls, buf, len);
-#endif
-  return gev_socket_sendall(c->sock, buf, len, 0);
-}
-
-/* Ends our side of the conversation: close_notify, or a TCP FIN. */
-static int conn_shutdown_write(conn *c) {
-#if GEV_HAVE_TLS
-  if (c->tls)
-    return gev_tls_shutdown(c->tls);
-#endif
-  return gev_socket_shutdown(c->sock, SHUT_WR);
-}
-
 /* Receives more bytes into the buffer before the request's deadline.
  * Returns the count, 0 at EOF, or -1 (timeout, error, buffer full). */
 static ssize_t fill(conn *c) {
@@ -139,10 +102,10 @@ static ssize_t fill(conn *c) {
     return -1;
   /* Between requests the client has most likely not sent the next one
    * yet: wait for it rather than try a recv that fails with EAGAIN. */
-  if (c->len == 0 && conn_wait_read(c, left) < 0)
+  if (c->len == 0 && io_wait_read(c->sock, c->tls, left) < 0)
     return -1;
   gev_socket_settimeout(c->sock, left);
-  ssize_t n = conn_recv(c, c->buf + c->len, sizeof c->buf - c->len);
+  ssize_t n = io_recv(c->sock, c->tls, c->buf + c->len, sizeof c->buf - c->len);
   if (n > 0)
     c->len += (size_t)n;
   return n;
@@ -207,12 +170,14 @@ static void send_error(conn *c, int parse_error) {
   size_t len;
   const char *r = http_error_response(parse_error, &len);
   gev_socket_settimeout(c->sock, c->idle_timeout);
-  if (conn_sendall(c, r, len) < 0 || conn_shutdown_write(c) < 0)
+  if (io_sendall(c->sock, c->tls, r, len) < 0 ||
+      io_shutdown_write(c->sock, c->tls) < 0)
     return;
   gev_socket_settimeout(c->sock, 1.0);
   size_t drained = 0;
   ssize_t n;
-  while (drained < (1u << 20) && (n = conn_recv(c, c->buf, sizeof c->buf)) > 0)
+  while (drained < (1u << 20) &&
+         (n = io_recv(c->sock, c->tls, c->buf, sizeof c->buf)) > 0)
     drained += (size_t)n;
 }
 
@@ -246,7 +211,7 @@ static void serve_connection(conn *c) {
     char out[256];
     size_t n = http_hello_response(req, out, sizeof out);
     gev_socket_settimeout(c->sock, c->idle_timeout);
-    if (conn_sendall(c, out, n) < 0)
+    if (io_sendall(c->sock, c->tls, out, n) < 0)
       break;
     if (worker_done(c) || !req->keep_alive)
       break;

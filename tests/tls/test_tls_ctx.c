@@ -95,16 +95,18 @@ START_TEST(client_verification) {
 }
 END_TEST
 
+/* A server asking for client certificates from the test CA. */
+static gev_tls_ctx *verifying_server(gev_tls_verify mode) {
+  gev_tls_ctx *ctx = tt_server_ctx(tt.server, tt.server_key);
+  ck_assert_int_eq(gev_tls_ctx_load_verify(ctx, tt.ca, NULL), 0);
+  ck_assert_int_eq(gev_tls_ctx_set_verify(ctx, mode), 0);
+  return ctx;
+}
+
 START_TEST(client_certificates) {
   int fds = gev_test_fd_count();
-  gev_tls_ctx *required = tt_server_ctx(tt.server, tt.server_key);
-  ck_assert_int_eq(gev_tls_ctx_load_verify(required, tt.ca, NULL), 0);
-  ck_assert_int_eq(gev_tls_ctx_set_verify(required, GEV_TLS_VERIFY_REQUIRED),
-                   0);
-  gev_tls_ctx *optional = tt_server_ctx(tt.server, tt.server_key);
-  ck_assert_int_eq(gev_tls_ctx_load_verify(optional, tt.ca, NULL), 0);
-  ck_assert_int_eq(gev_tls_ctx_set_verify(optional, GEV_TLS_VERIFY_OPTIONAL),
-                   0);
+  gev_tls_ctx *required = verifying_server(GEV_TLS_VERIFY_REQUIRED);
+  gev_tls_ctx *optional = verifying_server(GEV_TLS_VERIFY_OPTIONAL);
   gev_tls_ctx *anon = tt_client_ctx(1);
   gev_tls_ctx *with_cert = tt_client_ctx(1);
   ck_assert_int_eq(

@@ -33,6 +33,30 @@ static void echo(gev_server *srv, gev_tls_stream *t,
     st->finished++;
 }
 
+/* A fresh client's message is echoed. */
+static void expect_echo(gev_tls_ctx *cctx, gev_server *srv) {
+  gev_tls_stream *c =
+      gev_tls_create_connection(cctx, "localhost", gev_server_port(srv), 5);
+  ck_assert_msg(c != NULL, "%s", gev_tls_last_error());
+  ck_assert_int_eq(gev_tls_sendall(c, "hi", 2), 0);
+  char buf[8];
+  ck_assert_int_eq(gev_tls_recv(c, buf, sizeof buf), 2);
+  gev_tls_close(c);
+}
+
+/* Stops and frees everything a test made, then the leak check. */
+static void finish(gev_server *srv, gev_tls_ctx *sctx, gev_tls_ctx *cctx,
+                   served *st, int fds) {
+  if (srv) {
+    ck_assert_int_eq(gev_server_stop(srv, 5), 0);
+    gev_server_free(srv);
+  }
+  gev_tls_ctx_free(sctx);
+  gev_tls_ctx_free(cctx);
+  free(st);
+  gev_test_all_clean(fds);
+}
+
 static gev_server *start(gev_tls_ctx *ctx, double hs_timeout, served *st) {
   gev_server_opts o = {.host = "127.0.0.1", .port = 0};
   gev_server *srv = gev_tls_server_new(&o, ctx, hs_timeout, echo, st);
@@ -118,19 +142,8 @@ START_TEST(stalled_and_garbage_handshakes) {
   ck_assert_int_eq(st->handlers, 0);
   /* With the only slot free again, a real client is served. */
   gev_tls_ctx *cctx = tt_client_ctx(1);
-  gev_tls_stream *c =
-      gev_tls_create_connection(cctx, "localhost", gev_server_port(srv), 5);
-  ck_assert_ptr_nonnull(c);
-  ck_assert_int_eq(gev_tls_sendall(c, "hi", 2), 0);
-  char buf[8];
-  ck_assert_int_eq(gev_tls_recv(c, buf, sizeof buf), 2);
-  gev_tls_close(c);
-  ck_assert_int_eq(gev_server_stop(srv, 5), 0);
-  gev_server_free(srv);
-  gev_tls_ctx_free(sctx);
-  gev_tls_ctx_free(cctx);
-  free(st);
-  gev_test_all_clean(fds);
+  expect_echo(cctx, srv);
+  finish(srv, sctx, cctx, st, fds);
 }
 END_TEST
 
@@ -154,15 +167,8 @@ START_TEST(client_leaves_mid_record) {
   for (int i = 0; i < 500 && st->finished < 1; i++)
     gev_sleep(0.01);
   ck_assert_int_eq(st->finished, 1);
-  c = gev_tls_create_connection(cctx, "localhost", gev_server_port(srv), 5);
-  ck_assert_ptr_nonnull(c);
-  gev_tls_close(c);
-  ck_assert_int_eq(gev_server_stop(srv, 5), 0);
-  gev_server_free(srv);
-  gev_tls_ctx_free(sctx);
-  gev_tls_ctx_free(cctx);
-  free(st);
-  gev_test_all_clean(fds);
+  expect_echo(cctx, srv);
+  finish(srv, sctx, cctx, st, fds);
 }
 END_TEST
 
@@ -201,10 +207,7 @@ START_TEST(stop_and_free_with_handlers) {
   ck_assert_msg(gev_tls_recv(c[0], buf, sizeof buf) == 0, "%s",
                 gev_tls_last_error());
   gev_tls_close(c[0]);
-  gev_tls_ctx_free(sctx);
-  gev_tls_ctx_free(cctx);
-  free(st);
-  gev_test_all_clean(fds);
+  finish(NULL, sctx, cctx, st, fds);
 }
 END_TEST
 
@@ -222,9 +225,7 @@ START_TEST(bad_arguments) {
   gev_server_opts both = {.host = "127.0.0.1", .listener = (gev_socket *)1};
   ck_assert_ptr_null(gev_tls_server_new(&both, sctx, 1, echo, NULL));
   ck_assert_int_eq(errno, EINVAL);
-  gev_tls_ctx_free(cctx);
-  gev_tls_ctx_free(sctx);
-  gev_test_all_clean(fds);
+  finish(NULL, sctx, cctx, NULL, fds);
 }
 END_TEST
 

@@ -26,13 +26,36 @@ static void free_contexts(contexts c) {
   gev_tls_ctx_free(c.client);
 }
 
+/* What most tests start from: contexts and a client/server pair over
+ * loopback (handshaken if asked), and what they end with: the streams
+ * closed (those not NULL), the contexts freed, nothing left. */
+typedef struct fixture {
+  int fds;
+  contexts cx;
+} fixture;
+
+static fixture begin(gev_tls_stream **c, gev_tls_stream **s, int handshake) {
+  fixture f = {gev_test_fd_count(), make_contexts()};
+  tt_pair(f.cx.server, f.cx.client, "localhost", c, s);
+  if (handshake)
+    tt_handshake_both(*c, *s);
+  return f;
+}
+
+static void end(fixture f, gev_tls_stream *c, gev_tls_stream *s) {
+  if (c)
+    gev_tls_close(c);
+  if (s)
+    gev_tls_close(s);
+  free_contexts(f.cx);
+  gev_test_all_clean(f.fds);
+}
+
 /* ---- Handshake and data ------------------------------------------------ */
 
 START_TEST(handshake_and_echo) {
-  int fds = gev_test_fd_count();
-  contexts cx = make_contexts();
   gev_tls_stream *c, *s;
-  tt_pair(cx.server, cx.client, "localhost", &c, &s);
+  fixture f = begin(&c, &s, 0);
   ck_assert(!gev_tls_handshake_done(c));
   ck_assert_ptr_null(gev_tls_version(c));
   tt_handshake_both(c, s);
@@ -69,8 +92,7 @@ START_TEST(handshake_and_echo) {
   ck_assert_int_eq(gev_tls_close(c), 0);
   gev_tls_unref(c);
   ck_assert_int_eq(gev_tls_close(s), 0);
-  free_contexts(cx);
-  gev_test_all_clean(fds);
+  end(f, NULL, NULL);
 }
 END_TEST
 
@@ -79,10 +101,8 @@ END_TEST
  * start first and fill the sockets both ways, so the readers that come
  * later must read without waiting for their own side's writer. */
 START_TEST(full_duplex_bulk) {
-  int fds = gev_test_fd_count();
-  contexts cx = make_contexts();
   gev_tls_stream *c, *s;
-  tt_pair(cx.server, cx.client, "localhost", &c, &s);
+  fixture f = begin(&c, &s, 0);
   int buffer = 128 << 10; /* above the loopback MSS, so windows reopen */
   for (int i = 0; i < 2; i++) {
     gev_socket *sock = gev_tls_socket(i ? s : c);
@@ -109,21 +129,16 @@ START_TEST(full_duplex_bulk) {
   ck_assert_int_eq(memcmp(in_c, out_s, size), 0);
   ck_assert_int_eq(memcmp(in_s, out_c, size), 0);
   free(out_c), free(out_s), free(in_c), free(in_s);
-  gev_tls_close(c);
-  gev_tls_close(s);
-  free_contexts(cx);
-  gev_test_all_clean(fds);
+  end(f, c, s);
 }
 END_TEST
 
 /* ---- Ending a session ---------------------------------------------------- */
 
 START_TEST(close_notify_and_truncation) {
-  int fds = gev_test_fd_count();
-  contexts cx = make_contexts();
   gev_tls_stream *c, *s;
   char buf[16];
-  tt_pair(cx.server, cx.client, "localhost", &c, &s);
+  fixture f = begin(&c, &s, 0);
   ck_assert_int_eq(gev_tls_shutdown(c), -1); /* no session yet */
   ck_assert_int_eq(errno, ENOTCONN);
   tt_handshake_both(c, s);
@@ -142,9 +157,7 @@ START_TEST(close_notify_and_truncation) {
   ck_assert_int_eq(gev_tls_close(s), 0);
   ck_assert_int_eq(gev_tls_recv(c, buf, sizeof buf), 0);
   ck_assert(!gev_tls_close_notified(c));
-  gev_tls_close(c);
-  free_contexts(cx);
-  gev_test_all_clean(fds);
+  end(f, c, NULL);
 }
 END_TEST
 
@@ -162,10 +175,8 @@ static void silent_pair(gev_tls_ctx *cctx, gev_tls_stream **c,
 }
 
 START_TEST(kill_during_handshake_then_resume) {
-  int fds = gev_test_fd_count();
-  contexts cx = make_contexts();
   gev_tls_stream *c, *s;
-  tt_pair(cx.server, cx.client, "localhost", &c, &s);
+  fixture f = begin(&c, &s, 0);
   tt_async *a = tt_start(TT_HANDSHAKE, c, NULL, 0);
   ck_assert_int_eq(gev_sleep(0.05), 0); /* the ClientHello is out */
   ck_assert_int_eq(gev_greenlet_kill(a->g, 1, 5), 0);
@@ -178,10 +189,7 @@ START_TEST(kill_during_handshake_then_resume) {
   ck_assert_int_eq(gev_tls_sendall(c, "ok", 2), 0);
   char buf[4];
   ck_assert_int_eq(gev_tls_recv(s, buf, sizeof buf), 2);
-  gev_tls_close(c);
-  gev_tls_close(s);
-  free_contexts(cx);
-  gev_test_all_clean(fds);
+  end(f, c, s);
 }
 END_TEST
 
@@ -217,13 +225,10 @@ START_TEST(timeouts_during_handshake) {
 END_TEST
 
 START_TEST(kill_and_timeouts_during_read) {
-  int fds = gev_test_fd_count();
-  contexts cx = make_contexts();
   gev_tls_stream *c, *s;
   char buf[16];
   int err;
-  tt_pair(cx.server, cx.client, "localhost", &c, &s);
-  tt_handshake_both(c, s);
+  fixture f = begin(&c, &s, 1);
   /* Killed while parked in recv. */
   tt_async *a = tt_start(TT_RECV, c, buf, sizeof buf);
   ck_assert_int_eq(gev_sleep(0.05), 0);
@@ -255,24 +260,18 @@ START_TEST(kill_and_timeouts_during_read) {
   ck_assert_int_eq(gev_tls_sendall(s, "still", 5), 0);
   ck_assert_int_eq(gev_tls_wait_read(c, 5), 0);
   ck_assert_int_eq(gev_tls_recv(c, buf, sizeof buf), 5);
-  gev_tls_close(c);
-  gev_tls_close(s);
-  free_contexts(cx);
-  gev_test_all_clean(fds);
+  end(f, c, s);
 }
 END_TEST
 
 /* ---- Closing under a parked greenlet ------------------------------------ */
 
 START_TEST(close_from_another_greenlet) {
-  int fds = gev_test_fd_count();
-  contexts cx = make_contexts();
   gev_tls_stream *c, *s, *h;
   gev_socket *peer;
   char buf[16];
   int err;
-  tt_pair(cx.server, cx.client, "localhost", &c, &s);
-  tt_handshake_both(c, s);
+  fixture f = begin(&c, &s, 1);
   /* A reader and a writer parked (the writer behind a full socket). */
   gev_tls_ref(c);
   tt_async *r = tt_start(TT_RECV, c, buf, sizeof buf);
@@ -289,9 +288,8 @@ START_TEST(close_from_another_greenlet) {
   ck_assert_int_eq(errno, EBADF);
   gev_tls_unref(c); /* the last reference frees it */
   free(data);
-  gev_tls_close(s);
   /* Mid-handshake, by closing the socket under the stream. */
-  silent_pair(cx.client, &h, &peer);
+  silent_pair(f.cx.client, &h, &peer);
   gev_tls_ref(h);
   tt_async *a = tt_start(TT_HANDSHAKE, h, NULL, 0);
   ck_assert_int_eq(gev_sleep(0.05), 0);
@@ -303,20 +301,17 @@ START_TEST(close_from_another_greenlet) {
   ck_assert_int_eq(gev_tls_close(h), 0);
   gev_tls_unref(h);
   gev_socket_close(peer);
-  free_contexts(cx);
-  gev_test_all_clean(fds);
+  end(f, NULL, s);
 }
 END_TEST
 
 /* ---- Concurrent use ------------------------------------------------------ */
 
 START_TEST(concurrent_use) {
-  int fds = gev_test_fd_count();
-  contexts cx = make_contexts();
   gev_tls_stream *c, *s;
   char buf[16], buf2[16];
   int err;
-  tt_pair(cx.server, cx.client, "localhost", &c, &s);
+  fixture f = begin(&c, &s, 0);
   /* Two greenlets need the handshake: one does it, the other waits. */
   tt_async *h1 = tt_start(TT_HANDSHAKE, c, NULL, 0);
   tt_async *h2 = tt_start(TT_SENDALL, c, "early", 5);
@@ -333,19 +328,14 @@ START_TEST(concurrent_use) {
   ck_assert_int_eq(errno, EBUSY);
   ck_assert_int_eq(gev_tls_sendall(s, "x", 1), 0);
   ck_assert_int_eq(tt_join(r, &err, NULL, 0), 1);
-  gev_tls_close(c);
-  gev_tls_close(s);
-  free_contexts(cx);
-  gev_test_all_clean(fds);
+  end(f, c, s);
 }
 END_TEST
 
 /* Both ends with timeout 0: the caller retries on EAGAIN. */
 START_TEST(non_blocking_streams) {
-  int fds = gev_test_fd_count();
-  contexts cx = make_contexts();
   gev_tls_stream *c, *s;
-  tt_pair(cx.server, cx.client, "localhost", &c, &s);
+  fixture f = begin(&c, &s, 0);
   gev_socket_settimeout(gev_tls_socket(c), 0);
   gev_socket_settimeout(gev_tls_socket(s), 0);
   int done_c = 0, done_s = 0, rounds = 0;
@@ -365,10 +355,7 @@ START_TEST(non_blocking_streams) {
   while ((n = gev_tls_recv(s, buf, sizeof buf)) < 0 && errno == EAGAIN)
     gev_sleep(0.001);
   ck_assert_int_eq(n, 3);
-  gev_tls_close(c);
-  gev_tls_close(s);
-  free_contexts(cx);
-  gev_test_all_clean(fds);
+  end(f, c, s);
 }
 END_TEST
 
@@ -420,19 +407,14 @@ static void *other_thread(void *arg) {
 }
 
 START_TEST(wrong_thread) {
-  int fds = gev_test_fd_count();
-  contexts cx = make_contexts();
   gev_tls_stream *c, *s;
-  tt_pair(cx.server, cx.client, "localhost", &c, &s);
+  fixture f = begin(&c, &s, 0);
   pthread_t th;
   void *ok;
   ck_assert_int_eq(pthread_create(&th, NULL, other_thread, c), 0);
   ck_assert_int_eq(pthread_join(th, &ok), 0);
   ck_assert(ok);
-  gev_tls_close(c);
-  gev_tls_close(s);
-  free_contexts(cx);
-  gev_test_all_clean(fds);
+  end(f, c, s);
 }
 END_TEST
 
