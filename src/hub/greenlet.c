@@ -148,7 +148,7 @@ static void run_done(gev__cb *cb) {
 
 static void schedule_done(gev_greenlet *g) {
   if (!g->done.queued)
-    gev__queue(g->hub, &g->done);
+    gev__run_soon(g->hub, &g->done);
 }
 
 static void complete(gev_greenlet *g, void *value, int err) {
@@ -230,7 +230,7 @@ static void later_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   gev_greenlet *g = w->data;
   (void)loop, (void)revents;
   g->hub->nwatchers--;
-  gev__queue(g->hub, &g->start);
+  gev__run_soon(g->hub, &g->start);
 }
 
 static gev_greenlet *greenlet_new(const gev_spawn_opts *o, gev_greenlet_fn fn,
@@ -276,7 +276,7 @@ GEV_EXTERN gev_greenlet *gev_spawn_ex(const gev_spawn_opts *opts,
                                       gev_greenlet_fn fn, void *arg) {
   gev_greenlet *g = greenlet_new(opts, fn, arg);
   if (g)
-    gev__queue(g->hub, &g->start);
+    gev__run_soon(g->hub, &g->start);
   return g;
 }
 

@@ -9,7 +9,7 @@
  *      the pass stops after ~5 ms so that I/O gets its turn;
  *   2. poll: one ev_run iteration without blocking if callbacks are still
  *      queued; otherwise ev_run blocks until a watcher fires and queues
- *      work (gev__queue then breaks out of ev_run) or no watcher is left;
+ *      work (gev__run_soon then breaks out of ev_run) or no watcher is left;
  *   3. fired watchers (timers, io, signals, children) wake parked tasks,
  *      which queues them for the next pass.
  * When ev_run returns with nothing queued and nothing active, the loop is
@@ -50,7 +50,7 @@ void gev__die(const char *rule) {
 
 /* ---- Callback queue ---------------------------------------------------- */
 
-void gev__queue(gev__hub *h, gev__cb *cb) {
+void gev__run_soon(gev__hub *h, gev__cb *cb) {
   if (cb->queued)
     gev__die("a callback was queued twice");
   cb->queued = 1;
@@ -122,7 +122,7 @@ GEV_EXTERN int gev_run_callback(gev_callback_fn fn, void *arg) {
   u->cb.run = run_user_cb;
   u->fn = fn;
   u->arg = arg;
-  gev__queue(h, &u->cb);
+  gev__run_soon(h, &u->cb);
   return 0;
 }
 
@@ -306,7 +306,7 @@ int gev__yield(void) {
   t->wake_err = 0;
   t->woken = 1;
   t->armed_scope = NULL;
-  gev__queue(tls_hub, &t->resume);
+  gev__run_soon(tls_hub, &t->resume);
   return park_current(tls_hub, t, "sleep(0)", NULL);
 }
 
@@ -334,7 +334,7 @@ int gev__wake(gev__task *t, void *value, int err) {
   t->wake_value = value;
   t->wake_err = err;
   waitq_unlink(t);
-  gev__queue(t->hub, &t->resume);
+  gev__run_soon(t->hub, &t->resume);
   return 1;
 }
 

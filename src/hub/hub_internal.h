@@ -97,7 +97,10 @@ struct gev_greenlet {
 };
 
 /* hub.c */
-void gev__queue(gev__hub *h, gev__cb *cb);
+/* Appends cb to the hub's callback queue (gevent's run_callback): it runs
+ * from the hub in FIFO order, in the drain pass under way if there is one.
+ * (Named apart from the public gev_queue, which is unrelated.) */
+void gev__run_soon(gev__hub *h, gev__cb *cb);
 gev__task *gev__task_of(gev_coro *c);
 void gev__task_init(gev__task *t, gev__hub *h, gev_coro *c);
 void gev__task_fini(gev__task *t);
