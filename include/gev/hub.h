@@ -32,6 +32,17 @@
  * Timeouts are seconds as double: < 0 means wait forever, 0 means do not
  * wait (poll), > 0 bounds the wait.
  *
+ * The clock. Every timeout and deadline (sleep, each call's timeout, Timeout
+ * scopes, spawn_later, joinall/iwait, sockets, DNS, pools) is measured on
+ * CLOCK_MONOTONIC (gev_monotonic() in gev/log.h) and counted from the
+ * moment of the call: a wait of T seconds never returns its timeout before
+ * T seconds have passed since the call, whatever the caller did before it.
+ * (libev counts its timers from a loop time cached at the last poll, which
+ * a greenlet that computes without yielding leaves behind; gev refreshes it
+ * before arming a timer, as gevent's loop.update_now(), and re-arms a timer
+ * that fired before its deadline.) A step of the wall clock (NTP, a resumed
+ * VM) neither expires nor extends any wait.
+ *
  * Threads: objects belong to the hub of the thread that made them; using
  * them from another thread fails with EXDEV.
  *

@@ -226,11 +226,17 @@ static void resume_and_reap(gev__cb *cb) {
 
 /* ---- Spawning ---------------------------------------------------------- */
 
+/* spawn_later's timer: starts the greenlet once its time has come on
+ * gev_monotonic()'s clock (a timer that fired early is re-armed). */
 static void later_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   gev_greenlet *g = w->data;
+  double left = g->later_at - gev_monotonic();
   (void)loop, (void)revents;
   g->hub->nwatchers--;
-  gev__run_soon(g->hub, &g->start);
+  if (left > 0)
+    gev__timer_start(g->hub, w, left);
+  else
+    gev__run_soon(g->hub, &g->start);
 }
 
 static gev_greenlet *greenlet_new(const gev_spawn_opts *o, gev_greenlet_fn fn,
@@ -293,10 +299,10 @@ GEV_EXTERN gev_greenlet *gev_spawn_later(double seconds, gev_greenlet_fn fn,
   }
   if (!(g = greenlet_new(NULL, fn, arg)))
     return NULL;
-  ev_timer_init(&g->later, later_cb, seconds, 0);
+  ev_init(&g->later, later_cb);
   g->later.data = g;
-  ev_timer_start(g->hub->loop, &g->later);
-  g->hub->nwatchers++;
+  g->later_at = gev_monotonic() + seconds;
+  gev__timer_start(g->hub, &g->later, seconds);
   return g;
 }
 
@@ -624,7 +630,7 @@ static void mw_release(multiwait *m, gev_greenlet **gs, size_t n) {
 static double remaining(double deadline) {
   if (deadline < 0)
     return -1;
-  double left = deadline - ev_time();
+  double left = deadline - gev_monotonic();
   return left > 0 ? left : 1e-9;
 }
 
@@ -654,7 +660,7 @@ static size_t count_ready(gev_greenlet **gs, size_t n, size_t *failed) {
 GEV_EXTERN int gev_joinall(gev_greenlet **gs, size_t n, double timeout,
                            int flags, size_t count) {
   size_t want = count && count < n ? count : n, failed, k;
-  double deadline = timeout >= 0 ? ev_time() + timeout : -1;
+  double deadline = timeout >= 0 ? gev_monotonic() + timeout : -1;
   multiwait *m;
   int rc = 0;
   if (check_list(gs, n) < 0)
@@ -675,8 +681,8 @@ GEV_EXTERN int gev_joinall(gev_greenlet **gs, size_t n, double timeout,
   mw_release(m, gs, n);
   errno = err;
   k = count_ready(gs, n, &failed);
-  if (rc < 0 && errno == ETIMEDOUT && timeout >= 0 && deadline <= ev_time() &&
-      !gev__scopes_expired(gev__task_current()))
+  if (rc < 0 && errno == ETIMEDOUT && timeout >= 0 &&
+      deadline <= gev_monotonic() && !gev__scopes_expired(gev__task_current()))
     return (int)k; /* our own timeout: report the finished subset */
   return rc < 0 ? -1 : (int)k;
 }
@@ -723,7 +729,7 @@ GEV_EXTERN gev_iwait *gev_iwait_new(gev_greenlet **gs, size_t n,
   if (n)
     memcpy(it->gs, gs, n * sizeof *gs);
   it->n = n;
-  it->deadline = timeout >= 0 ? ev_time() + timeout : -1;
+  it->deadline = timeout >= 0 ? gev_monotonic() + timeout : -1;
   for (size_t i = 0; i < n; i++)
     gev_greenlet_ref(gs[i]);
   if (!(it->m = mw_new(gs, n, 1, 0)))
@@ -750,7 +756,7 @@ GEV_EXTERN gev_greenlet *gev_iwait_next(gev_iwait *it) {
       errno = 0;
       return NULL;
     }
-    if (it->deadline >= 0 && ev_time() >= it->deadline) {
+    if (it->deadline >= 0 && gev_monotonic() >= it->deadline) {
       errno = ETIMEDOUT;
       return NULL;
     }

@@ -85,7 +85,7 @@ static void drain(gev__hub *h) {
   while (!h->stopping && (cb = dequeue(h))) {
     cb->run(cb);
     if ((++n & 63) == 0) {
-      double now = ev_time();
+      double now = gev_monotonic();
       if (start == 0)
         start = now;
       else if (now - start > DRAIN_BUDGET)
@@ -133,10 +133,30 @@ static void resume_task(gev__cb *cb) {
   gev__hub_switch_out(t->hub, t->coro, NULL);
 }
 
+/* Starts w to fire after seconds, counted from now: libev counts a timer
+ * from its cached loop time, which is stale by however long the running
+ * greenlet has computed since the loop last polled, so the cache is
+ * refreshed first (gevent's loop.update_now() before arming a sleep). */
+void gev__timer_start(gev__hub *h, ev_timer *w, double seconds) {
+  ev_now_update(h->loop);
+  ev_timer_set(w, seconds > 0 ? seconds : 0, 0);
+  ev_timer_start(h->loop, w);
+  h->nwatchers++;
+}
+
+/* The deadline timer fired. Deadlines are points on gev_monotonic()'s
+ * clock; libev's timer only approximates one (its own clock reads, the
+ * poll's rounding), so a timer that fired early is re-armed for the rest
+ * instead of waking the task: a wait never times out before its time. */
 static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   gev__task *t = w->data;
+  double left = t->deadline_at - gev_monotonic();
   (void)loop, (void)revents;
   t->hub->nwatchers--; /* a one-shot timer stops itself */
+  if (left > 0) {
+    gev__timer_start(t->hub, w, left);
+    return;
+  }
   t->scope_fired = t->armed_scope != NULL;
   if (t->armed_scope)
     t->armed_scope->expired = 1;
@@ -224,12 +244,18 @@ static gev__task *blocking_task(void) {
 
 int gev__may_block(void) { return blocking_task() ? 0 : -1; }
 
-/* Arms the task's deadline timer: the earlier of the call's timeout and
- * its scopes' deadlines. */
+/* Arms the task's deadline timer: the earlier of the call's timeout,
+ * counted from now, and its scopes' deadlines, all on gev_monotonic()'s
+ * clock. A wait without either reads no clock at all. */
 static void arm_deadline(gev__hub *h, gev__task *t, double timeout) {
   gev_timeout *scope = NULL;
-  double now = ev_now(h->loop);
-  double at = timeout >= 0 ? now + timeout : HUGE_VAL;
+  double now, at;
+  t->armed_scope = NULL;
+  t->scope_fired = 0;
+  if (timeout < 0 && !t->scopes)
+    return;
+  now = gev_monotonic();
+  at = timeout >= 0 ? now + timeout : HUGE_VAL;
   if (t->scopes) {
     double s = gev__scopes_deadline(t, &scope);
     if (s < at)
@@ -238,12 +264,10 @@ static void arm_deadline(gev__hub *h, gev__task *t, double timeout) {
       scope = NULL;
   }
   t->armed_scope = scope;
-  t->scope_fired = 0;
   if (at == HUGE_VAL)
     return;
-  ev_timer_set(&t->deadline, at > now ? at - now : 0, 0);
-  ev_timer_start(h->loop, &t->deadline);
-  h->nwatchers++;
+  t->deadline_at = at;
+  gev__timer_start(h, &t->deadline, at - now);
 }
 
 static void disarm_deadline(gev__hub *h, gev__task *t) {

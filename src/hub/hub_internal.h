@@ -35,6 +35,7 @@ struct gev__task {
   gev__waitq *wq;            /* wait queue it sits on, or NULL */
   gev__task *wq_prev, *wq_next;
   ev_timer deadline;        /* armed while parked with a deadline */
+  double deadline_at;       /* when it is due, on gev_monotonic()'s clock */
   gev_timeout *scopes;      /* innermost first */
   gev_timeout *armed_scope; /* scope whose deadline is armed, or NULL */
 };
@@ -42,7 +43,7 @@ struct gev__task {
 struct gev_timeout {
   gev__task *task;
   gev_timeout *next;
-  double deadline; /* ev_time() based; HUGE_VAL for never */
+  double deadline; /* gev_monotonic() based; HUGE_VAL for never */
   int expired;
 };
 
@@ -85,6 +86,7 @@ struct gev_greenlet {
   struct gev__link *links; /* in link order */
   gev__waitq joiners;
   ev_timer later;            /* spawn_later */
+  double later_at;           /* when to start, on gev_monotonic()'s clock */
   gev_greenlet *prev, *next; /* hub->greenlets */
   gev_spawn_opts opts;
   struct gev__link {
@@ -101,6 +103,10 @@ struct gev_greenlet {
  * from the hub in FIFO order, in the drain pass under way if there is one.
  * (Named apart from the public gev_queue, which is unrelated.) */
 void gev__run_soon(gev__hub *h, gev__cb *cb);
+/* Starts the one-shot timer w (initialised, inactive) to fire seconds
+ * from now, refreshing libev's cached time first, and counts it in
+ * nwatchers (its callback must uncount it). */
+void gev__timer_start(gev__hub *h, ev_timer *w, double seconds);
 gev__task *gev__task_of(gev_coro *c);
 void gev__task_init(gev__task *t, gev__hub *h, gev_coro *c);
 void gev__task_fini(gev__task *t);

@@ -166,6 +166,10 @@ GEV_EXTERN int gev_wait_watcher(void *watcher, gev_watcher_kind kind,
   saved_cb = w->cb;
   w->data = gev__task_current();
   ev_set_cb(w, watcher_fired);
+  /* A timer's "after" counts from libev's cached time, which is stale by
+   * whatever the caller computed since the last poll. */
+  if (kind == GEV_WATCH_TIMER || kind == GEV_WATCH_PERIODIC)
+    ev_now_update(h->loop);
   start_watcher(h->loop, w, kind);
   h->nwatchers++;
   rc = gev__park(timeout, "watcher", &revents);

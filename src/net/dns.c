@@ -256,6 +256,7 @@ static void timer_rearm(gev__resolver *r) {
     ev_timer_stop(r->loop, &r->timer);
   else
     gev__watcher_started();
+  ev_now_update(r->loop); /* "after" counts from now, not the last poll */
   ev_timer_set(&r->timer, after, 0.);
   ev_timer_start(r->loop, &r->timer);
 }

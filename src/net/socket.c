@@ -25,7 +25,6 @@
 #include <math.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -169,15 +168,9 @@ static ssize_t leave(gev_socket *s, ssize_t rc) {
 
 /* ---- Waiting ------------------------------------------------------------ */
 
-static double now_monotonic(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* A deadline for calls whose timeout covers the whole call; < 0 none. */
 static double deadline_for(const gev_socket *s) {
-  return s->timeout > 0 ? now_monotonic() + s->timeout : -1;
+  return s->timeout > 0 ? gev_monotonic() + s->timeout : -1;
 }
 
 /* The timeout left before deadline (< 0: none), or -1/ETIMEDOUT when it
@@ -187,7 +180,7 @@ static int remaining(const gev_socket *s, double deadline, double *left) {
     *left = s->timeout;
     return 0;
   }
-  *left = deadline - now_monotonic();
+  *left = deadline - gev_monotonic();
   if (*left <= 0) {
     errno = ETIMEDOUT;
     return -1;

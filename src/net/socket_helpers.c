@@ -12,16 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
-#include <time.h>
 
 #include "gev/dns.h"
 #include "gev/net.h"
-
-static double now_monotonic(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- Addresses ---------------------------------------------------------- */
 
@@ -211,7 +204,7 @@ static struct addrinfo *resolve(const char *host, int port, double timeout) {
 }
 
 static double time_left(double deadline, double timeout) {
-  return deadline < 0 ? timeout : deadline - now_monotonic();
+  return deadline < 0 ? timeout : deadline - gev_monotonic();
 }
 
 gev_socket *gev_create_connection(const char *host, int port, double timeout) {
@@ -219,7 +212,7 @@ gev_socket *gev_create_connection(const char *host, int port, double timeout) {
     errno = EINVAL;
     return NULL;
   }
-  double deadline = timeout > 0 ? now_monotonic() + timeout : -1;
+  double deadline = timeout > 0 ? gev_monotonic() + timeout : -1;
   struct sockaddr_storage ss;
   socklen_t len;
   if (gev_sockaddr_parse(host, port, &ss, &len) == 0 && *host)
