@@ -28,9 +28,12 @@
  *   EPERM      called from the hub itself or a loop callback, which must
  *              never block;
  *   EDEADLK    "would block forever": the loop ran out of work while the
- *              caller still waited (gevent's LoopExit).
+ *              caller still waited (gevent's LoopExit);
+ *   EINVAL     the timeout is NaN (see below).
  * Timeouts are seconds as double: < 0 means wait forever, 0 means do not
- * wait (poll), > 0 bounds the wait.
+ * wait (poll), > 0 bounds the wait. NaN is refused with EINVAL by every
+ * call that takes a timeout or a number of seconds, even one that would
+ * not have waited.
  *
  * The clock. Every timeout and deadline (sleep, each call's timeout, Timeout
  * scopes, spawn_later, joinall/iwait, sockets, DNS, pools) is measured on
@@ -206,7 +209,8 @@ typedef struct gev_spawn_opts {
 GEV_EXTERN gev_greenlet *gev_spawn(gev_greenlet_fn fn, void *arg);
 GEV_EXTERN gev_greenlet *gev_spawn_ex(const gev_spawn_opts *opts,
                                       gev_greenlet_fn fn, void *arg);
-/* As gev_spawn, starting after seconds (>= 0). */
+/* As gev_spawn, starting after seconds (>= 0; EINVAL otherwise, NaN
+ * included). */
 GEV_EXTERN gev_greenlet *gev_spawn_later(double seconds, gev_greenlet_fn fn,
                                          void *arg);
 /* Fire and forget: no handle. Returns 0 or -1 (EINVAL, ENOMEM). */
@@ -290,7 +294,7 @@ GEV_EXTERN void gev_iwait_free(gev_iwait *it);
  * cancelled. Scopes nest; the earliest deadline wins. It cannot interrupt
  * code that never blocks (a CPU-bound loop runs on). seconds < 0 makes a
  * scope that never expires. The scope is heap state owned by the caller.
- * Errors: EPERM (from the hub), ENOMEM. */
+ * Errors: EINVAL (seconds NaN), EPERM (from the hub), ENOMEM. */
 typedef struct gev_timeout gev_timeout;
 GEV_EXTERN gev_timeout *gev_timeout_start(double seconds);
 /* Non-zero once the deadline has passed (also before any call noticed). */

@@ -32,13 +32,15 @@
  * greenlet when it resumes).
  *
  * Blocking calls take a timeout in seconds (< 0 forever, 0 do not wait,
- * > 0 bound) and can fail with the errors listed in gev/hub.h:
+ * > 0 bound; NaN fails with EINVAL, even where the call would not wait)
+ * and can fail with the errors listed in gev/hub.h:
  *   ECANCELED  the caller was killed;
  *   ETIMEDOUT  the timeout ran out (immediately for timeout 0) or an expired
  *              gev_timeout scope of the caller;
  *   EPERM      called from the hub or a loop callback and it would wait;
  *   EDEADLK    the loop ran out of work while the caller still waited;
- *   EIDRM      the object was destroyed while the caller waited.
+ *   EIDRM      the object was destroyed while the caller waited;
+ *   EINVAL     the timeout is NaN.
  * A call that can complete without waiting never fails with these errors.
  * Waiters are served first-come first-served: a resource that frees up is
  * handed straight to the longest waiter, so a newcomer cannot barge in

@@ -357,7 +357,7 @@ static int check_greenlet(const gev_greenlet *g) {
 
 GEV_EXTERN int gev_greenlet_join(gev_greenlet *g, double timeout) {
   int rc = 0;
-  if (check_greenlet(g) < 0)
+  if (check_greenlet(g) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (g->ready)
     return 0;
@@ -410,7 +410,7 @@ static void kill_now(gev_greenlet *g) {
 }
 
 GEV_EXTERN int gev_greenlet_kill(gev_greenlet *g, int block, double timeout) {
-  if (check_greenlet(g) < 0)
+  if (check_greenlet(g) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (block && gev_in_hub()) {
     errno = EPERM;
@@ -663,7 +663,7 @@ GEV_EXTERN int gev_joinall(gev_greenlet **gs, size_t n, double timeout,
   double deadline = timeout >= 0 ? gev_monotonic() + timeout : -1;
   multiwait *m;
   int rc = 0;
-  if (check_list(gs, n) < 0)
+  if (check_list(gs, n) < 0 || gev__bad_timeout(timeout))
     return -1;
   k = count_ready(gs, n, &failed);
   if (k >= want || ((flags & GEV_JOIN_RAISE_ERROR) && failed))
@@ -690,7 +690,7 @@ GEV_EXTERN int gev_joinall(gev_greenlet **gs, size_t n, double timeout,
 GEV_EXTERN int gev_killall(gev_greenlet **gs, size_t n, int block,
                            double timeout) {
   int k;
-  if (check_list(gs, n) < 0)
+  if (check_list(gs, n) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (block && gev_in_hub()) {
     errno = EPERM;
@@ -720,7 +720,7 @@ struct gev_iwait {
 GEV_EXTERN gev_iwait *gev_iwait_new(gev_greenlet **gs, size_t n,
                                     double timeout) {
   gev_iwait *it;
-  if (check_list(gs, n) < 0)
+  if (check_list(gs, n) < 0 || gev__bad_timeout(timeout))
     return NULL;
   if (!(it = calloc(1, sizeof *it)))
     return NULL;

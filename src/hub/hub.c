@@ -311,8 +311,8 @@ static int park_task(gev__task *t, double timeout, const char *what,
 }
 
 int gev__park(double timeout, const char *what, void **value) {
-  gev__task *t = blocking_task();
-  if (!t)
+  gev__task *t;
+  if (gev__bad_timeout(timeout) || !(t = blocking_task()))
     return -1;
   if (timeout == 0) {
     errno = ETIMEDOUT;
@@ -364,9 +364,9 @@ int gev__wake(gev__task *t, void *value, int err) {
 
 int gev__waitq_wait(gev__waitq *q, double timeout, const char *what,
                     void **value) {
-  gev__task *t = blocking_task();
+  gev__task *t;
   int rc;
-  if (!t)
+  if (gev__bad_timeout(timeout) || !(t = blocking_task()))
     return -1;
   if (timeout == 0) {
     errno = ETIMEDOUT;

@@ -24,6 +24,8 @@
 #ifndef GEV_SRC_HUB_PARK_H
 #define GEV_SRC_HUB_PARK_H
 
+#include <errno.h>
+#include <math.h>
 #include <stddef.h>
 
 #include "coro/log_internal.h"
@@ -49,6 +51,16 @@ struct ev_loop *gev__hub_evloop(gev__hub *h);
 /* The current coroutine's task, created on first use (NULL with ENOMEM, or
  * EPERM in the hub). */
 gev__task *gev__task_current(void);
+
+/* Refuses a NaN timeout or seconds argument: returns 1 with errno EINVAL
+ * for NaN, else 0. Every public call taking one checks it on entry, even
+ * where it would not wait (NaN is a caller's bug, never "forever"). */
+static inline int gev__bad_timeout(double t) {
+  if (!isnan(t))
+    return 0;
+  errno = EINVAL;
+  return 1;
+}
 
 /* Checks that the caller may block: not the hub (EPERM), not killed
  * (ECANCELED), no expired timeout scope (ETIMEDOUT). 0 or -1/errno. */

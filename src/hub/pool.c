@@ -182,7 +182,7 @@ static int slot_acquire(gev_pool *p, double timeout, const char *what) {
 
 gev_greenlet *gev_pool_spawn(gev_pool *p, gev_greenlet_fn fn, void *arg,
                              double timeout) {
-  if (pool_check(p) < 0)
+  if (pool_check(p) < 0 || gev__bad_timeout(timeout))
     return NULL;
   if (!fn) {
     errno = EINVAL;
@@ -207,7 +207,7 @@ out_pass_slot:
 }
 
 int gev_pool_add(gev_pool *p, gev_greenlet *g, double timeout) {
-  if (pool_check(p) < 0)
+  if (pool_check(p) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (!g) {
     errno = EINVAL;
@@ -264,7 +264,7 @@ long gev_pool_free_count(const gev_pool *p) {
 }
 
 long gev_pool_wait_available(gev_pool *p, double timeout) {
-  if (pool_check(p) < 0)
+  if (pool_check(p) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (!p->size_)
     return LONG_MAX;
@@ -285,7 +285,7 @@ long gev_pool_wait_available(gev_pool *p, double timeout) {
 /* ---- Join and kill ---------------------------------------------------- */
 
 int gev_pool_join(gev_pool *p, double timeout) {
-  if (pool_check(p) < 0)
+  if (pool_check(p) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (p->count_ == 0)
     return 0;
@@ -297,7 +297,7 @@ int gev_pool_join(gev_pool *p, double timeout) {
 }
 
 int gev_pool_kill(gev_pool *p, int block, double timeout) {
-  if (pool_check(p) < 0)
+  if (pool_check(p) < 0 || gev__bad_timeout(timeout))
     return -1;
   size_t n = p->count_, i = 0;
   gev_greenlet **gs = malloc((n ? n : 1) * sizeof *gs);
@@ -530,7 +530,7 @@ static int imap_step(gev_pool_imap *it, double timeout) {
 
 int gev_pool_imap_next(gev_pool_imap *it, double timeout, size_t *index,
                        void **value) {
-  if (imap_check(it) < 0)
+  if (imap_check(it) < 0 || gev__bad_timeout(timeout))
     return -1;
   /* One deadline for the whole call, however many waits it takes. */
   gev_timeout *scope = NULL;

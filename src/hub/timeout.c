@@ -19,7 +19,7 @@ GEV_EXTERN gev_timeout *gev_timeout_start(double seconds) {
   gev__hub *h = gev__hub_get();
   gev__task *t;
   gev_timeout *s;
-  if (!h)
+  if (!h || gev__bad_timeout(seconds))
     return NULL;
   if (gev_in_hub()) {
     errno = EPERM;

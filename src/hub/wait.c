@@ -155,7 +155,8 @@ GEV_EXTERN int gev_wait_watcher(void *watcher, gev_watcher_kind kind,
   void (*saved_cb)(struct ev_loop *, ev_watcher *, int);
   void *revents = NULL;
   int rc;
-  if (!w || (unsigned)kind > GEV_WATCH_ASYNC || ev_is_active(w)) {
+  if (!w || (unsigned)kind > GEV_WATCH_ASYNC || ev_is_active(w) ||
+      isnan(timeout)) {
     errno = EINVAL;
     return -1;
   }
@@ -213,6 +214,8 @@ static int wait_fd(int fd, int events, double timeout) {
   gev__task **slot;
   fd_wait *fw;
   int rc;
+  if (gev__bad_timeout(timeout))
+    return -1;
   if (fd < 0) {
     errno = EBADF;
     return -1;
@@ -255,6 +258,8 @@ GEV_EXTERN int gev_wait_write(int fd, double timeout) {
 
 GEV_EXTERN int gev_sleep(double seconds) {
   gev__task *t;
+  if (gev__bad_timeout(seconds))
+    return -1;
   if (seconds <= 0)
     return gev__yield();
   if (gev__park(seconds, "sleep", NULL) == 0)

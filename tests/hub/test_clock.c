@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -310,6 +311,95 @@ START_TEST(test_dns_timeouts_after_cpu_work) {
 }
 END_TEST
 
+/* NaN is no timeout: every call refuses it with EINVAL, also where it would
+ * not have waited, instead of waiting forever. */
+#define ASSERT_EINVAL(call)                                                    \
+  do {                                                                         \
+    errno = 0;                                                                 \
+    ck_assert_msg((call) == -1, #call " did not fail");                        \
+    ck_assert_msg(errno == EINVAL, #call ": errno %d", errno);                 \
+  } while (0)
+#define ASSERT_NULL_EINVAL(call)                                               \
+  do {                                                                         \
+    errno = 0;                                                                 \
+    ck_assert_msg((call) == NULL, #call " did not fail");                      \
+    ck_assert_msg(errno == EINVAL, #call ": errno %d", errno);                 \
+  } while (0)
+
+START_TEST(test_nan_timeouts_refused) {
+  double nan = NAN;
+  void *item;
+  int p[2];
+  ck_assert_int_eq(pipe(p), 0);
+  ASSERT_EINVAL(gev_sleep(nan));
+  gev_greenlet *g = gev_spawn(sleeper, &(double){0.001});
+  ASSERT_EINVAL(gev_greenlet_join(g, nan));
+  ASSERT_EINVAL(gev_greenlet_get(g, nan, NULL));
+  ASSERT_EINVAL(gev_joinall(&g, 1, nan, 0, 0));
+  ASSERT_NULL_EINVAL(gev_iwait_new(&g, 1, nan));
+  ASSERT_EINVAL(gev_greenlet_kill(g, 1, nan));
+  ck_assert_int_eq(gev_greenlet_join(g, -1), 0);
+  ASSERT_EINVAL(gev_greenlet_join(g, nan)); /* even when finished */
+  gev_greenlet_unref(g);
+  ASSERT_NULL_EINVAL(gev_spawn_later(nan, sleeper, &(double){0}));
+  ASSERT_NULL_EINVAL(gev_timeout_start(nan));
+  ASSERT_EINVAL(gev_wait_read(p[0], nan));
+  ASSERT_EINVAL(gev_wait_write(p[1], nan)); /* ready at once */
+  ev_timer *t = malloc(sizeof *t);
+  ev_timer_init(t, NULL, 0.01, 0);
+  ASSERT_EINVAL(gev_wait_watcher(t, GEV_WATCH_TIMER, nan));
+  ck_assert(!ev_is_active(t));
+  free(t);
+
+  gev_event *e = gev_event_new();
+  ASSERT_EINVAL(gev_event_wait(e, nan));
+  gev_event_set(e);
+  ASSERT_EINVAL(gev_event_wait(e, nan));
+  gev_event_free(e);
+  gev_async_result *r = gev_async_result_new();
+  ASSERT_EINVAL(gev_async_result_get(r, nan, &item));
+  ASSERT_EINVAL(gev_async_result_wait(r, nan));
+  gev_async_result_free(r);
+  gev_semaphore *sem = gev_semaphore_new(1);
+  ASSERT_EINVAL(gev_semaphore_acquire(sem, nan));
+  ck_assert_int_eq(gev_semaphore_value(sem), 1); /* nothing taken */
+  gev_semaphore_free(sem);
+  gev_rlock *rl = gev_rlock_new();
+  ASSERT_EINVAL(gev_rlock_acquire(rl, nan));
+  gev_rlock_free(rl);
+  gev_queue *q = gev_queue_new(NULL);
+  ASSERT_EINVAL(gev_queue_get(q, nan, &item));
+  ASSERT_EINVAL(gev_queue_put(q, NULL, nan));
+  ck_assert_int_eq(gev_queue_size(q), 0); /* nothing added */
+  ASSERT_EINVAL(gev_queue_peek(q, nan, &item));
+  ASSERT_EINVAL(gev_queue_join(q, nan));
+  gev_queue_free(q);
+  gev_channel *c = gev_channel_new();
+  ASSERT_EINVAL(gev_channel_get(c, nan, &item));
+  ASSERT_EINVAL(gev_channel_put(c, NULL, nan));
+  gev_channel_free(c);
+  gev_pool *pool = gev_pool_new(1);
+  ASSERT_NULL_EINVAL(gev_pool_spawn(pool, sleeper, &(double){0}, nan));
+  ck_assert_int_eq(gev_pool_count(pool), 0);
+  ASSERT_EINVAL(gev_pool_join(pool, nan));
+  ASSERT_EINVAL(gev_pool_wait_available(pool, nan));
+  ASSERT_EINVAL(gev_pool_kill(pool, 1, nan));
+  gev_pool_free(pool);
+
+  close(p[0]);
+  close(p[1]);
+  gev_socket *s = gev_socket_new(AF_INET, SOCK_STREAM, 0);
+  ck_assert_ptr_nonnull(s);
+  ASSERT_EINVAL(gev_socket_settimeout(s, nan));
+  ck_assert(gev_socket_gettimeout(s) < 0);
+  ASSERT_EINVAL(gev_socket_wait_read(s, nan));
+  ASSERT_EINVAL(gev_socket_wait_write(s, nan));
+  gev_socket_close(s);
+  ASSERT_NULL_EINVAL(gev_create_connection("127.0.0.1", 9, nan));
+  ASSERT_EINVAL(gev_dns_set_timeout(nan));
+}
+END_TEST
+
 static Suite *clock_suite(void) {
   Suite *s = suite_create("clock");
   TCase *tc = tcase_create("after cpu work");
@@ -327,6 +417,10 @@ static Suite *clock_suite(void) {
   tcase_add_test(tc, test_fd_and_watcher_waits_after_cpu_work);
   tcase_add_test(tc, test_socket_timeouts_after_cpu_work);
   tcase_add_test(tc, test_dns_timeouts_after_cpu_work);
+  suite_add_tcase(s, tc);
+  tc = tcase_create("nan");
+  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_test(tc, test_nan_timeouts_refused);
   suite_add_tcase(s, tc);
   return s;
 }
