@@ -189,6 +189,24 @@ GEV_EXTERN int gev_sleep(double seconds);
 
 /* ---- Greenlets (gevent.Greenlet) ------------------------------------- */
 
+/*
+ * Ordering guarantees (as gevent's):
+ *   - spawn order: greenlets spawned in a row start in spawn order (each
+ *     starts from a callback, and callbacks run FIFO);
+ *   - wake order: waiters of one object (a join, an Event, a Queue, a
+ *     Semaphore ...) are woken first-come first-served, and woken
+ *     greenlets resume in the order they were woken;
+ *   - link order: a finished greenlet's links run from the hub in the
+ *     order they were added (links added after it finished run soon after,
+ *     in order too);
+ *   - join after links: a wait for a greenlet is a link appended last, so
+ *     gev_greenlet_join, _get, _kill with block, gev_joinall and gev_iwait
+ *     report a greenlet finished only once every link added to it before
+ *     has run: link a cleanup, then join, and the cleanup has run when the
+ *     join returns. gev_greenlet_ready() turns true as soon as the function
+ *     has returned, which may be before its links have run.
+ */
+
 typedef struct gev_greenlet gev_greenlet;
 typedef void *(*gev_greenlet_fn)(void *arg);
 typedef void (*gev_link_fn)(gev_greenlet *g, void *arg);
@@ -225,9 +243,9 @@ GEV_EXTERN int gev_spawn_raw(gev_greenlet_fn fn, void *arg);
 GEV_EXTERN void *gev_fail(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Parks until g finishes. 0 when finished, -1: EINVAL (NULL), EXDEV,
- * EDEADLK (joining itself), or a blocking-call error (ETIMEDOUT when the
- * timeout ran out first). */
+/* Parks until g finishes and the links added to it so far have run. 0
+ * when finished, -1: EINVAL (NULL), EXDEV, EDEADLK (joining itself), or a
+ * blocking-call error (ETIMEDOUT when the timeout ran out first). */
 GEV_EXTERN int gev_greenlet_join(gev_greenlet *g, double timeout);
 /* Joins, then: 0 with *value if g succeeded; -1 with errno = g's error if it
  * failed (its message: gev_greenlet_errmsg); or the join errors. */

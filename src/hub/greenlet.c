@@ -8,10 +8,16 @@
  * is freed by the hub as soon as it finishes; its task lives in the object.
  *
  * Completion, in the greenlet's own context when fn returns: record value
- * or error, mark ready, wake joiners, queue the "done" callback. The done
- * callback (in the hub) runs the links in order, reports an error nobody
- * linked to on stderr, and drops the alive reference. Links added after
+ * or error, mark ready, queue the "done" callback. The done callback (in
+ * the hub) runs the links in order, then wakes the joiners, reports an
+ * error nobody linked to, and drops the alive reference. Links added after
  * completion queue the done callback again.
+ *
+ * Ordering, as gevent's: a join is a link appended last, so whoever waits
+ * for a greenlet (join, get, kill with block, joinall, iwait) sees it
+ * finished only once the links added before have run. "Ready" (the
+ * function returned) and "finished" (ready, and no link left to run)
+ * differ only between completion and the done callback.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -124,6 +130,11 @@ static void report_failure(gev_greenlet *g) {
            strerror(g->err));
 }
 
+/* Ready with no link left to run: what joiners wait for. */
+static int finished(const gev_greenlet *g) {
+  return g->ready && !g->done.queued;
+}
+
 static void run_done(gev__cb *cb) {
   gev_greenlet *g = (gev_greenlet *)((char *)cb - offsetof(gev_greenlet, done));
   struct gev__link *l;
@@ -135,6 +146,8 @@ static void run_done(gev__cb *cb) {
     l->fn(g, l->arg);
     link_free(g, l);
   }
+  if (finished(g)) /* no link added meanwhile queued another pass */
+    gev__waitq_wake_all(&g->joiners, NULL, 0);
   if (g->err && !user_links && !g->reported) {
     g->reported = 1;
     report_failure(g);
@@ -157,8 +170,7 @@ static void complete(gev_greenlet *g, void *value, int err) {
   g->ready = 1;
   if (g->started)
     g->hub->nrunning--;
-  gev__waitq_wake_all(&g->joiners, NULL, 0);
-  schedule_done(g);
+  schedule_done(g); /* runs the links, then wakes the joiners */
 }
 
 /* The coroutine body of every greenlet. */
@@ -359,14 +371,14 @@ GEV_EXTERN int gev_greenlet_join(gev_greenlet *g, double timeout) {
   int rc = 0;
   if (check_greenlet(g) < 0 || gev__bad_timeout(timeout))
     return -1;
-  if (g->ready)
+  if (finished(g))
     return 0;
   if (gev_getcurrent() == g) {
     errno = EDEADLK;
     return -1;
   }
   g->refs++;
-  while (!g->ready && rc == 0)
+  while (!finished(g) && rc == 0)
     rc = gev__waitq_wait(&g->joiners, timeout, "join", NULL);
   gev_greenlet_unref(g);
   return rc;
@@ -417,7 +429,7 @@ GEV_EXTERN int gev_greenlet_kill(gev_greenlet *g, int block, double timeout) {
     return -1;
   }
   kill_now(g);
-  if (!block || g->ready || gev_getcurrent() == g)
+  if (!block || finished(g) || gev_getcurrent() == g)
     return 0;
   return gev_greenlet_join(g, timeout);
 }
@@ -609,7 +621,7 @@ static multiwait *mw_new(gev_greenlet **gs, size_t n, int ring,
   }
   m->cap = n;
   for (size_t i = 0; i < n; i++) {
-    if (skip_ready && gs[i]->ready)
+    if (skip_ready && finished(gs[i]))
       continue;
     if (gev__greenlet_link(gs[i], mw_link, m, 1) < 0)
       continue;
@@ -649,7 +661,7 @@ static size_t count_ready(gev_greenlet **gs, size_t n, size_t *failed) {
   size_t k = 0;
   *failed = 0;
   for (size_t i = 0; i < n; i++) {
-    if (gs[i]->ready) {
+    if (finished(gs[i])) {
       k++;
       *failed += gs[i]->err != 0;
     }
