@@ -185,6 +185,27 @@ static void *greenlet_main(void *arg) {
   return NULL;
 }
 
+void *gev__greenlet_run_inline(gev_greenlet_fn fn, void *arg, int *err) {
+  gev_greenlet *g = gev_getcurrent();
+  int saved_err;
+  char *saved_msg;
+  void *value;
+  if (!g) {
+    *err = 0;
+    return fn(arg);
+  }
+  saved_err = g->fail_err;
+  saved_msg = g->errmsg;
+  g->fail_err = 0;
+  g->errmsg = NULL;
+  value = fn(arg);
+  *err = g->fail_err == ECANCELED ? 0 : g->fail_err;
+  free(g->errmsg);
+  g->fail_err = saved_err;
+  g->errmsg = saved_msg;
+  return *err ? NULL : value;
+}
+
 /* Hub: switch into the greenlet for its first run; when it comes back
  * dead, release the coroutine. */
 static void run_start(gev__cb *cb) {

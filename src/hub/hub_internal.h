@@ -123,6 +123,11 @@ void gev__greenlet_free_links(gev_greenlet *g);
 void gev__greenlet_release_memory(gev_greenlet *g);
 void gev__greenlet_free_cache(void);
 void gev__greenlet_describe(FILE *out, gev_greenlet *g);
+/* Runs fn(arg) in the running coroutine as the body of a greenlet would
+ * run: a gev_fail() inside it makes *err its error (and the value NULL)
+ * instead of marking the caller's greenlet failed; ECANCELED counts as
+ * success, as for a greenlet. Returns fn's value. */
+void *gev__greenlet_run_inline(gev_greenlet_fn fn, void *arg, int *err);
 
 /* timeout.c */
 double gev__scopes_deadline(gev__task *t, gev_timeout **which);
