@@ -41,10 +41,12 @@
  * progress holds a reference of its own, so closing a socket while others
  * are parked on it is safe. Memory is freed when the last reference goes.
  * After the creator's close, a pointer without a reference must not be
- * used (as a closed fd number must not).
+ * used (as a closed fd number must not); gev aborts when it sees one (see
+ * gev_socket_close).
  *
  * Failing calls set errno and return -1 (or NULL); they never abort on bad
- * input: a NULL socket fails with EINVAL, a closed one with EBADF.
+ * input: a NULL socket fails with EINVAL, a closed one with EBADF. Only a
+ * pointer to a freed socket aborts, since it is no input at all.
  */
 #ifndef GEV_NET_H
 #define GEV_NET_H
@@ -74,10 +76,16 @@ GEV_EXTERN gev_socket *gev_socket_new(int domain, int type, int protocol);
  * left open and still belongs to the caller. */
 GEV_EXTERN gev_socket *gev_socket_wrap(int fd);
 
-/* Closes the fd (idempotent), wakes every greenlet parked on the socket
- * with EBADF, and releases the open reference, freeing the socket if no
- * other reference remains. Returns 0, or -1: EINVAL (NULL), EXDEV. The fd
- * is closed even if close(2) reports an error, which is then returned. */
+/* Closes the fd, wakes every greenlet parked on the socket with EBADF,
+ * and releases the open reference, freeing the socket if no other
+ * reference remains. Returns 0, or -1: EINVAL (NULL), EXDEV. The fd is
+ * closed even if close(2) reports an error, which is then returned.
+ * Closing again is harmless while someone still holds a reference (then
+ * the socket is merely closed already). Once the last reference is gone
+ * the pointer is dangling like a freed one: a second close through it is
+ * a bug, which gev reports by aborting with "gev: socket closed twice, or
+ * used after its last reference" (always under AddressSanitizer; without
+ * it, as long as the memory has not been reused). */
 GEV_EXTERN int gev_socket_close(gev_socket *s);
 
 /* As gev_socket_close, but returns the fd, open and still non-blocking,

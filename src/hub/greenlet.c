@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coro/tools.h"
 #include "hub/hub_internal.h"
 
 /* ---- Lifetime ---------------------------------------------------------- */
@@ -50,37 +51,89 @@ static void list_del(gev__hub *h, gev_greenlet *g) {
 
 /* Greenlet objects are recycled through a short per-thread free list: a
  * spawn-heavy program allocates and frees them in bursts that outrun
- * glibc's small per-thread cache. */
+ * glibc's small per-thread cache.
+ *
+ * A handle used after its last release (a second gev_greenlet_unref is
+ * the usual slip) must fail loudly, not corrupt the greenlet that reuses
+ * the block. Released blocks are marked dead (magic), poisoned for
+ * AddressSanitizer while they wait on the list, and reused oldest first,
+ * so a stale handle most likely meets a dead block and aborts with
+ * "gev: greenlet handle released twice". (A block already reused by a
+ * newer greenlet cannot be told from it: the check is a safety net.) */
 #define FREE_GREENLETS_MAX 1024
-static __thread gev_greenlet *free_greenlets;
+enum { GREENLET_LIVE = 0x4772656eu, GREENLET_DEAD = 0x64656164u };
+static __thread gev_greenlet *free_head, *free_tail;
 static __thread size_t nfree_greenlets;
 
+static void poison(gev_greenlet *g) {
+#ifdef GEV_ASAN
+  ASAN_POISON_MEMORY_REGION(g, sizeof *g);
+#endif
+  (void)g;
+}
+
+static void unpoison(gev_greenlet *g) {
+#ifdef GEV_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(g, sizeof *g);
+#endif
+  (void)g;
+}
+
+/* Aborts with "gev: <rule>" unless g is a live greenlet. */
+static void check_alive(const gev_greenlet *g, const char *rule) {
+#ifdef GEV_ASAN
+  if (__asan_region_is_poisoned((void *)g, sizeof *g))
+    gev__die(rule);
+#endif
+  if (g->magic != GREENLET_LIVE)
+    gev__die(rule);
+}
+
 static gev_greenlet *greenlet_alloc(void) {
-  gev_greenlet *g = free_greenlets;
+  gev_greenlet *g = free_head;
   if (!g)
-    return calloc(1, sizeof *g);
-  free_greenlets = g->next;
-  nfree_greenlets--;
-  memset(g, 0, sizeof *g);
+    g = calloc(1, sizeof *g);
+  else {
+    unpoison(g);
+    free_head = g->next;
+    if (!free_head)
+      free_tail = NULL;
+    nfree_greenlets--;
+    memset(g, 0, sizeof *g);
+  }
+  if (g)
+    g->magic = GREENLET_LIVE;
   return g;
 }
 
 void gev__greenlet_release_memory(gev_greenlet *g) {
+  /* volatile: a plain store right before free() is optimised away */
+  *(volatile unsigned *)&g->magic = GREENLET_DEAD;
   if (nfree_greenlets >= FREE_GREENLETS_MAX) {
     free(g);
     return;
   }
-  g->next = free_greenlets;
-  free_greenlets = g;
+  g->next = NULL;
+  if (free_tail) {
+    unpoison(free_tail);
+    free_tail->next = g;
+    poison(free_tail);
+  } else {
+    free_head = g;
+  }
+  free_tail = g;
   nfree_greenlets++;
+  poison(g);
 }
 
 void gev__greenlet_free_cache(void) {
   gev_greenlet *g;
-  while ((g = free_greenlets)) {
-    free_greenlets = g->next;
+  while ((g = free_head)) {
+    unpoison(g);
+    free_head = g->next;
     free(g);
   }
+  free_tail = NULL;
   nfree_greenlets = 0;
 }
 
@@ -111,14 +164,21 @@ static void greenlet_free(gev_greenlet *g) {
   gev__greenlet_release_memory(g);
 }
 
+#define USED_AFTER_RELEASE "greenlet handle used after its last release"
+
 GEV_EXTERN gev_greenlet *gev_greenlet_ref(gev_greenlet *g) {
-  if (g)
+  if (g) {
+    check_alive(g, USED_AFTER_RELEASE);
     g->refs++;
+  }
   return g;
 }
 
 GEV_EXTERN void gev_greenlet_unref(gev_greenlet *g) {
-  if (g && --g->refs == 0)
+  if (!g)
+    return;
+  check_alive(g, "greenlet handle released twice");
+  if (--g->refs == 0)
     greenlet_free(g);
 }
 
@@ -381,6 +441,7 @@ static int check_greenlet(const gev_greenlet *g) {
     errno = EINVAL;
     return -1;
   }
+  check_alive(g, USED_AFTER_RELEASE);
   if (g->hub != gev__hub_peek()) {
     errno = EXDEV;
     return -1;

@@ -72,6 +72,7 @@ struct gev_greenlet {
   gev__cb start;  /* starts the greenlet */
   gev__cb done;   /* runs links once finished */
   gev__hub *hub;  /* ro */
+  unsigned magic; /* private: live or released (see greenlet.c) */
   gev_coro *coro; /* NULL once finished and released */
   gev_greenlet_fn fn;
   void *arg;

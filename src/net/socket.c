@@ -18,6 +18,10 @@
  * Lifetime: refs counts the creator's open reference, references taken with
  * gev_socket_ref, and one per call in progress (enter/leave), so a greenlet
  * woken with EBADF by a close can still read the object while it unwinds.
+ * A freed socket is marked dead first, so that a call through a pointer
+ * whose last reference is gone (a second close is the usual slip) aborts
+ * with a message instead of corrupting whatever reuses the memory; under
+ * AddressSanitizer every such use is caught.
  */
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
@@ -29,6 +33,7 @@
 
 #include <ev.h>
 
+#include "coro/tools.h"
 #include "gev/net.h"
 #include "hub/park.h"
 
@@ -40,12 +45,25 @@ struct gev_socket {
   unsigned refs;        /* rw: see the file comment */
   double timeout;       /* rw: < 0 none, 0 non-blocking, > 0 seconds */
   gev__hub *hub;        /* ro: the owning thread's hub */
+  unsigned magic;       /* private: SOCKET_LIVE until freed */
   struct ev_loop *loop; /* ro: that hub's loop */
   ev_io io[2];          /* private: read and write readiness watchers */
   gev__task *parked[2]; /* private: the task waiting per direction */
 };
 
 static const char *const wait_names[2] = {"socket read", "socket write"};
+
+enum { SOCKET_LIVE = 0x536f636bu, SOCKET_DEAD = 0x64656164u };
+
+/* Aborts unless s is a live socket (see the file comment). */
+static void check_alive(const gev_socket *s) {
+#ifdef GEV_ASAN
+  if (__asan_region_is_poisoned((void *)s, sizeof *s))
+    gev__die("socket closed twice, or used after its last reference");
+#endif
+  if (s->magic != SOCKET_LIVE)
+    gev__die("socket closed twice, or used after its last reference");
+}
 
 /* ---- Lifetime ----------------------------------------------------------- */
 
@@ -68,6 +86,7 @@ static gev_socket *socket_alloc(int fd) {
     return NULL;
   }
   s->fd = fd;
+  s->magic = SOCKET_LIVE;
   s->open = 1;
   s->refs = 1;
   s->timeout = -1;
@@ -122,10 +141,13 @@ static void release(gev_socket *s) {
     close_fd(forget_fd(s));
     errno = saved;
   }
+  /* volatile: a plain store right before free() is optimised away */
+  *(volatile unsigned *)&s->magic = SOCKET_DEAD;
   free(s);
 }
 
 static int wrong_thread(const gev_socket *s) {
+  check_alive(s);
   return s->hub != gev__hub_peek();
 }
 
@@ -283,8 +305,10 @@ int gev_socket_detach(gev_socket *s) {
 }
 
 gev_socket *gev_socket_ref(gev_socket *s) {
-  if (s)
+  if (s) {
+    check_alive(s);
     s->refs++;
+  }
   return s;
 }
 
@@ -298,24 +322,34 @@ int gev_socket_fileno(const gev_socket *s) {
     errno = EINVAL;
     return -1;
   }
+  check_alive(s);
   if (s->fd < 0)
     errno = EBADF;
   return s->fd;
 }
 
-int gev_socket_closed(const gev_socket *s) { return !s || s->fd < 0; }
+int gev_socket_closed(const gev_socket *s) {
+  if (!s)
+    return 1;
+  check_alive(s);
+  return s->fd < 0;
+}
 
 int gev_socket_settimeout(gev_socket *s, double timeout) {
   if (!s || isnan(timeout)) {
     errno = EINVAL;
     return -1;
   }
+  check_alive(s);
   s->timeout = timeout < 0 ? -1 : timeout;
   return 0;
 }
 
 double gev_socket_gettimeout(const gev_socket *s) {
-  return s ? s->timeout : -1;
+  if (!s)
+    return -1;
+  check_alive(s);
+  return s->timeout;
 }
 
 /* ---- Plain socket calls ------------------------------------------------- */

@@ -1,6 +1,7 @@
 /* Greenlets: spawn order, values, errors, join/get, kill, links, joinall,
  * iwait, killall, and the many-greenlets cases. */
 #include <errno.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -472,6 +473,63 @@ START_TEST(test_join_of_ready_greenlet_waits_for_its_links) {
 }
 END_TEST
 
+/* Runs misuse(arg) in a forked child with stderr on a pipe; returns what
+ * the child printed and checks that it died of SIGABRT. */
+static const char *child_aborts(void (*misuse)(void)) {
+  static char out[1024];
+  int p[2], st;
+  ck_assert_int_eq(pipe(p), 0);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dup2(p[1], 2);
+    close(p[0]);
+    misuse();
+    _exit(0);
+  }
+  close(p[1]);
+  size_t n = 0;
+  ssize_t r;
+  while (n < sizeof out - 1 &&
+         (r = read(p[0], out + n, sizeof out - 1 - n)) > 0)
+    n += (size_t)r;
+  out[n] = '\0';
+  close(p[0]);
+  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+  ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
+                "child did not abort (status %d): %s", st, out);
+  return out;
+}
+
+static void unref_twice(void) {
+  gev_greenlet *g = gev_spawn(quick, NULL);
+  gev_greenlet_join(g, -1);
+  gev_greenlet_unref(g);
+  gev_greenlet_unref(g); /* the bug */
+}
+
+static void unref_twice_after_reuse_attempts(void) {
+  gev_greenlet *g = gev_spawn(quick, NULL);
+  gev_greenlet_join(g, -1);
+  gev_greenlet_unref(g);
+  /* Newer greenlets come and go; the released block waits its turn. */
+  for (int i = 0; i < 10; i++) {
+    gev_greenlet *other = gev_spawn(quick, NULL);
+    gev_greenlet_join(other, -1);
+    gev_greenlet_unref(other);
+  }
+  gev_greenlet_join(g, -1); /* the bug */
+}
+
+START_TEST(test_released_handle_aborts_loudly) {
+  const char *out = child_aborts(unref_twice);
+  ck_assert_msg(strstr(out, "gev: greenlet handle released twice"), "%s", out);
+  out = child_aborts(unref_twice_after_reuse_attempts);
+  ck_assert_msg(strstr(out, "gev: greenlet handle used after its last release"),
+                "%s", out);
+}
+END_TEST
+
 static Suite *greenlet_suite(void) {
   Suite *s = suite_create("greenlet");
   TCase *tc = tcase_create("greenlet");
@@ -484,6 +542,7 @@ static Suite *greenlet_suite(void) {
   tcase_add_test(tc, test_links_run_once_in_order_also_after_completion);
   tcase_add_test(tc, test_waiters_see_earlier_links_run);
   tcase_add_test(tc, test_join_of_ready_greenlet_waits_for_its_links);
+  tcase_add_test(tc, test_released_handle_aborts_loudly);
   tcase_add_test(tc, test_kill_before_start_never_runs_links_fire);
   tcase_add_test(tc, test_kill_parked_on_timer_is_sticky);
   tcase_add_test(tc, test_fd_wait_and_kill_parked_on_fd);

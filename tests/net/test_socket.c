@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dnsmasq_run.h"
@@ -648,6 +649,32 @@ START_TEST(wrap_existing_fd_and_format) {
 }
 END_TEST
 
+/* Closing a socket whose last reference the first close released is a
+ * bug gev reports by aborting, never a silent use of freed memory. */
+START_TEST(close_twice_aborts_loudly) {
+  int p[2], st;
+  ck_assert_int_eq(pipe(p), 0);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dup2(p[1], 2);
+    gev_socket *s = gev_socket_new(AF_INET, SOCK_STREAM, 0);
+    gev_socket_close(s);
+    gev_socket_close(s); /* the bug */
+    _exit(0);
+  }
+  close(p[1]);
+  char out[512];
+  ssize_t n = read(p[0], out, sizeof out - 1);
+  out[n > 0 ? n : 0] = '\0';
+  close(p[0]);
+  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+  ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT, "status %d: %s", st,
+                out);
+  ck_assert_msg(strstr(out, "gev: socket closed twice"), "%s", out);
+}
+END_TEST
+
 static Suite *socket_suite(void) {
   Suite *s = suite_create("socket");
   TCase *tc = tcase_create("socket");
@@ -671,6 +698,7 @@ static Suite *socket_suite(void) {
   tcase_add_test(tc, connect_refused);
   tcase_add_test(tc, create_connection_tries_each_address);
   tcase_add_test(tc, bad_input);
+  tcase_add_test(tc, close_twice_aborts_loudly);
   tcase_add_test(tc, other_thread_refused);
   tcase_add_test(tc, wrap_existing_fd_and_format);
   suite_add_tcase(s, tc);
