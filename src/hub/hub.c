@@ -215,9 +215,21 @@ gev__task *gev__task_current(void) {
 /* Loop callbacks run on the hub's coroutine, so this covers them too. */
 static int in_hub(gev__hub *h) { return h->thr->current == h->coro; }
 
-/* The running coroutine's task if it may block now; NULL with errno
- * otherwise. */
-static gev__task *blocking_task(void) {
+/* The checks of a task that may change between two parks of one call: a
+ * kill, an expired scope. 0 or -1 with errno. */
+static int task_may_block(gev__task *t) {
+  if (t->killed) {
+    errno = ECANCELED;
+    return -1;
+  }
+  if (t->scopes && gev__scopes_expired(t)) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  return 0;
+}
+
+gev__task *gev__blocking_task(void) {
   gev__hub *h = gev__hub_get();
   gev__task *t;
   if (!h)
@@ -231,18 +243,10 @@ static gev__task *blocking_task(void) {
     if (!(t = gev__task_current()))
       return NULL;
   }
-  if (t->killed) {
-    errno = ECANCELED;
-    return NULL;
-  }
-  if (t->scopes && gev__scopes_expired(t)) {
-    errno = ETIMEDOUT;
-    return NULL;
-  }
-  return t;
+  return task_may_block(t) < 0 ? NULL : t;
 }
 
-int gev__may_block(void) { return blocking_task() ? 0 : -1; }
+int gev__may_block(void) { return gev__blocking_task() ? 0 : -1; }
 
 /* Arms the task's deadline timer: the earlier of the call's timeout,
  * counted from now, and its scopes' deadlines, all on gev_monotonic()'s
@@ -300,19 +304,30 @@ static int park_current(gev__hub *h, gev__task *t, const char *what,
   return 0;
 }
 
-/* Parks t, which blocking_task() has vetted. */
+/* Parks t, which gev__blocking_task() has vetted. */
 static int park_task(gev__task *t, double timeout, const char *what,
                      void **value) {
   t->wake_value = NULL;
   t->wake_err = 0;
   t->woken = 0;
-  arm_deadline(tls_hub, t, timeout);
-  return park_current(tls_hub, t, what, value);
+  arm_deadline(t->hub, t, timeout);
+  return park_current(t->hub, t, what, value);
+}
+
+int gev__park_task(gev__task *t, double timeout, const char *what,
+                   void **value) {
+  if (gev__bad_timeout(timeout) || task_may_block(t) < 0)
+    return -1;
+  if (timeout == 0) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  return park_task(t, timeout, what, value);
 }
 
 int gev__park(double timeout, const char *what, void **value) {
   gev__task *t;
-  if (gev__bad_timeout(timeout) || !(t = blocking_task()))
+  if (gev__bad_timeout(timeout) || !(t = gev__blocking_task()))
     return -1;
   if (timeout == 0) {
     errno = ETIMEDOUT;
@@ -323,7 +338,7 @@ int gev__park(double timeout, const char *what, void **value) {
 
 /* Yields behind the callbacks already queued (gev_sleep(0)). */
 int gev__yield(void) {
-  gev__task *t = blocking_task();
+  gev__task *t = gev__blocking_task();
   if (!t)
     return -1;
   t->wake_value = NULL;
@@ -366,7 +381,7 @@ int gev__waitq_wait(gev__waitq *q, double timeout, const char *what,
                     void **value) {
   gev__task *t;
   int rc;
-  if (gev__bad_timeout(timeout) || !(t = blocking_task()))
+  if (gev__bad_timeout(timeout) || !(t = gev__blocking_task()))
     return -1;
   if (timeout == 0) {
     errno = ETIMEDOUT;
@@ -453,11 +468,7 @@ static int is_main_thread(void) {
   return getpid() == (pid_t)syscall(SYS_gettid);
 }
 
-static void hub_free(gev__hub *h) {
-  free(h->fd_readers);
-  free(h->fd_writers);
-  free(h);
-}
+static void hub_free(gev__hub *h) { free(h); }
 
 static gev__hub *hub_new(void) {
   gev__cthread *thr = gev__cthread_get();

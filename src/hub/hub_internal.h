@@ -58,13 +58,11 @@ struct gev__hub {
   gev_greenlet *greenlets; /* every greenlet object alive, for run info */
   size_t ngreenlets, nrunning, nparked, nwatchers;
   unsigned long next_id;
-  int running_until_idle; /* main is in gev_run */
-  int destroying;         /* gev_hub_destroy waits for greenlets */
-  int stopping;           /* the hub coroutine is being unwound */
-  int is_default;         /* loop is libev's default loop */
-  /* Per-fd single-waiter registry for gev_wait_read/write. */
-  gev__task **fd_readers, **fd_writers;
-  size_t nfds;
+  int running_until_idle;       /* main is in gev_run */
+  int destroying;               /* gev_hub_destroy waits for greenlets */
+  int stopping;                 /* the hub coroutine is being unwound */
+  int is_default;               /* loop is libev's default loop */
+  struct gev__fdwaits *fdwaits; /* fdwait.c's state, NULL until used */
 };
 
 struct gev_greenlet {

@@ -66,6 +66,17 @@ static inline int gev__bad_timeout(double t) {
  * (ECANCELED), no expired timeout scope (ETIMEDOUT). 0 or -1/errno. */
 int gev__may_block(void);
 
+/* The running coroutine's task if it may block now (the checks of
+ * gev__may_block); NULL with errno otherwise. */
+gev__task *gev__blocking_task(void);
+
+/* As gev__park, for t, which gev__blocking_task() returned earlier in the
+ * same call (a socket call that tried its syscall first, a loop of waits):
+ * checks again only what may have changed meanwhile (a kill, an expired
+ * scope), without looking the hub up. */
+int gev__park_task(gev__task *t, double timeout, const char *what,
+                   void **value);
+
 /* Parks the current task until woken or until timeout seconds (< 0:
  * none; the task's timeout scopes also apply). what names the wait for
  * gev_print_run_info ("sleep", "Queue.get", "read fd 5" ...), a static
