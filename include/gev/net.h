@@ -224,11 +224,12 @@ GEV_EXTERN gev_socket *gev_socket_listen_tcp(const char *host, int port,
  * name, resolved with gev_getaddrinfo (gev/dns.h: /etc/hosts, then DNS);
  * each address it stands for is tried in turn, in resolver order, until
  * one connects; the last error is reported. timeout (< 0 none) bounds the
- * whole call, lookup included. Errors: EINVAL (NULL host, bad port),
- * EHOSTUNREACH (the name does not exist or has no address), EAGAIN (the
- * DNS server failed temporarily), ECONNREFUSED (also: DNS refused), ENOMEM,
- * the resolver's EAI_SYSTEM errors (ETIMEDOUT, ECANCELED, EBADMSG ...), and
- * those of gev_socket_new and gev_socket_connect. */
+ * whole call, lookup included. Errors: EINVAL (NULL host, bad port), a
+ * failed lookup as gev/dns.h maps it to errno (ENOENT: the name does not
+ * exist or has no address; EAGAIN: the DNS server failed temporarily;
+ * EIO: the server refused the query; ENOMEM; and the resolver's EAI_SYSTEM
+ * errors: ETIMEDOUT, ECANCELED, ECONNREFUSED, EBADMSG ...), and those of
+ * gev_socket_new and gev_socket_connect. */
 GEV_EXTERN gev_socket *gev_create_connection(const char *host, int port,
                                              double timeout);
 

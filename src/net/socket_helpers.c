@@ -15,6 +15,7 @@
 
 #include "gev/dns.h"
 #include "gev/net.h"
+#include "net/dns_internal.h"
 
 /* ---- Addresses ---------------------------------------------------------- */
 
@@ -159,48 +160,19 @@ out_close:
   return NULL;
 }
 
-/* Maps a getaddrinfo failure to errno (see gev_create_connection). */
-static void set_errno_from_eai(int eai) {
-  switch (eai) {
-  case EAI_SYSTEM:
-    break; /* errno is already set */
-  case EAI_NONAME:
-  case EAI_NODATA:
-    errno = EHOSTUNREACH;
-    break;
-  case EAI_AGAIN:
-    errno = EAGAIN;
-    break;
-  case EAI_FAIL:
-    errno = ECONNREFUSED;
-    break;
-  case EAI_MEMORY:
-    errno = ENOMEM;
-    break;
-  default:
-    errno = EINVAL;
-  }
-}
-
-/* The addresses host stands for, in resolver order, within timeout. A
- * numeric host stands for itself without a lookup. */
+/* The addresses host stands for, in resolver order, within timeout; a
+ * failed lookup is reported as errno by the DNS layer's one table
+ * (gev__dns_resolve: ENOENT for a name that does not exist ...). */
 static struct addrinfo *resolve(const char *host, int port, double timeout) {
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-  char service[8];
   struct addrinfo *res = NULL;
-  snprintf(service, sizeof service, "%d", port);
   gev_timeout *scope = NULL;
   if (timeout > 0 && !(scope = gev_timeout_start(timeout)))
     return NULL;
-  int rc = gev_getaddrinfo(host, service, &hints, &res);
+  int rc = gev__dns_resolve(host, port, AF_UNSPEC, SOCK_STREAM, &res, NULL);
   int saved = errno;
   gev_timeout_cancel(scope);
   errno = saved;
-  if (rc != 0) {
-    set_errno_from_eai(rc);
-    return NULL;
-  }
-  return res;
+  return rc < 0 ? NULL : res;
 }
 
 static double time_left(double deadline, double timeout) {
