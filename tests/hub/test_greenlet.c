@@ -473,34 +473,6 @@ START_TEST(test_join_of_ready_greenlet_waits_for_its_links) {
 }
 END_TEST
 
-/* Runs misuse(arg) in a forked child with stderr on a pipe; returns what
- * the child printed and checks that it died of SIGABRT. */
-static const char *child_aborts(void (*misuse)(void)) {
-  static char out[1024];
-  int p[2], st;
-  ck_assert_int_eq(pipe(p), 0);
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    dup2(p[1], 2);
-    close(p[0]);
-    misuse();
-    _exit(0);
-  }
-  close(p[1]);
-  size_t n = 0;
-  ssize_t r;
-  while (n < sizeof out - 1 &&
-         (r = read(p[0], out + n, sizeof out - 1 - n)) > 0)
-    n += (size_t)r;
-  out[n] = '\0';
-  close(p[0]);
-  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
-  ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
-                "child did not abort (status %d): %s", st, out);
-  return out;
-}
-
 static void unref_twice(void) {
   gev_greenlet *g = gev_spawn(quick, NULL);
   gev_greenlet_join(g, -1);
@@ -522,9 +494,9 @@ static void unref_twice_after_reuse_attempts(void) {
 }
 
 START_TEST(test_released_handle_aborts_loudly) {
-  const char *out = child_aborts(unref_twice);
+  const char *out = gev_test_child_aborts(unref_twice);
   ck_assert_msg(strstr(out, "gev: greenlet handle released twice"), "%s", out);
-  out = child_aborts(unref_twice_after_reuse_attempts);
+  out = gev_test_child_aborts(unref_twice_after_reuse_attempts);
   ck_assert_msg(strstr(out, "gev: greenlet handle used after its last release"),
                 "%s", out);
 }
