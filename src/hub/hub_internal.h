@@ -114,6 +114,13 @@ int gev__hub_switch_out(gev__hub *h, gev_coro *to, void *value);
 int gev__yield(void);
 
 /* greenlet.c */
+/* 0, or -1 with EINVAL (NULL) or EXDEV (another thread's); aborts on a
+ * released handle. */
+int gev__greenlet_check(const gev_greenlet *g);
+/* Ready, and no link of it left to run: what waiters wait for. */
+int gev__greenlet_finished(const gev_greenlet *g);
+/* Kills g without waiting (see gev_greenlet_kill). */
+void gev__greenlet_kill_now(gev_greenlet *g);
 int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
                        int internal);
 void gev__greenlet_kill_all(gev__hub *h);
