@@ -109,7 +109,8 @@ typedef struct gev_hub_stats {
   size_t running;   /* greenlets started and not finished */
   size_t parked;    /* coroutines parked in the hub */
   size_t callbacks; /* queued callbacks */
-  size_t watchers;  /* gev-owned libev watchers active */
+  size_t watchers;  /* gev-owned libev watchers active (an open socket's
+                       may stay active, idle, between its waits) */
 } gev_hub_stats;
 /* Counters of the calling thread's hub (all zero when it has none). */
 GEV_EXTERN void gev_hub_get_stats(gev_hub_stats *out);

@@ -23,6 +23,8 @@
  * Rules, as gevent's:
  *   - Closing a socket wakes every greenlet parked on it with EBADF, and
  *     every later call on it fails with EBADF. No watcher stays active.
+ *     (Between waits an open socket's watcher may stay active, idle: it
+ *     costs nothing and never keeps the hub from running out of work.)
  *   - One reader and one writer at a time: a second greenlet that would
  *     park to read (or write) while another is parked for the same
  *     direction fails with EBUSY ("concurrent object use"). Readers and

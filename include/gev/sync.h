@@ -459,8 +459,8 @@ GEV_EXTERN int gev_pool_map(gev_pool *p, gev_greenlet_fn fn, void *const *args,
  * the call fails with ETIMEDOUT (a job running in the caller meets the
  * deadline at its next blocking call). */
 GEV_EXTERN int gev_pool_map_timeout(gev_pool *p, gev_greenlet_fn fn,
-                                    void *const *args, void **results,
-                                    size_t n, double timeout);
+                                    void *const *args, void **results, size_t n,
+                                    double timeout);
 
 /* Iterates fn(args[i]) results as they finish, in completion order
  * (gevent's imap_unordered). Jobs are spawned into the pool as slots free
