@@ -1,0 +1,135 @@
+/* libpq, unmodified, through the cooperative libc: 100 greenlets each run
+ * a plain synchronous PQexec("SELECT pg_sleep(0.2)") on their own
+ * connection to a throw-away PostgreSQL server, and all finish in about
+ * the time of one (serially they would take 20 s). A Timeout scope or a
+ * kill makes PQexec fail promptly with an error instead of hanging. */
+#define _GNU_SOURCE
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "patchtest.h"
+#include "servers.h"
+
+static pg_server pg;
+
+enum { CLIENTS = 100 };
+
+typedef struct query {
+  const char *sql;
+  double timeout; /* a gev_timeout scope around PQexec; 0: none */
+  int ok;
+  char error[256];
+  double took;
+} query;
+
+/* One client: connect, run the query, disconnect. */
+static void *run_query(void *arg) {
+  query *q = arg;
+  PGconn *c = PQconnectdb(pg.conninfo);
+  if (PQstatus(c) != CONNECTION_OK) {
+    snprintf(q->error, sizeof q->error, "connect: %s", PQerrorMessage(c));
+    PQfinish(c);
+    return NULL;
+  }
+  gev_timeout *scope = q->timeout > 0 ? gev_timeout_start(q->timeout) : NULL;
+  double t0 = pt_now();
+  PGresult *r = PQexec(c, q->sql);
+  q->took = pt_now() - t0;
+  gev_timeout_cancel(scope);
+  q->ok = PQresultStatus(r) == PGRES_TUPLES_OK;
+  if (!q->ok)
+    snprintf(q->error, sizeof q->error, "%s", PQerrorMessage(c));
+  PQclear(r);
+  PQfinish(c);
+  return NULL;
+}
+
+START_TEST(hundred_concurrent_queries) {
+  int fds = gev_test_fd_count();
+  query *q = calloc(CLIENTS, sizeof *q);
+  pt_ticker *ticker = pt_ticker_start();
+  double t0 = pt_now();
+  for (int i = 0; i < CLIENTS; i++) {
+    q[i].sql = "SELECT pg_sleep(0.2)";
+    pt_spawn(run_query, &q[i]);
+  }
+  pt_join_all(60);
+  double took = pt_now() - t0;
+  for (int i = 0; i < CLIENTS; i++)
+    ck_assert_msg(q[i].ok, "query %d: %s", i, q[i].error);
+  /* Serially 20 s; concurrently about 0.2 s plus connecting. */
+  ck_assert_msg(took < 10, "100 queries took %.2f s", took);
+  ck_assert_int_gt(pt_ticker_stop(ticker), 0);
+  free(q);
+  pt_all_clean(fds);
+}
+END_TEST
+
+START_TEST(timeout_scope_ends_query) {
+  int fds = gev_test_fd_count();
+  query *q = calloc(1, sizeof *q);
+  q->sql = "SELECT pg_sleep(30)";
+  q->timeout = 0.3;
+  pt_spawn(run_query, q);
+  pt_join_all(20);
+  ck_assert(!q->ok);
+  ck_assert_msg(q->took < 10, "took %.2f s", q->took);
+  ck_assert(q->took >= 0.25);
+  ck_assert_msg(strstr(q->error, strerror(ETIMEDOUT)), "error: %s", q->error);
+  free(q);
+  pt_all_clean(fds);
+}
+END_TEST
+
+START_TEST(kill_ends_query) {
+  int fds = gev_test_fd_count();
+  query *q = calloc(1, sizeof *q);
+  q->sql = "SELECT pg_sleep(30)";
+  gev_greenlet *g = pt_spawn(run_query, q);
+  ck_assert_int_eq(gev_sleep(0.5), 0);
+  double t0 = pt_now();
+  ck_assert_int_eq(gev_greenlet_kill(g, 1, 10), 0);
+  ck_assert(pt_now() - t0 < 5);
+  ck_assert(!q->ok);
+  ck_assert_msg(strstr(q->error, strerror(ECANCELED)), "error: %s", q->error);
+  free(q);
+  pt_all_clean(fds);
+}
+END_TEST
+
+/* No hub: libpq blocks the thread as it always did, and works. */
+START_TEST(no_hub_query_is_plain) {
+  int fds = gev_test_fd_count();
+  query *q = calloc(1, sizeof *q);
+  q->sql = "SELECT 1";
+  run_query(q);
+  ck_assert_msg(q->ok, "%s", q->error);
+  ck_assert(!gev_hub_exists());
+  free(q);
+  pt_all_clean(fds);
+}
+END_TEST
+
+static Suite *patch_pg_suite(void) {
+  Suite *s = suite_create("patch_pg");
+  TCase *tc = tcase_create("libpq");
+  tcase_set_timeout(tc, 60);
+  tcase_add_test(tc, hundred_concurrent_queries);
+  tcase_add_test(tc, timeout_scope_ends_query);
+  tcase_add_test(tc, kill_ends_query);
+  tcase_add_test(tc, no_hub_query_is_plain);
+  suite_add_tcase(s, tc);
+  return s;
+}
+
+int main(void) {
+  int rc = pg_server_start(&pg, getenv("GEV_PG_BINDIR"));
+  if (rc != 0) {
+    pg_server_stop(&pg);
+    return rc == 77 ? 77 : EXIT_FAILURE;
+  }
+  rc = gev_test_run(patch_pg_suite());
+  pg_server_stop(&pg);
+  return rc;
+}
