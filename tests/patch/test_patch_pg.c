@@ -5,8 +5,11 @@
  * kill makes PQexec fail promptly with an error instead of hanging. */
 #define _GNU_SOURCE
 #include <libpq-fe.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "patchtest.h"
 #include "servers.h"
@@ -111,6 +114,56 @@ START_TEST(no_hub_query_is_plain) {
 }
 END_TEST
 
+/* ---- examples/pgcrawl ---------------------------------------------------- */
+
+extern char **environ;
+
+/* Runs examples/pgcrawl with args (from the main coroutine, no hub: the
+ * real calls); its stdout into out. Returns its exit status. */
+static int run_pgcrawl(char *const args[], char *out, size_t len) {
+  const char *path = getenv("GEV_PGCRAWL");
+  char *argv[12] = {(char *)path};
+  posix_spawn_file_actions_t fa;
+  int p[2], status;
+  size_t got = 0;
+  ssize_t n;
+  pid_t pid;
+  for (int i = 0; args[i] && i < 10; i++)
+    argv[i + 1] = args[i];
+  ck_assert_int_eq(pipe(p), 0);
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  posix_spawn_file_actions_addclose(&fa, p[0]);
+  ck_assert_int_eq(posix_spawn(&pid, path, &fa, NULL, argv, environ), 0);
+  posix_spawn_file_actions_destroy(&fa);
+  close(p[1]);
+  while (got < len - 1 && (n = read(p[0], out + got, len - 1 - got)) > 0)
+    got += (size_t)n;
+  out[got] = '\0';
+  close(p[0]);
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert(WIFEXITED(status));
+  return WEXITSTATUS(status);
+}
+
+START_TEST(pgcrawl_example) {
+  char out[4096];
+  const char *path = getenv("GEV_PGCRAWL");
+  if (!path || access(path, X_OK) < 0)
+    return; /* not built: libpq-dev missing at configure time */
+  char *many[] = {"-n", "50", "-c", "50", pg.conninfo, "SELECT pg_sleep(0.2)",
+                  NULL};
+  ck_assert_int_eq(run_pgcrawl(many, out, sizeof out), 0);
+  ck_assert_msg(strstr(out, "50 ok, 0 failed, 0 timed out"), "%s", out);
+  double secs = atof(strstr(out, " in ") + 4);
+  ck_assert_msg(secs < 5, "50 queries took %.2f s (serially 10 s)", secs);
+  char *slow[] = {"-n", "3", "-t", "0.3", pg.conninfo, "SELECT pg_sleep(30)",
+                  NULL};
+  ck_assert_int_eq(run_pgcrawl(slow, out, sizeof out), 1);
+  ck_assert_msg(strstr(out, "0 ok, 0 failed, 3 timed out"), "%s", out);
+}
+END_TEST
+
 static Suite *patch_pg_suite(void) {
   Suite *s = suite_create("patch_pg");
   TCase *tc = tcase_create("libpq");
@@ -119,6 +172,7 @@ static Suite *patch_pg_suite(void) {
   tcase_add_test(tc, timeout_scope_ends_query);
   tcase_add_test(tc, kill_ends_query);
   tcase_add_test(tc, no_hub_query_is_plain);
+  tcase_add_test(tc, pgcrawl_example);
   suite_add_tcase(s, tc);
   return s;
 }
