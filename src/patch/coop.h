@@ -78,12 +78,13 @@
  * Typical interposer (io.c):
  *
  *     ssize_t recv(int fd, void *buf, size_t len, int flags) {
- *       gev__patch_call c = {.fd = fd, .events = POLLIN, .try_once = try_recv,
+ *       gev__patch_call c = {.call = GEV__CALL_RECV, .fd = fd,
  *                            .buf = buf, .len = len, .flags = flags};
  *       return gev__patch_io(&c);
  *     }
  *
- * where try_recv makes one GEV_REAL(recv) on what is left of the buffer.
+ * where gev__patch_try makes one GEV_REAL(recv) on what is left of the
+ * buffer, as often as the driver needs.
  */
 #ifndef GEV_SRC_PATCH_COOP_H
 #define GEV_SRC_PATCH_COOP_H
@@ -124,13 +125,15 @@
 
 #define GEV_PATCH_REAL_CALLS(X)                                                \
   X(read)                                                                      \
-  X(readv) X(recv) X(recvfrom) X(recvmsg) X(write) X(writev) X(send) X(sendto) \
-      X(sendmsg) X(connect) X(accept) X(accept4) X(poll) X(ppoll) X(select)    \
-          X(pselect) X(epoll_wait) X(nanosleep) X(clock_nanosleep) X(usleep)   \
-              X(sleep) X(getaddrinfo) X(freeaddrinfo) X(gethostbyname)         \
-                  X(gethostbyname_r) X(close) X(dup) X(dup2) X(dup3) X(fcntl)  \
-                      X(fcntl64) X(ioctl) X(socket) X(socketpair) X(pipe)      \
-                          X(pipe2) X(setsockopt)
+  X(readv)                                                                     \
+  X(recv)                                                                      \
+  X(recvfrom)                                                                  \
+  X(recvmsg) X(write) X(writev) X(send) X(sendto) X(sendmsg) X(connect)        \
+      X(accept) X(accept4) X(poll) X(ppoll) X(select) X(pselect) X(epoll_wait) \
+          X(nanosleep) X(clock_nanosleep) X(usleep) X(sleep) X(getaddrinfo)    \
+              X(freeaddrinfo) X(gethostbyname) X(gethostbyname_r) X(close)     \
+                  X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64) X(ioctl)          \
+                      X(socket) X(socketpair) X(pipe) X(pipe2) X(setsockopt)
 
 typedef struct gev__patch_real {
 #define GEV_PATCH_REAL_FIELD(name) __typeof__(name) *name;
@@ -154,14 +157,12 @@ static inline const gev__patch_real *gev__patch_real_calls(void) {
 /* The real libc call name, e.g. GEV_REAL(read)(fd, buf, n). */
 #define GEV_REAL(name) (gev__patch_real_calls()->name)
 
-/* ---- The context rule ------------------------------------------------------
- */
+/* ---- The context rule ---------------------------------------------------- */
 
 /* Non-zero when a call made here may park (see THE CONTEXT RULE). */
 int gev__patch_coop(void);
 
-/* ---- The fd table ----------------------------------------------------------
- */
+/* ---- The fd table -------------------------------------------------------- */
 
 enum {
   GEV__FD_KNOWN = 1u << 0,    /* the fields below are valid */
@@ -244,13 +245,28 @@ void gev__patch_fd_closing(int fd);
 
 /* ---- The call driver ----------------------------------------------------- */
 
+/* The data calls gev__patch_io runs. */
+typedef enum gev__patch_call_kind {
+  GEV__CALL_READ,
+  GEV__CALL_READV,
+  GEV__CALL_RECV,
+  GEV__CALL_RECVFROM,
+  GEV__CALL_RECVMSG,
+  GEV__CALL_WRITE,
+  GEV__CALL_WRITEV,
+  GEV__CALL_SEND,
+  GEV__CALL_SENDTO,
+  GEV__CALL_SENDMSG,
+  GEV__CALL_ACCEPT,
+  GEV__CALL_ACCEPT4,
+} gev__patch_call_kind;
+
 typedef struct gev__patch_call gev__patch_call;
 struct gev__patch_call {
   /* in: what the program asked */
+  gev__patch_call_kind call;
   int fd;
-  short events; /* POLLIN for calls that read, POLLOUT for calls that write */
-  ssize_t (*try_once)(gev__patch_call *c); /* one real call on what is left */
-  void *buf;                               /* read/recv/write/send buffer */
+  void *buf; /* read/recv/write/send buffer */
   size_t len;
   int flags;                 /* recv/send flags */
   int accept_flags;          /* accept4 flags */
@@ -261,16 +277,19 @@ struct gev__patch_call {
   const struct iovec *iov;   /* readv/writev, or msg's */
   int iovcnt;
   struct msghdr *msg; /* recvmsg/sendmsg */
-  /* private: the driver's progress */
-  int all;              /* move every byte (blocking send, MSG_WAITALL) */
-  size_t done;          /* bytes moved so far */
-  size_t cap;           /* at most this many per try (0: no limit) */
+  /* private: the driver's */
+  short events; /* POLLIN for calls that read, POLLOUT for calls that write */
+  int all;      /* move every byte (blocking send, MSG_WAITALL) */
+  size_t done;  /* bytes moved so far */
+  size_t cap;   /* at most this many per try (0: no limit) */
   struct iovec *window; /* scratch: what is left of iov */
 };
 
 /* Runs c as the program expects (see WHAT A COOPERATIVE CALL DOES).
  * Returns what the real call returns. */
 ssize_t gev__patch_io(gev__patch_call *c);
+/* One real call of c's kind on what is left of its buffer. */
+ssize_t gev__patch_try(gev__patch_call *c);
 
 /* What is left of c's buffer after c->done bytes, at most c->cap: *base
  * and the returned length. */

@@ -21,7 +21,7 @@
 
 #include "gev/dns.h"
 
-/* ---- Registry of gev's lists ------------------------------------------- */
+/* ---- Registry of gev's lists --------------------------------------------- */
 
 static pthread_mutex_t lists_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct addrinfo **lists;

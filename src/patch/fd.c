@@ -54,8 +54,7 @@ GEV_PATCH_EXPORT int dup3(int oldfd, int newfd, int flags) {
 /* ---- fcntl and ioctl: the program's view of O_NONBLOCK ------------------- */
 
 /* One fcntl, through real (fcntl or fcntl64: the same call on 64-bit
- * Linux, two names since glibc 2.28). arg is the optional third argument
- * read as a pointer, as glibc's own wrapper reads it. */
+ * Linux, two names since glibc 2.28). */
 static int fcntl_view(__typeof__(fcntl) *real, int fd, int cmd, void *arg) {
   gev__fd *e = gev__fd_peek(fd);
   unsigned st = e ? gev__fd_state(e) : 0;
@@ -87,31 +86,32 @@ static int fcntl_view(__typeof__(fcntl) *real, int fd, int cmd, void *arg) {
   }
 }
 
+/* The optional third argument of fcntl and ioctl, read as a pointer as
+ * glibc's own wrappers read it (an int travels in the same register). */
+#define OPTIONAL_ARG(last, arg)                                                \
+  do {                                                                         \
+    va_list ap_;                                                               \
+    va_start(ap_, last);                                                       \
+    arg = va_arg(ap_, void *);                                                 \
+    va_end(ap_);                                                               \
+  } while (0)
+
 GEV_PATCH_EXPORT int fcntl(int fd, int cmd, ...) {
-  va_list ap;
   void *arg;
-  va_start(ap, cmd);
-  arg = va_arg(ap, void *);
-  va_end(ap);
+  OPTIONAL_ARG(cmd, arg);
   return fcntl_view(GEV_REAL(fcntl), fd, cmd, arg);
 }
 
 GEV_PATCH_EXPORT int fcntl64(int fd, int cmd, ...) {
-  va_list ap;
   void *arg;
-  va_start(ap, cmd);
-  arg = va_arg(ap, void *);
-  va_end(ap);
+  OPTIONAL_ARG(cmd, arg);
   return fcntl_view(GEV_REAL(fcntl64), fd, cmd, arg);
 }
 
 GEV_PATCH_EXPORT int ioctl(int fd, unsigned long request, ...) {
-  va_list ap;
   void *arg;
   gev__fd *e;
-  va_start(ap, request);
-  arg = va_arg(ap, void *);
-  va_end(ap);
+  OPTIONAL_ARG(request, arg);
   if (request == FIONBIO && arg && (e = gev__fd_peek(fd))) {
     int on = *(const int *)arg != 0;
     if (!on && (gev__fd_state(e) & GEV__FD_UNDER_NB)) {
@@ -126,8 +126,7 @@ GEV_PATCH_EXPORT int ioctl(int fd, unsigned long request, ...) {
   return GEV_REAL(ioctl)(fd, request, arg);
 }
 
-/* ---- New fds --------------------------------------------------------------
- */
+/* ---- New fds ------------------------------------------------------------- */
 
 GEV_PATCH_EXPORT int socket(int domain, int type, int protocol) {
   int fd = GEV_REAL(socket)(domain, type, protocol);
@@ -163,8 +162,7 @@ GEV_PATCH_EXPORT int pipe2(int fds[2], int flags) {
   return r;
 }
 
-/* ---- Socket timeouts ------------------------------------------------------
- */
+/* ---- Socket timeouts ----------------------------------------------------- */
 
 /* Which timeout a SOL_SOCKET option sets: POLLIN (receive), POLLOUT (send)
  * or 0. The _NEW names (time64 layouts) match struct timeval on 64-bit. */

@@ -82,7 +82,7 @@ static ssize_t socket_io(gev__patch_call *c, gev__fd *e, unsigned st) {
   c->all = c->events == POLLOUT ||
            ((c->flags & MSG_WAITALL) && (st & GEV__FD_STREAM));
   for (;;) {
-    r = c->try_once(c);
+    r = gev__patch_try(c);
     if (r >= 0) {
       c->done += (size_t)r;
       if (c->all && r > 0 && c->done < c->len)
@@ -125,7 +125,7 @@ static ssize_t pipe_io(gev__patch_call *c) {
     if (!ready_now(c->fd, c->events) &&
         gev__patch_wait_fd(c->fd, c->events, -1) < 0)
       return finish(c, -1);
-    r = c->try_once(c);
+    r = gev__patch_try(c);
     if (r >= 0) {
       c->done += (size_t)r;
       if (c->all && r > 0 && c->done < c->len)
@@ -139,6 +139,9 @@ static ssize_t pipe_io(gev__patch_call *c) {
 
 ssize_t gev__patch_io(gev__patch_call *c) {
   gev__fd *e = gev__fd_peek(c->fd);
+  c->events = c->call >= GEV__CALL_WRITE && c->call <= GEV__CALL_SENDMSG
+                  ? POLLOUT
+                  : POLLIN;
   unsigned st = e ? gev__fd_state(e) : 0;
   const unsigned blocking = GEV__FD_SOCKET | GEV__FD_UNDER_NB;
   if ((st & (blocking | GEV__FD_USER_NB)) == blocking &&
@@ -147,68 +150,20 @@ ssize_t gev__patch_io(gev__patch_call *c) {
   if ((st &&
        (!(st & (GEV__FD_SOCKET | GEV__FD_PIPE)) || (st & GEV__FD_USER_NB))) ||
       (c->flags & MSG_DONTWAIT) || !gev__patch_coop())
-    return c->try_once(c);
+    return gev__patch_try(c);
   if (!(e = gev__fd_get(c->fd)))
-    return c->try_once(c); /* not open: the real call says so */
+    return gev__patch_try(c); /* not open: the real call says so */
   st = gev__fd_state(e);
   if (!(st & (GEV__FD_SOCKET | GEV__FD_PIPE)) || (st & GEV__FD_USER_NB))
-    return c->try_once(c);
+    return gev__patch_try(c);
   if (st & GEV__FD_PIPE)
     return pipe_io(c);
   if (!(st & GEV__FD_UNDER_NB) && gev__fd_make_nonblocking(c->fd, e) < 0)
-    return c->try_once(c);
+    return gev__patch_try(c);
   return socket_io(c, e, gev__fd_state(e));
 }
 
-/* ---- One try of each real call ----------------------------------------- */
-
-static ssize_t try_read(gev__patch_call *c) {
-  void *base;
-  size_t n = gev__patch_call_rest(c, &base);
-  return GEV_REAL(read)(c->fd, base, n);
-}
-
-static ssize_t try_recv(gev__patch_call *c) {
-  void *base;
-  size_t n = gev__patch_call_rest(c, &base);
-  return GEV_REAL(recv)(c->fd, base, n, c->flags);
-}
-
-static ssize_t try_recvfrom(gev__patch_call *c) {
-  void *base;
-  size_t n = gev__patch_call_rest(c, &base);
-  return GEV_REAL(recvfrom)(c->fd, base, n, c->flags, c->addr, c->addrlen);
-}
-
-static ssize_t try_write(gev__patch_call *c) {
-  void *base;
-  size_t n = gev__patch_call_rest(c, &base);
-  return GEV_REAL(write)(c->fd, base, n);
-}
-
-static ssize_t try_send(gev__patch_call *c) {
-  void *base;
-  size_t n = gev__patch_call_rest(c, &base);
-  return GEV_REAL(send)(c->fd, base, n, c->flags);
-}
-
-static ssize_t try_sendto(gev__patch_call *c) {
-  void *base;
-  size_t n = gev__patch_call_rest(c, &base);
-  return GEV_REAL(sendto)(c->fd, base, n, c->flags, c->to, c->tolen);
-}
-
-static ssize_t try_readv(gev__patch_call *c) {
-  int cnt;
-  const struct iovec *v = gev__patch_call_iov(c, &cnt);
-  return v ? GEV_REAL(readv)(c->fd, v, cnt) : -1;
-}
-
-static ssize_t try_writev(gev__patch_call *c) {
-  int cnt;
-  const struct iovec *v = gev__patch_call_iov(c, &cnt);
-  return v ? GEV_REAL(writev)(c->fd, v, cnt) : -1;
-}
+/* ---- One try of the real call ------------------------------------------- */
 
 /* The program's msghdr with what is left of its iovec; ancillary data
  * goes with the first try only. */
@@ -242,142 +197,146 @@ static ssize_t try_recvmsg(gev__patch_call *c) {
   return r;
 }
 
-static ssize_t try_sendmsg(gev__patch_call *c) {
+static ssize_t try_iov(gev__patch_call *c) {
   struct msghdr m;
-  if (msg_window(c, &m) < 0)
+  int cnt;
+  const struct iovec *v;
+  if (c->call == GEV__CALL_SENDMSG)
+    return msg_window(c, &m) < 0 ? -1 : GEV_REAL(sendmsg)(c->fd, &m, c->flags);
+  if (c->call == GEV__CALL_RECVMSG)
+    return try_recvmsg(c);
+  if (!(v = gev__patch_call_iov(c, &cnt)))
     return -1;
-  return GEV_REAL(sendmsg)(c->fd, &m, c->flags);
+  return c->call == GEV__CALL_READV ? GEV_REAL(readv)(c->fd, v, cnt)
+                                    : GEV_REAL(writev)(c->fd, v, cnt);
 }
 
 static ssize_t try_accept(gev__patch_call *c) {
-  int fd = GEV_REAL(accept)(c->fd, c->addr, c->addrlen);
+  int fd = c->call == GEV__CALL_ACCEPT
+               ? GEV_REAL(accept)(c->fd, c->addr, c->addrlen)
+               : GEV_REAL(accept4)(c->fd, c->addr, c->addrlen, c->accept_flags);
   if (fd >= 0)
     gev__fd_forget(fd);
   return fd;
 }
 
-static ssize_t try_accept4(gev__patch_call *c) {
-  int fd = GEV_REAL(accept4)(c->fd, c->addr, c->addrlen, c->accept_flags);
-  if (fd >= 0)
-    gev__fd_forget(fd);
-  return fd;
+ssize_t gev__patch_try(gev__patch_call *c) {
+  void *b;
+  size_t n = gev__patch_call_rest(c, &b);
+  switch (c->call) {
+  case GEV__CALL_READ:
+    return GEV_REAL(read)(c->fd, b, n);
+  case GEV__CALL_RECV:
+    return GEV_REAL(recv)(c->fd, b, n, c->flags);
+  case GEV__CALL_RECVFROM:
+    return GEV_REAL(recvfrom)(c->fd, b, n, c->flags, c->addr, c->addrlen);
+  case GEV__CALL_WRITE:
+    return GEV_REAL(write)(c->fd, b, n);
+  case GEV__CALL_SEND:
+    return GEV_REAL(send)(c->fd, b, n, c->flags);
+  case GEV__CALL_SENDTO:
+    return GEV_REAL(sendto)(c->fd, b, n, c->flags, c->to, c->tolen);
+  case GEV__CALL_ACCEPT:
+  case GEV__CALL_ACCEPT4:
+    return try_accept(c);
+  default:
+    return try_iov(c);
+  }
 }
 
 /* ---- The interposed calls ------------------------------------------------ */
 
-GEV_PATCH_EXPORT ssize_t read(int fd, void *buf, size_t len) {
-  gev__patch_call c = {
-      .fd = fd, .events = POLLIN, .try_once = try_read, .buf = buf, .len = len};
+/* A call on one buffer; recvfrom and sendto add their addresses. */
+static ssize_t buffer_call(gev__patch_call *c, int fd, const void *buf,
+                           size_t len, int flags) {
+  c->fd = fd;
+  c->buf = (void *)buf;
+  c->len = len;
+  c->flags = flags;
+  return gev__patch_io(c);
+}
+
+/* A call on an iovec, or on a msghdr's (msg may be NULL for readv and
+ * writev; a NULL msg of recvmsg/sendmsg is for the real call to refuse). */
+static ssize_t iovec_call(gev__patch_call_kind kind, int fd,
+                          const struct iovec *iov, int iovcnt,
+                          struct msghdr *msg, int flags) {
+  gev__patch_call c = {.call = kind,
+                       .fd = fd,
+                       .iov = iov,
+                       .iovcnt = iovcnt,
+                       .msg = msg,
+                       .flags = flags};
+  if (msg) {
+    c.iov = msg->msg_iov;
+    c.iovcnt = (int)msg->msg_iovlen;
+  }
+  if (c.iov && c.iovcnt > 0)
+    c.len = iov_total(c.iov, c.iovcnt);
   return gev__patch_io(&c);
 }
 
-GEV_PATCH_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt) {
-  gev__patch_call c = {.fd = fd,
-                       .events = POLLIN,
-                       .try_once = try_readv,
-                       .iov = iov,
-                       .iovcnt = iovcnt};
-  if (iovcnt > 0 && iov)
-    c.len = iov_total(iov, iovcnt);
-  return gev__patch_io(&c);
+GEV_PATCH_EXPORT ssize_t read(int fd, void *buf, size_t len) {
+  gev__patch_call c = {.call = GEV__CALL_READ};
+  return buffer_call(&c, fd, buf, len, 0);
 }
 
 GEV_PATCH_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags) {
-  gev__patch_call c = {.fd = fd,
-                       .events = POLLIN,
-                       .try_once = try_recv,
-                       .buf = buf,
-                       .len = len,
-                       .flags = flags};
-  return gev__patch_io(&c);
+  gev__patch_call c = {.call = GEV__CALL_RECV};
+  return buffer_call(&c, fd, buf, len, flags);
 }
 
 GEV_PATCH_EXPORT ssize_t recvfrom(int fd, void *restrict buf, size_t len,
                                   int flags, __SOCKADDR_ARG addr,
                                   socklen_t *restrict addrlen) {
-  gev__patch_call c = {.fd = fd,
-                       .events = POLLIN,
-                       .try_once = try_recvfrom,
-                       .buf = buf,
-                       .len = len,
-                       .flags = flags,
+  gev__patch_call c = {.call = GEV__CALL_RECVFROM,
                        .addr = addr.__sockaddr__,
                        .addrlen = addrlen};
-  return gev__patch_io(&c);
-}
-
-GEV_PATCH_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
-  gev__patch_call c = {
-      .fd = fd, .events = POLLIN, .try_once = try_recvmsg, .flags = flags};
-  if (!msg)
-    return GEV_REAL(recvmsg)(fd, msg, flags); /* EFAULT */
-  c.msg = msg;
-  c.iov = msg->msg_iov;
-  c.iovcnt = (int)msg->msg_iovlen;
-  c.len = msg->msg_iov ? iov_total(msg->msg_iov, c.iovcnt) : 0;
-  return gev__patch_io(&c);
+  return buffer_call(&c, fd, buf, len, flags);
 }
 
 GEV_PATCH_EXPORT ssize_t write(int fd, const void *buf, size_t len) {
-  gev__patch_call c = {.fd = fd,
-                       .events = POLLOUT,
-                       .try_once = try_write,
-                       .buf = (void *)buf,
-                       .len = len};
-  return gev__patch_io(&c);
-}
-
-GEV_PATCH_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt) {
-  gev__patch_call c = {.fd = fd,
-                       .events = POLLOUT,
-                       .try_once = try_writev,
-                       .iov = iov,
-                       .iovcnt = iovcnt};
-  if (iovcnt > 0 && iov)
-    c.len = iov_total(iov, iovcnt);
-  return gev__patch_io(&c);
+  gev__patch_call c = {.call = GEV__CALL_WRITE};
+  return buffer_call(&c, fd, buf, len, 0);
 }
 
 GEV_PATCH_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags) {
-  gev__patch_call c = {.fd = fd,
-                       .events = POLLOUT,
-                       .try_once = try_send,
-                       .buf = (void *)buf,
-                       .len = len,
-                       .flags = flags};
-  return gev__patch_io(&c);
+  gev__patch_call c = {.call = GEV__CALL_SEND};
+  return buffer_call(&c, fd, buf, len, flags);
 }
 
 GEV_PATCH_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
                                 __CONST_SOCKADDR_ARG to, socklen_t tolen) {
-  gev__patch_call c = {.fd = fd,
-                       .events = POLLOUT,
-                       .try_once = try_sendto,
-                       .buf = (void *)buf,
-                       .len = len,
-                       .flags = flags,
-                       .to = to.__sockaddr__,
-                       .tolen = tolen};
-  return gev__patch_io(&c);
+  gev__patch_call c = {
+      .call = GEV__CALL_SENDTO, .to = to.__sockaddr__, .tolen = tolen};
+  return buffer_call(&c, fd, buf, len, flags);
+}
+
+GEV_PATCH_EXPORT ssize_t readv(int fd, const struct iovec *iov, int iovcnt) {
+  return iovec_call(GEV__CALL_READV, fd, iov, iovcnt, NULL, 0);
+}
+
+GEV_PATCH_EXPORT ssize_t writev(int fd, const struct iovec *iov, int iovcnt) {
+  return iovec_call(GEV__CALL_WRITEV, fd, iov, iovcnt, NULL, 0);
+}
+
+GEV_PATCH_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags) {
+  if (!msg)
+    return GEV_REAL(recvmsg)(fd, msg, flags); /* EFAULT */
+  return iovec_call(GEV__CALL_RECVMSG, fd, NULL, 0, msg, flags);
 }
 
 GEV_PATCH_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags) {
-  gev__patch_call c = {
-      .fd = fd, .events = POLLOUT, .try_once = try_sendmsg, .flags = flags};
   if (!msg)
     return GEV_REAL(sendmsg)(fd, msg, flags); /* EFAULT */
-  c.msg = (struct msghdr *)msg;
-  c.iov = msg->msg_iov;
-  c.iovcnt = (int)msg->msg_iovlen;
-  c.len = msg->msg_iov ? iov_total(msg->msg_iov, c.iovcnt) : 0;
-  return gev__patch_io(&c);
+  return iovec_call(GEV__CALL_SENDMSG, fd, NULL, 0, (struct msghdr *)msg,
+                    flags);
 }
 
 GEV_PATCH_EXPORT int accept(int fd, __SOCKADDR_ARG addr,
                             socklen_t *restrict addrlen) {
-  gev__patch_call c = {.fd = fd,
-                       .events = POLLIN,
-                       .try_once = try_accept,
+  gev__patch_call c = {.call = GEV__CALL_ACCEPT,
+                       .fd = fd,
                        .addr = addr.__sockaddr__,
                        .addrlen = addrlen};
   return (int)gev__patch_io(&c);
@@ -385,9 +344,8 @@ GEV_PATCH_EXPORT int accept(int fd, __SOCKADDR_ARG addr,
 
 GEV_PATCH_EXPORT int accept4(int fd, __SOCKADDR_ARG addr,
                              socklen_t *restrict addrlen, int flags) {
-  gev__patch_call c = {.fd = fd,
-                       .events = POLLIN,
-                       .try_once = try_accept4,
+  gev__patch_call c = {.call = GEV__CALL_ACCEPT4,
+                       .fd = fd,
                        .addr = addr.__sockaddr__,
                        .addrlen = addrlen,
                        .accept_flags = flags};

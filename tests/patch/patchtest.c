@@ -7,8 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-/* ---- Kept greenlets --------------------------------------------------------
- */
+/* ---- Kept greenlets ------------------------------------------------------ */
 
 #define MAX_KEPT 4096
 static gev_greenlet *kept[MAX_KEPT];
@@ -32,8 +31,7 @@ void pt_join_all(double timeout) {
   nkept = 0;
 }
 
-/* ---- Greenlets acting later ------------------------------------------------
- */
+/* ---- Greenlets acting later ---------------------------------------------- */
 
 typedef struct later {
   int fd;
@@ -143,6 +141,11 @@ long pt_ticker_stop(pt_ticker *t) {
 
 void pt_socketpair(int sv[2]) {
   ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+}
+
+void pt_close_pair(int fds[2]) {
+  ck_assert_int_eq(close(fds[0]), 0);
+  ck_assert_int_eq(close(fds[1]), 0);
 }
 
 int pt_kernel_nonblocking(int fd) {

@@ -42,6 +42,8 @@ long pt_ticker_stop(pt_ticker *t);
 
 /* A connected AF_UNIX stream pair, blocking (as socketpair makes it). */
 void pt_socketpair(int sv[2]);
+/* Closes both fds of a pair (socketpair, pipe). */
+void pt_close_pair(int fds[2]);
 /* Non-zero when the kernel has O_NONBLOCK on fd (from
  * /proc/self/fdinfo, past gev's view of fcntl). */
 int pt_kernel_nonblocking(int fd);

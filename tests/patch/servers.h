@@ -46,8 +46,7 @@ typedef struct redis_server {
 int redis_server_start(redis_server *r, const char *path);
 void redis_server_stop(redis_server *r);
 
-/* ---- HTTP that answers late (gev sockets, in the test's hub) --------------
- */
+/* ---- HTTP that answers late (gev sockets, in the test's hub) ------------- */
 
 typedef struct http_delay http_delay;
 

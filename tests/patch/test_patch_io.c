@@ -19,7 +19,7 @@
 
 #include "patchtest.h"
 
-/* ---- Every read call parks until data comes ---------------------------- */
+/* ---- Every read call parks until data comes ------------------------------ */
 
 enum read_kind { READ, READV, RECV, RECVFROM, RECVMSG };
 
@@ -88,8 +88,7 @@ static void check_read_parks(enum read_kind kind) {
   ck_assert_int_eq(fcntl(sv[0], F_GETFL) & O_NONBLOCK, 0);
   ck_assert(pt_kernel_nonblocking(sv[0]));
   free(res);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 
@@ -156,8 +155,7 @@ static void check_write_parks(enum write_kind kind) {
   ck_assert(res->took >= 0.04); /* the drainer's gev_sleep(0.05) */
   ck_assert_int_gt(pt_ticker_stop(ticker), 0);
   free(res);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 
@@ -172,8 +170,7 @@ END_TEST
 START_TEST(sendmsg_parks) { check_write_parks(SENDMSG); }
 END_TEST
 
-/* ---- Blocking semantics kept ----------------------------------------------
- */
+/* ---- Blocking semantics kept --------------------------------------------- */
 
 /* MSG_WAITALL on a stream socket waits for every byte, across writes. */
 START_TEST(recv_waitall_gathers) {
@@ -186,8 +183,7 @@ START_TEST(recv_waitall_gathers) {
   ck_assert_int_eq(recv(sv[0], buf, 9, MSG_WAITALL), 9);
   ck_assert_str_eq(buf, "abcdefghi");
   pt_join_all(5);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -199,8 +195,7 @@ START_TEST(recv_dontwait_does_not_park) {
   pt_socketpair(sv);
   ck_assert_int_eq(recv(sv[0], &c, 1, MSG_DONTWAIT), -1);
   ck_assert_int_eq(errno, EAGAIN);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -214,14 +209,12 @@ START_TEST(datagram_recv_one) {
   ck_assert_int_eq(recv(sv[0], buf, sizeof buf, MSG_WAITALL), 3);
   ck_assert_str_eq(buf, "one");
   pt_join_all(5);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
 
-/* ---- Socket timeouts --------------------------------------------------------
- */
+/* ---- Socket timeouts ----------------------------------------------------- */
 
 START_TEST(so_rcvtimeo_expires_eagain) {
   int fds = gev_test_fd_count(), sv[2];
@@ -236,8 +229,7 @@ START_TEST(so_rcvtimeo_expires_eagain) {
   ck_assert_int_eq(errno, EAGAIN);
   ck_assert(pt_now() - t0 >= 0.1);
   ck_assert_int_gt(pt_ticker_stop(ticker), 0);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -255,14 +247,12 @@ START_TEST(so_sndtimeo_expires_eagain) {
   ck_assert_int_eq(send(sv[0], buf, sizeof buf, 0), -1);
   ck_assert_int_eq(errno, EAGAIN);
   ck_assert(pt_now() - t0 >= 0.1);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
 
-/* ---- Kill, Timeout scopes, close and dup2 interrupt a parked call ---------
- */
+/* ---- Kill, Timeout scopes, close and dup2 interrupt a parked call -------- */
 
 START_TEST(kill_interrupts_read) {
   int fds = gev_test_fd_count(), sv[2];
@@ -274,8 +264,7 @@ START_TEST(kill_interrupts_read) {
   ck_assert_int_eq(res->r, -1);
   ck_assert_int_eq(res->err, ECANCELED);
   free(res);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -301,8 +290,7 @@ START_TEST(timeout_scope_interrupts_read) {
   ck_assert_int_eq(res->err, ETIMEDOUT);
   ck_assert(res->took >= 0.04); /* gev's own Timeout */
   free(res);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -349,10 +337,8 @@ START_TEST(dup2_wakes_reader_ebadf) {
   ck_assert_int_eq(fcntl(sv[0], F_GETFL) & O_NONBLOCK, 0);
   free(move);
   free(res);
-  for (int i = 0; i < 2; i++) {
-    close(sv[i]);
-    close(other[i]);
-  }
+  pt_close_pair(sv);
+  pt_close_pair(other);
   pt_all_clean(fds);
 }
 END_TEST
@@ -381,10 +367,8 @@ START_TEST(dup3_and_dup_keep_the_view) {
   ck_assert_int_eq(fcntl(other[0], F_GETFL) & O_NONBLOCK, 0);
   free(res);
   close(d);
-  for (int i = 0; i < 2; i++) {
-    close(sv[i]);
-    close(other[i]);
-  }
+  pt_close_pair(sv);
+  pt_close_pair(other);
   pt_all_clean(fds);
 }
 END_TEST
@@ -416,8 +400,7 @@ static void check_fcntl_view(fcntl_fn fn) {
   ck_assert_int_eq(read(sv[0], &c, 1), 1);
   ck_assert_int_eq(c, 'b');
   pt_join_all(5);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 
@@ -449,8 +432,7 @@ START_TEST(ioctl_fionbio_view) {
   pt_write_later(sv[1], "b", 1, 0.02);
   ck_assert_int_eq(recv(sv[0], &c, 1, 0), 1);
   pt_join_all(5);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -462,8 +444,7 @@ START_TEST(user_nonblocking_passes_through) {
   ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
   ck_assert_int_eq(read(sv[0], &c, 1), -1);
   ck_assert_int_eq(errno, EAGAIN);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -663,8 +644,7 @@ START_TEST(pipe_read_parks) {
   ck_assert(!pt_kernel_nonblocking(p[0]));
   ck_assert(!pt_kernel_nonblocking(p[1]));
   free(res);
-  close(p[0]);
-  close(p[1]);
+  pt_close_pair(p);
   pt_all_clean(fds);
 }
 END_TEST
@@ -688,8 +668,7 @@ START_TEST(pipe_big_write) {
   ck_assert_int_eq(gev_greenlet_get(drain, 5, &got), 0);
   ck_assert_uint_eq((uintptr_t)got, n);
   free(big);
-  close(p[0]);
-  close(p[1]);
+  pt_close_pair(p);
   pt_all_clean(fds);
 }
 END_TEST
@@ -732,8 +711,7 @@ START_TEST(no_hub_read_is_real) {
   ck_assert_int_eq(pthread_join(th, NULL), 0);
   ck_assert(!gev_hub_exists());
   ck_assert(!pt_kernel_nonblocking(sv[0]));
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -763,8 +741,7 @@ START_TEST(thread_without_hub_still_blocks) {
   ck_assert_int_eq(pthread_join(th, &v), 0);
   ck_assert_int_eq(I(v), 'b');
   pt_join_all(5);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -791,8 +768,7 @@ START_TEST(disabled_thread_is_real) {
   ck_assert_int_eq(read(sv[0], &c, 1), 1);
   ck_assert_int_gt(pt_ticker_stop(ticker), before);
   pt_join_all(5);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -821,8 +797,7 @@ START_TEST(hub_read_is_real) {
   ck_assert_int_eq(h->r, 1);
   ck_assert(!pt_kernel_nonblocking(sv[0]));
   free(h);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -838,8 +813,7 @@ START_TEST(main_with_hub_parks) {
   ck_assert_int_eq(read(sv[0], &c, 1), 1);
   ck_assert_int_eq(c, 'm');
   pt_join_all(5);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -866,8 +840,7 @@ START_TEST(many_readers_one_socket) {
     ck_assert_int_eq(res[i]->r, 1);
     free(res[i]);
   }
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST

@@ -51,8 +51,7 @@ START_TEST(greenlets_read_cooperatively) {
   ck_assert_int_eq(p->n, 7);
   ck_assert_str_eq(p->buf, "preload");
   free(p);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -100,8 +99,7 @@ START_TEST(no_hub_unchanged) {
   ck_assert_int_eq(pthread_join(th, NULL), 0);
   ck_assert(!gev_hub_exists());
   ck_assert(!pt_kernel_nonblocking(sv[0]));
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST

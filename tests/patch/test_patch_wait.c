@@ -17,8 +17,7 @@
 
 #include "patchtest.h"
 
-/* ---- poll -------------------------------------------------------------------
- */
+/* ---- poll ---------------------------------------------------------------- */
 
 typedef struct polled {
   struct pollfd fds[3];
@@ -57,10 +56,8 @@ START_TEST(poll_parks_on_all_fds) {
   ck_assert(p->took >= 0.04); /* the writer's gev_sleep(0.05) */
   ck_assert_int_gt(pt_ticker_stop(ticker), 0);
   free(p);
-  for (int i = 0; i < 3; i++) {
-    close(sv[i][0]);
-    close(sv[i][1]);
-  }
+  for (int i = 0; i < 3; i++)
+    pt_close_pair(sv[i]);
   pt_all_clean(fds);
 }
 END_TEST
@@ -90,8 +87,7 @@ START_TEST(poll_timeout_not_early) {
   ck_assert_int_eq(poll(&p, 1, 100), 0);
   ck_assert(pt_now() - t0 >= 0.1);
   ck_assert_int_gt(pt_ticker_stop(ticker), 0);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -141,8 +137,7 @@ START_TEST(poll_kill_ecanceled) {
   ck_assert_int_eq(p->r, -1);
   ck_assert_int_eq(p->err, ECANCELED); /* never EINTR: libraries retry it */
   free(p);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -157,8 +152,7 @@ START_TEST(poll_timeout_scope_etimedout) {
   ck_assert_int_eq(errno, ETIMEDOUT);
   ck_assert(pt_now() - t0 >= 0.04); /* gev's own Timeout */
   gev_timeout_cancel(t);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -186,14 +180,12 @@ START_TEST(ppoll_parks) {
   ck_assert_int_eq(pt_ticks(ticker), before);
   pt_ticker_stop(ticker);
   pt_join_all(5);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
 
-/* ---- select and pselect ----------------------------------------------------
- */
+/* ---- select and pselect -------------------------------------------------- */
 
 START_TEST(select_parks_and_updates_timeout) {
   int fds = gev_test_fd_count(), a[2], b[2];
@@ -231,10 +223,8 @@ START_TEST(select_parks_and_updates_timeout) {
   FD_SET(a[0], &w);
   ck_assert_int_eq(select(a[0] + 1, NULL, &w, NULL, NULL), 1);
   pt_join_all(5);
-  for (int i = 0; i < 2; i++) {
-    close(a[i]);
-    close(b[i]);
-  }
+  pt_close_pair(a);
+  pt_close_pair(b);
   pt_all_clean(fds);
 }
 END_TEST
@@ -265,8 +255,7 @@ START_TEST(pselect_parks) {
   ck_assert_int_eq(ts.tv_sec, 5); /* pselect leaves it alone */
   ck_assert_int_gt(pt_ticker_stop(ticker), 0);
   pt_join_all(5);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -291,8 +280,7 @@ START_TEST(epoll_wait_parks) {
   ck_assert(pt_now() - t0 >= 0.05);
   pt_join_all(5);
   close(ep);
-  close(sv[0]);
-  close(sv[1]);
+  pt_close_pair(sv);
   pt_all_clean(fds);
 }
 END_TEST
@@ -313,10 +301,8 @@ START_TEST(epoll_wait_large_set) {
   ck_assert_uint_eq(out[0].data.u32, N - 7);
   pt_join_all(5);
   close(ep);
-  for (int i = 0; i < N; i++) {
-    close(sv[i][0]);
-    close(sv[i][1]);
-  }
+  for (int i = 0; i < N; i++)
+    pt_close_pair(sv[i]);
   free(sv);
   pt_all_clean(fds);
 }
