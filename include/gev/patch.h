@@ -87,6 +87,13 @@
  *   - Only libc's exported names are replaced. Calls libc makes
  *     internally (stdio's reads and writes, system(), getpwnam's NSS
  *     lookups) are not cooperative, nor are raw syscall(2) calls.
+ *   - gev's own libc calls (its sockets, libev, c-ares) reach these
+ *     definitions too and pass straight through: gev's fds are
+ *     non-blocking in its own view, and the hub's calls are never
+ *     cooperative. One visible effect: gev's default log hook writing to
+ *     a full stderr pipe from a greenlet parks it until the pipe drains.
+ *   - select's exceptional set is reported, not watched: select returns
+ *     for it when it returns for another fd or the timeout.
  *   - An fd closed behind gev's back (fclose of an fdopen'd socket,
  *     close_range) leaves a stale table entry; gev notices when it would
  *     park (the inode changed) and starts afresh.

@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -845,6 +846,109 @@ START_TEST(many_readers_one_socket) {
 }
 END_TEST
 
+/* ---- The fd table learns from setsockopt, pipe2, F_DUPFD ----------------- */
+
+/* SO_RCVTIMEO set once gev knows the socket is taken from setsockopt. */
+START_TEST(setsockopt_on_known_socket) {
+  int fds = gev_test_fd_count(), sv[2];
+  struct timeval tv = {0, 50000};
+  char c;
+  pt_socketpair(sv);
+  pt_write_later(sv[1], "k", 1, 0.01);
+  ck_assert_int_eq(read(sv[0], &c, 1), 1); /* now known, non-blocking */
+  ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv),
+                   0);
+  double t0 = pt_now();
+  ck_assert_int_eq(read(sv[0], &c, 1), -1);
+  ck_assert_int_eq(errno, EAGAIN);
+  ck_assert(pt_now() - t0 >= 0.05);
+  tv.tv_usec = 0; /* no timeout again: it parks until data comes */
+  ck_assert_int_eq(setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv),
+                   0);
+  pt_write_later(sv[1], "l", 1, 0.1);
+  ck_assert_int_eq(read(sv[0], &c, 1), 1);
+  pt_join_all(5);
+  pt_close_pair(sv);
+  pt_all_clean(fds);
+}
+END_TEST
+
+START_TEST(pipe2_and_fcntl_dupfd) {
+  int fds = gev_test_fd_count(), p[2];
+  char c;
+  ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+  pt_write_later(p[1], "2", 1, 0.02);
+  ck_assert_int_eq(read(p[0], &c, 1), 1);
+  int d = fcntl(p[0], F_DUPFD_CLOEXEC, 100);
+  ck_assert_int_ge(d, 100);
+  pt_write_later(p[1], "3", 1, 0.02);
+  ck_assert_int_eq(read(d, &c, 1), 1);
+  ck_assert_int_eq(c, '3');
+  pt_join_all(5);
+  pt_close_pair(p);
+  close(d);
+  /* the numbers come back non-blocking by the program's own choice */
+  ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+  ck_assert_int_eq(read(p[0], &c, 1), -1);
+  ck_assert_int_eq(errno, EAGAIN);
+  pt_close_pair(p);
+  pt_all_clean(fds);
+}
+END_TEST
+
+/* A socket gev knew, closed behind its back (a raw close, as fclose of an
+ * fdopen'd socket would), its number reused by a socket the program made
+ * non-blocking itself: gev notices before it would park. */
+START_TEST(stale_entry_noticed) {
+  int fds = gev_test_fd_count(), sv[2], fresh[2];
+  char c;
+  pt_socketpair(sv);
+  pt_write_later(sv[1], "s", 1, 0.01);
+  ck_assert_int_eq(read(sv[0], &c, 1), 1); /* known: blocking view */
+  pt_join_all(5);
+  int number = sv[0];
+  ck_assert_int_eq(syscall(SYS_close, number), 0);
+  ck_assert_int_eq(
+      syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, fresh),
+      0);
+  ck_assert_int_eq(fresh[0], number);
+  ck_assert_int_eq(read(fresh[0], &c, 1), -1); /* no park: EAGAIN */
+  ck_assert_int_eq(errno, EAGAIN);
+  ck_assert_int_ne(fcntl(fresh[0], F_GETFL) & O_NONBLOCK, 0);
+  pt_close_pair(fresh);
+  close(sv[1]);
+  pt_all_clean(fds);
+}
+END_TEST
+
+/* Programs built with _FORTIFY_SOURCE call these entry points. */
+ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+                       struct sockaddr *addr, socklen_t *addrlen);
+int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen);
+
+START_TEST(fortified_entry_points_park) {
+  int fds = gev_test_fd_count(), sv[2];
+  char buf[4];
+  struct pollfd p;
+  pt_socketpair(sv);
+  pt_write_later(sv[1], "a", 1, 0.02);
+  ck_assert_int_eq(__read_chk(sv[0], buf, 1, sizeof buf), 1);
+  pt_write_later(sv[1], "b", 1, 0.02);
+  ck_assert_int_eq(__recv_chk(sv[0], buf, 1, sizeof buf, 0), 1);
+  pt_write_later(sv[1], "c", 1, 0.02);
+  ck_assert_int_eq(__recvfrom_chk(sv[0], buf, 1, sizeof buf, 0, NULL, NULL), 1);
+  pt_write_later(sv[1], "d", 1, 0.02);
+  p = (struct pollfd){.fd = sv[0], .events = POLLIN};
+  ck_assert_int_eq(__poll_chk(&p, 1, 5000, sizeof p), 1);
+  ck_assert_int_eq(buf[0], 'c');
+  pt_join_all(5);
+  pt_close_pair(sv);
+  pt_all_clean(fds);
+}
+END_TEST
+
 static Suite *patch_io_suite(void) {
   Suite *s = suite_create("patch_io");
   TCase *tc = tcase_create("io");
@@ -887,6 +991,10 @@ static Suite *patch_io_suite(void) {
   tcase_add_test(tc, hub_read_is_real);
   tcase_add_test(tc, main_with_hub_parks);
   tcase_add_test(tc, many_readers_one_socket);
+  tcase_add_test(tc, setsockopt_on_known_socket);
+  tcase_add_test(tc, pipe2_and_fcntl_dupfd);
+  tcase_add_test(tc, stale_entry_noticed);
+  tcase_add_test(tc, fortified_entry_points_park);
   suite_add_tcase(s, tc);
   return s;
 }
