@@ -10,6 +10,8 @@
  *   gev/tls.h     TLS streams and servers (when GEV_HAVE_TLS)
  *   gev/signal.h  signal handlers and waits through the hub
  *   gev/prefork.h fork support and the prefork master
+ * gev/patch.h (the cooperative libc) belongs to a library of its own,
+ * libgev-patch, and is included on its own.
  */
 #ifndef GEV_H
 #define GEV_H
