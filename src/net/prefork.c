@@ -49,6 +49,7 @@
 #include <ev.h>
 
 #include "gev/prefork.h"
+#include "gev/server.h"
 #include "gev/signal.h"
 #include "hub/park.h"
 
@@ -114,7 +115,8 @@ struct gev_worker {
   ev_timer deadline;  /* graceful_timeout once asked to stop */
   gev_signal *on_term, *on_int, *on_quit;
   gev__waitq waiters; /* in gev_worker_wait_stop */
-  int closed;         /* the worker function returned */
+  gev_server *serving; /* in gev_worker_serve: closed on a stop request */
+  int closed;          /* the worker function returned */
 };
 
 static int master_sig_fd = -1; /* the running master's self-pipe */
@@ -300,12 +302,16 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents) {
   _exit(EXIT_FAILURE);
 }
 
-/* Asks the worker to stop: wakes gev_worker_wait_stop and arms the
- * graceful deadline. Callable from the hub and from greenlets. */
+/* Asks the worker to stop: closes the server it serves (so that it stops
+ * accepting and its handlers see gev_server_stopping from now on, not from
+ * the worker function's next turn), wakes gev_worker_wait_stop and arms
+ * the graceful deadline. Callable from the hub and from greenlets. */
 static void worker_request_stop(gev_worker *w, gev_worker_stop why) {
   if (w->stop != GEV_WORKER_RUNNING || w->closed)
     return;
   w->stop = why;
+  if (w->serving)
+    gev_server_close(w->serving);
   if (why == GEV_WORKER_STOP_MAX_REQUESTS)
     worker_send(w, MSG_RETIRING);
   ev_timer_set(&w->deadline, w->o.graceful_timeout, 0);
@@ -822,6 +828,33 @@ GEV_EXTERN int gev_worker_wait_stop(gev_worker *w, double timeout) {
       gev__waitq_wait(&w->waiters, timeout, "worker stop", NULL) < 0)
     return -1;
   return (int)w->stop;
+}
+
+GEV_EXTERN int gev_worker_serve(gev_worker *w, gev_server *srv) {
+  int rc;
+  if (!w || !srv) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (w->serving) {
+    errno = EBUSY;
+    return -1;
+  }
+  if (!gev_server_started(srv) && !gev_server_stopping(srv) &&
+      gev_server_start(srv) < 0)
+    return -1;
+  w->serving = srv;
+  if (w->stop != GEV_WORKER_RUNNING)
+    gev_server_close(srv);
+  rc = gev_worker_wait_stop(w, -1);
+  w->serving = NULL;
+  if (rc < 0) {
+    int err = errno;
+    gev_server_close(srv);
+    errno = err;
+    return -1;
+  }
+  return gev_server_stop(srv, w->o.graceful_timeout);
 }
 
 GEV_EXTERN gev_worker_stop gev_worker_stopping(const gev_worker *w) {
