@@ -2,7 +2,9 @@
 # Prefork benchmark: wrk against examples/httpd as one process and as
 # `httpd --workers 2` (a prefork master and two worker processes sharing
 # one listening socket), one after the other in the same run, with the
-# same wrk settings (-t1 -c100 -d3s by default).
+# same wrk settings (-t1 -c100 -d3s by default); then the lost-request
+# scenarios of bench/prefork_lost.sh (workers retiring at max_requests,
+# HUP, TTIN/TTOU under a keep-alive load; see there).
 #
 #   bench/prefork.sh [BUILD_DIR]     (default: $GEV_BENCH_BUILD or build-bench)
 #
@@ -10,6 +12,7 @@
 #   bench: http.gev <req/s> req/s          single process, unpinned
 #   bench: http.prefork2 <req/s> req/s     master + 2 workers, unpinned
 #   bench: http.prefork2.ratio <prefork2/gev> x
+#   bench: prefork.lost.<scenario> <lost> requests   (prefork_lost.sh)
 # Nothing is pinned here: two workers need two CPUs. On a 2-core machine
 # wrk competes with the workers for a core, so the prefork figure is a
 # floor, not the server's capacity; the note on stderr says so.
@@ -93,3 +96,6 @@ if [ "$(nproc)" -le 2 ]; then
   echo "prefork.sh: note: $(nproc) CPUs; wrk competes with the two workers" \
        "for a core, so http.prefork2 understates the server" >&2
 fi
+
+# Requests lost while workers come and go (target: none).
+bash "$root/bench/prefork_lost.sh" "$build"
