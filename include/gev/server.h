@@ -116,16 +116,16 @@ typedef struct gev_server_opts {
  * included (name); host is only used here. With host/port the listening
  * socket is created and bound here, so gev_server_address works at once.
  * Errors: EINVAL (NULL opts or handler; a listener together with host,
- * port, backlog or reuseport; NaN stop_timeout or drain_quiet), ENOMEM,
- * and those of gev_socket_listen_tcp. On error the caller still owns
- * opts->listener. */
+ * port, backlog or reuseport; a listener that is not a stream socket, or
+ * not listening; NaN stop_timeout or drain_quiet), ENOMEM, and those of
+ * gev_socket_listen_tcp. On error the caller still owns opts->listener. */
 GEV_EXTERN gev_server *gev_stream_server_new(const gev_server_opts *opts,
                                              gev_stream_handler_fn handler,
                                              void *arg);
 
 /* Creates a datagram (UDP) server, binding host:port unless a bound
- * listener is given. Errors as gev_stream_server_new, plus those of
- * bind(2). */
+ * listener is given (EINVAL if it is not a datagram socket). Errors as
+ * gev_stream_server_new, plus those of bind(2). */
 GEV_EXTERN gev_server *gev_datagram_server_new(const gev_server_opts *opts,
                                                gev_datagram_handler_fn handler,
                                                void *arg);

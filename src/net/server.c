@@ -46,6 +46,7 @@
 #include "gev/server.h"
 #include "gev/sync.h"
 #include "hub/park.h"
+#include "net/listener.h"
 
 #define BACKOFF_MIN 0.01
 #define BACKOFF_MAX 1.0
@@ -415,35 +416,36 @@ static int normalise_opts(gev_server *srv, const gev_server_opts *opts) {
   return 0;
 }
 
-static gev_socket *open_udp(const gev_server_opts *opts) {
+/* The caller's listener, checked (the server's kind of socket, a stream
+ * one listening) and its address stored; or a new socket on the caller's
+ * host:port (the normalised copy no longer holds host). */
+static gev_socket *open_listener(gev_server *srv, const gev_server_opts *o) {
+  int type = srv->datagram ? SOCK_DGRAM : SOCK_STREAM;
   struct sockaddr_storage ss;
   socklen_t len;
-  if (gev_sockaddr_parse(opts->host, opts->port, &ss, &len) < 0)
-    return NULL;
-  gev_socket *s = gev_socket_new(ss.ss_family, SOCK_DGRAM, 0);
-  if (!s)
-    return NULL;
-  int one = 1;
-  if ((opts->reuseport && gev_socket_setsockopt(s, SOL_SOCKET, SO_REUSEPORT,
-                                                &one, sizeof one) < 0) ||
-      gev_socket_bind(s, (struct sockaddr *)&ss, len) < 0) {
-    int saved = errno;
-    gev_socket_close(s);
-    errno = saved;
-    return NULL;
-  }
-  return s;
-}
-
-/* The caller's listener, or a new one from the caller's opts (whose host
- * the normalised copy no longer holds). */
-static gev_socket *open_listener(gev_server *srv, const gev_server_opts *o) {
+  srv->addrlen = sizeof srv->addr;
   if (o->listener)
-    return o->listener;
-  if (srv->datagram)
-    return open_udp(o);
-  return gev_socket_listen_tcp(o->host, o->port, srv->opts.backlog,
-                               o->reuseport ? GEV_LISTEN_REUSEPORT : 0);
+    return gev__listener_check(gev_socket_fileno(o->listener), type, &srv->addr,
+                               &srv->addrlen) < 0
+               ? NULL
+               : o->listener;
+  if (gev_sockaddr_parse(o->host, o->port, &ss, &len) < 0)
+    return NULL;
+  /* As gev_socket_listen_tcp for streams; a datagram socket only binds. */
+  int flags = (o->reuseport ? GEV__LISTEN_REUSEPORT : 0) |
+              (srv->datagram ? 0 : GEV__LISTEN_REUSEADDR | GEV__LISTEN_V6ONLY);
+  int fd = gev__listener_open((struct sockaddr *)&ss, len, type, flags,
+                              srv->datagram ? 0 : srv->opts.backlog);
+  gev_socket *s = fd < 0 ? NULL : gev_socket_wrap(fd);
+  if (s && getsockname(fd, (struct sockaddr *)&srv->addr, &srv->addrlen) == 0)
+    return s;
+  int saved = errno;
+  if (s)
+    gev_socket_close(s);
+  else if (fd >= 0)
+    close(fd);
+  errno = saved;
+  return NULL;
 }
 
 static void hub_gone(struct ev_loop *loop, ev_cleanup *w, int revents);
@@ -484,19 +486,9 @@ static gev_server *server_new(int datagram, const gev_server_opts *opts,
   srv->listener = open_listener(srv, opts);
   if (!srv->listener)
     goto out_free_srv;
-  srv->addrlen = sizeof srv->addr;
-  if (gev_socket_getsockname(srv->listener, (struct sockaddr *)&srv->addr,
-                             &srv->addrlen) < 0)
-    goto out_close_listener;
   srv->opts.listener = NULL;
   init_watchers(srv);
   return srv;
-out_close_listener:
-  if (!opts->listener) {
-    int saved = errno;
-    gev_socket_close(srv->listener);
-    errno = saved;
-  }
 out_free_srv:
   free(srv->dgram_buf);
   free((char *)srv->opts.name);

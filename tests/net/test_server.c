@@ -693,6 +693,20 @@ START_TEST(listener_options_refused_and_strings_copied) {
                   "case %zu", i);
     ck_assert_int_eq(errno, EINVAL);
   }
+  /* A listener of the wrong kind, or one that does not listen: refused,
+   * and still the caller's. */
+  gev_socket *udp = gev_socket_new(AF_INET, SOCK_DGRAM, 0);
+  gev_socket *unlistened = gev_socket_new(AF_INET, SOCK_STREAM, 0);
+  gev_server_opts wrong[] = {{.listener = udp}, {.listener = unlistened}};
+  for (size_t i = 0; i < 2; i++) {
+    ck_assert_ptr_null(gev_stream_server_new(&wrong[i], echo_handler, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+  }
+  ck_assert_ptr_null(gev_datagram_server_new(&(gev_server_opts){.listener = l},
+                                             dgram_handler_noop, NULL));
+  ck_assert_int_eq(errno, EINVAL);
+  gev_socket_close(udp);
+  gev_socket_close(unlistened);
   /* The name is copied: the caller's buffer may change at once. */
   char *name = strdup("copied-name");
   gev_server_opts o = {.listener = l, .name = name};
