@@ -8,9 +8,11 @@
 # process still alive with the marker after the demo has exited is a leak.
 set -uo pipefail
 top=$1 bin=$2
+pid=""
 fail() { echo "FAIL: $*" >&2; exit 1; }
 state=$(mktemp -d)
-trap 'rm -rf "$state"' EXIT
+# A failing check must not leave the demo it was watching running.
+trap '[ -n "$pid" ] && kill -TERM -- -"$pid" 2>/dev/null; rm -rf "$state"' EXIT
 
 # Pids of live (not zombie) processes whose environment holds marker $1.
 marked() {
@@ -62,6 +64,7 @@ wait_output() {
 start_demo run
 wait "$pid"
 status=$?
+pid=""
 [ "$status" -eq 0 ] || { cat "$state/run.out" >&2; fail "demo exit status $status"; }
 grep -q "1001 inputs: 1000 ok, 0 failed, 1 timed out" "$state/run.out" ||
   { cat "$state/run.out" >&2; fail "no crawler summary"; }
@@ -72,7 +75,7 @@ expect_none_left run "normal run"
 interrupt() {
   local mark=$1 how=$2 target
   start_demo "$mark"
-  wait_output "$mark" "names at once, one greenlet each" 20
+  wait_output "$mark" "names at once, one greenlet each" 60
   [ -n "$(marked "$mark")" ] || fail "$mark: found no process of the demo"
   case $how in
     ctrl-c) target=-$pid sig=INT ;;  # the whole process group
@@ -80,13 +83,14 @@ interrupt() {
     shell-term) target=$pid sig=TERM ;;
   esac
   kill -"$sig" -- "$target"
-  for _ in $(seq 200); do
+  for _ in $(seq 600); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.05
   done
-  kill -0 "$pid" 2>/dev/null && fail "$mark: demo still running 10 s after SIG$sig"
+  kill -0 "$pid" 2>/dev/null && fail "$mark: demo still running 30 s after SIG$sig"
   wait "$pid"
   status=$?
+  pid=""
   [ "$status" -ne 0 ] || fail "$mark: interrupted demo exited 0"
   expect_none_left "$mark" "$how"
 }
