@@ -193,7 +193,8 @@ typedef struct gev_prefork_opts {
  * processes it never returns (see gev_worker_fn). Must be called from the
  * thread's main coroutine; it blocks the thread.
  * Errors (nothing was started): EINVAL (opts or worker NULL, negative
- * graceful_timeout, listen_fd not a stream socket, port out of range),
+ * graceful_timeout, listen_fd not a listening stream socket, port out of
+ * range),
  * EPERM (from the hub, a greenlet or any coroutine but the thread's main
  * one), EBUSY (a master already runs in this process), ENOENT (host did
  * not resolve), the errors of socket(2), bind(2) (EADDRINUSE, EACCES ...),

@@ -48,8 +48,11 @@ int gev__listener_check(int fd, int type, struct sockaddr_storage *addr,
                         socklen_t *len) {
   int actual, fl;
   socklen_t size = sizeof actual;
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &actual, &size) < 0)
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &actual, &size) < 0) {
+    if (errno == ENOTSOCK)
+      errno = EINVAL; /* not a socket at all: not one of that type */
     return -1;
+  }
   if (actual != type) {
     errno = EINVAL;
     return -1;

@@ -29,8 +29,8 @@ int gev__listener_open(const struct sockaddr *addr, socklen_t len, int type,
 /* Checks that fd is a socket of type (for SOCK_STREAM, a listening one),
  * stores its bound address in *addr (*len: its size on entry, the
  * address's length on return) and makes it non-blocking. 0, or -1: EINVAL
- * (another type of socket, or a stream socket not listening), ENOTSOCK,
- * EBADF, and the errors of getsockname(2) and fcntl(2). */
+ * (not a socket, another type of socket, or a stream socket not
+ * listening), EBADF, and the errors of getsockname(2) and fcntl(2). */
 int gev__listener_check(int fd, int type, struct sockaddr_storage *addr,
                         socklen_t *len);
 
