@@ -30,43 +30,8 @@ httpd=$build/examples/httpd
 command -v wrk >/dev/null || { echo "prefork.sh: wrk not installed" >&2; exit 1; }
 
 tmp=$(mktemp -d)
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# Starts httpd with the given extra arguments on a free port; sets
-# server_pid and port once it prints "listening on".
-start_httpd() {
-  : >"$tmp/out"
-  "$httpd" --port 0 "$@" >"$tmp/out" 2>"$tmp/err" &
-  server_pid=$!
-  for _ in $(seq 200); do
-    port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/out" | head -1)
-    [ -n "$port" ] && return 0
-    sleep 0.05
-  done
-  echo "prefork.sh: httpd $* did not start: $(cat "$tmp/err")" >&2
-  exit 1
-}
-
-# Stops it with TERM (a graceful stop for the prefork master) and checks
-# that it exits 0.
-stop_httpd() {
-  local status=0
-  kill -TERM "$server_pid"
-  wait "$server_pid" || status=$?
-  server_pid=""
-  if [ "$status" -ne 0 ]; then
-    echo "prefork.sh: httpd exited with status $status" >&2
-    exit 1
-  fi
-}
+# shellcheck source=bench/prefork_lib.sh
+source "$root/bench/prefork_lib.sh"
 
 # Prints wrk's requests per second for the running server; fails on
 # socket errors or non-2xx answers.

@@ -34,39 +34,17 @@ for bin in "$httpd" "$client"; do
 done
 
 tmp=$(mktemp -d)
-server_pid="" client_pid=""
-cleanup() {
-  local p
-  for p in $client_pid $server_pid; do
-    kill -TERM "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
+# shellcheck source=bench/prefork_lib.sh
+source "$root/bench/prefork_lib.sh"
+client_pid=""
+stop_client() {
+  if [ -n "$client_pid" ]; then
+    kill -TERM "$client_pid" 2>/dev/null || true
+    wait "$client_pid" 2>/dev/null || true
+  fi
+  prefork_cleanup
 }
-trap cleanup EXIT
-
-# Starts httpd --workers 2 with extra arguments; sets server_pid and port.
-start_httpd() {
-  : >"$tmp/out"
-  "$httpd" --port 0 --workers 2 "$@" >"$tmp/out" 2>"$tmp/err" &
-  server_pid=$!
-  for _ in $(seq 200); do
-    port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/out" | head -1)
-    [ -n "$port" ] && return 0
-    sleep 0.05
-  done
-  echo "prefork_lost.sh: httpd $* did not start: $(cat "$tmp/err")" >&2
-  exit 1
-}
-
-stop_httpd() {
-  local status=0
-  kill -TERM "$server_pid"
-  wait "$server_pid" || status=$?
-  server_pid=""
-  [ "$status" -eq 0 ] ||
-    { echo "prefork_lost.sh: httpd exited with status $status" >&2; exit 1; }
-}
+trap stop_client EXIT
 
 # The value of counter $1 in the client's output.
 counter() { awk -v k="$1" '$1 == k { print $2 }' "$tmp/client"; }
@@ -92,7 +70,7 @@ scenario() {
   every=$1
   shift
   sigs=("$@")
-  start_httpd ${args[@]+"${args[@]}"}
+  start_httpd --workers 2 ${args[@]+"${args[@]}"}
   "$client" --port "$port" --connections "$connections" \
     --duration "$duration" >"$tmp/client" &
   client_pid=$!

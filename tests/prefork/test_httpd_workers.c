@@ -48,10 +48,11 @@ static void slurp(int fd, char *buf, size_t cap, size_t *len) {
   buf[*len] = 0;
 }
 
-static void start_httpd_args(httpd_proc *h, const char *const *args);
-
-static void start_httpd(httpd_proc *h, const char *max_requests) {
-  h->err_file = 0;
+/* Starts httpd --workers 2 with --max-requests and --timeout (seconds) as
+ * given, and a graceful timeout of 8 s; waits for "listening on". With
+ * err_file the master's log goes to a file (see httpd_proc). */
+static void start_httpd(httpd_proc *h, const char *max_requests,
+                        const char *timeout, int err_file) {
   const char *const args[] = {"--port",
                               "0",
                               "--workers",
@@ -59,18 +60,13 @@ static void start_httpd(httpd_proc *h, const char *max_requests) {
                               "--max-requests",
                               max_requests,
                               "--timeout",
-                              "2",
+                              timeout,
                               "--graceful-timeout",
                               "8",
                               NULL};
-  start_httpd_args(h, args);
-}
-
-static void start_httpd_args(httpd_proc *h, const char *const *args) {
   int out[2], err[2];
   const char *dir = getenv("GEV_EXAMPLES_BUILD");
   char path[512];
-  int err_file = h->err_file;
   ck_assert_ptr_nonnull(dir);
   snprintf(path, sizeof path, "%s/httpd", dir);
   memset(h, 0, sizeof *h);
@@ -162,7 +158,7 @@ static int get_once(int port) {
 START_TEST(test_workers_serve_and_retire_without_failures) {
   httpd_proc h;
   pid_t kids[16];
-  start_httpd(&h, "10");
+  start_httpd(&h, "10", "2", 0);
   ck_assert_int_eq(pf_children(h.pid, kids, 16), 2);
   for (int i = 0; i < 80; i++)
     ck_assert_msg(get_once(h.port) == 0, "request %d failed", i);
@@ -181,7 +177,7 @@ END_TEST
 START_TEST(test_term_finishes_in_flight_and_closes_idle) {
   httpd_proc h;
   pid_t kids[16];
-  start_httpd(&h, "0");
+  start_httpd(&h, "0", "2", 0);
   ck_assert_int_eq(pf_children(h.pid, kids, 16), 2);
   /* An idle keep-alive connection after one request... */
   int idle = connect_port(h.port);
@@ -280,19 +276,7 @@ static void lost_scenario(const char *max_requests, const int *sigs, int nsigs,
   httpd_proc h;
   load l;
   char out[1024];
-  const char *const args[] = {"--port",
-                              "0",
-                              "--workers",
-                              "2",
-                              "--max-requests",
-                              max_requests,
-                              "--timeout",
-                              "5",
-                              "--graceful-timeout",
-                              "8",
-                              NULL};
-  h.err_file = 1;
-  start_httpd_args(&h, args);
+  start_httpd(&h, max_requests, "5", 1);
   load_start(&l, h.port, seconds);
   signal_during_load(h.pid, sigs, nsigs, every);
   load_finish(&l, out, sizeof out);
