@@ -242,8 +242,8 @@ GEV_EXTERN gev_worker_stop gev_worker_stopping(const gev_worker *w);
  * its response is built: when this reaches the worker's limit, the worker
  * is asked to stop (GEV_WORKER_STOP_MAX_REQUESTS; a server run with
  * gev_worker_serve is stopping from now on, so this very response can say
- * the connection closes) and 1 is returned; otherwise 0. Callable from greenlets and the hub. -1 EINVAL
- * for NULL. */
+ * the connection closes) and 1 is returned; otherwise 0. Callable from
+ * greenlets and the hub. -1 EINVAL for NULL. */
 GEV_EXTERN int gev_worker_request_done(gev_worker *w);
 
 /* Requests counted so far (0 for NULL). */
