@@ -47,6 +47,7 @@
 #include "gev/sync.h"
 #include "hub/park.h"
 #include "net/listener.h"
+#include "net/socket_internal.h"
 
 #define BACKOFF_MIN 0.01
 #define BACKOFF_MAX 1.0
@@ -319,7 +320,7 @@ static int accept_one(gev_server *srv) {
   }
   srv->backoff = 0;
   c->fd = fd;
-  c->client = gev_socket_wrap(fd);
+  c->client = gev__socket_adopt(fd); /* accept4 made it non-blocking */
   if (!c->client) {
     close(fd);
     free(c);
