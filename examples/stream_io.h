@@ -15,6 +15,16 @@
 
 struct gev_tls_stream;
 
+/* Non-zero when a TLS stream holds input received but not yet returned
+ * (recv may then go on without the socket becoming readable). */
+static inline int io_buffered(struct gev_tls_stream *tls) {
+#if GEV_HAVE_TLS
+  return tls && gev_tls_buffered(tls);
+#else
+  return 0;
+#endif
+}
+
 static inline int io_wait_read(gev_socket *sock, struct gev_tls_stream *tls,
                                double timeout) {
 #if GEV_HAVE_TLS

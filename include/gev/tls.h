@@ -332,6 +332,14 @@ GEV_EXTERN int gev_tls_handshake_done(const gev_tls_stream *t);
 /* Decrypted bytes buffered, which recv returns without waiting. */
 GEV_EXTERN size_t gev_tls_pending(const gev_tls_stream *t);
 
+/* Non-zero when input has arrived that recv has not returned yet:
+ * decrypted bytes, records not yet decrypted (perhaps still incomplete),
+ * or the peer's end of stream. Such input is no longer in the socket, so
+ * a server waiting for a keep-alive client's next request (which may be
+ * pipelined behind the last one) checks this before it waits for the
+ * socket to become readable. Makes no system call. */
+GEV_EXTERN int gev_tls_buffered(const gev_tls_stream *t);
+
 /* After the handshake: the protocol ("TLSv1.3"), the cipher
  * ("TLS_AES_256_GCM_SHA384"), the ALPN protocol chosen (NULL: none); NULL
  * before the handshake. */

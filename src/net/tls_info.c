@@ -24,6 +24,11 @@ size_t gev_tls_pending(const gev_tls_stream *t) {
   return n > 0 ? (size_t)n : 0;
 }
 
+int gev_tls_buffered(const gev_tls_stream *t) {
+  return t && (t->ended || SSL_has_pending(t->ssl) ||
+               (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN));
+}
+
 const char *gev_tls_version(const gev_tls_stream *t) {
   return gev_tls_handshake_done(t) ? SSL_get_version(t->ssl) : NULL;
 }

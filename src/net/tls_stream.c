@@ -428,19 +428,13 @@ int gev_tls_sendall(gev_tls_stream *t, const void *buf, size_t len) {
   return (int)leave(t, SIDE_WRITE, rc);
 }
 
-/* Non-zero when recv would return without waiting for the socket. */
-static int input_ready(gev_tls_stream *t) {
-  return t->ended || SSL_has_pending(t->ssl) ||
-         (SSL_get_shutdown(t->ssl) & SSL_RECEIVED_SHUTDOWN);
-}
-
 static int wait_readable(gev_tls_stream *t, double timeout) {
   gev__tls_limit lim = {.timeout = timeout < 0 ? -1 : timeout,
                         .deadline =
                             timeout > 0 ? gev_monotonic() + timeout : -1};
   if (timeout != 0 && ensure_handshake(t, &lim) < 0)
     return -1;
-  if (input_ready(t))
+  if (gev_tls_buffered(t))
     return 0;
   if (timeout == 0) {
     gev__tls_flush_nowait(t);

@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -232,6 +233,20 @@ START_TEST(keep_alive_and_pipelining) {
   ck_assert_int_eq(count(buf, HELLO), 3);
   raw_read(&r, buf, sizeof buf, 1, &eof);
   ck_assert(eof); /* closed with close_notify */
+  raw_close(&r);
+  /* Two requests in two records sent together: the second has already
+   * left the socket for the TLS stream's buffer when the first is
+   * answered, and is answered at once (not after the idle timeout). */
+  raw_connect(&r, p.port);
+  int on = 1, off = 0; /* corked: both records leave in one segment */
+  setsockopt(r.fd, IPPROTO_TCP, TCP_CORK, &on, sizeof on);
+  raw_send(&r, "GET /x HTTP/1.1\r\nHost: t\r\n\r\n");
+  raw_send(&r, "GET /y HTTP/1.1\r\nHost: t\r\n\r\n");
+  setsockopt(r.fd, IPPROTO_TCP, TCP_CORK, &off, sizeof off);
+  double t0 = tt_now();
+  raw_read(&r, buf, sizeof buf, 2, &eof);
+  ck_assert_int_eq(count(buf, HELLO), 2);
+  ck_assert_double_lt(tt_now() - t0, 2.5); /* the idle timeout is 5 s */
   raw_close(&r);
   stop_httpd(&p);
   gev_test_all_clean(fds);
