@@ -144,8 +144,9 @@ GEV_EXTERN void gev_freehostent(struct hostent *h);
  * interface has an address of it other than the loopback address
  * (127.0.0.1, ::1); with AF_UNSPEC and exactly one family configured only
  * that family is returned; a family asked for that is not configured
- * gives EAI_NONAME; a host with no family configured (loopback only)
- * resolves as without the flag, so "localhost" still works there. It
+ * gives EAI_NONAME; with AF_UNSPEC, a host with no family configured
+ * (loopback only) resolves as without the flag, so "localhost" still
+ * works there. It
  * applies to literals and node NULL too. The interfaces are read at each
  * call (getifaddrs).
  * On success *res is a libc-compatible list (ai_canonname on the first
