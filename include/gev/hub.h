@@ -35,6 +35,16 @@
  * call that takes a timeout or a number of seconds, even one that would
  * not have waited.
  *
+ * "Not yet" is -1 with ETIMEDOUT. When a call's own timeout runs out
+ * before what it waits for happened (a greenlet not finished, an Event not
+ * set, a Queue still empty, a socket with no data), it fails with
+ * ETIMEDOUT and nothing changed: that is the C way of saying "not yet"
+ * (sem_timedwait, pthread_cond_timedwait), where gevent returns False or
+ * None or raises Timeout. The calls over many objects differ: gev_joinall,
+ * gev_join_all and gev_wait return how many were ready, since "some of
+ * them" is an answer, not an error; their iterators' next calls report
+ * "nothing more in time" as ETIMEDOUT.
+ *
  * The clock. Every timeout and deadline (sleep, each call's timeout, Timeout
  * scopes, spawn_later, joinall/iwait, sockets, DNS, pools) is measured on
  * CLOCK_MONOTONIC (gev_monotonic() in gev/log.h) and counted from the
@@ -266,7 +276,8 @@ GEV_EXTERN void *gev_fail(int err, const char *fmt, ...)
 
 /* Parks until g finishes and the links added to it so far have run. 0
  * when finished, -1: EINVAL (NULL), EXDEV, EDEADLK (joining itself), or a
- * blocking-call error (ETIMEDOUT when the timeout ran out first). */
+ * blocking-call error (ETIMEDOUT: "not finished yet", gevent's join()
+ * returning with the greenlet still running). */
 GEV_EXTERN int gev_greenlet_join(gev_greenlet *g, double timeout);
 /* Joins, then: 0 with *value if g succeeded; -1 with errno = g's error if it
  * failed (its message: gev_greenlet_errmsg); or the join errors. */

@@ -247,7 +247,8 @@ GEV_EXTERN void gev_rlock_free(gev_rlock *l);
 GEV_EXTERN void gev_rlock_destroy(gev_rlock *l);
 /* Acquires for the running coroutine; if it already owns the lock, only
  * counts one level deeper. 0, or -1: EINVAL, EXDEV, EOVERFLOW (depth
- * counter full), blocking-call errors. */
+ * counter full), EIDRM, blocking-call errors (ETIMEDOUT: "still held by
+ * another coroutine"). */
 GEV_EXTERN int gev_rlock_acquire(gev_rlock *l, double timeout);
 /* 0 or -1: EAGAIN (owned by another coroutine or waited for), EINVAL,
  * EXDEV, EOVERFLOW. */
@@ -338,7 +339,7 @@ GEV_EXTERN int gev_queue_get(gev_queue *q, double timeout, void **item);
 /* As get, never waiting: EAGAIN when empty. */
 GEV_EXTERN int gev_queue_try_get(gev_queue *q, void **item);
 /* Returns the next item without removing it, parking while the queue is
- * empty. Errors as get. */
+ * empty. Errors as get (ETIMEDOUT: "still empty"). */
 GEV_EXTERN int gev_queue_peek(gev_queue *q, double timeout, void **item);
 /* As peek, never waiting: EAGAIN when empty. */
 GEV_EXTERN int gev_queue_try_peek(gev_queue *q, void **item);

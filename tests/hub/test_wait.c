@@ -306,7 +306,11 @@ START_TEST(scopes_kills_and_misuse) {
   ck_assert_int_eq(gev_iwait_next_index(NULL, NULL), -1);
   ck_assert_int_eq(errno, EINVAL);
   gev_event_free(ev);
-  /* A destroyed object is refused. */
+  /* A destroyed (embedded) object is refused. */
+  static gev_event embedded;
+  ck_assert_int_eq(gev_event_init(&embedded), 0);
+  gev_event_destroy(&embedded);
+  w = gev_waitable_event(&embedded);
   ck_assert_int_eq(gev_wait(&w, 1, 0, 0), -1);
   ck_assert_int_eq(errno, EINVAL);
   /* Nothing else could wake the waiter: EDEADLK, not a hang. */

@@ -5,18 +5,6 @@
 
 #include "synctest.h"
 
-static int fds;
-
-static void setup(void) {
-  fds = gev_test_fd_count();
-  log_reset();
-}
-
-static void finish(void) {
-  spawned_unref_all();
-  gev_test_all_clean(fds);
-}
-
 static void *logged_job(void *arg) {
   gev_sleep(0.001 * I(arg));
   log_add(I(arg));
@@ -24,7 +12,7 @@ static void *logged_job(void *arg) {
 }
 
 START_TEST(pool_spawn_raw_keeps_no_handle) {
-  setup();
+  sync_test_begin();
   gev_pool *p = gev_pool_new(2);
   for (int i = 1; i <= 4; i++)
     ck_assert_int_eq(gev_pool_spawn_raw(p, logged_job, P(i), -1), 0);
@@ -35,7 +23,7 @@ START_TEST(pool_spawn_raw_keeps_no_handle) {
   ck_assert_int_eq(gev_pool_spawn_raw(NULL, logged_job, NULL, -1), -1);
   ck_assert_int_eq(errno, EINVAL);
   gev_pool_free(p);
-  finish();
+  sync_test_end();
 }
 END_TEST
 
@@ -83,7 +71,7 @@ static void *imap_inside(void *arg) {
 }
 
 START_TEST(imap_index_and_errmsg) {
-  setup();
+  sync_test_begin();
   gev_pool *p = gev_pool_new(2);
   drain_imap(p);
   gev_pool *one = gev_pool_new(1);
@@ -106,12 +94,12 @@ START_TEST(imap_index_and_errmsg) {
   gev_pool_imap_free(it);
   gev_pool_free(p);
   gev_pool_free(one);
-  finish();
+  sync_test_end();
 }
 END_TEST
 
 START_TEST(async_result_error_message) {
-  setup();
+  sync_test_begin();
   gev_async_result *r = gev_async_result_new();
   ck_assert_ptr_null(gev_async_result_errmsg(r)); /* pending */
   ck_assert_int_eq(gev_async_result_set_error_msg(r, 0, "x"), -1);
@@ -135,7 +123,7 @@ START_TEST(async_result_error_message) {
   gev_async_result_set(&a, P(1));
   ck_assert_ptr_null(gev_async_result_errmsg(&a));
   gev_async_result_destroy(&a);
-  finish();
+  sync_test_end();
 }
 END_TEST
 
@@ -164,7 +152,7 @@ static void *putter(void *arg) {
 }
 
 START_TEST(queue_item_destructor) {
-  setup();
+  sync_test_begin();
   freed_sum = freed_n = 0;
   gev_queue_opts o = {.maxsize = 3, .item_free = item_free};
   gev_queue *q = gev_queue_new(&o);
@@ -199,7 +187,7 @@ START_TEST(queue_item_destructor) {
   ck_assert_int_eq(freed_n, 2);
   ck_assert_int_eq(freed_sum, 9);
   run_hub();
-  finish();
+  sync_test_end();
 }
 END_TEST
 
