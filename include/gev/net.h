@@ -231,8 +231,11 @@ GEV_EXTERN int gev_socket_sendall_iov(gev_socket *s, const struct iovec *iov,
  * advanced instead. Returns the bytes sent (less than count only when the
  * file ended first), or -1: the errors of send, EINVAL (offset < 0, in_fd
  * not a file sendfile can read, such as a pipe or a directory), EBADF
- * (in_fd not open for reading), EIO. Reading the file may block on disk,
- * as any read of a regular file does (a page-cache miss). */
+ * (in_fd not open for reading), EIO. Where sendfile(2) cannot read in_fd
+ * gevent falls back to read and send; gev reports EINVAL instead, so a
+ * caller knows no zero-copy send happened and can copy by itself. Reading
+ * the file may block on disk, as any read of a regular file does (a
+ * page-cache miss). */
 GEV_EXTERN ssize_t gev_socket_sendfile(gev_socket *s, int in_fd, off_t *offset,
                                        size_t count);
 
