@@ -256,7 +256,7 @@ GEV_EXTERN int gev_socket_wait_write(gev_socket *s, double timeout);
 /* A waitable (gev/hub.h) for gev_wait / gev_iwait: ready when the socket
  * is readable (GEV_WAIT_READ) or writable (GEV_WAIT_WRITE), or either with
  * both, or once it is closed (its next call then fails with EBADF). The
- * wait holds a reference of the socket. */
+ * socket must stay valid during a gev_wait; an iterator holds a reference. */
 GEV_EXTERN gev_waitable gev_waitable_socket(gev_socket *s, int events);
 
 /* ---- Buffered reading (gevent's makefile('rb')) ----------------------- */

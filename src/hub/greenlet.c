@@ -411,13 +411,16 @@ static int startable(gev_greenlet *g) {
   return g->started || g->scheduled || g->ready ? 0 : 1;
 }
 
-GEV_EXTERN int gev_greenlet_start(gev_greenlet *g) {
-  int rc = startable(g);
-  if (rc <= 0)
-    return rc;
+static void schedule_start(gev_greenlet *g) {
   g->scheduled = 1;
   gev__run_soon(g->hub, &g->start);
-  return 0;
+}
+
+GEV_EXTERN int gev_greenlet_start(gev_greenlet *g) {
+  int rc = startable(g);
+  if (rc > 0)
+    schedule_start(g);
+  return rc < 0 ? -1 : 0;
 }
 
 GEV_EXTERN int gev_greenlet_start_later(gev_greenlet *g, double seconds) {
@@ -440,7 +443,7 @@ GEV_EXTERN gev_greenlet *gev_spawn_ex(const gev_spawn_opts *opts,
                                       gev_greenlet_fn fn, void *arg) {
   gev_greenlet *g = greenlet_new(opts, fn, arg);
   if (g)
-    gev_greenlet_start(g);
+    schedule_start(g);
   return g;
 }
 

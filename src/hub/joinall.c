@@ -23,8 +23,9 @@
 typedef struct gev__multiwait {
   gev__wait_entry *entries; /* one per object */
   size_t n;
-  gev__waitq q;  /* the waiting coroutine parks here */
-  size_t *fired; /* ring of fired indices (iwait), NULL for wait */
+  gev__waitq q;       /* the waiting coroutine parks here */
+  size_t *fired;      /* ring of fired indices (iwait), NULL for wait */
+  gev_waitable *objs; /* iwait: its own copy of the objects */
   size_t nfired, head;
   size_t ready;        /* objects ready so far */
   size_t need;         /* wait: ready objects needed to return */
@@ -43,6 +44,8 @@ void gev__wait_entry_fire(gev__wait_entry *e, int err, int failed) {
   multiwait *m = e->m;
   if (e->fired)
     return;
+  gev__rawlink_del(&e->link);
+  gev__wait_entry_unwatch_fd(e);
   e->fired = 1;
   e->gone = err != 0;
   if (err)
@@ -59,36 +62,45 @@ void gev__wait_entry_fire(gev__wait_entry *e, int err, int failed) {
 static void mw_free(multiwait *m) {
   for (size_t i = 0; i < m->n; i++) {
     gev__wait_entry *e = &m->entries[i];
-    if (e->armed)
-      e->w.ops_->disarm(e);
-    if (e->w.ops_->release)
-      e->w.ops_->release(&e->w);
+    if (e->armed && !e->fired)
+      e->w->ops_->disarm(e);
+    free(e->io);
+    if (m->fired && e->w->ops_->release)
+      e->w->ops_->release(e->w);
   }
   free(m->entries);
   free(m->fired);
+  free(m->objs);
   free(m);
 }
 
-/* A multiwait over objs: every entry held, and armed unless it is ready
- * now (then counted, and queued for an iterator). NULL with errno. */
+/* A multiwait over objs. A wait's entries point into the caller's array;
+ * an iterator (ring) keeps a copy of its own and holds every object, since
+ * it lives across calls. NULL with errno. */
 static multiwait *mw_new(const gev_waitable *objs, size_t n, int ring) {
+  size_t k = n ? n : 1;
   multiwait *m = calloc(1, sizeof *m);
-  if (!m || !(m->entries = calloc(n ? n : 1, sizeof *m->entries)) ||
-      (ring && !(m->fired = calloc(n ? n : 1, sizeof *m->fired)))) {
-    if (m)
+  if (!m || !(m->entries = calloc(k, sizeof *m->entries)) ||
+      (ring && (!(m->fired = calloc(k, sizeof *m->fired)) ||
+                !(m->objs = malloc(k * sizeof *m->objs))))) {
+    if (m) {
       free(m->entries);
+      free(m->fired);
+    }
     free(m);
     errno = ENOMEM;
     return NULL;
   }
   m->n = n;
+  if (ring && n)
+    objs = memcpy(m->objs, objs, n * sizeof *objs);
   for (size_t i = 0; i < n; i++) {
     gev__wait_entry *e = &m->entries[i];
-    e->w = objs[i];
+    e->w = &objs[i];
     e->m = m;
     e->index = i;
-    if (e->w.ops_->hold)
-      e->w.ops_->hold(&e->w);
+    if (ring && e->w->ops_->hold)
+      e->w->ops_->hold(e->w);
   }
   return m;
 }
@@ -97,15 +109,16 @@ static int failed_now(const gev_waitable *w) {
   return w->ops_->failed && w->ops_->failed(w);
 }
 
-/* Arms every entry not ready yet; the ready ones fire at once. */
-static int mw_arm(multiwait *m) {
+/* Arms every entry not ready yet; the ready ones fire at once. known:
+ * the waitables' ready fields already tell (gev_wait just looked). */
+static int mw_arm(multiwait *m, int known) {
   for (size_t i = 0; i < m->n; i++) {
     gev__wait_entry *e = &m->entries[i];
-    if (e->w.ops_->ready(&e->w)) {
-      gev__wait_entry_fire(e, 0, failed_now(&e->w));
+    if (known ? e->w->ready : e->w->ops_->ready(e->w)) {
+      gev__wait_entry_fire(e, 0, failed_now(e->w));
       continue;
     }
-    if (e->w.ops_->arm(e) < 0)
+    if (e->w->ops_->arm(e) < 0)
       return -1;
     e->armed = 1;
   }
@@ -114,19 +127,20 @@ static int mw_arm(multiwait *m) {
 
 /* ---- Checks and deadlines ----------------------------------------------- */
 
-static int check_objects(const gev_waitable *objs, size_t n) {
-  if (!objs && n) {
+/* 0 if objs[i] may be waited on, else -1 with errno (also for objs NULL
+ * with n > 0, given as i == n). */
+static int check_one(const gev_waitable *objs, size_t i, size_t n) {
+  if ((!objs && n) || (i < n && !objs[i].ops_)) {
     errno = EINVAL;
     return -1;
   }
-  for (size_t i = 0; i < n; i++) {
-    if (!objs[i].ops_) {
-      errno = EINVAL;
+  return i < n ? objs[i].ops_->check(&objs[i]) : 0;
+}
+
+static int check_objects(const gev_waitable *objs, size_t n) {
+  for (size_t i = 0; i <= n; i++)
+    if (check_one(objs, i, n) < 0)
       return -1;
-    }
-    if (objs[i].ops_->check(&objs[i]) < 0)
-      return -1;
-  }
   return 0;
 }
 
@@ -150,13 +164,18 @@ static int own_timeout(double deadline) {
 
 /* ---- wait --------------------------------------------------------------- */
 
-/* Marks and counts the objects ready now, and the failed among them. */
-static size_t count_ready(gev_waitable *objs, size_t n, size_t *failed) {
-  size_t k = 0;
+/* Checks the objects, marks and counts those ready now, and the failed
+ * among them. The count, or -1 with errno from a check. */
+static long check_and_count(gev_waitable *objs, size_t n, size_t *failed) {
+  long k = 0;
   *failed = 0;
+  if (check_one(objs, n, n) < 0)
+    return -1;
   for (size_t i = 0; i < n; i++) {
+    if (check_one(objs, i, n) < 0)
+      return -1;
     objs[i].ready = objs[i].ops_->ready(&objs[i]) != 0;
-    k += (size_t)objs[i].ready;
+    k += objs[i].ready;
     *failed += objs[i].ready && failed_now(&objs[i]);
   }
   return k;
@@ -168,18 +187,20 @@ static int wait_many(gev_waitable *objs, size_t n, double timeout, size_t want,
                      int stop_on_failure, const char *what) {
   double deadline = deadline_of(timeout);
   size_t failed, k;
+  long ready;
   multiwait *m;
   int rc = 0, err = 0;
-  if (check_objects(objs, n) < 0 || gev__bad_timeout(timeout))
+  if (gev__bad_timeout(timeout) ||
+      (ready = check_and_count(objs, n, &failed)) < 0)
     return -1;
-  k = count_ready(objs, n, &failed);
+  k = (size_t)ready;
   if (k >= want || (stop_on_failure && failed))
     return (int)k;
   if (!(m = mw_new(objs, n, 0)))
     return -1;
   m->need = want;
   m->stop_on_failure = stop_on_failure;
-  if (mw_arm(m) < 0)
+  if (mw_arm(m, 1) < 0)
     rc = -1;
   while (rc == 0 && !satisfied(m))
     rc = gev__waitq_wait(&m->q, remaining(deadline), what, NULL);
@@ -215,11 +236,11 @@ static void greenlet_done(gev_greenlet *g, void *arg) {
 }
 
 static int greenlet_arm(gev__wait_entry *e) {
-  return gev__greenlet_link(e->w.obj_, greenlet_done, e, 1);
+  return gev__greenlet_link(e->w->obj_, greenlet_done, e, 1);
 }
 
 static void greenlet_disarm(gev__wait_entry *e) {
-  gev_greenlet_unlink(e->w.obj_, greenlet_done, e);
+  gev_greenlet_unlink(e->w->obj_, greenlet_done, e);
 }
 
 static int greenlet_failed(const gev_waitable *w) {
@@ -328,26 +349,28 @@ int gev__fd_ready_now(int fd, int events) {
 }
 
 static void fd_fired(struct ev_loop *loop, ev_io *w, int revents) {
-  gev__wait_entry *e =
-      (gev__wait_entry *)((char *)w - offsetof(gev__wait_entry, io));
-  (void)revents;
-  ev_io_stop(loop, w);
-  gev__watcher_stopped();
-  gev__wait_entry_fire(e, 0, 0);
+  (void)loop, (void)revents;
+  gev__wait_entry_fire(w->data, 0, 0); /* stops w */
 }
 
-void gev__wait_entry_watch_fd(gev__wait_entry *e, int fd, int events) {
-  ev_io_init(&e->io, fd_fired, fd,
+int gev__wait_entry_watch_fd(gev__wait_entry *e, int fd, int events) {
+  if (!e->io && !(e->io = malloc(sizeof *e->io))) {
+    errno = ENOMEM;
+    return -1;
+  }
+  ev_io_init(e->io, fd_fired, fd,
              ((events & GEV_WAIT_READ) ? EV_READ : 0) |
                  ((events & GEV_WAIT_WRITE) ? EV_WRITE : 0));
-  ev_io_start(gev_hub_loop(), &e->io);
+  e->io->data = e;
+  ev_io_start(gev_hub_loop(), e->io);
   gev__watcher_started();
+  return 0;
 }
 
 void gev__wait_entry_unwatch_fd(gev__wait_entry *e) {
-  if (!ev_is_active(&e->io))
+  if (!e->io || !ev_is_active(e->io))
     return;
-  ev_io_stop(gev_hub_loop(), &e->io);
+  ev_io_stop(gev_hub_loop(), e->io);
   gev__watcher_stopped();
 }
 
@@ -369,8 +392,7 @@ static int fd_ready(const gev_waitable *w) {
 }
 
 static int fd_arm(gev__wait_entry *e) {
-  gev__wait_entry_watch_fd(e, e->w.fd_, e->w.events_);
-  return 0;
+  return gev__wait_entry_watch_fd(e, e->w->fd_, e->w->events_);
 }
 
 const gev__waitable_ops gev__fd_waitable_ops = {
@@ -406,7 +428,7 @@ GEV_EXTERN gev_iwait *gev_iwait_new_any(const gev_waitable *objs, size_t n,
   it->deadline = deadline_of(timeout);
   if (!(it->m = mw_new(objs, n, 1)))
     goto out_free;
-  if (mw_arm(it->m) < 0)
+  if (mw_arm(it->m, 0) < 0)
     goto out_free_mw;
   return it;
 out_free_mw:
@@ -473,7 +495,7 @@ GEV_EXTERN gev_greenlet *gev_iwait_next(gev_iwait *it) {
       errno = 0;
     return NULL;
   }
-  return it->m->entries[i].w.obj_;
+  return it->m->entries[i].w->obj_;
 }
 
 GEV_EXTERN void gev_iwait_free(gev_iwait *it) {

@@ -104,7 +104,7 @@ static void rawlink_fired(gev__rawlink *l, int err) {
 
 int gev__sync_wait_arm(gev__wait_entry *e) {
   e->link.fire = rawlink_fired;
-  gev__rawlink_add(&gev__head(e->w.obj_)->links_, &e->link);
+  gev__rawlink_add(&gev__head(e->w->obj_)->links_, &e->link);
   return 0;
 }
 

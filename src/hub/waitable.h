@@ -1,5 +1,5 @@
 /*
- * Internal: what gev_wait / gev_iwait (waitable.c) need from each kind of
+ * Internal: what gev_wait / gev_iwait (joinall.c) need from each kind of
  * object they can wait on.
  *
  * A gev_waitable (gev/hub.h) names an object and carries the ops of its
@@ -11,10 +11,9 @@
  * One wait makes one heap entry per object. arm() starts watching: the
  * kind calls gev__wait_entry_fire(e, err, failed) exactly once when the
  * object turns ready (err 0) or is destroyed (err EIDRM); later calls are
- * ignored. It stops whatever would fire again (an io watcher stops itself;
- * a rawlink fires unlinked, see rawlink.h). disarm() is called for every
- * armed entry when the wait ends, fired or not, and stops whatever still
- * watches. Neither may block.
+ * ignored. The fire itself stops what the entry still watches with (its
+ * rawlink is unlinked, its io watcher stopped), so disarm() is called only
+ * for entries that have not fired when the wait ends. Neither may block.
  */
 #ifndef GEV_SRC_HUB_WAITABLE_H
 #define GEV_SRC_HUB_WAITABLE_H
@@ -47,8 +46,8 @@ struct gev__waitable_ops {
 
 struct gev__wait_entry {
   gev__rawlink link;        /* rw: for kinds that watch through a rawlink */
-  ev_io io;                 /* rw: for kinds that watch an fd */
-  gev_waitable w;           /* ro: the object */
+  ev_io *io;                /* rw: for kinds that watch an fd (heap) */
+  const gev_waitable *w;    /* ro: the object (the wait's array) */
   struct gev__multiwait *m; /* private */
   size_t index;             /* ro: its place in the caller's array */
   unsigned char armed;      /* private: arm() was called */
@@ -64,9 +63,10 @@ void gev__wait_entry_fire(gev__wait_entry *e, int err, int failed);
 extern const gev__waitable_ops gev__greenlet_waitable_ops;
 extern const gev__waitable_ops gev__fd_waitable_ops;
 
-/* Helpers for kinds that watch an fd: start e->io for fd and events
- * (GEV_WAIT_READ | GEV_WAIT_WRITE); it fires e once and stops. */
-void gev__wait_entry_watch_fd(gev__wait_entry *e, int fd, int events);
+/* Helpers for kinds that watch an fd: start an io watcher of e for fd and
+ * events (GEV_WAIT_READ | GEV_WAIT_WRITE); it fires e once and stops.
+ * 0, or -1 with ENOMEM. */
+int gev__wait_entry_watch_fd(gev__wait_entry *e, int fd, int events);
 void gev__wait_entry_unwatch_fd(gev__wait_entry *e);
 /* poll(2) with timeout 0: non-zero if fd is ready for events (an error or
  * a hang-up counts as ready, since the next call on it returns at once). */

@@ -713,19 +713,18 @@ static int socket_wait_ready(const gev_waitable *w) {
   return s->fd < 0 || gev__fd_ready_now(s->fd, w->events_);
 }
 
-/* Closing the socket: stop watching its fd (before it is closed), and
- * report the socket ready (its next call fails with EBADF). */
+/* Closing the socket reports it ready (its next call fails with EBADF);
+ * the fire stops the fd's watcher before the fd is closed. */
 static void socket_closed(gev__rawlink *l, int err) {
-  gev__wait_entry *e = (gev__wait_entry *)(void *)l;
-  gev__wait_entry_unwatch_fd(e);
-  gev__wait_entry_fire(e, err, 0);
+  gev__wait_entry_fire((gev__wait_entry *)(void *)l, err, 0);
 }
 
 static int socket_wait_arm(gev__wait_entry *e) {
-  gev_socket *s = e->w.obj_;
+  gev_socket *s = e->w->obj_;
+  if (gev__wait_entry_watch_fd(e, s->fd, e->w->events_) < 0)
+    return -1;
   e->link.fire = socket_closed;
   gev__rawlink_add(&s->closers, &e->link);
-  gev__wait_entry_watch_fd(e, s->fd, e->w.events_);
   return 0;
 }
 
