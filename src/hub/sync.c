@@ -91,6 +91,10 @@ gev_waitable gev__sync_waitable(void *obj, const gev__sync_kind *k) {
 }
 
 int gev__sync_wait_check(const gev_waitable *w) {
+  if (!kind_of(w)->ready) { /* a kind gev_wait cannot wait on */
+    errno = EINVAL;
+    return -1;
+  }
   return gev__sync_check(w->obj_, kind_of(w));
 }
 
