@@ -396,7 +396,8 @@ GEV_EXTERN gev_waitable gev_waitable_fd(int fd, int events);
  * objs[i].ready to 1 for each object that was ready when the call
  * returned or turned ready during it, 0 for the others, and returns how
  * many are ready: at least count (n for 0), or fewer when the timeout
- * passed first ("not yet" is not an error, as in gevent). Returns -1 with
+ * passed first ("not yet" is not an error, as in gevent). Timeout 0 only
+ * asks (never parks, so it may be called from the hub). Returns -1 with
  * errno: EINVAL (objs NULL with n > 0, an object that is NULL or
  * destroyed, fd < 0, events 0, timeout NaN), EXDEV, EBADF (a closed
  * socket), ENOMEM, EIDRM (a sync object was destroyed during the wait; the

@@ -194,8 +194,8 @@ static int wait_many(gev_waitable *objs, size_t n, double timeout, size_t want,
       (ready = check_and_count(objs, n, &failed)) < 0)
     return -1;
   k = (size_t)ready;
-  if (k >= want || (stop_on_failure && failed))
-    return (int)k;
+  if (k >= want || (stop_on_failure && failed) || timeout == 0)
+    return (int)k; /* timeout 0 asks without waiting */
   if (!(m = mw_new(objs, n, 0)))
     return -1;
   m->need = want;

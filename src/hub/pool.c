@@ -484,6 +484,7 @@ struct gev_pool_imap {
   imap_job *done_head, *done_tail;
   gev__waitq waiters;
   char *errmsg; /* the message of the failed job returned last */
+  int last_err; /* its error; 0 if the last job returned succeeded */
   int orphaned; /* freed by the user; the last link frees it */
 };
 
@@ -497,8 +498,8 @@ static void imap_destroy(gev_pool_imap *it) {
   free(it);
 }
 
-/* Keeps a copy of a failed job's message (none if out of memory: the
- * errmsg call then falls back to strerror). */
+/* Keeps a copy of a failed job's message (none if out of memory:
+ * gev_pool_imap_errmsg then falls back to strerror). */
 static void job_keep_errmsg(imap_job *job, const char *msg) {
   if (job->err && msg)
     job->errmsg = strdup(msg);
@@ -605,7 +606,8 @@ static int imap_pop(gev_pool_imap *it, size_t *index, void **value) {
   if (index)
     *index = (size_t)(job - it->jobs);
   if (job->err) {
-    it->errmsg = job->errmsg ? job->errmsg : strdup(strerror(job->err));
+    it->errmsg = job->errmsg;
+    it->last_err = job->err;
     job->errmsg = NULL;
     errno = job->err;
     return -1;
@@ -660,6 +662,7 @@ int gev_pool_imap_next(gev_pool_imap *it, double timeout, size_t *index,
     return -1;
   free(it->errmsg);
   it->errmsg = NULL;
+  it->last_err = 0;
   /* One deadline for the whole call, however many waits it takes. */
   gev_timeout *scope = NULL;
   if (timeout > 0 && !(scope = gev_timeout_start(timeout)))
@@ -676,7 +679,9 @@ int gev_pool_imap_next(gev_pool_imap *it, double timeout, size_t *index,
 }
 
 const char *gev_pool_imap_errmsg(const gev_pool_imap *it) {
-  return it && !it->orphaned ? it->errmsg : NULL;
+  if (!it || it->orphaned || !it->last_err)
+    return NULL;
+  return it->errmsg ? it->errmsg : strerror(it->last_err);
 }
 
 void gev_pool_imap_free(gev_pool_imap *it) {

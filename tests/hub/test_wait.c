@@ -343,6 +343,28 @@ START_TEST(joinall_flags_and_join_all) {
 }
 END_TEST
 
+/* From the hub, timeout 0 only asks: no EPERM, nothing allocated. */
+static int hub_answer = -2;
+static void from_hub(void *arg) {
+  gev_waitable w = gev_waitable_event(arg);
+  hub_answer = gev_wait(&w, 1, 0, 0);
+}
+
+START_TEST(timeout_zero_asks_without_waiting) {
+  begin();
+  ev = gev_event_new();
+  ck_assert_int_eq(gev_run_callback(from_hub, ev), 0);
+  gev_sleep(0);
+  ck_assert_int_eq(hub_answer, 0);
+  gev_event_set(ev);
+  ck_assert_int_eq(gev_run_callback(from_hub, ev), 0);
+  gev_sleep(0);
+  ck_assert_int_eq(hub_answer, 1);
+  gev_event_free(ev);
+  end();
+}
+END_TEST
+
 static Suite *wait_suite(void) {
   Suite *s = suite_create("wait");
   TCase *tc = tcase_create("wait");
@@ -355,6 +377,7 @@ static Suite *wait_suite(void) {
   tcase_add_test(tc, locks_and_channels);
   tcase_add_test(tc, scopes_kills_and_misuse);
   tcase_add_test(tc, joinall_flags_and_join_all);
+  tcase_add_test(tc, timeout_zero_asks_without_waiting);
   suite_add_tcase(s, tc);
   return s;
 }
