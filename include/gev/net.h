@@ -70,8 +70,13 @@ GEV_EXTERN gev_socket *gev_socket_new(int domain, int type, int protocol);
 
 /* Wraps an existing socket fd, which the new object then owns (closed by
  * gev_socket_close). The fd is made non-blocking. Timeout -1.
- * Errors: EBADF (fd < 0 or not open), ENOTSOCK, ENOMEM. On error the fd is
- * left open and still belongs to the caller. */
+ * The end of a pipe or FIFO may be wrapped too: recv/recvfrom then read(2)
+ * and send/sendto/sendall write(2) (flags: only MSG_DONTWAIT, else
+ * EOPNOTSUPP), a write to a pipe without reader fails with EPIPE without
+ * raising SIGPIPE, and the socket-only calls fail with ENOTSOCK.
+ * Errors: EBADF (fd < 0 or not open), ENOTSOCK (neither a socket nor a
+ * pipe), ENOMEM. On error the fd is left open and still belongs to the
+ * caller. */
 GEV_EXTERN gev_socket *gev_socket_wrap(int fd);
 
 /* Closes the fd (idempotent), wakes every greenlet parked on the socket

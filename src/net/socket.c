@@ -24,7 +24,10 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +47,7 @@ struct gev_socket {
   struct ev_loop *loop; /* ro: that hub's loop */
   ev_io io[2];          /* private: read and write readiness watchers */
   gev__task *parked[2]; /* private: the task waiting per direction */
+  unsigned char pipe;   /* ro: a pipe or FIFO end (read/write, not recv) */
 };
 
 static const char *const wait_names[2] = {"socket read", "socket write"};
@@ -226,6 +230,74 @@ static int wait_ready(gev_socket *s, int dir, double timeout) {
 
 static int would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
+/* ---- Pipes ---------------------------------------------------------------
+ *
+ * A pipe has no recv/send, so no MSG_NOSIGNAL: writing to one whose
+ * reader is gone raises SIGPIPE in the writing thread. The write runs
+ * with SIGPIPE blocked, and a SIGPIPE it raised is taken off the pending
+ * set before the mask is restored (unless one was pending before: that
+ * one is the program's). */
+
+static ssize_t pipe_write(int fd, const void *buf, size_t len) {
+  sigset_t pipe_set, old, pending;
+  int was_pending = 0, saved;
+  ssize_t n;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  if (sigismember(&old, SIGPIPE) && sigpending(&pending) == 0)
+    was_pending = sigismember(&pending, SIGPIPE);
+  n = write(fd, buf, len);
+  if (n < 0 && errno == EPIPE && !was_pending) {
+    struct timespec zero = {0, 0};
+    saved = errno;
+    while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+      ;
+    errno = saved;
+  }
+  saved = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = saved;
+  return n;
+}
+
+/* Pipes take no flags but MSG_DONTWAIT (their fd is non-blocking anyway). */
+static int pipe_flags_ok(int flags) {
+  if (flags & ~MSG_DONTWAIT) {
+    errno = EOPNOTSUPP;
+    return 0;
+  }
+  return 1;
+}
+
+static ssize_t sys_recv(gev_socket *s, void *buf, size_t len, int flags,
+                        struct sockaddr *addr, socklen_t *addrlen) {
+  if (!s->pipe)
+    return recvfrom(s->fd, buf, len, flags, addr, addrlen);
+  if (!pipe_flags_ok(flags))
+    return -1;
+  if (addr && addrlen)
+    *addrlen = 0;
+  return read(s->fd, buf, len);
+}
+
+static ssize_t sys_send(gev_socket *s, const void *buf, size_t len, int flags,
+                        const struct sockaddr *addr, socklen_t addrlen) {
+  if (!s->pipe)
+    return sendto(s->fd, buf, len, flags | MSG_NOSIGNAL, addr, addrlen);
+  if (!pipe_flags_ok(flags))
+    return -1;
+  return pipe_write(s->fd, buf, len);
+}
+
+/* 1 if fd is a pipe or FIFO, 0 if not, -1 (EBADF) if not open. */
+static int is_pipe(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return -1;
+  return S_ISFIFO(st.st_mode) != 0;
+}
+
 /* ---- Creating and releasing ------------------------------------------- */
 
 gev_socket *gev_socket_new(int domain, int type, int protocol) {
@@ -248,12 +320,20 @@ gev_socket *gev_socket_wrap(int fd) {
     errno = EBADF;
     return NULL;
   }
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
-    return NULL; /* EBADF or ENOTSOCK */
+  int pipe = 0;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+    if (errno != ENOTSOCK || (pipe = is_pipe(fd)) <= 0) {
+      errno = pipe < 0 ? EBADF : ENOTSOCK;
+      return NULL;
+    }
+  }
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
     return NULL;
-  return socket_alloc(fd);
+  gev_socket *s = socket_alloc(fd);
+  if (s)
+    s->pipe = (unsigned char)pipe;
+  return s;
 }
 
 int gev_socket_close(gev_socket *s) {
@@ -452,7 +532,7 @@ ssize_t gev_socket_recvfrom(gev_socket *s, void *buf, size_t len, int flags,
     return -1;
   ssize_t n;
   for (;;) {
-    n = recvfrom(s->fd, buf, len, flags, addr, addrlen);
+    n = sys_recv(s, buf, len, flags, addr, addrlen);
     if (n >= 0)
       break;
     if (errno == EINTR)
@@ -478,7 +558,7 @@ ssize_t gev_socket_sendto(gev_socket *s, const void *buf, size_t len, int flags,
     return -1;
   ssize_t n;
   for (;;) {
-    n = sendto(s->fd, buf, len, flags | MSG_NOSIGNAL, addr, addrlen);
+    n = sys_send(s, buf, len, flags, addr, addrlen);
     if (n >= 0)
       break;
     if (errno == EINTR)
@@ -505,7 +585,7 @@ int gev_socket_sendall(gev_socket *s, const void *buf, size_t len, int flags) {
   double deadline = deadline_for(s), left;
   int rc = 0;
   while (len > 0) {
-    ssize_t n = send(s->fd, p, len, flags | MSG_NOSIGNAL);
+    ssize_t n = sys_send(s, p, len, flags, NULL, 0);
     if (n >= 0) {
       p += n;
       len -= (size_t)n;
