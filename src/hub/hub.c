@@ -684,7 +684,7 @@ GEV_EXTERN void gev_print_run_info(FILE *out) {
 /* ---- After fork: forgetting the parent's hub --------------------------- */
 
 /*
- * Added for fork support (gev_fork_discard in src/proc/fork.c). A forked
+ * Fork support (the hub's discard hook, see hub/hooks.h). A forked
  * child holds a copy of the parent's hub: its loop (sharing the parent's
  * epoll and eventfd descriptors), its greenlets and their stacks. The child
  * must not run any of them, so they are released here as if they had died

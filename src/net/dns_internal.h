@@ -87,13 +87,6 @@ const char *gev__dns_canon_name(const struct ares_addrinfo *ai,
 /* The EAI code for a c-ares status; sets errno when it is EAI_SYSTEM. */
 int gev__dns_eai_from_ares(int status);
 
-/* For gev_fork's child (KEEP mode), right after fork: closes the channel
- * inherited from the parent, if the thread has a resolver, so the child's
- * loop never reads the parent's answers; lookups in flight fail with
- * ECANCELED. Creates nothing. (The resolver also notices a fork by itself
- * at its next use; this only makes it happen at once.) */
-void gev__dns_fork_child(void);
-
 /* For the socket layer (create_connection and friends): resolves host and
  * port for sockets of socktype (0 = any) and family (AF_UNSPEC, AF_INET,
  * AF_INET6) through the hub's resolver. On success returns 0 and *res, a

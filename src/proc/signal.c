@@ -30,8 +30,8 @@
 #include <ev.h>
 
 #include "gev/signal.h"
+#include "hub/hooks.h"
 #include "hub/hub_internal.h"
-#include "proc/signal_internal.h"
 
 #ifndef NSIG
 #define NSIG 65 /* LCOV_EXCL_LINE: every libc we build on defines it */
@@ -132,6 +132,14 @@ static void cleanup_cb(struct ev_loop *loop, ev_cleanup *w, int revents) {
   free(st);
 }
 
+static void forget_all(void);
+
+static const gev__fork_hooks signal_fork_hooks = {.layer = GEV__LAYER_PROC,
+                                                  .discard = forget_all};
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+
+static void register_hooks(void) { gev__at_fork(&signal_fork_hooks); }
+
 /* The calling thread's state for its current hub (created if needed), or
  * NULL with errno ENOMEM. */
 static sig_state *state_get(void) {
@@ -139,6 +147,7 @@ static sig_state *state_get(void) {
   sig_state *st;
   if (!h)
     return NULL;
+  pthread_once(&hooks_once, register_hooks);
   if (tls_state && tls_state->loop == gev__hub_evloop(h))
     return tls_state;
   if (!(st = calloc(1, sizeof *st)))
@@ -351,11 +360,12 @@ GEV_EXTERN int gev_signal_wait(int signum, double timeout) {
 
 /* ---- After fork ---------------------------------------------------------- */
 
-/* Drops the parent's signal state in a forked child without running
- * anything: stops every watcher (so libev's per-signal lists hold nothing
- * that points into the old hub) and frees handles and waits. The parent's
- * handle pointers are dangling in the child afterwards. */
-void gev__signal_forget_all(void) {
+/* The signal layer's discard hook (hub/hooks.h): drops the parent's
+ * signal state in a forked child without running anything. Stops every
+ * watcher (so libev's per-signal lists hold nothing that points into the
+ * old hub) and frees handles and waits. The parent's handle pointers are
+ * dangling in the child afterwards. */
+static void forget_all(void) {
   sig_state *st = tls_state;
   if (!st)
     return;
