@@ -9,6 +9,7 @@
  *   gev/server.h  StreamServer, DatagramServer
  *   gev/signal.h  signal handlers and waits through the hub
  *   gev/prefork.h fork support and the prefork master
+ *   gev/process.h child processes (subprocess) and waitpid
  */
 #ifndef GEV_H
 #define GEV_H
@@ -35,6 +36,9 @@
 #endif
 #if __has_include("gev/prefork.h")
 #include "gev/prefork.h"
+#endif
+#if __has_include("gev/process.h")
+#include "gev/process.h"
 #endif
 
 #endif

@@ -113,6 +113,10 @@ int gev__yield(void);
  * 0 when there is no hub. */
 int gev__hub_forget_after_fork(void);
 
+/* wait.c: gev_wait_watcher's body for a vetted watcher, started as is on
+ * the hub's loop. */
+int gev__wait_raw_watcher(void *watcher, gev_watcher_kind kind, double timeout);
+
 /* greenlet.c */
 int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
                        int internal);

@@ -30,6 +30,7 @@
 #include <ev.h>
 
 #include "gev/signal.h"
+#include "hub/child.h"
 #include "hub/hooks.h"
 #include "hub/hub_internal.h"
 
@@ -98,10 +99,28 @@ static void owner_release(int signum) {
   pthread_mutex_unlock(&owners_lock);
 }
 
+/* SIGCHLD belongs to the default loop, whose reaper watches it from the
+ * start (libev attaches it there for good). libev shares one handler per
+ * signal between the reaper and every other SIGCHLD watcher, and gev
+ * keeps the reaper's handler out until something asks for it: a SIGCHLD
+ * watcher holds the reaper while it is active. */
+static int sigchld_claim(sig_state *st) {
+  if (!ev_is_default_loop(st->loop)) {
+    errno = EBUSY;
+    return -1;
+  }
+  return gev__reaper_hold(st->loop);
+}
+
 /* Starts w on the state's loop, claiming its signal first. */
 static int watcher_start(sig_state *st, ev_signal *w) {
-  if (owner_claim(st->loop, w->signum) < 0)
+  if (w->signum == SIGCHLD && sigchld_claim(st) < 0)
     return -1;
+  if (owner_claim(st->loop, w->signum) < 0) {
+    if (w->signum == SIGCHLD)
+      gev__reaper_release();
+    return -1;
+  }
   ev_signal_start(st->loop, w);
   gev__watcher_started();
   return 0;
@@ -113,6 +132,8 @@ static void watcher_stop(sig_state *st, ev_signal *w) {
   ev_signal_stop(st->loop, w);
   gev__watcher_stopped();
   owner_release(w->signum);
+  if (w->signum == SIGCHLD)
+    gev__reaper_release();
 }
 
 /* ---- Per-thread state ---------------------------------------------------- */
