@@ -405,6 +405,11 @@ void gev__child_watch_stop(gev__child_watch *cw) {
     watch_detach(cw);
 }
 
+void gev__child_watch_forget(gev__child_watch *cw) {
+  if (cw->loop && !cw->done)
+    watch_finish(cw, 0, ECHILD);
+}
+
 void gev__child_watch_poll(gev__child_watch *cw) {
   int status = 0, rc;
   pid_t r;

@@ -101,6 +101,10 @@ int gev__child_watch_start(gev__child_watch *cw, pid_t pid, int pidfd);
  * Harmless when not started or already stopped. */
 void gev__child_watch_stop(gev__child_watch *cw);
 
+/* Stops watching and marks the watch done with ECHILD: in a forked
+ * process, the parent's children are not its own. */
+void gev__child_watch_forget(gev__child_watch *cw);
+
 /* Checks once, without waiting, whether a watched child has ended, and
  * reaps it if so (cw->done is then set; on_done is not called). */
 void gev__child_watch_poll(gev__child_watch *cw);
