@@ -65,6 +65,7 @@ static char *room(comm *c, int i, size_t *len) {
     if (!d)
       return NULL;
     b->data = d;
+    b->data[b->len] = '\0';
     c->cap[i] = cap;
   }
   *len = c->cap[i] - b->len - 1;

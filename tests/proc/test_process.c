@@ -394,6 +394,7 @@ START_TEST(test_stdio_env_cwd) {
   ck_assert_int_eq(gev_process_communicate(p, NULL, 0, &out, &err, 10), 0);
   ck_assert_uint_eq(out.len, 0);
   ck_assert_uint_eq(err.len, 0);
+  ck_assert_str_eq(err.data, ""); /* read into, so allocated: terminated */
   bytes_free(&err);
   gev_process_free(p);
   /* Environment and working directory. */
