@@ -1,9 +1,11 @@
 /*
- * The fork hook registry (see hub/hooks.h). The hub's own hooks are the
- * first entry; other layers add theirs when they first make state.
+ * The fork hook registry and per-hub state with an exit hook (see
+ * hub/hooks.h). The hub's own fork hooks are the registry's first entry;
+ * other layers add theirs when they first make state.
  */
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include "hub/hooks.h"
 #include "hub/hub_internal.h"
@@ -87,3 +89,43 @@ void gev__fork_run_parent(void) {
 
 void gev__fork_run_keep(void) { run(2, 0); }
 void gev__fork_run_discard(void) { run(3, 1); }
+
+/* ---- Per-hub state ------------------------------------------------------- */
+
+static void state_release(gev__hub_state *st) {
+  if (*st->slot == st)
+    *st->slot = NULL;
+  free(st);
+}
+
+static void state_cleanup_cb(struct ev_loop *loop, ev_cleanup *w, int revents) {
+  gev__hub_state *st = w->data;
+  (void)loop, (void)revents;
+  st->gone(st);
+  state_release(st);
+}
+
+gev__hub_state *gev__hub_state_get(gev__hub_state **slot, size_t size,
+                                   void (*gone)(gev__hub_state *st)) {
+  gev__hub *h = gev__hub_get();
+  gev__hub_state *st = *slot;
+  if (!h)
+    return NULL;
+  if (st && st->loop == gev__hub_evloop(h))
+    return st;
+  if (!(st = calloc(1, size)))
+    return NULL;
+  st->loop = gev__hub_evloop(h);
+  st->slot = slot;
+  st->gone = gone;
+  ev_cleanup_init(&st->cleanup, state_cleanup_cb);
+  st->cleanup.data = st;
+  ev_cleanup_start(st->loop, &st->cleanup);
+  *slot = st;
+  return st;
+}
+
+void gev__hub_state_drop(gev__hub_state *st) {
+  ev_cleanup_stop(st->loop, &st->cleanup);
+  state_release(st);
+}

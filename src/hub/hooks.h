@@ -18,12 +18,16 @@
  * stopped before the hub's loop is destroyed). Hooks run in the thread
  * that forked, for that thread's hub; any hook may be NULL.
  *
- * The end of a hub (gev_hub_destroy, thread exit) needs no registry:
- * subsystems start an ev_cleanup watcher on the hub's loop, which libev
- * runs when the loop is destroyed.
+ * The end of a hub (gev_hub_destroy, thread exit, a discarding fork):
+ * a subsystem keeps its per-hub state in a gev__hub_state, whose exit hook
+ * runs when the hub's loop is destroyed (an ev_cleanup watcher).
  */
 #ifndef GEV_SRC_HUB_HOOKS_H
 #define GEV_SRC_HUB_HOOKS_H
+
+#include <stddef.h>
+
+#include <ev.h>
 
 typedef enum gev__layer {
   GEV__LAYER_HUB = 1,
@@ -50,5 +54,27 @@ void gev__fork_run_prepare(void);
 void gev__fork_run_parent(void);
 void gev__fork_run_keep(void);
 void gev__fork_run_discard(void);
+
+/* A subsystem's state for one hub: the first member of its own struct,
+ * found through a __thread pointer of the subsystem (the slot). */
+typedef struct gev__hub_state gev__hub_state;
+struct gev__hub_state {
+  struct ev_loop *loop;             /* ro: the hub's loop */
+  ev_cleanup cleanup;               /* private: runs gone */
+  gev__hub_state **slot;            /* private: the thread's pointer */
+  void (*gone)(gev__hub_state *st); /* private: the exit hook */
+};
+
+/* The state in *slot if it belongs to the calling thread's current hub;
+ * else a new one of size bytes (zeroed, hub created if needed), stored in
+ * *slot. When the hub's loop is destroyed, gone(st) runs (in the hub's
+ * thread, with the loop still usable to stop watchers), then st is freed
+ * and *slot cleared. NULL with errno (ENOMEM). */
+gev__hub_state *gev__hub_state_get(gev__hub_state **slot, size_t size,
+                                   void (*gone)(gev__hub_state *st));
+
+/* Frees st now without running its exit hook (a forked child dropping
+ * what its parent's hub had). */
+void gev__hub_state_drop(gev__hub_state *st);
 
 #endif

@@ -39,12 +39,11 @@
 extern char **environ;
 
 struct proc_state {
-  struct ev_loop *loop; /* ro: the hub's loop */
-  ev_cleanup cleanup;   /* private: stops every watch with the loop */
-  gev_process *procs;   /* private: every process of this hub */
+  gev__hub_state base; /* first: the hub's loop, and the exit hook */
+  gev_process *procs;  /* private: every process of this hub */
 };
 
-static __thread proc_state *tls_state;
+static __thread gev__hub_state *tls_state; /* a proc_state */
 
 /* ---- Lifetime ------------------------------------------------------------ */
 
@@ -79,9 +78,8 @@ static void proc_done(gev__child_watch *cw) {
 
 /* The hub's loop is being destroyed: its greenlets are gone, so nobody
  * waits. Each process learns what it can now and stops watching. */
-static void cleanup_cb(struct ev_loop *loop, ev_cleanup *w, int revents) {
-  proc_state *st = w->data;
-  (void)loop, (void)revents;
+static void state_gone(gev__hub_state *base) {
+  proc_state *st = (proc_state *)base;
   while (st->procs) {
     gev_process *p = st->procs;
     gev__child_watch_poll(&p->watch);
@@ -91,17 +89,15 @@ static void cleanup_cb(struct ev_loop *loop, ev_cleanup *w, int revents) {
     if (p->freed)
       free(p);
   }
-  if (tls_state == st)
-    tls_state = NULL;
-  free(st);
 }
 
 /* The process layer's keep hook (hub/hooks.h): in a child that keeps the
  * hub, the parent's children are not ours. Their watches stop (closing
  * the inherited pidfds) and report ECHILD, to greenlets parked in wait
- * too. (Dropping the hub runs cleanup_cb.) */
+ * too. (Dropping the hub runs state_gone.) */
 static void forget_after_fork(void) {
-  gev_process *p = tls_state ? tls_state->procs : NULL, *next;
+  proc_state *st = (proc_state *)tls_state;
+  gev_process *p = st ? st->procs : NULL, *next;
   for (; p; p = next) {
     next = p->next;
     gev__child_watch_forget(&p->watch);
@@ -116,19 +112,10 @@ static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 
 static void register_hooks(void) { gev__at_fork(&fork_hooks); }
 
-static proc_state *state_get(gev__hub *h) {
-  proc_state *st;
+static proc_state *state_get(void) {
   pthread_once(&hooks_once, register_hooks);
-  if (tls_state && tls_state->loop == gev__hub_evloop(h))
-    return tls_state;
-  if (!(st = calloc(1, sizeof *st)))
-    return NULL;
-  st->loop = gev__hub_evloop(h);
-  ev_cleanup_init(&st->cleanup, cleanup_cb);
-  st->cleanup.data = st;
-  ev_cleanup_start(st->loop, &st->cleanup);
-  tls_state = st;
-  return st;
+  return (proc_state *)gev__hub_state_get(&tls_state, sizeof(proc_state),
+                                          state_gone);
 }
 
 static void proc_link(proc_state *st, gev_process *p) {
@@ -327,7 +314,7 @@ GEV_EXTERN gev_process *gev_process_spawn(const char *const argv[],
     errno = EINVAL;
     return NULL;
   }
-  if (!(h = gev__hub_get()) || !(st = state_get(h)) ||
+  if (!(st = state_get()) || !(h = gev__hub_get()) ||
       !(p = calloc(1, sizeof *p)))
     return NULL;
   p->hub = h;

@@ -36,6 +36,17 @@ static pid_t child_exiting(int code) {
   return pid;
 }
 
+/* A child that waits for a signal. */
+static pid_t child_pausing(void) {
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    pause();
+    _exit(0);
+  }
+  return pid;
+}
+
 static sighandler_t disposition(void) {
   struct sigaction sa;
   sigaction(SIGCHLD, NULL, &sa);
@@ -124,12 +135,7 @@ END_TEST
 
 START_TEST(test_waitpid_nohang_timeout_and_signals) {
   int status = -1;
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    pause();
-    _exit(0);
-  }
+  pid_t pid = child_pausing();
   ck_assert_int_eq(gev_waitpid(pid, &status, WNOHANG, -1), 0);
   double t0 = gev_monotonic();
   ck_assert_int_eq(gev_waitpid(pid, &status, 0, 0.05), -1);
@@ -152,12 +158,7 @@ static void *wait_forever(void *arg) {
 /* A killed waiter leaves the child waitable, and nothing behind. */
 START_TEST(test_killed_waiter) {
   int status = -1;
-  pid_t pid = fork();
-  ck_assert_int_ge(pid, 0);
-  if (pid == 0) {
-    pause();
-    _exit(0);
-  }
+  pid_t pid = child_pausing();
   gev_greenlet *g = gev_spawn(wait_forever, (void *)(intptr_t)pid);
   ck_assert_int_eq(gev_sleep(0.01), 0);
   ck_assert_int_eq(gev_greenlet_kill(g, 1, 5), 0);
