@@ -108,27 +108,29 @@ START_TEST(test_usage_errors) {
 }
 END_TEST
 
-/* "first" waits until "second" has made a file: reported in completion
+/* "first" ends only once gpar has reaped "second" (second's pid is gone;
+ * gpar reports a job in the same hub turn that reaps it): in completion
  * order, second comes first; with --keep-order, input order. */
 START_TEST(test_completion_order) {
-  char dir[] = "/tmp/gev-gpar-XXXXXX", script[512];
+  char dir[] = "/tmp/gev-gpar-XXXXXX", script[4096], pidfile[64];
   ck_assert_ptr_nonnull(mkdtemp(dir));
+  snprintf(pidfile, sizeof pidfile, "%s/pid", dir);
   snprintf(script, sizeof script,
-           "if [ {} = first ]; then while [ ! -e %s/f ]; do sleep 0.01; "
-           "done; else touch %s/f; fi",
-           dir, dir);
+           "if [ {} = first ]; then"
+           " while [ ! -s %s ]; do sleep 0.01; done;"
+           " while kill -0 $(cat %s) 2>/dev/null; do sleep 0.01; done;"
+           " else echo $$ >%s.new && mv %s.new %s; fi",
+           pidfile, pidfile, pidfile, pidfile, pidfile);
   const char *args[] = {"-j", "2", "--shell", script, NULL};
   result r = gpar("first\nsecond\n", args);
   ck_assert_str_eq(r.out.data, "second 0\nfirst 0\n");
   result_free(&r);
-  char f[600];
-  snprintf(f, sizeof f, "%s/f", dir);
-  unlink(f);
+  unlink(pidfile);
   const char *kept[] = {"-j", "2", "--keep-order", "--shell", script, NULL};
   r = gpar("first\nsecond\n", kept);
   ck_assert_str_eq(r.out.data, "first 0\nsecond 0\n");
   result_free(&r);
-  unlink(f);
+  unlink(pidfile);
   rmdir(dir);
 }
 END_TEST
