@@ -406,8 +406,10 @@ GEV_EXTERN int gev_process_wait(gev_process *p, double timeout) {
   }
   gev__process_enter(p);
   rc = 0;
-  if (!p->watch.done && p->state)
+  if (!p->watch.done && p->state) {
+    ev_now_update(p->watch.loop); /* see hub/child.h on timed waits */
     rc = gev__waitq_wait(&p->waiters, timeout, "process", NULL);
+  }
   if (rc == 0)
     rc = p->watch.done ? done_status(p, 1) : (errno = ECHILD, -1);
   gev__process_leave(p);
