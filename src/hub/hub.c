@@ -9,7 +9,7 @@
  *      the pass stops after ~5 ms so that I/O gets its turn;
  *   2. poll: one ev_run iteration without blocking if callbacks are still
  *      queued; otherwise ev_run blocks until a watcher fires and queues
- *      work (gev__queue then breaks out of ev_run) or no watcher is left;
+ *      work (gev__run_soon then breaks out of ev_run) or no watcher is left;
  *   3. fired watchers (timers, io, signals, children) wake parked tasks,
  *      which queues them for the next pass.
  * When ev_run returns with nothing queued and nothing active, the loop is
@@ -50,7 +50,7 @@ void gev__die(const char *rule) {
 
 /* ---- Callback queue ---------------------------------------------------- */
 
-void gev__queue(gev__hub *h, gev__cb *cb) {
+void gev__run_soon(gev__hub *h, gev__cb *cb) {
   if (cb->queued)
     gev__die("a callback was queued twice");
   cb->queued = 1;
@@ -85,7 +85,7 @@ static void drain(gev__hub *h) {
   while (!h->stopping && (cb = dequeue(h))) {
     cb->run(cb);
     if ((++n & 63) == 0) {
-      double now = ev_time();
+      double now = gev_monotonic();
       if (start == 0)
         start = now;
       else if (now - start > DRAIN_BUDGET)
@@ -122,7 +122,7 @@ GEV_EXTERN int gev_run_callback(gev_callback_fn fn, void *arg) {
   u->cb.run = run_user_cb;
   u->fn = fn;
   u->arg = arg;
-  gev__queue(h, &u->cb);
+  gev__run_soon(h, &u->cb);
   return 0;
 }
 
@@ -133,10 +133,30 @@ static void resume_task(gev__cb *cb) {
   gev__hub_switch_out(t->hub, t->coro, NULL);
 }
 
+/* Starts w to fire after seconds, counted from now: libev counts a timer
+ * from its cached loop time, which is stale by however long the running
+ * greenlet has computed since the loop last polled, so the cache is
+ * refreshed first (gevent's loop.update_now() before arming a sleep). */
+void gev__timer_start(gev__hub *h, ev_timer *w, double seconds) {
+  ev_now_update(h->loop);
+  ev_timer_set(w, seconds > 0 ? seconds : 0, 0);
+  ev_timer_start(h->loop, w);
+  h->nwatchers++;
+}
+
+/* The deadline timer fired. Deadlines are points on gev_monotonic()'s
+ * clock; libev's timer only approximates one (its own clock reads, the
+ * poll's rounding), so a timer that fired early is re-armed for the rest
+ * instead of waking the task: a wait never times out before its time. */
 static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   gev__task *t = w->data;
+  double left = t->deadline_at - gev_monotonic();
   (void)loop, (void)revents;
   t->hub->nwatchers--; /* a one-shot timer stops itself */
+  if (left > 0) {
+    gev__timer_start(t->hub, w, left);
+    return;
+  }
   t->scope_fired = t->armed_scope != NULL;
   if (t->armed_scope)
     t->armed_scope->expired = 1;
@@ -195,9 +215,21 @@ gev__task *gev__task_current(void) {
 /* Loop callbacks run on the hub's coroutine, so this covers them too. */
 static int in_hub(gev__hub *h) { return h->thr->current == h->coro; }
 
-/* The running coroutine's task if it may block now; NULL with errno
- * otherwise. */
-static gev__task *blocking_task(void) {
+/* The checks of a task that may change between two parks of one call: a
+ * kill, an expired scope. 0 or -1 with errno. */
+static int task_may_block(gev__task *t) {
+  if (t->killed) {
+    errno = ECANCELED;
+    return -1;
+  }
+  if (t->scopes && gev__scopes_expired(t)) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  return 0;
+}
+
+gev__task *gev__blocking_task(void) {
   gev__hub *h = gev__hub_get();
   gev__task *t;
   if (!h)
@@ -211,25 +243,23 @@ static gev__task *blocking_task(void) {
     if (!(t = gev__task_current()))
       return NULL;
   }
-  if (t->killed) {
-    errno = ECANCELED;
-    return NULL;
-  }
-  if (t->scopes && gev__scopes_expired(t)) {
-    errno = ETIMEDOUT;
-    return NULL;
-  }
-  return t;
+  return task_may_block(t) < 0 ? NULL : t;
 }
 
-int gev__may_block(void) { return blocking_task() ? 0 : -1; }
+int gev__may_block(void) { return gev__blocking_task() ? 0 : -1; }
 
-/* Arms the task's deadline timer: the earlier of the call's timeout and
- * its scopes' deadlines. */
+/* Arms the task's deadline timer: the earlier of the call's timeout,
+ * counted from now, and its scopes' deadlines, all on gev_monotonic()'s
+ * clock. A wait without either reads no clock at all. */
 static void arm_deadline(gev__hub *h, gev__task *t, double timeout) {
   gev_timeout *scope = NULL;
-  double now = ev_now(h->loop);
-  double at = timeout >= 0 ? now + timeout : HUGE_VAL;
+  double now, at;
+  t->armed_scope = NULL;
+  t->scope_fired = 0;
+  if (timeout < 0 && !t->scopes)
+    return;
+  now = gev_monotonic();
+  at = timeout >= 0 ? now + timeout : HUGE_VAL;
   if (t->scopes) {
     double s = gev__scopes_deadline(t, &scope);
     if (s < at)
@@ -238,12 +268,10 @@ static void arm_deadline(gev__hub *h, gev__task *t, double timeout) {
       scope = NULL;
   }
   t->armed_scope = scope;
-  t->scope_fired = 0;
   if (at == HUGE_VAL)
     return;
-  ev_timer_set(&t->deadline, at > now ? at - now : 0, 0);
-  ev_timer_start(h->loop, &t->deadline);
-  h->nwatchers++;
+  t->deadline_at = at;
+  gev__timer_start(h, &t->deadline, at - now);
 }
 
 static void disarm_deadline(gev__hub *h, gev__task *t) {
@@ -276,19 +304,30 @@ static int park_current(gev__hub *h, gev__task *t, const char *what,
   return 0;
 }
 
-/* Parks t, which blocking_task() has vetted. */
+/* Parks t, which gev__blocking_task() has vetted. */
 static int park_task(gev__task *t, double timeout, const char *what,
                      void **value) {
   t->wake_value = NULL;
   t->wake_err = 0;
   t->woken = 0;
-  arm_deadline(tls_hub, t, timeout);
-  return park_current(tls_hub, t, what, value);
+  arm_deadline(t->hub, t, timeout);
+  return park_current(t->hub, t, what, value);
+}
+
+int gev__park_task(gev__task *t, double timeout, const char *what,
+                   void **value) {
+  if (gev__bad_timeout(timeout) || task_may_block(t) < 0)
+    return -1;
+  if (timeout == 0) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  return park_task(t, timeout, what, value);
 }
 
 int gev__park(double timeout, const char *what, void **value) {
-  gev__task *t = blocking_task();
-  if (!t)
+  gev__task *t;
+  if (gev__bad_timeout(timeout) || !(t = gev__blocking_task()))
     return -1;
   if (timeout == 0) {
     errno = ETIMEDOUT;
@@ -299,14 +338,14 @@ int gev__park(double timeout, const char *what, void **value) {
 
 /* Yields behind the callbacks already queued (gev_sleep(0)). */
 int gev__yield(void) {
-  gev__task *t = blocking_task();
+  gev__task *t = gev__blocking_task();
   if (!t)
     return -1;
   t->wake_value = NULL;
   t->wake_err = 0;
   t->woken = 1;
   t->armed_scope = NULL;
-  gev__queue(tls_hub, &t->resume);
+  gev__run_soon(tls_hub, &t->resume);
   return park_current(tls_hub, t, "sleep(0)", NULL);
 }
 
@@ -334,15 +373,15 @@ int gev__wake(gev__task *t, void *value, int err) {
   t->wake_value = value;
   t->wake_err = err;
   waitq_unlink(t);
-  gev__queue(t->hub, &t->resume);
+  gev__run_soon(t->hub, &t->resume);
   return 1;
 }
 
 int gev__waitq_wait(gev__waitq *q, double timeout, const char *what,
                     void **value) {
-  gev__task *t = blocking_task();
+  gev__task *t;
   int rc;
-  if (!t)
+  if (gev__bad_timeout(timeout) || !(t = gev__blocking_task()))
     return -1;
   if (timeout == 0) {
     errno = ETIMEDOUT;
@@ -429,11 +468,7 @@ static int is_main_thread(void) {
   return getpid() == (pid_t)syscall(SYS_gettid);
 }
 
-static void hub_free(gev__hub *h) {
-  free(h->fd_readers);
-  free(h->fd_writers);
-  free(h);
-}
+static void hub_free(gev__hub *h) { free(h); }
 
 static gev__hub *hub_new(void) {
   gev__cthread *thr = gev__cthread_get();
@@ -506,6 +541,8 @@ GEV_EXTERN int gev_in_hub(void) {
   gev__hub *h = tls_hub;
   return h && in_hub(h);
 }
+
+GEV_EXTERN int gev_hub_exists(void) { return tls_hub != NULL; }
 
 GEV_EXTERN int gev_run(void) {
   gev__hub *h = gev__hub_get();

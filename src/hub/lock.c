@@ -94,7 +94,7 @@ static int sem_take(gev_semaphore *s) {
 }
 
 static int sem_acquire(gev_semaphore *s, double timeout, const char *what) {
-  if (sem_check(s) < 0)
+  if (sem_check(s) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (sem_take(s))
     return 0;
@@ -285,7 +285,7 @@ static int rlock_take(gev_rlock *l, const void *me) {
 }
 
 int gev_rlock_acquire(gev_rlock *l, double timeout) {
-  if (rlock_check(l) < 0)
+  if (rlock_check(l) < 0 || gev__bad_timeout(timeout))
     return -1;
   const void *me = gev_coro_current();
   int rc = rlock_take(l, me);
