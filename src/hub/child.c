@@ -477,8 +477,6 @@ int gev__child_wait(pid_t pid, int *status, double timeout) {
   } else if (!w->cw.done) {
     if (timeout == 0)
       errno = ETIMEDOUT;
-    if (timeout > 0)
-      ev_now_update(w->cw.loop); /* see hub/child.h */
     rc = timeout == 0 ? -1 : gev__park(timeout, "child", NULL);
   }
   gev__child_watch_stop(&w->cw);

@@ -32,11 +32,6 @@
  * child nobody in this hub waits for goes to a small process-wide cache
  * (the newest 1024), where the next gev wait for that pid finds it.
  *
- * Timed waits for children refresh the loop's clock (ev_now_update)
- * before they park: the hub arms a park's deadline from the loop's cached
- * time, and spawning a child can take milliseconds after the loop last
- * woke, which would end such a wait before its timeout.
- *
  * Destroying the default loop would set SIGCHLD to SIG_DFL (libev's
  * ev_signal_stop); gev__loop_destroy() puts the program's disposition
  * back. Changing SIGCHLD's disposition to SIG_DFL discards a pending

@@ -130,7 +130,6 @@ static int park_on_streams(comm *c, double timeout) {
     ev_io_start(loop, &c->io[i]);
     gev__watcher_started();
   }
-  ev_now_update(loop); /* see hub/child.h on timed waits */
   rc = gev__park(timeout, "process communicate", NULL);
   for (int i = IN; i <= ERR; i++) {
     if (ev_is_active(&c->io[i])) {

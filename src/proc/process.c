@@ -407,7 +407,6 @@ GEV_EXTERN int gev_process_wait(gev_process *p, double timeout) {
   gev__process_enter(p);
   rc = 0;
   if (!p->watch.done && p->state) {
-    ev_now_update(p->watch.loop); /* see hub/child.h on timed waits */
     rc = gev__waitq_wait(&p->waiters, timeout, "process", NULL);
   }
   if (rc == 0)

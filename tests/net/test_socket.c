@@ -632,6 +632,10 @@ START_TEST(pipe_ends_wrap) {
   /* Reader gone: EPIPE, and no SIGPIPE left pending or delivered. */
   ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
   gev_socket_close(r);
+  int gone = dup(p[0]);
+  close(gone);
+  ck_assert_ptr_null(gev_socket_wrap(gone)); /* not open: EBADF, not ENOTSOCK */
+  ck_assert_int_eq(errno, EBADF);
   r = gev_socket_wrap(p[0]);
   w = gev_socket_wrap(p[1]);
   gev_socket_close(r);
