@@ -59,11 +59,18 @@
  * Threads: objects belong to the hub of the thread that made them; using
  * them from another thread fails with EXDEV.
  *
- * Child processes: the main thread's hub runs libev's default loop, which
- * reaps every child on SIGCHLD. Once it exists, a plain waitpid() for a
- * child fails with ECHILD; wait with an ev_child watcher through
- * gev_wait_watcher(..., GEV_WATCH_CHILD, ...) instead, which reports the
- * exit status in the watcher's rstatus.
+ * Child processes stay the program's own. The main thread's hub runs
+ * libev's default loop, whose SIGCHLD handler would reap every child of
+ * the process; gev puts the program's SIGCHLD disposition back as soon as
+ * it has created the loop, so popen/pclose, system() and waitpid() work
+ * as without gev. To wait for a child cooperatively use gev_waitpid or a
+ * gev_process (gev/process.h), or gev_wait_watcher() with an ev_child
+ * watcher (GEV_WATCH_CHILD): for one pid it works in every thread's hub
+ * (through a pidfd, reaping that child only) and reports the status in
+ * rstatus even when the child ended before the call; for any child (pid
+ * 0) or with the trace flag it needs libev's reaper, which only the main
+ * thread's hub has and which then reaps every child while the wait lasts.
+ * gev/process.h says when the reaper runs and how statuses are kept.
  *
  * Shared-stack mode (see gev/coro.h): nothing handed to the hub may live on
  * a shared-mode coroutine's stack while the caller is parked (watchers,
@@ -190,8 +197,14 @@ typedef enum gev_watcher_kind {
 /* Parks until watcher w (an initialised, inactive libev watcher of the
  * given kind, e.g. from ev_io_init) fires, then stops it. Its callback and
  * data fields are used by gev while waiting and restored afterwards.
+ * GEV_WATCH_CHILD watchers are served as "Child processes" above says
+ * (one for a single pid is never started on the loop itself: gev fills
+ * its rpid and rstatus).
  * Returns the revents mask (> 0), or -1: EINVAL (NULL, unknown kind,
- * already active), or a blocking-call error. */
+ * already active), or a blocking-call error; for GEV_WATCH_CHILD also
+ * ECHILD (not a child of this process, or reaped already), ENOTSUP (any
+ * child, the trace flag, or a kernel without pidfd, outside the main
+ * thread's hub), EMFILE, ENOMEM. */
 GEV_EXTERN int gev_wait_watcher(void *w, gev_watcher_kind kind, double timeout);
 
 /* Parks until fd is readable / writable. Returns 0, or -1: EBADF (fd < 0),

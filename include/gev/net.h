@@ -81,8 +81,13 @@ GEV_EXTERN gev_socket *gev_socket_new(int domain, int type, int protocol);
 
 /* Wraps an existing socket fd, which the new object then owns (closed by
  * gev_socket_close). The fd is made non-blocking. Timeout -1.
- * Errors: EBADF (fd < 0 or not open), ENOTSOCK, ENOMEM. On error the fd is
- * left open and still belongs to the caller. */
+ * The end of a pipe or FIFO may be wrapped too: recv/recvfrom then read(2)
+ * and send/sendto/sendall write(2) (flags: only MSG_DONTWAIT, else
+ * EOPNOTSUPP), a write to a pipe without reader fails with EPIPE without
+ * raising SIGPIPE, and the socket-only calls fail with ENOTSOCK.
+ * Errors: EBADF (fd < 0 or not open), ENOTSOCK (neither a socket nor a
+ * pipe), ENOMEM. On error the fd is left open and still belongs to the
+ * caller. */
 GEV_EXTERN gev_socket *gev_socket_wrap(int fd);
 
 /* Closes the fd, wakes every greenlet parked on the socket with EBADF,
@@ -205,8 +210,9 @@ GEV_EXTERN int gev_socket_sendall(gev_socket *s, const void *buf, size_t len,
  * written (a gather write: msg->msg_iov, msg_iovlen; msg_name for an
  * unconnected datagram socket; ancillary data such as SCM_RIGHTS). Returns
  * the byte count (possibly less than the total), or -1 with the errors of
- * send, EINVAL also for msg NULL. gev_socket_writev(s, iov, n) is
- * gev_socket_sendmsg with just those iovecs and no flags. */
+ * send, EINVAL also for msg NULL. On a pipe end it is a writev(2) of the
+ * buffers (EOPNOTSUPP for an address or ancillary data). gev_socket_writev
+ * (s, iov, n) is gev_socket_sendmsg with just those iovecs and no flags. */
 GEV_EXTERN ssize_t gev_socket_sendmsg(gev_socket *s, const struct msghdr *msg,
                                       int flags);
 GEV_EXTERN ssize_t gev_socket_writev(gev_socket *s, const struct iovec *iov,
@@ -231,7 +237,8 @@ GEV_EXTERN int gev_socket_sendall_iov(gev_socket *s, const struct iovec *iov,
  * advanced instead. Returns the bytes sent (less than count only when the
  * file ended first), or -1: the errors of send, EINVAL (offset < 0, in_fd
  * not a file sendfile can read, such as a pipe or a directory), EBADF
- * (in_fd not open for reading), EIO. Where sendfile(2) cannot read in_fd
+ * (in_fd not open for reading), EIO, EOPNOTSUPP (s is a pipe end: there
+ * a reader gone would raise SIGPIPE). Where sendfile(2) cannot read in_fd
  * gevent falls back to read and send; gev reports EINVAL instead, so a
  * caller knows no zero-copy send happened and can copy by itself. Reading
  * the file may block on disk, as any read of a regular file does (a

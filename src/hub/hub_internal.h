@@ -115,6 +115,18 @@ void gev__hub_count_greenlet(gev__hub *h, gev_greenlet *g, int add);
 int gev__hub_switch_out(gev__hub *h, gev_coro *to, void *value);
 int gev__yield(void);
 
+/* Forgets the calling thread's hub after fork (the hub's discard hook,
+ * hooks.c): releases the stacks and control blocks of its greenlets and
+ * of the hub coroutine without running them, destroys its loop, frees the
+ * hub. The next gev call makes a new hub. Must be called from the
+ * thread's main coroutine. 0, or -1 with EPERM (not the main coroutine).
+ * 0 when there is no hub. */
+int gev__hub_forget_after_fork(void);
+
+/* wait.c: gev_wait_watcher's body for a vetted watcher, started as is on
+ * the hub's loop. */
+int gev__wait_raw_watcher(void *watcher, gev_watcher_kind kind, double timeout);
+
 /* greenlet.c */
 /* When a link runs: always, only on success, only on failure. */
 enum { GEV__LINK_ALWAYS, GEV__LINK_VALUE, GEV__LINK_EXCEPTION };

@@ -42,6 +42,7 @@
 #include <strings.h>
 
 #include "gev/dns.h"
+#include "hub/hooks.h"
 #include "net/dns_internal.h"
 
 /* One watched c-ares socket. */
@@ -543,8 +544,21 @@ static void resolver_after_fork(gev__resolver *r) {
  * per lookup. */
 static void count_fork(void) { fork_count++; }
 
+/* In a child that kept its hub (the resolver's fork hook): the shared
+ * channel goes at once, not at the next lookup. A child that had no
+ * resolver gets none. */
+static void resolver_keep_after_fork(void) {
+  gev__resolver *r = tls_resolver;
+  if (r && r->forks != fork_count)
+    resolver_after_fork(r);
+}
+
+static const gev__fork_hooks resolver_fork_hooks = {
+    .layer = GEV__LAYER_NET, .keep = resolver_keep_after_fork};
+
 static void resolver_global_init(void) {
   pthread_atfork(NULL, NULL, count_fork);
+  gev__at_fork(&resolver_fork_hooks);
 }
 
 /* The calling thread's resolver (without a channel yet), or NULL with
@@ -695,14 +709,6 @@ void gev__dns_addrinfo_cb(void *arg, int status, int timeouts,
   gev__dns_req *q = arg;
   q->ai = ai; /* owned by q now, freed with it */
   gev__dns_req_finish(q, status);
-}
-
-/* ---- For fork ------------------------------------------------------------ */
-
-void gev__dns_fork_child(void) {
-  gev__resolver *r = tls_resolver;
-  if (r && r->forks != fork_count)
-    resolver_after_fork(r);
 }
 
 /* ---- For the configuration calls --------------------------------------- */

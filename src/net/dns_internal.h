@@ -97,13 +97,6 @@ extern int (*gev__dns_addrconfig_probe)(int *v4, int *v6);
  * ERANGE (buf too small) or EINVAL (an entry it cannot read). */
 int gev__dns_servers_normalize(const char *csv, char *buf, size_t len);
 
-/* For gev_fork's child (KEEP mode), right after fork: closes the channel
- * inherited from the parent, if the thread has a resolver, so the child's
- * loop never reads the parent's answers; lookups in flight fail with
- * ECANCELED. Creates nothing. (The resolver also notices a fork by itself
- * at its next use; this only makes it happen at once.) */
-void gev__dns_fork_child(void);
-
 /* For the socket layer (create_connection and friends): resolves host and
  * port for sockets of socktype (0 = any) and family (AF_UNSPEC, AF_INET,
  * AF_INET6) through the hub's resolver. On success returns 0 and *res, a

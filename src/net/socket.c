@@ -31,8 +31,11 @@
 #include <limits.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -54,6 +57,7 @@ struct gev_socket {
   unsigned magic;        /* private: SOCKET_LIVE until freed */
   gev__fdwait fdw;       /* private: readiness waits, one per direction */
   gev__rawlink *closers; /* private: gev_wait entries, fired on close */
+  unsigned char pipe;    /* ro: a pipe or FIFO end (read/write, not recv) */
 };
 
 static const char *const wait_names[2] = {"socket read", "socket write"};
@@ -220,6 +224,89 @@ static int wait_ready(gev_socket *s, gev__task *t, int dir, double timeout) {
 
 static int would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
+/* ---- Pipes ---------------------------------------------------------------
+ *
+ * A pipe has no recv/send, so no MSG_NOSIGNAL: writing to one whose
+ * reader is gone raises SIGPIPE in the writing thread. The write runs
+ * with SIGPIPE blocked, and a SIGPIPE it raised is taken off the pending
+ * set before the mask is restored (unless one was pending before: that
+ * one is the program's). */
+
+static ssize_t pipe_writev(int fd, const struct iovec *iov, int iovcnt) {
+  sigset_t pipe_set, old, pending;
+  int was_pending = 0, saved;
+  ssize_t n;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  if (sigismember(&old, SIGPIPE) && sigpending(&pending) == 0)
+    was_pending = sigismember(&pending, SIGPIPE);
+  n = writev(fd, iov, iovcnt);
+  if (n < 0 && errno == EPIPE && !was_pending) {
+    struct timespec zero = {0, 0};
+    saved = errno;
+    while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+      ;
+    errno = saved;
+  }
+  saved = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = saved;
+  return n;
+}
+
+/* Pipes take no flags but MSG_DONTWAIT (their fd is non-blocking anyway). */
+static int pipe_flags_ok(int flags) {
+  if (flags & ~MSG_DONTWAIT) {
+    errno = EOPNOTSUPP;
+    return 0;
+  }
+  return 1;
+}
+
+static ssize_t sys_recv(gev_socket *s, void *buf, size_t len, int flags,
+                        struct sockaddr *addr, socklen_t *addrlen) {
+  if (!s->pipe)
+    return recvfrom(s->fd, buf, len, flags, addr, addrlen);
+  if (!pipe_flags_ok(flags))
+    return -1;
+  if (addr && addrlen)
+    *addrlen = 0;
+  return read(s->fd, buf, len);
+}
+
+static ssize_t sys_send(gev_socket *s, const void *buf, size_t len, int flags,
+                        const struct sockaddr *addr, socklen_t addrlen) {
+  if (!s->pipe)
+    return sendto(s->fd, buf, len, flags | MSG_NOSIGNAL, addr, addrlen);
+  if (!pipe_flags_ok(flags))
+    return -1;
+  struct iovec one = {.iov_base = (void *)buf, .iov_len = len};
+  return pipe_writev(s->fd, &one, 1);
+}
+
+/* sendmsg(2), or on a pipe end a writev of the message's buffers (a pipe
+ * has no address or ancillary data: EOPNOTSUPP for those). */
+static ssize_t sys_sendmsg(gev_socket *s, const struct msghdr *msg, int flags) {
+  if (!s->pipe)
+    return sendmsg(s->fd, msg, flags | MSG_NOSIGNAL);
+  if (!pipe_flags_ok(flags))
+    return -1;
+  if (msg->msg_name || msg->msg_controllen) {
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  return pipe_writev(s->fd, msg->msg_iov, (int)msg->msg_iovlen);
+}
+
+/* 1 if fd is a pipe or FIFO, 0 if not, -1 (EBADF) if not open. */
+static int is_pipe(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return -1;
+  return S_ISFIFO(st.st_mode) != 0;
+}
+
 /* ---- Creating and releasing ------------------------------------------- */
 
 gev_socket *gev_socket_new(int domain, int type, int protocol) {
@@ -242,12 +329,23 @@ gev_socket *gev_socket_wrap(int fd) {
     errno = EBADF;
     return NULL;
   }
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
-    return NULL; /* EBADF or ENOTSOCK */
+  int pipe = 0;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+    if (errno != ENOTSOCK)
+      return NULL; /* EBADF */
+    if ((pipe = is_pipe(fd)) <= 0) {
+      if (pipe == 0)
+        errno = ENOTSOCK;
+      return NULL;
+    }
+  }
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
     return NULL;
-  return socket_alloc(fd);
+  gev_socket *s = socket_alloc(fd);
+  if (s)
+    s->pipe = (unsigned char)pipe;
+  return s;
 }
 
 int gev_socket_close(gev_socket *s) {
@@ -465,11 +563,10 @@ typedef struct io_op {
 
 static ssize_t io_syscall(gev_socket *s, const io_op *op) {
   if (op->msg)
-    return sendmsg(s->fd, op->msg, op->flags | MSG_NOSIGNAL);
+    return sys_sendmsg(s, op->msg, op->flags);
   if (op->dir == DIR_READ)
-    return recvfrom(s->fd, op->buf, op->len, op->flags, op->addr, op->addrlen);
-  return sendto(s->fd, op->buf, op->len, op->flags | MSG_NOSIGNAL, op->to,
-                op->tolen);
+    return sys_recv(s, op->buf, op->len, op->flags, op->addr, op->addrlen);
+  return sys_send(s, op->buf, op->len, op->flags, op->to, op->tolen);
 }
 
 /* Runs op on s, parking (for each wait at most the socket's timeout, or
@@ -635,6 +732,10 @@ ssize_t gev_socket_sendfile(gev_socket *s, int in_fd, off_t *offset,
   gev__task *t;
   if (enter(s, &t) < 0)
     return -1;
+  if (s->pipe) { /* sendfile would raise SIGPIPE on a reader gone */
+    errno = EOPNOTSUPP;
+    return (ssize_t)leave(s, -1);
+  }
   double deadline = deadline_for(s), left;
   size_t sent = 0;
   ssize_t rc = 0;

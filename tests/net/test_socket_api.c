@@ -312,6 +312,34 @@ START_TEST(create_connection_from_a_source) {
 }
 END_TEST
 
+/* On a pipe end gather writes are writev(2); sendfile is refused. */
+START_TEST(pipe_ends) {
+  begin();
+  int p[2];
+  ck_assert_int_eq(pipe(p), 0);
+  gev_socket *r = gev_socket_wrap(p[0]), *w = gev_socket_wrap(p[1]);
+  ck_assert(r && w);
+  struct iovec iov[3] = {{"pi", 2}, {"", 0}, {"pe\n", 3}};
+  ck_assert_int_eq(gev_socket_sendall_iov(w, iov, 3, 0), 0);
+  ck_assert_int_eq(gev_socket_writev(w, iov, 1), 2);
+  gev_reader *rd = gev_reader_new(r, 0);
+  expect_line(rd, 64, "pipe\n");
+  struct msghdr m = {.msg_iov = iov, .msg_iovlen = 1, .msg_controllen = 8};
+  ck_assert_int_eq(gev_socket_sendmsg(w, &m, 0), -1);
+  ck_assert_int_eq(errno, EOPNOTSUPP);
+  off_t off = 0;
+  ck_assert_int_eq(gev_socket_sendfile(w, p[0], &off, 1), -1);
+  ck_assert_int_eq(errno, EOPNOTSUPP);
+  gev_socket_close(w);
+  char buf[8];
+  ck_assert_int_eq(gev_reader_read(rd, buf, sizeof buf), 2);
+  ck_assert_int_eq(gev_reader_read(rd, buf, sizeof buf), 0);
+  gev_reader_free(rd);
+  gev_socket_close(r);
+  end();
+}
+END_TEST
+
 static Suite *socket_api_suite(void) {
   Suite *s = suite_create("socket_api");
   TCase *tc = tcase_create("socket_api");
@@ -321,6 +349,7 @@ static Suite *socket_api_suite(void) {
   tcase_add_test(tc, sendall_iov_survives_partial_writes);
   tcase_add_test(tc, sendfile_whole_and_ranges);
   tcase_add_test(tc, create_connection_from_a_source);
+  tcase_add_test(tc, pipe_ends);
   suite_add_tcase(s, tc);
   return s;
 }
