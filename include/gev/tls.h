@@ -242,10 +242,11 @@ GEV_EXTERN struct ssl_ctx_st *gev_tls_ctx_openssl(gev_tls_ctx *ctx);
  * calls that move no data (settimeout, getpeername, shutdown, close) are
  * fine, and closing the socket is as closing the stream.
  *
- * Errors: EINVAL (NULL ctx or sock; a client that verifies and checks
- * hostnames given no server_hostname; a server given one), EBADF (sock
- * closed), EXDEV (sock of another thread), ENOMEM; on error sock is left
- * as it was. */
+ * Errors: EINVAL (NULL ctx or sock, a socket that is not SOCK_STREAM; a
+ * client that verifies and checks hostnames given no server_hostname; a
+ * server given one), ENOTSOCK (a gev_socket over a pipe or FIFO), EBADF
+ * (sock closed), EXDEV (sock of another thread), ENOMEM; on error sock is
+ * left as it was. */
 GEV_EXTERN gev_tls_stream *gev_tls_wrap(gev_tls_ctx *ctx, gev_socket *sock,
                                         const char *server_hostname);
 

@@ -107,13 +107,6 @@ gev__task *gev__waitq_first(const gev__waitq *q);
 void gev__watcher_started(void);
 void gev__watcher_stopped(void);
 
-/* Forgets the calling thread's hub after fork (src/proc/fork.c): releases
- * the stacks and control blocks of its greenlets and of the hub coroutine
- * without running them, destroys its loop, frees the hub. The next gev
- * call makes a new hub. Must be called from the thread's main coroutine.
- * 0, or -1 with EPERM (not the main coroutine). 0 when there is no hub. */
-int gev__hub_forget_after_fork(void);
-
 /* Aborts with "gev: <rule>" on stderr. */
 void gev__die(const char *rule) __attribute__((noreturn));
 

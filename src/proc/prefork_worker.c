@@ -86,6 +86,9 @@ static void worker_request_stop(gev_worker *w, gev_worker_stop why) {
     gev_server_close(w->serving);
   if (why == GEV_WORKER_STOP_MAX_REQUESTS)
     worker_send(w, GEV__PREFORK_MSG_RETIRING);
+  /* The loop's cached time may be stale after a busy handler: the graceful
+   * timeout counts from now, never from the last poll. */
+  ev_now_update(w->loop);
   ev_timer_set(&w->deadline, w->o.graceful_timeout, 0);
   ev_timer_start(w->loop, &w->deadline);
   ev_unref(w->loop); /* the deadline alone must not keep the hub running */
