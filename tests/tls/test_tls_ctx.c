@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -389,6 +390,14 @@ START_TEST(configuration_errors) {
   ck_assert_ptr_null(gev_tls_wrap(client, udp, "localhost"));
   ck_assert_int_eq(errno, EINVAL);
   gev_socket_close(udp);
+  int pfd[2];
+  ck_assert_int_eq(pipe(pfd), 0);
+  gev_socket *pipe_end = gev_socket_wrap(pfd[0]);
+  ck_assert_ptr_nonnull(pipe_end);
+  ck_assert_ptr_null(gev_tls_wrap(client, pipe_end, "localhost"));
+  ck_assert_int_eq(errno, ENOTSOCK);
+  gev_socket_close(pipe_end);
+  close(pfd[1]);
   gev_socket *cs, *ss;
   nt_pair("127.0.0.1", &cs, &ss);
   ck_assert_ptr_null(gev_tls_wrap(ctx, ss, "localhost"));
