@@ -42,40 +42,39 @@ static void list_del(gev__hub *h, gev_greenlet *g) {
   h->ngreenlets--;
 }
 
-/* Greenlet objects are recycled through a short per-thread free list: a
- * spawn-heavy program allocates and frees them in bursts that outrun
- * glibc's small per-thread cache. */
+/* Greenlet objects are recycled through a short per-thread free list (in
+ * the hub layer's thread block): a spawn-heavy program allocates and frees
+ * them in bursts that outrun glibc's small per-thread cache. */
 #define FREE_GREENLETS_MAX 1024
-static __thread gev_greenlet *free_greenlets;
-static __thread size_t nfree_greenlets;
 
-static gev_greenlet *greenlet_alloc(void) {
-  gev_greenlet *g = free_greenlets;
+static gev_greenlet *greenlet_alloc(gev__tls *tls) {
+  gev_greenlet *g = tls->free_greenlets;
   if (!g)
     return calloc(1, sizeof *g);
-  free_greenlets = g->next;
-  nfree_greenlets--;
+  tls->free_greenlets = g->next;
+  tls->nfree_greenlets--;
   memset(g, 0, sizeof *g);
   return g;
 }
 
 void gev__greenlet_release_memory(gev_greenlet *g) {
-  if (nfree_greenlets >= FREE_GREENLETS_MAX) {
+  gev__tls *tls = gev__tls_peek();
+  if (!tls || tls->nfree_greenlets >= FREE_GREENLETS_MAX) {
     free(g);
     return;
   }
-  g->next = free_greenlets;
-  free_greenlets = g;
-  nfree_greenlets++;
+  g->next = tls->free_greenlets;
+  tls->free_greenlets = g;
+  tls->nfree_greenlets++;
 }
 
-void gev__greenlet_free_cache(void) {
+void gev__greenlet_free_cache(gev__tls *tls) {
   gev_greenlet *g;
-  while ((g = free_greenlets)) {
-    free_greenlets = g->next;
+  while ((g = tls->free_greenlets)) {
+    tls->free_greenlets = g->next;
     free(g);
   }
-  nfree_greenlets = 0;
+  tls->nfree_greenlets = 0;
 }
 
 /* Links gev adds itself (joinall, iwait) use the node embedded in the
@@ -188,7 +187,7 @@ static void run_start(gev__cb *cb) {
     gev_coro *c = g->coro;
     g->coro = NULL;
     g->task.coro = NULL;
-    c->task = NULL;
+    gev__coro_set_upper(c, NULL);
     gev_coro_free(c);
     g->errmsg = strdup("no memory for the greenlet's stack");
     complete(g, NULL, ENOMEM);
@@ -202,7 +201,7 @@ static void reap(gev_greenlet *g) {
     gev_coro *c = g->coro;
     g->coro = NULL;
     g->task.coro = NULL;
-    c->task = NULL;
+    gev__coro_set_upper(c, NULL);
     gev_coro_free(c);
   }
 }
@@ -219,7 +218,7 @@ static void run_start_and_reap(gev__cb *cb) {
 static void resume_and_reap(gev__cb *cb) {
   gev_greenlet *g = (gev_greenlet *)cb; /* task is the first member */
   g->refs++;
-  gev_coro_switch(g->coro, NULL, NULL);
+  gev__task_resume(&g->task);
   reap(g);
   gev_greenlet_unref(g);
 }
@@ -244,7 +243,7 @@ static gev_greenlet *greenlet_new(const gev_spawn_opts *o, gev_greenlet_fn fn,
     errno = EINVAL;
     return NULL;
   }
-  if (!(g = greenlet_alloc()))
+  if (!(g = greenlet_alloc(h->tls)))
     return NULL;
   if (o && o->name && !(g->name = strdup(o->name)))
     goto out_free;
@@ -313,7 +312,8 @@ GEV_EXTERN void *gev_fail(int err, const char *fmt, ...) {
   gev__task *t;
   gev_greenlet *g;
   va_list ap;
-  if (!h || !(t = h->thr->current->task) || !(g = t->greenlet) || err <= 0)
+  if (!h || !(t = gev__coro_upper(h->thr->current)) || !(g = t->greenlet) ||
+      err <= 0)
     return NULL;
   g->fail_err = err;
   free(g->errmsg);
@@ -330,7 +330,7 @@ GEV_EXTERN void *gev_fail(int err, const char *fmt, ...) {
 GEV_EXTERN gev_greenlet *gev_getcurrent(void) {
   gev__hub *h = gev__hub_peek();
   gev__task *t;
-  if (!h || !(t = h->thr->current->task))
+  if (!h || !(t = gev__coro_upper(h->thr->current)))
     return NULL;
   return t->greenlet;
 }
@@ -386,7 +386,7 @@ static void kill_unstarted(gev_greenlet *g) {
   }
   g->coro = NULL;
   g->task.coro = NULL;
-  c->task = NULL;
+  gev__coro_set_upper(c, NULL);
   gev_coro_free(c);
   complete(g, NULL, 0);
 }
@@ -423,6 +423,20 @@ void gev__greenlet_kill_all(gev__hub *h) {
 
 /* The hub goes away: greenlet objects still held by handles stay valid
  * (all finished) but leave its list. */
+/* gev_hub_destroy gives up on g, which went on making blocking calls long
+ * after its kill: it ends as failed with ECANCELED (its joiners and links
+ * learn so) and never runs again; its coroutine is left suspended, and
+ * leaked on purpose (see abandon_if_overdue in hub.c). */
+void gev__greenlet_abandon(gev_greenlet *g) {
+  gev__log(GEV_LOG_ERROR, "gev: greenlet %s ignored kill; abandoning it",
+           gev_greenlet_name(g));
+  g->coro = NULL;
+  g->reported = 1;
+  free(g->errmsg);
+  g->errmsg = strdup("ignored its kill; abandoned");
+  complete(g, NULL, ECANCELED);
+}
+
 void gev__greenlet_detach_all(gev__hub *h) {
   gev_greenlet *g;
   while ((g = h->greenlets)) {

@@ -7,7 +7,7 @@
 
 #include <ev.h>
 
-#include "coro/coro_internal.h"
+#include "coro/coro_ext.h"
 #include "coro/log_internal.h"
 #include "hub/park.h"
 
@@ -19,7 +19,8 @@ struct gev__cb {
   unsigned char queued;     /* ro: on the queue now */
 };
 
-/* Per-coroutine blocking state; see park.h. Always on the heap. */
+/* Per-coroutine blocking state; see park.h. Always on the heap. A task
+ * hangs from its coroutine's slot for the layer above (coro_ext.h). */
 struct gev__task {
   gev__cb resume;         /* queued by gev__wake to switch back in */
   gev_coro *coro;         /* ro */
@@ -28,11 +29,16 @@ struct gev__task {
   const char *what;       /* ro: what it is parked on, NULL if running */
   void *wake_value;
   int wake_err;
+  unsigned park_gen;         /* private: counts parks; see park_current */
+  unsigned resume_gen;       /* private: the park the queued resume is for */
   unsigned char parked;      /* inside gev__park */
   unsigned char woken;       /* this park's wake has been delivered */
   unsigned char killed;      /* sticky cancellation */
   unsigned char scope_fired; /* the deadline that fired was a scope's */
-  gev__waitq *wq;            /* wait queue it sits on, or NULL */
+  unsigned char orphan;      /* plain task whose coroutine is gone; its
+                                queued resume frees it */
+  gev__task *plain_prev, *plain_next; /* private: hub->plain_tasks */
+  gev__waitq *wq;                     /* wait queue it sits on, or NULL */
   gev__task *wq_prev, *wq_next;
   ev_timer deadline;        /* armed while parked with a deadline */
   gev_timeout *scopes;      /* innermost first */
@@ -46,32 +52,55 @@ struct gev_timeout {
   int expired;
 };
 
+/* The hub layer's per-thread block, hung from the coroutine layer's
+ * thread root (head->upper); libgev has no other thread-local variable.
+ * Created with the thread's first hub, freed when the thread exits. */
+struct gev__tls {
+  gev__hub *hub;                /* the thread's hub, or NULL */
+  gev_greenlet *free_greenlets; /* greenlet.c's recycled objects */
+  size_t nfree_greenlets;
+  void *slot[GEV__TLS_NSLOTS]; /* see park.h */
+  void (*slot_release[GEV__TLS_NSLOTS])(void *);
+};
+
+/* The calling thread's hub layer block if it exists. */
+static inline gev__tls *gev__tls_peek(void) {
+  gev__thread_head *r = gev__tls_root;
+  return r ? (gev__tls *)r->upper : NULL;
+}
+
 struct gev__hub {
   struct ev_loop *loop;
   gev_coro *coro;
-  gev__cthread *thr;
-  gev__task main_task;  /* the thread's main coroutine's task */
-  gev__cb *head, *tail; /* callback queue */
+  gev__thread_head *thr; /* ro: the thread's coroutine state */
+  gev__tls *tls;         /* ro: the thread's hub layer block */
+  unsigned long long id; /* ro: never reused (see gev__hub_id) */
+  gev__task main_task;   /* the thread's main coroutine's task */
+  gev__cb *head, *tail;  /* callback queue */
   size_t ncallbacks;
   int in_poll;             /* inside a blocking ev_run */
   gev_greenlet *greenlets; /* every greenlet object alive, for run info */
   size_t ngreenlets, nrunning, nparked, nwatchers;
   unsigned long next_id;
-  int running_until_idle; /* main is in gev_run */
-  int destroying;         /* gev_hub_destroy waits for greenlets */
-  int stopping;           /* the hub coroutine is being unwound */
-  int is_default;         /* loop is libev's default loop */
+  int running_until_idle;   /* main is in gev_run */
+  int destroying;           /* gev_hub_destroy waits for greenlets */
+  int stopping;             /* the hub coroutine is being unwound */
+  int is_default;           /* loop is libev's default loop */
+  gev__task *plain_tasks;   /* tasks of plain coroutines, to detach */
+  size_t nplain_parked;     /* of which parked now */
+  double destroy_grace_end; /* gev_monotonic() time killed greenlets
+                               have to finish in gev_hub_destroy */
   /* Per-fd single-waiter registry for gev_wait_read/write. */
   gev__task **fd_readers, **fd_writers;
   size_t nfds;
 };
 
 struct gev_greenlet {
-  gev__task task; /* first: the greenlet's own task */
-  gev__cb start;  /* starts the greenlet */
-  gev__cb done;   /* runs links once finished */
-  gev__hub *hub;  /* ro */
-  gev_coro *coro; /* NULL once finished and released */
+  gev__task task;            /* first: the greenlet's own task */
+  gev__cb start;             /* starts the greenlet */
+  gev__cb done;              /* runs links once finished */
+  gev__hub *hub;             /* ro */
+  gev_coro *coro;            /* NULL once finished and released */
   gev_greenlet_fn fn;
   void *arg;
   void *value;
@@ -102,7 +131,10 @@ gev__task *gev__task_of(gev_coro *c);
 void gev__task_init(gev__task *t, gev__hub *h, gev_coro *c);
 void gev__task_fini(gev__task *t);
 void gev__hub_count_greenlet(gev__hub *h, gev_greenlet *g, int add);
-int gev__hub_switch_out(gev__hub *h, gev_coro *to, void *value);
+/* Hub: switches into t for the wake its resume was queued for. A resume
+ * left over from a park that ended otherwise (a throw, an invalid switch)
+ * is dropped; one that cannot switch for lack of memory is queued again. */
+void gev__task_resume(gev__task *t);
 int gev__yield(void);
 
 /* greenlet.c */
@@ -112,7 +144,8 @@ void gev__greenlet_kill_all(gev__hub *h);
 void gev__greenlet_detach_all(gev__hub *h);
 void gev__greenlet_free_links(gev_greenlet *g);
 void gev__greenlet_release_memory(gev_greenlet *g);
-void gev__greenlet_free_cache(void);
+void gev__greenlet_free_cache(gev__tls *tls);
+void gev__greenlet_abandon(gev_greenlet *g);
 void gev__greenlet_describe(FILE *out, gev_greenlet *g);
 
 /* timeout.c */

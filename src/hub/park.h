@@ -31,6 +31,7 @@
 
 typedef struct gev__task gev__task;
 typedef struct gev__hub gev__hub;
+typedef struct gev__tls gev__tls;
 
 /* A FIFO of parked tasks. Zero-initialised is empty; no destroy needed once
  * empty. Lives in heap objects only (see the shared-stack rule). */
@@ -45,6 +46,30 @@ gev__hub *gev__hub_get(void);
 /* The hub if it exists, without creating one. */
 gev__hub *gev__hub_peek(void);
 struct ev_loop *gev__hub_evloop(gev__hub *h);
+/* A number naming h and no other hub of the process, ever (a freed hub's
+ * address is reused; its id is not). Objects remember the id of their hub
+ * to tell "this thread's hub" from "a hub that used to be at this
+ * address". gev__hub_current_id() is 0 when the thread has no hub. */
+unsigned long long gev__hub_id(const gev__hub *h);
+unsigned long long gev__hub_current_id(void);
+
+/* Per-thread slots for the layers above the hub, kept in the hub layer's
+ * thread block (itself hung from libgev's one thread-local root). A slot
+ * holds one pointer; its release function, if set, runs when the thread
+ * exits (after the hub's teardown). */
+enum {
+  GEV__TLS_DNS_CONFIG, /* net/dns_config.c: the thread's resolver settings */
+  GEV__TLS_RESOLVER,   /* net/dns.c: the thread's resolver */
+  GEV__TLS_SIGNALS,    /* hub/signal.c: the thread's signal state */
+  GEV__TLS_NSLOTS
+};
+/* The slot's address, creating the thread's block if needed (NULL with
+ * ENOMEM). */
+void **gev__tls_slot(int which);
+/* The slot's value, or NULL when the thread has no block yet. */
+void *gev__tls_slot_peek(int which);
+/* Sets the function that releases the slot's value at thread exit. */
+void gev__tls_slot_on_exit(int which, void (*release)(void *));
 
 /* The current coroutine's task, created on first use (NULL with ENOMEM, or
  * EPERM in the hub). */

@@ -19,7 +19,8 @@ static void waiter_deliver(gev_waiter *w, void *value, int err,
   gev__task *t;
   if (!gev_in_hub())
     gev__die(rule);
-  if (w->waiting && (t = w->waiting->task) && t->parked && !t->woken) {
+  if (w->waiting && (t = gev__coro_upper(w->waiting)) && t->parked &&
+      !t->woken) {
     w->waiting = NULL;
     gev__wake(t, value, err);
     return;
