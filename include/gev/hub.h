@@ -48,7 +48,9 @@
  * wait (poll), > 0 bounds the wait.
  *
  * Threads: objects belong to the hub of the thread that made them; using
- * them from another thread fails with EXDEV.
+ * them from another thread, or after that hub was destroyed, fails with
+ * EXDEV (a hub is told apart by an id that is never reused, not by its
+ * address, which a later hub may get).
  *
  * Child processes: the main thread's hub runs libev's default loop, which
  * reaps every child on SIGCHLD. Once it exists, a plain waitpid() for a
@@ -159,8 +161,8 @@ typedef struct gev_waiter {
   gev_coro *waiting; /* coroutine parked in get, or NULL */
   void *value;
   int err;
-  int state; /* 0 empty, 1 value or error stored */
-  unsigned owner;
+  int state;                /* 0 empty, 1 value or error stored */
+  unsigned long long owner; /* gev_coro_id of waiting */
 } gev_waiter;
 
 GEV_EXTERN void gev_waiter_init(gev_waiter *w);

@@ -72,7 +72,7 @@ typedef struct gev__waitq_storage {
 
 typedef struct gev_event {
   /* private */
-  void *hub_;
+  void *hub_; /* its hub's id (never an address) */
   gev__waitq_storage waiters_;
   int flag_;
   unsigned magic_;
@@ -105,7 +105,7 @@ GEV_EXTERN int gev_event_wait(gev_event *e, double timeout);
 /* A value or an error, delivered once, that many coroutines can wait for. */
 typedef struct gev_async_result {
   /* private */
-  void *hub_;
+  void *hub_; /* its hub's id (never an address) */
   gev__waitq_storage waiters_;
   void *value_;
   int err_;
@@ -143,7 +143,7 @@ GEV_EXTERN int gev_async_result_successful(const gev_async_result *r);
 
 typedef struct gev_semaphore {
   /* private */
-  void *hub_;
+  void *hub_; /* its hub's id (never an address) */
   gev__waitq_storage waiters_;
   unsigned long count_;
   unsigned long bound_; /* 0: unbounded */
@@ -203,9 +203,9 @@ GEV_EXTERN int gev_lock_locked(const gev_lock *l);
 
 typedef struct gev_rlock {
   /* private */
-  void *hub_;
+  void *hub_; /* its hub's id (never an address) */
   gev__waitq_storage waiters_;
-  const void *owner_; /* owning coroutine, NULL when free */
+  unsigned long long owner_; /* the owning coroutine's id, 0 when free */
   unsigned long depth_;
   unsigned magic_;
 } gev_rlock;
@@ -251,7 +251,7 @@ typedef struct gev_queue_opts {
 
 typedef struct gev_queue {
   /* private */
-  void *hub_;
+  void *hub_; /* its hub's id (never an address) */
   gev__waitq_storage getters_;
   gev__waitq_storage putters_;
   gev__waitq_storage peekers_;
@@ -363,7 +363,7 @@ GEV_EXTERN int gev_channel_close(gev_channel *c);
  * each member; the handles returned to the caller are the caller's. */
 typedef struct gev_pool {
   /* private */
-  void *hub_;
+  void *hub_;                        /* its hub's id (never an address) */
   gev__waitq_storage slot_waiters_;  /* spawn/add waiting for a slot */
   gev__waitq_storage avail_waiters_; /* wait_available */
   gev__waitq_storage joiners_;

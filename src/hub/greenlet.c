@@ -253,6 +253,7 @@ static gev_greenlet *greenlet_new(const gev_spawn_opts *o, gev_greenlet_fn fn,
   if (!(g->coro = gev_coro_new(greenlet_main, h->coro, &co)))
     goto out_free;
   g->hub = h;
+  g->hub_id = gev__hub_id(h);
   g->fn = fn;
   g->arg = arg;
   g->id = ++h->next_id;
@@ -342,7 +343,7 @@ static int check_greenlet(const gev_greenlet *g) {
     errno = EINVAL;
     return -1;
   }
-  if (g->hub != gev__hub_peek()) {
+  if (g->hub_id != gev__hub_current_id()) { /* its hub may be gone */
     errno = EXDEV;
     return -1;
   }

@@ -100,6 +100,7 @@ struct gev_greenlet {
   gev__cb start;             /* starts the greenlet */
   gev__cb done;              /* runs links once finished */
   gev__hub *hub;             /* ro */
+  unsigned long long hub_id; /* ro: gev__hub_id(hub), for identity checks */
   gev_coro *coro;            /* NULL once finished and released */
   gev_greenlet_fn fn;
   void *arg;

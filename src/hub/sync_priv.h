@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdalign.h>
+#include <stdint.h>
 
 #include "gev/sync.h"
 #include "hub/park.h"
@@ -44,11 +45,16 @@ extern const char gev__sync_granted;
 
 /* Checks that obj is a live object of the given kind owned by the calling
  * thread's hub. 0, or -1 with EINVAL (NULL, destroyed, wrong kind) or
- * EXDEV (another thread's hub). */
+ * EXDEV (another thread's hub, or a hub destroyed since). */
 int gev__sync_check(const void *obj, unsigned magic, unsigned want, void *hub);
 
-/* The calling thread's hub for a new object, or NULL with ENOMEM. */
+/* The token naming the calling thread's hub, for a new object's hub_
+ * field; NULL with ENOMEM. The token is the hub's id (gev__hub_id), never
+ * reused, stored in the pointer-sized field; it is never dereferenced. */
 void *gev__sync_hub(void);
+static inline void *gev__sync_hub_token(unsigned long long id) {
+  return (void *)(uintptr_t)id;
+}
 
 /* Wakes every task on q with err, returning how many. */
 size_t gev__sync_wake_all_err(gev__waitq_storage *q, int err);

@@ -72,6 +72,9 @@ struct gev__resolver {
   int dying;            /* private: freeing; callers will never resume */
   unsigned forks;       /* ro: fork_count when its sockets were made */
   ev_cleanup cleanup;   /* private: frees the resolver with the loop */
+  /* ro: gev__hub_id(hub) (a new hub may reuse the address of one that is
+   * gone) */
+  unsigned long long hub_id;
 };
 
 /* The calling thread's resolver. See resolver_get() for its lifetime. */
@@ -438,7 +441,7 @@ static void cleanup_cb(struct ev_loop *loop, ev_cleanup *w, int revents) {
  * is dropped without touching the loop. */
 static void resolver_drop_stale(gev__hub *h) {
   gev__resolver *r = tls_resolver;
-  if (!r || (r->hub == h && r->loop == gev__hub_evloop(h)))
+  if (!r || (r->hub_id == gev__hub_id(h) && r->loop == gev__hub_evloop(h)))
     return;
   r->loop_gone = 1;
   resolver_kill(r);
@@ -478,6 +481,7 @@ static gev__resolver *resolver_get(void) {
   if (!r)
     return NULL;
   r->hub = h;
+  r->hub_id = gev__hub_id(h);
   r->loop = gev__hub_evloop(h);
   pthread_once(&resolver_once, resolver_global_init);
   r->forks = fork_count;

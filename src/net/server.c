@@ -67,6 +67,9 @@ struct gev_server {
   struct sockaddr_storage addr; /* ro: listening address */
   socklen_t addrlen;
   void *dgram_buf; /* datagram receive buffer */
+  /* ro: gev__hub_id(hub), for identity checks (a new hub may reuse the
+   * address of one that is gone) */
+  unsigned long long hub_id;
 };
 
 /* ---- Watchers ----------------------------------------------------------- */
@@ -373,6 +376,7 @@ static gev_server *server_new(int datagram, const gev_server_opts *opts,
   srv->hub = gev__hub_get();
   if (!srv->hub)
     goto out_free_buf;
+  srv->hub_id = gev__hub_id(srv->hub);
   srv->loop = gev__hub_evloop(srv->hub);
   srv->listener = open_listener(srv);
   if (!srv->listener)
@@ -433,7 +437,7 @@ static int check(const gev_server *srv) {
     errno = EINVAL;
     return -1;
   }
-  if (srv->hub != gev__hub_peek()) {
+  if (srv->hub_id != gev__hub_current_id()) {
     errno = EXDEV;
     return -1;
   }

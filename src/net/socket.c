@@ -44,6 +44,9 @@ struct gev_socket {
   struct ev_loop *loop; /* ro: that hub's loop */
   ev_io io[2];          /* private: read and write readiness watchers */
   gev__task *parked[2]; /* private: the task waiting per direction */
+  /* ro: gev__hub_id(hub), for identity checks (a new hub may reuse the
+   * address of one that is gone) */
+  unsigned long long hub_id;
 };
 
 static const char *const wait_names[2] = {"socket read", "socket write"};
@@ -73,6 +76,7 @@ static gev_socket *socket_alloc(int fd) {
   s->refs = 1;
   s->timeout = -1;
   s->hub = hub;
+  s->hub_id = gev__hub_id(hub);
   s->loop = gev__hub_evloop(hub);
   ev_io_init(&s->io[DIR_READ], io_ready, fd, EV_READ);
   ev_io_init(&s->io[DIR_WRITE], io_ready, fd, EV_WRITE);
@@ -127,7 +131,7 @@ static void release(gev_socket *s) {
 }
 
 static int wrong_thread(const gev_socket *s) {
-  return s->hub != gev__hub_peek();
+  return s->hub_id != gev__hub_current_id(); /* its hub may be gone */
 }
 
 /* Checks a socket for a call that keeps no state across a park. */
