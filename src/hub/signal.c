@@ -64,7 +64,18 @@ typedef struct sig_state {
   sig_wait *waits;      /* private: active waits */
 } sig_state;
 
-static __thread sig_state *tls_state;
+/* The thread's state lives in its slot of the hub layer's thread block
+ * (park.h): libgev has one thread-local variable, the coroutine layer's. */
+static sig_state *state_peek(void) {
+  return gev__tls_slot_peek(GEV__TLS_SIGNALS);
+}
+
+/* Called only once the thread's hub (so its block) exists. */
+static void state_set(sig_state *st) {
+  void **slot = gev__tls_slot(GEV__TLS_SIGNALS);
+  if (slot)
+    *slot = st;
+}
 
 /* ---- Which loop owns each signal (process-wide) -------------------------- */
 
@@ -127,8 +138,8 @@ static void cleanup_cb(struct ev_loop *loop, ev_cleanup *w, int revents) {
   (void)loop, (void)revents;
   while (st->handlers)
     handler_detach(st, st->handlers);
-  if (tls_state == st)
-    tls_state = NULL;
+  if (state_peek() == st)
+    state_set(NULL);
   free(st);
 }
 
@@ -139,15 +150,15 @@ static sig_state *state_get(void) {
   sig_state *st;
   if (!h)
     return NULL;
-  if (tls_state && tls_state->loop == gev__hub_evloop(h))
-    return tls_state;
+  if ((st = state_peek()) && st->loop == gev__hub_evloop(h))
+    return st;
   if (!(st = calloc(1, sizeof *st)))
     return NULL;
   st->loop = gev__hub_evloop(h);
   ev_cleanup_init(&st->cleanup, cleanup_cb);
   st->cleanup.data = st;
   ev_cleanup_start(st->loop, &st->cleanup);
-  tls_state = st;
+  state_set(st);
   return st;
 }
 
@@ -238,7 +249,7 @@ GEV_EXTERN int gev_signal_cancel(gev_signal *s) {
   if (!s)
     return 0;
   if (s->state) {
-    if (s->state != tls_state) {
+    if (s->state != state_peek()) {
       errno = EXDEV;
       return -1;
     }
@@ -356,7 +367,7 @@ GEV_EXTERN int gev_signal_wait(int signum, double timeout) {
  * that points into the old hub) and frees handles and waits. The parent's
  * handle pointers are dangling in the child afterwards. */
 void gev__signal_forget_all(void) {
-  sig_state *st = tls_state;
+  sig_state *st = state_peek();
   if (!st)
     return;
   while (st->handlers) {
@@ -371,6 +382,6 @@ void gev__signal_forget_all(void) {
     free(sw);
   }
   ev_cleanup_stop(st->loop, &st->cleanup);
-  tls_state = NULL;
+  state_set(NULL);
   free(st);
 }

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "gev/dns.h"
 #include "gev/hub.h"
 #include "testutil.h"
 
@@ -70,6 +71,20 @@ static void *coro_only(void *arg) {
 START_TEST(test_exit_without_hub) { run_threads(coro_only, 20); }
 END_TEST
 
+/* Per-thread state of other layers (here the resolver's settings) hangs
+ * from the same thread block and goes with it. */
+static void *set_dns_servers(void *arg) {
+  (void)arg;
+  if (gev_dns_set_servers("127.0.0.1:5353,[::1]:5353") < 0)
+    return (void *)(intptr_t)errno;
+  return sleep_and_return(NULL);
+}
+
+START_TEST(test_exit_releases_other_layers_thread_state) {
+  run_threads(set_dns_servers, 20);
+}
+END_TEST
+
 static Suite *thread_exit_suite(void) {
   Suite *s = suite_create("thread-exit");
   TCase *tc = tcase_create("exit");
@@ -78,6 +93,7 @@ static Suite *thread_exit_suite(void) {
   tcase_add_test(tc, test_100_threads_sleep_and_return);
   tcase_add_test(tc, test_exit_with_greenlets_alive_unwinds_them);
   tcase_add_test(tc, test_exit_without_hub);
+  tcase_add_test(tc, test_exit_releases_other_layers_thread_state);
   suite_add_tcase(s, tc);
   return s;
 }
