@@ -53,9 +53,12 @@
 
 #define DRAIN_BUDGET 0.005 /* seconds per callback pass */
 
-static gev__hub *tls_hub_peek(void) {
-  gev__tls *tls = gev__tls_peek();
-  return tls ? tls->hub : NULL;
+static gev__hub *tls_hub_peek(void) { return gev__hub_peek(); }
+
+/* Makes h (or none) the thread's hub. */
+static void tls_set_hub(gev__tls *tls, gev__hub *h) {
+  tls->head.hub = h;
+  tls->head.hub_id = h ? h->id : 0;
 }
 
 /* ---- Errors ------------------------------------------------------------ */
@@ -228,9 +231,15 @@ static void task_coro_freed(gev_coro *c, void *upper) {
     disarm_deadline(h, t);
     t->parked = 0;
     h->nparked--;
-    h->nplain_parked--;
   }
   plain_release(h, t);
+}
+
+static int plain_task_parked(const gev__hub *h) {
+  for (const gev__task *t = h->plain_tasks; t; t = t->plain_next)
+    if (t->parked)
+      return 1;
+  return 0;
 }
 
 /* Teardown: no plain coroutine is parked (gev_hub_destroy refuses then);
@@ -331,11 +340,10 @@ static void disarm_deadline(gev__hub *h, gev__task *t) {
   }
 }
 
-/* What the hub resumes a parked task with. Nothing outside this file can
- * send it, so a parked task tells the hub's resume from any other switch
- * into it. */
-static const char resume_token_mark;
-#define RESUME_TOKEN ((void *)&resume_token_mark)
+/* What the hub resumes a parked task with (hub_internal.h). Nothing
+ * outside the hub sends it, so a parked task tells the hub's resume from
+ * any other switch into it. */
+const char gev__resume_token = 1;
 
 /* A new park of t: the next generation, not woken. A resume queued for an
  * earlier park no longer matches (see gev__task_resume). */
@@ -354,11 +362,7 @@ static void queue_resume(gev__task *t) {
     gev__queue(t->hub, &t->resume);
 }
 
-void gev__task_resume(gev__task *t) {
-  if (!t->parked || !t->woken || t->resume_gen != t->park_gen)
-    return; /* stale: that park ended otherwise */
-  if (gev__coro_switch_to(t->coro, RESUME_TOKEN, NULL) != GEV__SWITCH_FAILED)
-    return;
+void gev__task_resume_failed(gev__task *t) {
   /* No memory to make room on the shared stack: nothing was switched, and
    * the wake stands. Try again on the next pass. */
   gev__log(GEV_LOG_WARNING, "gev: cannot resume %s yet: %s",
@@ -379,7 +383,8 @@ static const char *task_name(const gev__task *t) {
  * instead, so that nothing a waker handed over (a semaphore unit, a queue
  * item) is lost; its queued resume is then stale. Returns -1 with errno
  * for the call, or 0 when the earlier wake stands. */
-static int park_interrupted(gev__task *t, int rc, const char *what) {
+__attribute__((noinline, cold)) static int
+park_interrupted(gev__task *t, int rc, const char *what) {
   int err = rc < 0 ? errno : EINTR;
   if (rc == 0)
     gev__log(GEV_LOG_ERROR, "gev: invalid switch into %s parked in %s",
@@ -395,19 +400,16 @@ static int park_interrupted(gev__task *t, int rc, const char *what) {
 
 static int park_current(gev__hub *h, gev__task *t, const char *what,
                         void **value) {
-  int plain = is_plain(h, t);
   void *got = NULL;
   int rc;
   t->what = what;
   t->parked = 1;
   h->nparked++;
-  h->nplain_parked += (size_t)plain;
   rc = gev__coro_switch_to(h->coro, NULL, &got);
   h->nparked--;
-  h->nplain_parked -= (size_t)plain;
   t->parked = 0;
   disarm_deadline(h, t);
-  if (__builtin_expect(rc != 0 || got != RESUME_TOKEN || !t->woken, 0) &&
+  if (__builtin_expect(rc != 0 || got != GEV__RESUME_TOKEN || !t->woken, 0) &&
       park_interrupted(t, rc, what) < 0) {
     t->what = NULL;
     return -1;
@@ -436,7 +438,8 @@ static int park_task(gev__task *t, double timeout, const char *what,
  * call, parked for good. Its coroutine and stack are leaked on purpose:
  * it cannot be unwound, and its frames may hold addresses the program
  * still uses, so the memory is not reused. */
-static void abandon_if_overdue(gev__hub *h, gev__task *t) {
+__attribute__((noinline, cold)) static void abandon_if_overdue(gev__hub *h,
+                                                               gev__task *t) {
   if (!t->greenlet || gev_monotonic() < h->destroy_grace_end)
     return;
   gev__greenlet_abandon(t->greenlet);
@@ -665,7 +668,7 @@ static void hub_thread_exit(gev__thread_head *head) {
   gev__tls *tls = head->upper;
   if (!tls)
     return;
-  if (tls->hub && gev_hub_destroy() < 0) {
+  if (tls->head.hub && gev_hub_destroy() < 0) {
     gev__log(GEV_LOG_WARNING,
              "gev: a thread exits with a hub it cannot tear down (%s); the "
              "hub is left as it is",
@@ -700,21 +703,15 @@ void gev__tls_slot_on_exit(int which, void (*release)(void *)) {
 gev__hub *gev__hub_get(void) {
   gev__tls *tls = gev__tls_peek();
   gev__hub *h;
-  if (__builtin_expect(tls && tls->hub, 1))
-    return tls->hub;
+  if (__builtin_expect(tls && tls->head.hub, 1))
+    return tls->head.hub;
   if (!(tls = tls_get()) || !(h = hub_new(tls)))
     return NULL;
-  tls->hub = h;
+  tls_set_hub(tls, h);
   return h;
 }
 
-gev__hub *gev__hub_peek(void) { return tls_hub_peek(); }
-
 unsigned long long gev__hub_id(const gev__hub *h) { return h ? h->id : 0; }
-
-unsigned long long gev__hub_current_id(void) {
-  return gev__hub_id(tls_hub_peek());
-}
 
 struct ev_loop *gev__hub_evloop(gev__hub *h) {
   return h->loop;
@@ -789,8 +786,8 @@ GEV_EXTERN int gev_hub_destroy(void) {
     errno = EPERM;
     return -1;
   }
-  if (h->nplain_parked > 0) {
-    errno = EBUSY; /* a plain coroutine would wake into a freed hub */
+  if (plain_task_parked(h)) {
+    errno = EBUSY; /* it would wake into a freed hub */
     return -1;
   }
   /* Kill what is alive and let it unwind; the loop then runs until idle
@@ -818,7 +815,7 @@ GEV_EXTERN int gev_hub_destroy(void) {
     ev_loop_destroy(ev_default_loop(0)); /* leave no descriptor behind */
   }
   tls = h->tls;
-  tls->hub = NULL;
+  tls_set_hub(tls, NULL);
   hub_free(h);
   gev__greenlet_free_cache(tls);
   return 0;
@@ -972,7 +969,7 @@ int gev__hub_forget_after_fork(void) {
   forget_coro(h->coro, 1);
   detach_plain_tasks(h);
   gev__task_fini(&h->main_task);
-  h->tls->hub = NULL;
+  tls_set_hub(h->tls, NULL);
   hub_free(h);
   return 0;
 }

@@ -56,7 +56,7 @@ struct gev_timeout {
  * thread root (head->upper); libgev has no other thread-local variable.
  * Created with the thread's first hub, freed when the thread exits. */
 struct gev__tls {
-  gev__hub *hub;                /* the thread's hub, or NULL */
+  gev__tls_head head;           /* first: the thread's hub (park.h) */
   gev_greenlet *free_greenlets; /* greenlet.c's recycled objects */
   size_t nfree_greenlets;
   void *slot[GEV__TLS_NSLOTS]; /* see park.h */
@@ -87,7 +87,6 @@ struct gev__hub {
   int stopping;             /* the hub coroutine is being unwound */
   int is_default;           /* loop is libev's default loop */
   gev__task *plain_tasks;   /* tasks of plain coroutines, to detach */
-  size_t nplain_parked;     /* of which parked now */
   double destroy_grace_end; /* gev_monotonic() time killed greenlets
                                have to finish in gev_hub_destroy */
   /* Per-fd single-waiter registry for gev_wait_read/write. */
@@ -132,10 +131,23 @@ gev__task *gev__task_of(gev_coro *c);
 void gev__task_init(gev__task *t, gev__hub *h, gev_coro *c);
 void gev__task_fini(gev__task *t);
 void gev__hub_count_greenlet(gev__hub *h, gev_greenlet *g, int add);
+/* The value the hub resumes a parked task with (see park_current). */
+extern const char gev__resume_token;
+#define GEV__RESUME_TOKEN ((void *)&gev__resume_token)
+
+void gev__task_resume_failed(gev__task *t);
+
 /* Hub: switches into t for the wake its resume was queued for. A resume
  * left over from a park that ended otherwise (a throw, an invalid switch)
  * is dropped; one that cannot switch for lack of memory is queued again. */
-void gev__task_resume(gev__task *t);
+static inline void gev__task_resume(gev__task *t) {
+  if (!t->parked || !t->woken || t->resume_gen != t->park_gen)
+    return; /* stale: that park ended otherwise */
+  if (__builtin_expect(gev__coro_switch_to(t->coro, GEV__RESUME_TOKEN, NULL) ==
+                           GEV__SWITCH_FAILED,
+                       0))
+    gev__task_resume_failed(t);
+}
 int gev__yield(void);
 
 /* greenlet.c */

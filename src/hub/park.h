@@ -26,6 +26,7 @@
 
 #include <stddef.h>
 
+#include "coro/coro_ext.h"
 #include "coro/log_internal.h"
 #include "gev/hub.h"
 
@@ -41,17 +42,35 @@ typedef struct gev__waitq {
   size_t len;      /* ro */
 } gev__waitq;
 
+/* The part of the hub layer's per-thread block (struct gev__tls, hung from
+ * the coroutine layer's thread root) that every layer may read. */
+typedef struct gev__tls_head {
+  gev__hub *hub;             /* ro: the thread's hub, or NULL */
+  unsigned long long hub_id; /* ro: gev__hub_id(hub), 0 without one */
+} gev__tls_head;
+
+static inline const gev__tls_head *gev__tls_head_peek(void) {
+  gev__thread_head *r = gev__tls_root;
+  return r ? (const gev__tls_head *)r->upper : NULL;
+}
+
 /* The calling thread's hub, created on first use; NULL with ENOMEM. */
 gev__hub *gev__hub_get(void);
 /* The hub if it exists, without creating one. */
-gev__hub *gev__hub_peek(void);
+static inline gev__hub *gev__hub_peek(void) {
+  const gev__tls_head *b = gev__tls_head_peek();
+  return b ? b->hub : NULL;
+}
 struct ev_loop *gev__hub_evloop(gev__hub *h);
 /* A number naming h and no other hub of the process, ever (a freed hub's
  * address is reused; its id is not). Objects remember the id of their hub
  * to tell "this thread's hub" from "a hub that used to be at this
  * address". gev__hub_current_id() is 0 when the thread has no hub. */
 unsigned long long gev__hub_id(const gev__hub *h);
-unsigned long long gev__hub_current_id(void);
+static inline unsigned long long gev__hub_current_id(void) {
+  const gev__tls_head *b = gev__tls_head_peek();
+  return b ? b->hub_id : 0;
+}
 
 /* Per-thread slots for the layers above the hub, kept in the hub layer's
  * thread block (itself hung from libgev's one thread-local root). A slot
