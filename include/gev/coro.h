@@ -130,7 +130,11 @@ GEV_EXTERN gev_coro *gev_coro_new(gev_coro_fn fn, gev_coro *parent,
  * returns value at once.
  * Errors of the switch itself (nothing switched): EINVAL (target NULL),
  * EXDEV (target of another thread: "cannot switch to a different thread"),
- * ENOMEM (the target's stack could not be mapped). */
+ * ENOMEM (the target's stack could not be mapped, or, for a shared-mode
+ * target, the live bytes of the region's occupant could not be saved; see
+ * "Out of memory while switching" above). Switching into a coroutine that
+ * is parked in the hub (a greenlet, or any coroutine inside a blocking gev
+ * call) is an invalid switch: the parked call fails (see gev/hub.h). */
 GEV_EXTERN int gev_coro_switch(gev_coro *target, void *value, void **result);
 
 /* Resumes target with error err (> 0) instead of a value. Throwing into an
