@@ -96,8 +96,17 @@ struct gev__cthread {
   size_t altstack_size;
 };
 
-/* The calling thread's state, created if needed; NULL with ENOMEM. */
+#define GEV__MAX_STACK ((size_t)1 << 30)
+
+/* thread.c: the calling thread's state, created if needed; NULL with
+ * ENOMEM. */
 gev__cthread *gev__cthread_get(void);
+
+/* thread.c: a new coroutine id (see gev_coro_id). */
+unsigned long long gev__coro_new_id(gev__cthread *t);
+
+/* coro.c: frees the thread's recycled control blocks. */
+void gev__coro_free_blocks(gev__cthread *t);
 
 /* The calling thread's state if it exists. */
 static inline gev__cthread *gev__cthread_peek(void) {
