@@ -286,8 +286,8 @@ static int prepare(gev__cthread *t, gev_coro *target) {
  * prepared). Returns 0 in cur when something switches back, or -1 with
  * ENOMEM at once when the scratch context could not make room for a shared
  * target (nothing was switched). */
-static int raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target,
-                      int dying) {
+static inline __attribute__((always_inline)) int
+raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target, int dying) {
   const void *lo;
   size_t size;
   void **fake = dying ? NULL : &cur->asan_fake;
@@ -377,8 +377,10 @@ static int check_target(gev__cthread **tp, gev_coro *target) {
 }
 
 /* Returns as gev__coro_switch_to(). */
-static int switch_to(gev__cthread *t, gev_coro *target, void *value, int err,
-                     void **result) {
+static inline __attribute__((always_inline)) int switch_to(gev__cthread *t,
+                                                           gev_coro *target,
+                                                           void *value, int err,
+                                                           void **result) {
   gev_coro *cur = t->head.current;
   target = resolve(target, &value, &err);
   if (target != cur) {
@@ -640,7 +642,8 @@ static void kill_for_free(gev__cthread *t, gev_coro *c) {
   }
 }
 
-static int coro_free(gev__cthread *t, gev_coro *c) {
+static inline __attribute__((always_inline)) int coro_free(gev__cthread *t,
+                                                           gev_coro *c) {
   if (c == t->head.current) {
     errno = EBUSY;
     return -1;

@@ -98,9 +98,8 @@ struct gev__cthread {
 
 #define GEV__MAX_STACK ((size_t)1 << 30)
 
-/* thread.c: the calling thread's state, created if needed; NULL with
- * ENOMEM. */
-gev__cthread *gev__cthread_get(void);
+/* thread.c: creates the calling thread's state; NULL with ENOMEM. */
+gev__cthread *gev__cthread_new(void);
 
 /* thread.c: a new coroutine id (see gev_coro_id). */
 unsigned long long gev__coro_new_id(gev__cthread *t);
@@ -111,6 +110,12 @@ void gev__coro_free_blocks(gev__cthread *t);
 /* The calling thread's state if it exists. */
 static inline gev__cthread *gev__cthread_peek(void) {
   return (gev__cthread *)(void *)gev__tls_root;
+}
+
+/* The calling thread's state, created if needed; NULL with ENOMEM. */
+static inline gev__cthread *gev__cthread_get(void) {
+  gev__cthread *t = gev__cthread_peek();
+  return __builtin_expect(t != NULL, 1) ? t : gev__cthread_new();
 }
 
 #endif

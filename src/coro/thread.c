@@ -88,11 +88,8 @@ static gev__cthread *thread_new(void) {
   return t;
 }
 
-gev__cthread *gev__cthread_get(void) {
-  gev__cthread *t = gev__cthread_peek();
-  if (__builtin_expect(t != NULL, 1))
-    return t;
-  t = thread_new();
+gev__cthread *gev__cthread_new(void) {
+  gev__cthread *t = thread_new();
   if (!t)
     errno = ENOMEM;
   return t;

@@ -281,8 +281,8 @@ static int in_hub(gev__hub *h) { return h->thr->current == h->coro; }
 static void abandon_if_overdue(gev__hub *h, gev__task *t);
 
 /* The running coroutine's task if it may block now; NULL with errno
- * otherwise. */
-static gev__task *blocking_task(void) {
+ * otherwise. Inlined: every blocking call starts here. */
+static inline __attribute__((always_inline)) gev__task *blocking_task(void) {
   gev__hub *h = gev__hub_get();
   gev__task *t;
   if (!h)
@@ -700,12 +700,10 @@ void gev__tls_slot_on_exit(int which, void (*release)(void *)) {
     tls->slot_release[which] = release;
 }
 
-gev__hub *gev__hub_get(void) {
-  gev__tls *tls = gev__tls_peek();
+gev__hub *gev__hub_create(void) {
+  gev__tls *tls = tls_get();
   gev__hub *h;
-  if (__builtin_expect(tls && tls->head.hub, 1))
-    return tls->head.hub;
-  if (!(tls = tls_get()) || !(h = hub_new(tls)))
+  if (!tls || !(h = hub_new(tls)))
     return NULL;
   tls_set_hub(tls, h);
   return h;

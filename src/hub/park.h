@@ -54,12 +54,17 @@ static inline const gev__tls_head *gev__tls_head_peek(void) {
   return r ? (const gev__tls_head *)r->upper : NULL;
 }
 
-/* The calling thread's hub, created on first use; NULL with ENOMEM. */
-gev__hub *gev__hub_get(void);
 /* The hub if it exists, without creating one. */
 static inline gev__hub *gev__hub_peek(void) {
   const gev__tls_head *b = gev__tls_head_peek();
   return b ? b->hub : NULL;
+}
+/* Creates the calling thread's hub (it has none); NULL with ENOMEM. */
+gev__hub *gev__hub_create(void);
+/* The calling thread's hub, created on first use; NULL with ENOMEM. */
+static inline gev__hub *gev__hub_get(void) {
+  gev__hub *h = gev__hub_peek();
+  return __builtin_expect(h != NULL, 1) ? h : gev__hub_create();
 }
 struct ev_loop *gev__hub_evloop(gev__hub *h);
 /* A number naming h and no other hub of the process, ever (a freed hub's
