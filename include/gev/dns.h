@@ -50,6 +50,15 @@
  *                     block);
  *       EDEADLK, EXDEV  as any blocking call (see gev/hub.h).
  *
+ * As errno. Calls of other layers that resolve names on the way (such as
+ * gev_create_connection in gev/net.h) report a failed lookup as errno, by
+ * one table: ENOENT for a name that does not exist or has no address of
+ * the family asked (EAI_NONAME, EAI_NODATA, EAI_ADDRFAMILY: "no such
+ * name", as a file that does not exist); EAGAIN for EAI_AGAIN; EIO for
+ * EAI_FAIL; ENOMEM for EAI_MEMORY; EINVAL for the argument errors
+ * (EAI_FAMILY, EAI_SOCKTYPE, EAI_SERVICE, EAI_BADFLAGS); and for
+ * EAI_SYSTEM its errno.
+ *
  * Cancellation. A lookup whose greenlet is killed, or whose gev_timeout
  * scope expires, returns at once with EAI_SYSTEM/ECANCELED or ETIMEDOUT.
  * Its c-ares query is detached: its answer, if one still arrives, is

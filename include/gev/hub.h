@@ -35,7 +35,8 @@
  *              "gev: invalid switch into <name> parked in <what>"; the call
  *              is over (it left its wait queue, its timer is stopped) and
  *              later wake-ups of the object go to others or to the next
- *              call, none lost or delivered twice.
+ *              call, none lost or delivered twice;
+ *   EINVAL     the timeout is NaN (see below).
  * An error thrown into a parked coroutine with gev_coro_throw (or the kill
  * gev_coro_free throws) ends the call with that error; GEV_EKILL then
  * cancels as a greenlet kill does (ECANCELED, sticky). If the call had
@@ -45,7 +46,20 @@
  * switch is still logged and a thrown GEV_EKILL still cancels every later
  * blocking call.
  * Timeouts are seconds as double: < 0 means wait forever, 0 means do not
- * wait (poll), > 0 bounds the wait.
+ * wait (poll), > 0 bounds the wait. NaN is refused with EINVAL by every
+ * call that takes a timeout or a number of seconds, even one that would
+ * not have waited.
+ *
+ * The clock. Every timeout and deadline (sleep, each call's timeout, Timeout
+ * scopes, spawn_later, joinall/iwait, sockets, DNS, pools) is measured on
+ * CLOCK_MONOTONIC (gev_monotonic() in gev/log.h) and counted from the
+ * moment of the call: a wait of T seconds never returns its timeout before
+ * T seconds have passed since the call, whatever the caller did before it.
+ * (libev counts its timers from a loop time cached at the last poll, which
+ * a greenlet that computes without yielding leaves behind; gev refreshes it
+ * before arming a timer, as gevent's loop.update_now(), and re-arms a timer
+ * that fired before its deadline.) A step of the wall clock (NTP, a resumed
+ * VM) neither expires nor extends any wait.
  *
  * Threads: objects belong to the hub of the thread that made them; using
  * them from another thread, or after that hub was destroyed, fails with
@@ -133,7 +147,8 @@ typedef struct gev_hub_stats {
   size_t running;   /* greenlets started and not finished */
   size_t parked;    /* coroutines parked in the hub */
   size_t callbacks; /* queued callbacks */
-  size_t watchers;  /* gev-owned libev watchers active */
+  size_t watchers;  /* gev-owned libev watchers active (an open socket's
+                       may stay active, idle, between its waits) */
 } gev_hub_stats;
 /* Counters of the calling thread's hub (all zero when it has none). */
 GEV_EXTERN void gev_hub_get_stats(gev_hub_stats *out);
@@ -213,6 +228,24 @@ GEV_EXTERN int gev_sleep(double seconds);
 
 /* ---- Greenlets (gevent.Greenlet) ------------------------------------- */
 
+/*
+ * Ordering guarantees (as gevent's):
+ *   - spawn order: greenlets spawned in a row start in spawn order (each
+ *     starts from a callback, and callbacks run FIFO);
+ *   - wake order: waiters of one object (a join, an Event, a Queue, a
+ *     Semaphore ...) are woken first-come first-served, and woken
+ *     greenlets resume in the order they were woken;
+ *   - link order: a finished greenlet's links run from the hub in the
+ *     order they were added (links added after it finished run soon after,
+ *     in order too);
+ *   - join after links: a wait for a greenlet is a link appended last, so
+ *     gev_greenlet_join, _get, _kill with block, gev_joinall and gev_iwait
+ *     report a greenlet finished only once every link added to it before
+ *     has run: link a cleanup, then join, and the cleanup has run when the
+ *     join returns. gev_greenlet_ready() turns true as soon as the function
+ *     has returned, which may be before its links have run.
+ */
+
 typedef struct gev_greenlet gev_greenlet;
 typedef void *(*gev_greenlet_fn)(void *arg);
 typedef void (*gev_link_fn)(gev_greenlet *g, void *arg);
@@ -233,7 +266,8 @@ typedef struct gev_spawn_opts {
 GEV_EXTERN gev_greenlet *gev_spawn(gev_greenlet_fn fn, void *arg);
 GEV_EXTERN gev_greenlet *gev_spawn_ex(const gev_spawn_opts *opts,
                                       gev_greenlet_fn fn, void *arg);
-/* As gev_spawn, starting after seconds (>= 0). */
+/* As gev_spawn, starting after seconds (>= 0; EINVAL otherwise, NaN
+ * included). */
 GEV_EXTERN gev_greenlet *gev_spawn_later(double seconds, gev_greenlet_fn fn,
                                          void *arg);
 /* Fire and forget: no handle. Returns 0 or -1 (EINVAL, ENOMEM). */
@@ -248,9 +282,9 @@ GEV_EXTERN int gev_spawn_raw(gev_greenlet_fn fn, void *arg);
 GEV_EXTERN void *gev_fail(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Parks until g finishes. 0 when finished, -1: EINVAL (NULL), EXDEV,
- * EDEADLK (joining itself), or a blocking-call error (ETIMEDOUT when the
- * timeout ran out first). */
+/* Parks until g finishes and the links added to it so far have run. 0
+ * when finished, -1: EINVAL (NULL), EXDEV, EDEADLK (joining itself), or a
+ * blocking-call error (ETIMEDOUT when the timeout ran out first). */
 GEV_EXTERN int gev_greenlet_join(gev_greenlet *g, double timeout);
 /* Joins, then: 0 with *value if g succeeded; -1 with errno = g's error if it
  * failed (its message: gev_greenlet_errmsg); or the join errors. */
@@ -317,7 +351,7 @@ GEV_EXTERN void gev_iwait_free(gev_iwait *it);
  * cancelled. Scopes nest; the earliest deadline wins. It cannot interrupt
  * code that never blocks (a CPU-bound loop runs on). seconds < 0 makes a
  * scope that never expires. The scope is heap state owned by the caller.
- * Errors: EPERM (from the hub), ENOMEM. */
+ * Errors: EINVAL (seconds NaN), EPERM (from the hub), ENOMEM. */
 typedef struct gev_timeout gev_timeout;
 GEV_EXTERN gev_timeout *gev_timeout_start(double seconds);
 /* Non-zero once the deadline has passed (also before any call noticed). */

@@ -23,6 +23,8 @@
  * Rules, as gevent's:
  *   - Closing a socket wakes every greenlet parked on it with EBADF, and
  *     every later call on it fails with EBADF. No watcher stays active.
+ *     (Between waits an open socket's watcher may stay active, idle: it
+ *     costs nothing and never keeps the hub from running out of work.)
  *   - One reader and one writer at a time: a second greenlet that would
  *     park to read (or write) while another is parked for the same
  *     direction fails with EBUSY ("concurrent object use"). Readers and
@@ -41,10 +43,12 @@
  * progress holds a reference of its own, so closing a socket while others
  * are parked on it is safe. Memory is freed when the last reference goes.
  * After the creator's close, a pointer without a reference must not be
- * used (as a closed fd number must not).
+ * used (as a closed fd number must not); gev aborts when it sees one (see
+ * gev_socket_close).
  *
  * Failing calls set errno and return -1 (or NULL); they never abort on bad
- * input: a NULL socket fails with EINVAL, a closed one with EBADF.
+ * input: a NULL socket fails with EINVAL, a closed one with EBADF. Only a
+ * pointer to a freed socket aborts, since it is no input at all.
  */
 #ifndef GEV_NET_H
 #define GEV_NET_H
@@ -74,10 +78,16 @@ GEV_EXTERN gev_socket *gev_socket_new(int domain, int type, int protocol);
  * left open and still belongs to the caller. */
 GEV_EXTERN gev_socket *gev_socket_wrap(int fd);
 
-/* Closes the fd (idempotent), wakes every greenlet parked on the socket
- * with EBADF, and releases the open reference, freeing the socket if no
- * other reference remains. Returns 0, or -1: EINVAL (NULL), EXDEV. The fd
- * is closed even if close(2) reports an error, which is then returned. */
+/* Closes the fd, wakes every greenlet parked on the socket with EBADF,
+ * and releases the open reference, freeing the socket if no other
+ * reference remains. Returns 0, or -1: EINVAL (NULL), EXDEV. The fd is
+ * closed even if close(2) reports an error, which is then returned.
+ * Closing again is harmless while someone still holds a reference (then
+ * the socket is merely closed already). Once the last reference is gone
+ * the pointer is dangling like a freed one: a second close through it is
+ * a bug, which gev reports by aborting with "gev: socket closed twice, or
+ * used after its last reference" (always under AddressSanitizer; without
+ * it, as long as the memory has not been reused). */
 GEV_EXTERN int gev_socket_close(gev_socket *s);
 
 /* As gev_socket_close, but returns the fd, open and still non-blocking,
@@ -216,11 +226,12 @@ GEV_EXTERN gev_socket *gev_socket_listen_tcp(const char *host, int port,
  * name, resolved with gev_getaddrinfo (gev/dns.h: /etc/hosts, then DNS);
  * each address it stands for is tried in turn, in resolver order, until
  * one connects; the last error is reported. timeout (< 0 none) bounds the
- * whole call, lookup included. Errors: EINVAL (NULL host, bad port),
- * EHOSTUNREACH (the name does not exist or has no address), EAGAIN (the
- * DNS server failed temporarily), ECONNREFUSED (also: DNS refused), ENOMEM,
- * the resolver's EAI_SYSTEM errors (ETIMEDOUT, ECANCELED, EBADMSG ...), and
- * those of gev_socket_new and gev_socket_connect. */
+ * whole call, lookup included. Errors: EINVAL (NULL host, bad port), a
+ * failed lookup as gev/dns.h maps it to errno (ENOENT: the name does not
+ * exist or has no address; EAGAIN: the DNS server failed temporarily;
+ * EIO: the server refused the query; ENOMEM; and the resolver's EAI_SYSTEM
+ * errors: ETIMEDOUT, ECANCELED, ECONNREFUSED, EBADMSG ...), and those of
+ * gev_socket_new and gev_socket_connect. */
 GEV_EXTERN gev_socket *gev_create_connection(const char *host, int port,
                                              double timeout);
 

@@ -32,13 +32,15 @@
  * greenlet when it resumes).
  *
  * Blocking calls take a timeout in seconds (< 0 forever, 0 do not wait,
- * > 0 bound) and can fail with the errors listed in gev/hub.h:
+ * > 0 bound; NaN fails with EINVAL, even where the call would not wait)
+ * and can fail with the errors listed in gev/hub.h:
  *   ECANCELED  the caller was killed;
  *   ETIMEDOUT  the timeout ran out (immediately for timeout 0) or an expired
  *              gev_timeout scope of the caller;
  *   EPERM      called from the hub or a loop callback and it would wait;
  *   EDEADLK    the loop ran out of work while the caller still waited;
- *   EIDRM      the object was destroyed while the caller waited.
+ *   EIDRM      the object was destroyed while the caller waited;
+ *   EINVAL     the timeout is NaN.
  * A call that can complete without waiting never fails with these errors.
  * Waiters are served first-come first-served: a resource that frees up is
  * handed straight to the longest waiter, so a newcomer cannot barge in
@@ -416,13 +418,49 @@ GEV_EXTERN int gev_pool_join(gev_pool *p, double timeout);
  * EINVAL, EXDEV, ENOMEM, blocking-call errors. */
 GEV_EXTERN int gev_pool_kill(gev_pool *p, int block, double timeout);
 
+/*
+ * Work from inside the pool. A member that waited for a slot of its own
+ * pool could wait for itself: in a Pool(1), or whenever every member does
+ * the same, nobody would ever free one (the wait ends in EDEADLK, or hangs
+ * while anything else keeps the hub busy). So, as gevent's Pool.apply, the
+ * calls below run a job in the calling greenlet itself when the caller is
+ * a member of the pool: gev_pool_apply always, gev_pool_map and
+ * gev_pool_imap_next whenever no slot is free (the caller's own slot does
+ * that job; free slots are still used). gev_pool_spawn and gev_pool_add
+ * keep waiting for a slot (their job must be a greenlet of its own).
+ *
+ * A job run in the caller is called as a greenlet body would be: its
+ * gev_fail() becomes the job's error (the caller's greenlet is not marked
+ * failed); its blocking calls are the caller's, so a kill or a Timeout
+ * scope of the caller interrupts them.
+ */
+
+/* Runs fn(arg) through the pool and waits for its result (gevent's
+ * apply): in a new member, waiting for a slot, or in the caller itself
+ * when the caller is a member (see above). 0 with *result (result may be
+ * NULL) when fn succeeded; -1 with errno = fn's error (gev_fail) if it
+ * failed; or -1: EINVAL (p or fn NULL), EXDEV, ENOMEM, blocking-call
+ * errors (then a job already started in a member is killed). Bound the
+ * wait with a gev_timeout scope if needed. */
+GEV_EXTERN int gev_pool_apply(gev_pool *p, gev_greenlet_fn fn, void *arg,
+                              void **result);
+
 /* Runs fn(args[i]) for i < n through the pool and waits for all of them;
- * results[i] gets each return value (NULL for a job that failed). 0 when
- * every job succeeded; -1 with errno = the error of the first failed job
- * (by index); or -1: EINVAL, EXDEV, ENOMEM, blocking-call errors (then the
- * jobs already spawned are killed and results is unspecified). */
+ * results[i] gets each return value (NULL for a job that failed). A member
+ * of the pool calling it runs a job itself whenever no slot is free (see
+ * above). 0 when every job succeeded; -1 with errno = the error of the
+ * first failed job (by index); or -1: EINVAL, EXDEV, ENOMEM, blocking-call
+ * errors (then the jobs already spawned are killed and results is
+ * unspecified). */
 GEV_EXTERN int gev_pool_map(gev_pool *p, gev_greenlet_fn fn, void *const *args,
                             void **results, size_t n);
+/* As gev_pool_map, with timeout (seconds, < 0 none) as one deadline for
+ * the whole call: when it passes, the jobs still running are killed and
+ * the call fails with ETIMEDOUT (a job running in the caller meets the
+ * deadline at its next blocking call). */
+GEV_EXTERN int gev_pool_map_timeout(gev_pool *p, gev_greenlet_fn fn,
+                                    void *const *args, void **results, size_t n,
+                                    double timeout);
 
 /* Iterates fn(args[i]) results as they finish, in completion order
  * (gevent's imap_unordered). Jobs are spawned into the pool as slots free
@@ -436,7 +474,9 @@ GEV_EXTERN gev_pool_imap *gev_pool_imap_unordered(gev_pool *p,
  * NULL); 0 when all n were returned; -1 with *index set and errno = the
  * job's error if that job failed (iteration may go on); or -1 with *index
  * untouched: EINVAL, EXDEV, ENOMEM, blocking-call errors (ETIMEDOUT: no
- * job finished in time). */
+ * job finished in time). When no slot is free, none of the iterator's
+ * jobs runs and the caller is a member of the pool, the next job runs in
+ * the caller (see "Work from inside the pool"). */
 GEV_EXTERN int gev_pool_imap_next(gev_pool_imap *it, double timeout,
                                   size_t *index, void **value);
 /* Kills the jobs still running (without waiting) and frees the iterator.

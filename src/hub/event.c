@@ -76,7 +76,7 @@ int gev_event_is_set(const gev_event *e) {
 }
 
 int gev_event_wait(gev_event *e, double timeout) {
-  if (event_check(e) < 0)
+  if (event_check(e) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (e->flag_)
     return 0;
@@ -175,7 +175,7 @@ int gev_async_result_set_error(gev_async_result *r, int err) {
 static int result_wait(gev_async_result *r, double timeout, void **value,
                        int *stored) {
   *stored = 0;
-  if (result_check(r) < 0)
+  if (result_check(r) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (r->state_ != RESULT_PENDING) {
     *stored = 1;

@@ -1,6 +1,6 @@
 /*
- * Greenlets (gevent.Greenlet): spawn, join, kill, links, and the module
- * helpers over many greenlets (joinall, killall, iwait).
+ * Greenlets (gevent.Greenlet): spawn, join, kill, links. The helpers over
+ * many greenlets (joinall, killall, iwait) are in joinall.c.
  *
  * Lifetime. A greenlet object holds one reference for each handle given
  * out and one "alive" reference from spawn until its links have run; so it
@@ -8,10 +8,16 @@
  * is freed by the hub as soon as it finishes; its task lives in the object.
  *
  * Completion, in the greenlet's own context when fn returns: record value
- * or error, mark ready, wake joiners, queue the "done" callback. The done
- * callback (in the hub) runs the links in order, reports an error nobody
- * linked to on stderr, and drops the alive reference. Links added after
+ * or error, mark ready, queue the "done" callback. The done callback (in
+ * the hub) runs the links in order, then wakes the joiners, reports an
+ * error nobody linked to, and drops the alive reference. Links added after
  * completion queue the done callback again.
+ *
+ * Ordering, as gevent's: a join is a link appended last, so whoever waits
+ * for a greenlet (join, get, kill with block, joinall, iwait) sees it
+ * finished only once the links added before have run. "Ready" (the
+ * function returned) and "finished" (ready, and no link left to run)
+ * differ only between completion and the done callback.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -20,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coro/tools.h"
 #include "hub/hub_internal.h"
 
 /* ---- Lifetime ---------------------------------------------------------- */
@@ -44,36 +51,88 @@ static void list_del(gev__hub *h, gev_greenlet *g) {
 
 /* Greenlet objects are recycled through a short per-thread free list (in
  * the hub layer's thread block): a spawn-heavy program allocates and frees
- * them in bursts that outrun glibc's small per-thread cache. */
+ * them in bursts that outrun glibc's small per-thread cache.
+ *
+ * A handle used after its last release (a second gev_greenlet_unref is
+ * the usual slip) must fail loudly, not corrupt the greenlet that reuses
+ * the block. Released blocks are marked dead (magic), poisoned for
+ * AddressSanitizer while they wait on the list, and reused oldest first,
+ * so a stale handle most likely meets a dead block and aborts with
+ * "gev: greenlet handle released twice". (A block already reused by a
+ * newer greenlet cannot be told from it: the check is a safety net.) */
 #define FREE_GREENLETS_MAX 1024
+enum { GREENLET_LIVE = 0x4772656eu, GREENLET_DEAD = 0x64656164u };
+
+static void poison(gev_greenlet *g) {
+#ifdef GEV_ASAN
+  ASAN_POISON_MEMORY_REGION(g, sizeof *g);
+#endif
+  (void)g;
+}
+
+static void unpoison(gev_greenlet *g) {
+#ifdef GEV_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(g, sizeof *g);
+#endif
+  (void)g;
+}
+
+/* Aborts with "gev: <rule>" unless g is a live greenlet. */
+static void check_alive(const gev_greenlet *g, const char *rule) {
+#ifdef GEV_ASAN
+  if (__asan_region_is_poisoned((void *)g, sizeof *g))
+    gev__die(rule);
+#endif
+  if (g->magic != GREENLET_LIVE)
+    gev__die(rule);
+}
 
 static gev_greenlet *greenlet_alloc(gev__tls *tls) {
-  gev_greenlet *g = tls->free_greenlets;
+  gev_greenlet *g = tls->free_head;
   if (!g)
-    return calloc(1, sizeof *g);
-  tls->free_greenlets = g->next;
-  tls->nfree_greenlets--;
-  memset(g, 0, sizeof *g);
+    g = calloc(1, sizeof *g);
+  else {
+    unpoison(g);
+    tls->free_head = g->next;
+    if (!tls->free_head)
+      tls->free_tail = NULL;
+    tls->nfree_greenlets--;
+    memset(g, 0, sizeof *g);
+  }
+  if (g)
+    g->magic = GREENLET_LIVE;
   return g;
 }
 
 void gev__greenlet_release_memory(gev_greenlet *g) {
   gev__tls *tls = gev__tls_peek();
+  /* volatile: a plain store right before free() is optimised away */
+  *(volatile unsigned *)&g->magic = GREENLET_DEAD;
   if (!tls || tls->nfree_greenlets >= FREE_GREENLETS_MAX) {
     free(g);
     return;
   }
-  g->next = tls->free_greenlets;
-  tls->free_greenlets = g;
+  g->next = NULL;
+  if (tls->free_tail) {
+    unpoison(tls->free_tail);
+    tls->free_tail->next = g;
+    poison(tls->free_tail);
+  } else {
+    tls->free_head = g;
+  }
+  tls->free_tail = g;
   tls->nfree_greenlets++;
+  poison(g);
 }
 
 void gev__greenlet_free_cache(gev__tls *tls) {
   gev_greenlet *g;
-  while ((g = tls->free_greenlets)) {
-    tls->free_greenlets = g->next;
+  while ((g = tls->free_head)) {
+    unpoison(g);
+    tls->free_head = g->next;
     free(g);
   }
+  tls->free_tail = NULL;
   tls->nfree_greenlets = 0;
 }
 
@@ -104,14 +163,21 @@ static void greenlet_free(gev_greenlet *g) {
   gev__greenlet_release_memory(g);
 }
 
+#define USED_AFTER_RELEASE "greenlet handle used after its last release"
+
 GEV_EXTERN gev_greenlet *gev_greenlet_ref(gev_greenlet *g) {
-  if (g)
+  if (g) {
+    check_alive(g, USED_AFTER_RELEASE);
     g->refs++;
+  }
   return g;
 }
 
 GEV_EXTERN void gev_greenlet_unref(gev_greenlet *g) {
-  if (g && --g->refs == 0)
+  if (!g)
+    return;
+  check_alive(g, "greenlet handle released twice");
+  if (--g->refs == 0)
     greenlet_free(g);
 }
 
@@ -121,6 +187,11 @@ static void report_failure(gev_greenlet *g) {
   gev__log(GEV_LOG_ERROR, "gev: greenlet %s failed: %s (%s)",
            gev_greenlet_name(g), g->errmsg ? g->errmsg : strerror(g->err),
            strerror(g->err));
+}
+
+/* Ready with no link left to run: what joiners wait for. */
+int gev__greenlet_finished(const gev_greenlet *g) {
+  return g->ready && !g->done.queued;
 }
 
 static void run_done(gev__cb *cb) {
@@ -134,6 +205,9 @@ static void run_done(gev__cb *cb) {
     l->fn(g, l->arg);
     link_free(g, l);
   }
+  if (gev__greenlet_finished(
+          g)) /* no link added meanwhile queued another pass */
+    gev__waitq_wake_all(&g->joiners, NULL, 0);
   if (g->err && !user_links && !g->reported) {
     g->reported = 1;
     report_failure(g);
@@ -147,7 +221,7 @@ static void run_done(gev__cb *cb) {
 
 static void schedule_done(gev_greenlet *g) {
   if (!g->done.queued)
-    gev__queue(g->hub, &g->done);
+    gev__run_soon(g->hub, &g->done);
 }
 
 static void complete(gev_greenlet *g, void *value, int err) {
@@ -156,8 +230,7 @@ static void complete(gev_greenlet *g, void *value, int err) {
   g->ready = 1;
   if (g->started)
     g->hub->nrunning--;
-  gev__waitq_wake_all(&g->joiners, NULL, 0);
-  schedule_done(g);
+  schedule_done(g); /* runs the links, then wakes the joiners */
 }
 
 /* The coroutine body of every greenlet. */
@@ -170,6 +243,27 @@ static void *greenlet_main(void *arg) {
     g->fail_err = 0;
   complete(g, g->fail_err ? NULL : value, g->fail_err);
   return NULL;
+}
+
+void *gev__greenlet_run_inline(gev_greenlet_fn fn, void *arg, int *err) {
+  gev_greenlet *g = gev_getcurrent();
+  int saved_err;
+  char *saved_msg;
+  void *value;
+  if (!g) {
+    *err = 0;
+    return fn(arg);
+  }
+  saved_err = g->fail_err;
+  saved_msg = g->errmsg;
+  g->fail_err = 0;
+  g->errmsg = NULL;
+  value = fn(arg);
+  *err = g->fail_err == ECANCELED ? 0 : g->fail_err;
+  free(g->errmsg);
+  g->fail_err = saved_err;
+  g->errmsg = saved_msg;
+  return *err ? NULL : value;
 }
 
 /* Hub: switch into the greenlet for its first run; when it comes back
@@ -225,11 +319,17 @@ static void resume_and_reap(gev__cb *cb) {
 
 /* ---- Spawning ---------------------------------------------------------- */
 
+/* spawn_later's timer: starts the greenlet once its time has come on
+ * gev_monotonic()'s clock (a timer that fired early is re-armed). */
 static void later_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   gev_greenlet *g = w->data;
+  double left = g->later_at - gev_monotonic();
   (void)loop, (void)revents;
   g->hub->nwatchers--;
-  gev__queue(g->hub, &g->start);
+  if (left > 0)
+    gev__timer_start(g->hub, w, left);
+  else
+    gev__run_soon(g->hub, &g->start);
 }
 
 static gev_greenlet *greenlet_new(const gev_spawn_opts *o, gev_greenlet_fn fn,
@@ -276,7 +376,7 @@ GEV_EXTERN gev_greenlet *gev_spawn_ex(const gev_spawn_opts *opts,
                                       gev_greenlet_fn fn, void *arg) {
   gev_greenlet *g = greenlet_new(opts, fn, arg);
   if (g)
-    gev__queue(g->hub, &g->start);
+    gev__run_soon(g->hub, &g->start);
   return g;
 }
 
@@ -293,10 +393,10 @@ GEV_EXTERN gev_greenlet *gev_spawn_later(double seconds, gev_greenlet_fn fn,
   }
   if (!(g = greenlet_new(NULL, fn, arg)))
     return NULL;
-  ev_timer_init(&g->later, later_cb, seconds, 0);
+  ev_init(&g->later, later_cb);
   g->later.data = g;
-  ev_timer_start(g->hub->loop, &g->later);
-  g->hub->nwatchers++;
+  g->later_at = gev_monotonic() + seconds;
+  gev__timer_start(g->hub, &g->later, seconds);
   return g;
 }
 
@@ -338,11 +438,12 @@ GEV_EXTERN gev_greenlet *gev_getcurrent(void) {
 
 /* ---- Join, get, kill --------------------------------------------------- */
 
-static int check_greenlet(const gev_greenlet *g) {
+int gev__greenlet_check(const gev_greenlet *g) {
   if (!g) {
     errno = EINVAL;
     return -1;
   }
+  check_alive(g, USED_AFTER_RELEASE);
   if (g->hub_id != gev__hub_current_id()) { /* its hub may be gone */
     errno = EXDEV;
     return -1;
@@ -352,16 +453,16 @@ static int check_greenlet(const gev_greenlet *g) {
 
 GEV_EXTERN int gev_greenlet_join(gev_greenlet *g, double timeout) {
   int rc = 0;
-  if (check_greenlet(g) < 0)
+  if (gev__greenlet_check(g) < 0 || gev__bad_timeout(timeout))
     return -1;
-  if (g->ready)
+  if (gev__greenlet_finished(g))
     return 0;
   if (gev_getcurrent() == g) {
     errno = EDEADLK;
     return -1;
   }
   g->refs++;
-  while (!g->ready && rc == 0)
+  while (!gev__greenlet_finished(g) && rc == 0)
     rc = gev__waitq_wait(&g->joiners, timeout, "join", NULL);
   gev_greenlet_unref(g);
   return rc;
@@ -392,7 +493,7 @@ static void kill_unstarted(gev_greenlet *g) {
   complete(g, NULL, 0);
 }
 
-static void kill_now(gev_greenlet *g) {
+void gev__greenlet_kill_now(gev_greenlet *g) {
   if (g->ready)
     return;
   g->killed = 1;
@@ -405,21 +506,21 @@ static void kill_now(gev_greenlet *g) {
 }
 
 GEV_EXTERN int gev_greenlet_kill(gev_greenlet *g, int block, double timeout) {
-  if (check_greenlet(g) < 0)
+  if (gev__greenlet_check(g) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (block && gev_in_hub()) {
     errno = EPERM;
     return -1;
   }
-  kill_now(g);
-  if (!block || g->ready || gev_getcurrent() == g)
+  gev__greenlet_kill_now(g);
+  if (!block || gev__greenlet_finished(g) || gev_getcurrent() == g)
     return 0;
   return gev_greenlet_join(g, timeout);
 }
 
 void gev__greenlet_kill_all(gev__hub *h) {
   for (gev_greenlet *g = h->greenlets; g; g = g->next)
-    kill_now(g);
+    gev__greenlet_kill_now(g);
 }
 
 /* The hub goes away: greenlet objects still held by handles stay valid
@@ -453,7 +554,7 @@ void gev__greenlet_detach_all(gev__hub *h) {
 int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
                        int internal) {
   struct gev__link *l, **tail;
-  if (check_greenlet(g) < 0)
+  if (gev__greenlet_check(g) < 0)
     return -1;
   if (!fn) {
     errno = EINVAL;
@@ -486,7 +587,7 @@ GEV_EXTERN int gev_greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg) {
 
 GEV_EXTERN int gev_greenlet_unlink(gev_greenlet *g, gev_link_fn fn, void *arg) {
   struct gev__link **p, *l;
-  if (check_greenlet(g) < 0)
+  if (gev__greenlet_check(g) < 0)
     return -1;
   for (p = &g->links; (l = *p); p = &l->next) {
     if (l->fn == fn && l->arg == arg) {
@@ -558,233 +659,4 @@ void gev__greenlet_describe(FILE *out, gev_greenlet *g) {
   if (g->task.killed && !g->ready)
     fprintf(out, " (killed)");
   fputc('\n', out);
-}
-
-/* ---- Many greenlets ---------------------------------------------------- */
-
-/* Shared state of one joinall/iwait: heap, counted by its links. */
-typedef struct multiwait {
-  gev__task *task;     /* the waiting coroutine's task */
-  gev__waitq q;        /* it parks here */
-  gev_greenlet **done; /* ring of finished greenlets (iwait) */
-  size_t ndone, head, cap;
-  size_t finished, failed;
-  size_t need;       /* joinall: finishes still needed to return */
-  int stop_on_error; /* joinall: GEV_JOIN_RAISE_ERROR */
-  unsigned refs;     /* owner + outstanding links */
-  double deadline;
-  int owner_gone;
-} multiwait;
-
-static void mw_unref(multiwait *m) {
-  if (--m->refs == 0) {
-    free(m->done);
-    free(m);
-  }
-}
-
-static int mw_satisfied(const multiwait *m) {
-  return m->finished >= m->need || (m->stop_on_error && m->failed);
-}
-
-/* Link run as each greenlet finishes: counts it, and wakes the waiter only
- * when it has something to do (every finish for iwait, the last needed
- * one for joinall), so joining a batch costs one wake-up. */
-static void mw_link(gev_greenlet *g, void *arg) {
-  multiwait *m = arg;
-  if (!m->owner_gone) {
-    m->finished++;
-    if (g->err)
-      m->failed++;
-    if (m->done)
-      m->done[(m->head + m->ndone++) % m->cap] = g;
-    if (m->done || mw_satisfied(m))
-      gev__waitq_wake_one(&m->q, NULL, 0);
-  }
-  mw_unref(m);
-}
-
-/* Links every greenlet of gs, or with skip_ready only those not finished
- * yet (their count is the caller's). */
-static multiwait *mw_new(gev_greenlet **gs, size_t n, int ring,
-                         int skip_ready) {
-  multiwait *m = calloc(1, sizeof *m);
-  if (!m)
-    return NULL;
-  m->refs = 1;
-  if (ring && n && !(m->done = calloc(n, sizeof *m->done))) {
-    free(m);
-    return NULL;
-  }
-  m->cap = n;
-  for (size_t i = 0; i < n; i++) {
-    if (skip_ready && gs[i]->ready)
-      continue;
-    if (gev__greenlet_link(gs[i], mw_link, m, 1) < 0)
-      continue;
-    m->refs++;
-  }
-  return m;
-}
-
-static void mw_release(multiwait *m, gev_greenlet **gs, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    if (gev_greenlet_unlink(gs[i], mw_link, m) == 0)
-      m->refs--;
-  }
-  m->owner_gone = 1;
-  mw_unref(m);
-}
-
-static double remaining(double deadline) {
-  if (deadline < 0)
-    return -1;
-  double left = deadline - ev_time();
-  return left > 0 ? left : 1e-9;
-}
-
-static int check_list(gev_greenlet **gs, size_t n) {
-  if (!gs && n) {
-    errno = EINVAL;
-    return -1;
-  }
-  for (size_t i = 0; i < n; i++)
-    if (check_greenlet(gs[i]) < 0)
-      return -1;
-  return 0;
-}
-
-static size_t count_ready(gev_greenlet **gs, size_t n, size_t *failed) {
-  size_t k = 0;
-  *failed = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (gs[i]->ready) {
-      k++;
-      *failed += gs[i]->err != 0;
-    }
-  }
-  return k;
-}
-
-GEV_EXTERN int gev_joinall(gev_greenlet **gs, size_t n, double timeout,
-                           int flags, size_t count) {
-  size_t want = count && count < n ? count : n, failed, k;
-  double deadline = timeout >= 0 ? ev_time() + timeout : -1;
-  multiwait *m;
-  int rc = 0;
-  if (check_list(gs, n) < 0)
-    return -1;
-  k = count_ready(gs, n, &failed);
-  if (k >= want || ((flags & GEV_JOIN_RAISE_ERROR) && failed))
-    return (int)k;
-  if (!(m = mw_new(gs, n, 0, 1)))
-    return -1;
-  m->need = want - k;
-  m->stop_on_error = (flags & GEV_JOIN_RAISE_ERROR) != 0;
-  while (!mw_satisfied(m)) {
-    rc = gev__waitq_wait(&m->q, remaining(deadline), "joinall", NULL);
-    if (rc < 0)
-      break;
-  }
-  int err = errno;
-  mw_release(m, gs, n);
-  errno = err;
-  k = count_ready(gs, n, &failed);
-  if (rc < 0 && errno == ETIMEDOUT && timeout >= 0 && deadline <= ev_time() &&
-      !gev__scopes_expired(gev__task_current()))
-    return (int)k; /* our own timeout: report the finished subset */
-  return rc < 0 ? -1 : (int)k;
-}
-
-GEV_EXTERN int gev_killall(gev_greenlet **gs, size_t n, int block,
-                           double timeout) {
-  int k;
-  if (check_list(gs, n) < 0)
-    return -1;
-  if (block && gev_in_hub()) {
-    errno = EPERM;
-    return -1;
-  }
-  for (size_t i = 0; i < n; i++)
-    kill_now(gs[i]);
-  if (!block)
-    return 0;
-  k = gev_joinall(gs, n, timeout, 0, 0);
-  if (k < 0)
-    return -1;
-  if ((size_t)k < n) {
-    errno = ETIMEDOUT;
-    return -1;
-  }
-  return 0;
-}
-
-struct gev_iwait {
-  multiwait *m;
-  gev_greenlet **gs;
-  size_t n, returned;
-  double deadline;
-};
-
-GEV_EXTERN gev_iwait *gev_iwait_new(gev_greenlet **gs, size_t n,
-                                    double timeout) {
-  gev_iwait *it;
-  if (check_list(gs, n) < 0)
-    return NULL;
-  if (!(it = calloc(1, sizeof *it)))
-    return NULL;
-  if (n && !(it->gs = malloc(n * sizeof *gs)))
-    goto out_free;
-  if (n)
-    memcpy(it->gs, gs, n * sizeof *gs);
-  it->n = n;
-  it->deadline = timeout >= 0 ? ev_time() + timeout : -1;
-  for (size_t i = 0; i < n; i++)
-    gev_greenlet_ref(gs[i]);
-  if (!(it->m = mw_new(gs, n, 1, 0)))
-    goto out_unref;
-  return it;
-out_unref:
-  for (size_t i = 0; i < n; i++)
-    gev_greenlet_unref(gs[i]);
-  free(it->gs);
-out_free:
-  free(it);
-  return NULL;
-}
-
-GEV_EXTERN gev_greenlet *gev_iwait_next(gev_iwait *it) {
-  multiwait *m;
-  if (!it) {
-    errno = EINVAL;
-    return NULL;
-  }
-  m = it->m;
-  while (m->ndone == 0) {
-    if (it->returned == it->n) {
-      errno = 0;
-      return NULL;
-    }
-    if (it->deadline >= 0 && ev_time() >= it->deadline) {
-      errno = ETIMEDOUT;
-      return NULL;
-    }
-    if (gev__waitq_wait(&m->q, remaining(it->deadline), "iwait", NULL) < 0)
-      return NULL;
-  }
-  gev_greenlet *g = m->done[m->head];
-  m->head = (m->head + 1) % m->cap;
-  m->ndone--;
-  it->returned++;
-  return g;
-}
-
-GEV_EXTERN void gev_iwait_free(gev_iwait *it) {
-  if (!it)
-    return;
-  mw_release(it->m, it->gs, it->n);
-  for (size_t i = 0; i < it->n; i++)
-    gev_greenlet_unref(it->gs[i]);
-  free(it->gs);
-  free(it);
 }

@@ -9,7 +9,7 @@
  *      the pass stops after ~5 ms so that I/O gets its turn;
  *   2. poll: one ev_run iteration without blocking if callbacks are still
  *      queued; otherwise ev_run blocks until a watcher fires and queues
- *      work (gev__queue then breaks out of ev_run) or no watcher is left;
+ *      work (gev__run_soon then breaks out of ev_run) or no watcher is left;
  *   3. fired watchers (timers, io, signals, children) wake parked tasks,
  *      which queues them for the next pass.
  * When ev_run returns with nothing queued, no watcher active (its return
@@ -49,7 +49,6 @@
 #include <unistd.h>
 
 #include "hub/hub_internal.h"
-#include "hub/signal_internal.h" /* gev__hub_forget_after_fork */
 
 #define DRAIN_BUDGET 0.005 /* seconds per callback pass */
 
@@ -70,7 +69,7 @@ void gev__die(const char *rule) {
 
 /* ---- Callback queue ---------------------------------------------------- */
 
-void gev__queue(gev__hub *h, gev__cb *cb) {
+void gev__run_soon(gev__hub *h, gev__cb *cb) {
   if (cb->queued)
     gev__die("a callback was queued twice");
   cb->queued = 1;
@@ -105,7 +104,7 @@ static void drain(gev__hub *h) {
   while (!h->stopping && (cb = dequeue(h))) {
     cb->run(cb);
     if ((++n & 63) == 0) {
-      double now = ev_time();
+      double now = gev_monotonic();
       if (start == 0)
         start = now;
       else if (now - start > DRAIN_BUDGET)
@@ -142,7 +141,7 @@ GEV_EXTERN int gev_run_callback(gev_callback_fn fn, void *arg) {
   u->cb.run = run_user_cb;
   u->fn = fn;
   u->arg = arg;
-  gev__queue(h, &u->cb);
+  gev__run_soon(h, &u->cb);
   return 0;
 }
 
@@ -157,10 +156,30 @@ static void resume_task(gev__cb *cb) {
   gev__task_resume(t);
 }
 
+/* Starts w to fire after seconds, counted from now: libev counts a timer
+ * from its cached loop time, which is stale by however long the running
+ * greenlet has computed since the loop last polled, so the cache is
+ * refreshed first (gevent's loop.update_now() before arming a sleep). */
+void gev__timer_start(gev__hub *h, ev_timer *w, double seconds) {
+  ev_now_update(h->loop);
+  ev_timer_set(w, seconds > 0 ? seconds : 0, 0);
+  ev_timer_start(h->loop, w);
+  h->nwatchers++;
+}
+
+/* The deadline timer fired. Deadlines are points on gev_monotonic()'s
+ * clock; libev's timer only approximates one (its own clock reads, the
+ * poll's rounding), so a timer that fired early is re-armed for the rest
+ * instead of waking the task: a wait never times out before its time. */
 static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   gev__task *t = w->data;
+  double left = t->deadline_at - gev_monotonic();
   (void)loop, (void)revents;
   t->hub->nwatchers--; /* a one-shot timer stops itself */
+  if (left > 0) {
+    gev__timer_start(t->hub, w, left);
+    return;
+  }
   t->scope_fired = t->armed_scope != NULL;
   if (t->armed_scope)
     t->armed_scope->expired = 1;
@@ -278,11 +297,26 @@ gev__task *gev__task_current(void) {
 /* Loop callbacks run on the hub's coroutine, so this covers them too. */
 static int in_hub(gev__hub *h) { return h->thr->current == h->coro; }
 
-static void abandon_if_overdue(gev__hub *h, gev__task *t);
+__attribute__((noinline, cold)) static void abandon_if_overdue(gev__hub *h,
+                                                               gev__task *t);
 
-/* The running coroutine's task if it may block now; NULL with errno
- * otherwise. Inlined: every blocking call starts here. */
-static inline __attribute__((always_inline)) gev__task *blocking_task(void) {
+/* The checks of a task that may change between two parks of one call: a
+ * kill, an expired scope. 0 or -1 with errno. */
+static int task_may_block(gev__task *t) {
+  if (t->killed) {
+    if (t->hub->destroying)
+      abandon_if_overdue(t->hub, t);
+    errno = ECANCELED;
+    return -1;
+  }
+  if (t->scopes && gev__scopes_expired(t)) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  return 0;
+}
+
+gev__task *gev__blocking_task(void) {
   gev__hub *h = gev__hub_get();
   gev__task *t;
   if (!h)
@@ -296,27 +330,23 @@ static inline __attribute__((always_inline)) gev__task *blocking_task(void) {
     if (!(t = gev__task_current()))
       return NULL;
   }
-  if (t->killed) {
-    if (h->destroying)
-      abandon_if_overdue(h, t);
-    errno = ECANCELED;
-    return NULL;
-  }
-  if (t->scopes && gev__scopes_expired(t)) {
-    errno = ETIMEDOUT;
-    return NULL;
-  }
-  return t;
+  return task_may_block(t) < 0 ? NULL : t;
 }
 
-int gev__may_block(void) { return blocking_task() ? 0 : -1; }
+int gev__may_block(void) { return gev__blocking_task() ? 0 : -1; }
 
-/* Arms the task's deadline timer: the earlier of the call's timeout and
- * its scopes' deadlines. */
+/* Arms the task's deadline timer: the earlier of the call's timeout,
+ * counted from now, and its scopes' deadlines, all on gev_monotonic()'s
+ * clock. A wait without either reads no clock at all. */
 static void arm_deadline(gev__hub *h, gev__task *t, double timeout) {
   gev_timeout *scope = NULL;
-  double now = ev_now(h->loop);
-  double at = timeout >= 0 ? now + timeout : HUGE_VAL;
+  double now, at;
+  t->armed_scope = NULL;
+  t->scope_fired = 0;
+  if (timeout < 0 && !t->scopes)
+    return;
+  now = gev_monotonic();
+  at = timeout >= 0 ? now + timeout : HUGE_VAL;
   if (t->scopes) {
     double s = gev__scopes_deadline(t, &scope);
     if (s < at)
@@ -325,12 +355,10 @@ static void arm_deadline(gev__hub *h, gev__task *t, double timeout) {
       scope = NULL;
   }
   t->armed_scope = scope;
-  t->scope_fired = 0;
   if (at == HUGE_VAL)
     return;
-  ev_timer_set(&t->deadline, at > now ? at - now : 0, 0);
-  ev_timer_start(h->loop, &t->deadline);
-  h->nwatchers++;
+  t->deadline_at = at;
+  gev__timer_start(h, &t->deadline, at - now);
 }
 
 static void disarm_deadline(gev__hub *h, gev__task *t) {
@@ -359,7 +387,7 @@ static void park_begin(gev__task *t) {
 static void queue_resume(gev__task *t) {
   t->resume_gen = t->park_gen;
   if (!t->resume.queued)
-    gev__queue(t->hub, &t->resume);
+    gev__run_soon(t->hub, &t->resume);
 }
 
 void gev__task_resume_failed(gev__task *t) {
@@ -367,7 +395,7 @@ void gev__task_resume_failed(gev__task *t) {
    * the wake stands. Try again on the next pass. */
   gev__log(GEV_LOG_WARNING, "gev: cannot resume %s yet: %s",
            gev_coro_name(t->coro), strerror(errno));
-  gev__queue(t->hub, &t->resume);
+  gev__run_soon(t->hub, &t->resume);
 }
 
 static const char *task_name(const gev__task *t) {
@@ -424,12 +452,23 @@ static int park_current(gev__hub *h, gev__task *t, const char *what,
   return 0;
 }
 
-/* Parks t, which blocking_task() has vetted. */
+/* Parks t, which gev__blocking_task() has vetted. */
 static int park_task(gev__task *t, double timeout, const char *what,
                      void **value) {
   park_begin(t);
   arm_deadline(t->hub, t, timeout);
   return park_current(t->hub, t, what, value);
+}
+
+int gev__park_task(gev__task *t, double timeout, const char *what,
+                   void **value) {
+  if (gev__bad_timeout(timeout) || task_may_block(t) < 0)
+    return -1;
+  if (timeout == 0) {
+    errno = ETIMEDOUT;
+    return -1;
+  }
+  return park_task(t, timeout, what, value);
 }
 
 /* gev_hub_destroy waits for the greenlets it killed to return. One that
@@ -449,8 +488,8 @@ __attribute__((noinline, cold)) static void abandon_if_overdue(gev__hub *h,
 }
 
 int gev__park(double timeout, const char *what, void **value) {
-  gev__task *t = blocking_task();
-  if (!t)
+  gev__task *t;
+  if (gev__bad_timeout(timeout) || !(t = gev__blocking_task()))
     return -1;
   if (timeout == 0) {
     errno = ETIMEDOUT;
@@ -461,7 +500,7 @@ int gev__park(double timeout, const char *what, void **value) {
 
 /* Yields behind the callbacks already queued (gev_sleep(0)). */
 int gev__yield(void) {
-  gev__task *t = blocking_task();
+  gev__task *t = gev__blocking_task();
   if (!t)
     return -1;
   park_begin(t);
@@ -501,9 +540,9 @@ int gev__wake(gev__task *t, void *value, int err) {
 
 int gev__waitq_wait(gev__waitq *q, double timeout, const char *what,
                     void **value) {
-  gev__task *t = blocking_task();
+  gev__task *t;
   int rc;
-  if (!t)
+  if (gev__bad_timeout(timeout) || !(t = gev__blocking_task()))
     return -1;
   if (timeout == 0) {
     errno = ETIMEDOUT;
@@ -597,11 +636,7 @@ static int is_main_thread(void) {
   return getpid() == (pid_t)syscall(SYS_gettid);
 }
 
-static void hub_free(gev__hub *h) {
-  free(h->fd_readers);
-  free(h->fd_writers);
-  free(h);
-}
+static void hub_free(gev__hub *h) { free(h); }
 
 static unsigned long long next_hub_id = 1;
 
@@ -915,7 +950,7 @@ GEV_EXTERN void gev_print_run_info(FILE *out) {
 /* ---- After fork: forgetting the parent's hub --------------------------- */
 
 /*
- * Added for fork support (gev_fork_discard in src/net/fork.c). A forked
+ * Added for fork support (gev_fork_discard in src/proc/fork.c). A forked
  * child holds a copy of the parent's hub: its loop (sharing the parent's
  * epoll and eventfd descriptors), its greenlets and their stacks. The child
  * must not run any of them, so they are released here as if they had died

@@ -41,6 +41,7 @@ struct gev__task {
   gev__waitq *wq;                     /* wait queue it sits on, or NULL */
   gev__task *wq_prev, *wq_next;
   ev_timer deadline;        /* armed while parked with a deadline */
+  double deadline_at;       /* when it is due, on gev_monotonic()'s clock */
   gev_timeout *scopes;      /* innermost first */
   gev_timeout *armed_scope; /* scope whose deadline is armed, or NULL */
 };
@@ -48,7 +49,7 @@ struct gev__task {
 struct gev_timeout {
   gev__task *task;
   gev_timeout *next;
-  double deadline; /* ev_time() based; HUGE_VAL for never */
+  double deadline; /* gev_monotonic() based; HUGE_VAL for never */
   int expired;
 };
 
@@ -56,8 +57,9 @@ struct gev_timeout {
  * thread root (head->upper); libgev has no other thread-local variable.
  * Created with the thread's first hub, freed when the thread exits. */
 struct gev__tls {
-  gev__tls_head head;           /* first: the thread's hub (park.h) */
-  gev_greenlet *free_greenlets; /* greenlet.c's recycled objects */
+  gev__tls_head head;      /* first: the thread's hub (park.h) */
+  gev_greenlet *free_head; /* greenlet.c's recycled objects, */
+  gev_greenlet *free_tail; /* reused oldest first */
   size_t nfree_greenlets;
   void *slot[GEV__TLS_NSLOTS]; /* see park.h */
   void (*slot_release[GEV__TLS_NSLOTS])(void *);
@@ -82,16 +84,14 @@ struct gev__hub {
   gev_greenlet *greenlets; /* every greenlet object alive, for run info */
   size_t ngreenlets, nrunning, nparked, nwatchers;
   unsigned long next_id;
-  int running_until_idle;   /* main is in gev_run */
-  int destroying;           /* gev_hub_destroy waits for greenlets */
-  int stopping;             /* the hub coroutine is being unwound */
-  int is_default;           /* loop is libev's default loop */
-  gev__task *plain_tasks;   /* tasks of plain coroutines, to detach */
-  double destroy_grace_end; /* gev_monotonic() time killed greenlets
-                               have to finish in gev_hub_destroy */
-  /* Per-fd single-waiter registry for gev_wait_read/write. */
-  gev__task **fd_readers, **fd_writers;
-  size_t nfds;
+  int running_until_idle;       /* main is in gev_run */
+  int destroying;               /* gev_hub_destroy waits for greenlets */
+  int stopping;                 /* the hub coroutine is being unwound */
+  int is_default;               /* loop is libev's default loop */
+  struct gev__fdwaits *fdwaits; /* fdwait.c's state, NULL until used */
+  gev__task *plain_tasks;       /* tasks of plain coroutines, to detach */
+  double destroy_grace_end;     /* gev_monotonic() time killed greenlets
+                                   have to finish in gev_hub_destroy */
 };
 
 struct gev_greenlet {
@@ -100,6 +100,7 @@ struct gev_greenlet {
   gev__cb done;              /* runs links once finished */
   gev__hub *hub;             /* ro */
   unsigned long long hub_id; /* ro: gev__hub_id(hub), for identity checks */
+  unsigned magic;            /* private: live or released (see greenlet.c) */
   gev_coro *coro;            /* NULL once finished and released */
   gev_greenlet_fn fn;
   void *arg;
@@ -114,6 +115,7 @@ struct gev_greenlet {
   struct gev__link *links; /* in link order */
   gev__waitq joiners;
   ev_timer later;            /* spawn_later */
+  double later_at;           /* when to start, on gev_monotonic()'s clock */
   gev_greenlet *prev, *next; /* hub->greenlets */
   gev_spawn_opts opts;
   struct gev__link {
@@ -126,7 +128,14 @@ struct gev_greenlet {
 };
 
 /* hub.c */
-void gev__queue(gev__hub *h, gev__cb *cb);
+/* Appends cb to the hub's callback queue (gevent's run_callback): it runs
+ * from the hub in FIFO order, in the drain pass under way if there is one.
+ * (Named apart from the public gev_queue, which is unrelated.) */
+void gev__run_soon(gev__hub *h, gev__cb *cb);
+/* Starts the one-shot timer w (initialised, inactive) to fire seconds
+ * from now, refreshing libev's cached time first, and counts it in
+ * nwatchers (its callback must uncount it). */
+void gev__timer_start(gev__hub *h, ev_timer *w, double seconds);
 gev__task *gev__task_of(gev_coro *c);
 void gev__task_init(gev__task *t, gev__hub *h, gev_coro *c);
 void gev__task_fini(gev__task *t);
@@ -151,6 +160,13 @@ static inline void gev__task_resume(gev__task *t) {
 int gev__yield(void);
 
 /* greenlet.c */
+/* 0, or -1 with EINVAL (NULL) or EXDEV (another thread's); aborts on a
+ * released handle. */
+int gev__greenlet_check(const gev_greenlet *g);
+/* Ready, and no link of it left to run: what waiters wait for. */
+int gev__greenlet_finished(const gev_greenlet *g);
+/* Kills g without waiting (see gev_greenlet_kill). */
+void gev__greenlet_kill_now(gev_greenlet *g);
 int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
                        int internal);
 void gev__greenlet_kill_all(gev__hub *h);
@@ -160,6 +176,11 @@ void gev__greenlet_release_memory(gev_greenlet *g);
 void gev__greenlet_free_cache(gev__tls *tls);
 void gev__greenlet_abandon(gev_greenlet *g);
 void gev__greenlet_describe(FILE *out, gev_greenlet *g);
+/* Runs fn(arg) in the running coroutine as the body of a greenlet would
+ * run: a gev_fail() inside it makes *err its error (and the value NULL)
+ * instead of marking the caller's greenlet failed; ECANCELED counts as
+ * success, as for a greenlet. Returns fn's value. */
+void *gev__greenlet_run_inline(gev_greenlet_fn fn, void *arg, int *err);
 
 /* timeout.c */
 double gev__scopes_deadline(gev__task *t, gev_timeout **which);

@@ -94,7 +94,7 @@ static int sem_take(gev_semaphore *s) {
 }
 
 static int sem_acquire(gev_semaphore *s, double timeout, const char *what) {
-  if (sem_check(s) < 0)
+  if (sem_check(s) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (sem_take(s))
     return 0;
@@ -291,7 +291,7 @@ static int rlock_take(gev_rlock *l, unsigned long long me) {
 }
 
 int gev_rlock_acquire(gev_rlock *l, double timeout) {
-  if (rlock_check(l) < 0)
+  if (rlock_check(l) < 0 || gev__bad_timeout(timeout))
     return -1;
   unsigned long long me = rlock_me();
   int rc = rlock_take(l, me);

@@ -24,6 +24,8 @@
 #ifndef GEV_SRC_HUB_PARK_H
 #define GEV_SRC_HUB_PARK_H
 
+#include <errno.h>
+#include <math.h>
 #include <stddef.h>
 
 #include "coro/coro_ext.h"
@@ -99,15 +101,37 @@ void gev__tls_slot_on_exit(int which, void (*release)(void *));
  * EPERM in the hub). */
 gev__task *gev__task_current(void);
 
+/* Refuses a NaN timeout or seconds argument: returns 1 with errno EINVAL
+ * for NaN, else 0. Every public call taking one checks it on entry, even
+ * where it would not wait (NaN is a caller's bug, never "forever"). */
+static inline int gev__bad_timeout(double t) {
+  if (!isnan(t))
+    return 0;
+  errno = EINVAL;
+  return 1;
+}
+
 /* Checks that the caller may block: not the hub (EPERM), not killed
  * (ECANCELED), no expired timeout scope (ETIMEDOUT). 0 or -1/errno. */
 int gev__may_block(void);
+
+/* The running coroutine's task if it may block now (the checks of
+ * gev__may_block); NULL with errno otherwise. */
+gev__task *gev__blocking_task(void);
+
+/* As gev__park, for t, which gev__blocking_task() returned earlier in the
+ * same call (a socket call that tried its syscall first, a loop of waits):
+ * checks again only what may have changed meanwhile (a kill, an expired
+ * scope), without looking the hub up. */
+int gev__park_task(gev__task *t, double timeout, const char *what,
+                   void **value);
 
 /* Parks the current task until woken or until timeout seconds (< 0:
  * none; the task's timeout scopes also apply). what names the wait for
  * gev_print_run_info ("sleep", "Queue.get", "read fd 5" ...), a static
  * string. Returns 0 with *value from the waker (value may be NULL), or -1
- * with errno: the waker's err, ETIMEDOUT, ECANCELED, EPERM, EDEADLK. */
+ * with errno: the waker's err, ETIMEDOUT, ECANCELED, EPERM, EDEADLK,
+ * EINVAL (timeout NaN). */
 int gev__park(double timeout, const char *what, void **value);
 
 /* Wakes t with value (err == 0) or error err. The first wake of a park
@@ -131,6 +155,13 @@ gev__task *gev__waitq_first(const gev__waitq *q);
  * gev_hub_get_stats and the verifier). */
 void gev__watcher_started(void);
 void gev__watcher_stopped(void);
+
+/* Forgets the calling thread's hub after fork (src/proc/fork.c): releases
+ * the stacks and control blocks of its greenlets and of the hub coroutine
+ * without running them, destroys its loop, frees the hub. The next gev
+ * call makes a new hub. Must be called from the thread's main coroutine.
+ * 0, or -1 with EPERM (not the main coroutine). 0 when there is no hub. */
+int gev__hub_forget_after_fork(void);
 
 /* Aborts with "gev: <rule>" on stderr. */
 void gev__die(const char *rule) __attribute__((noreturn));

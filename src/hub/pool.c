@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdlib.h>
 
+#include "hub/hub_internal.h"
 #include "hub/sync_priv.h"
 
 typedef struct member {
@@ -182,7 +183,7 @@ static int slot_acquire(gev_pool *p, double timeout, const char *what) {
 
 gev_greenlet *gev_pool_spawn(gev_pool *p, gev_greenlet_fn fn, void *arg,
                              double timeout) {
-  if (pool_check(p) < 0)
+  if (pool_check(p) < 0 || gev__bad_timeout(timeout))
     return NULL;
   if (!fn) {
     errno = EINVAL;
@@ -207,7 +208,7 @@ out_pass_slot:
 }
 
 int gev_pool_add(gev_pool *p, gev_greenlet *g, double timeout) {
-  if (pool_check(p) < 0)
+  if (pool_check(p) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (!g) {
     errno = EINVAL;
@@ -264,7 +265,7 @@ long gev_pool_free_count(const gev_pool *p) {
 }
 
 long gev_pool_wait_available(gev_pool *p, double timeout) {
-  if (pool_check(p) < 0)
+  if (pool_check(p) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (!p->size_)
     return LONG_MAX;
@@ -285,7 +286,7 @@ long gev_pool_wait_available(gev_pool *p, double timeout) {
 /* ---- Join and kill ---------------------------------------------------- */
 
 int gev_pool_join(gev_pool *p, double timeout) {
-  if (pool_check(p) < 0)
+  if (pool_check(p) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (p->count_ == 0)
     return 0;
@@ -297,7 +298,7 @@ int gev_pool_join(gev_pool *p, double timeout) {
 }
 
 int gev_pool_kill(gev_pool *p, int block, double timeout) {
-  if (pool_check(p) < 0)
+  if (pool_check(p) < 0 || gev__bad_timeout(timeout))
     return -1;
   size_t n = p->count_, i = 0;
   gev_greenlet **gs = malloc((n ? n : 1) * sizeof *gs);
@@ -316,55 +317,147 @@ int gev_pool_kill(gev_pool *p, int block, double timeout) {
   return block ? gev_pool_join(p, timeout) : 0;
 }
 
-/* ---- map ---------------------------------------------------------------- */
+/* ---- Work from inside the pool ------------------------------------------ */
 
-static void unref_all(gev_greenlet **gs, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    gev_greenlet_unref(gs[i]);
+/* gevent's rule for apply: a greenlet that already holds a slot of the pool
+ * (one of its members) runs such work itself. Waiting for another slot
+ * could wait for itself: in a pool of one, or when every member does the
+ * same, nobody would ever free one. */
+static int caller_is_member(const gev_pool *p) {
+  gev_greenlet *g = gev_getcurrent();
+  if (!g)
+    return 0;
+  for (const struct gev__link *l = g->links; l; l = l->next)
+    if (l->fn == member_done && ((const member *)l->arg)->pool == p)
+      return 1;
+  return 0;
 }
 
-int gev_pool_map(gev_pool *p, gev_greenlet_fn fn, void *const *args,
-                 void **results, size_t n) {
+/* Whether a spawn would get a slot without waiting. */
+static int slot_free_now(const gev_pool *p) {
+  return !p->size_ ||
+         (free_slots(p) > 0 && gev__wq_len(&p->slot_waiters_) == 0);
+}
+
+int gev_pool_apply(gev_pool *p, gev_greenlet_fn fn, void *arg, void **result) {
   if (pool_check(p) < 0)
+    return -1;
+  if (!fn) {
+    errno = EINVAL;
+    return -1;
+  }
+  int err;
+  void *value;
+  if (caller_is_member(p)) {
+    value = gev__greenlet_run_inline(fn, arg, &err);
+  } else {
+    gev_greenlet *g = gev_pool_spawn(p, fn, arg, -1);
+    if (!g)
+      return -1;
+    err = gev_greenlet_get(g, -1, &value) < 0 ? errno : 0;
+    if (err && !gev_greenlet_ready(g))
+      gev_greenlet_kill(g, 0, 0); /* our wait failed: abandon the job */
+    gev_greenlet_unref(g);
+  }
+  if (err) {
+    errno = err;
+    return -1;
+  }
+  if (result)
+    *result = value;
+  return 0;
+}
+
+/* ---- map ---------------------------------------------------------------- */
+
+typedef struct map_job {
+  gev_greenlet *g; /* NULL when it ran in the caller */
+  void *value;
+  int err;
+} map_job;
+
+/* Starts one job: in a slot of the pool, or in the caller when the caller
+ * is a member and no slot is free (see caller_is_member). 0 or -1. */
+static int map_start(gev_pool *p, gev_greenlet_fn fn, void *arg, int inside,
+                     map_job *job) {
+  if (inside && !slot_free_now(p)) {
+    job->value = gev__greenlet_run_inline(fn, arg, &job->err);
+    return 0;
+  }
+  job->g = gev_pool_spawn(p, fn, arg, -1);
+  return job->g ? 0 : -1;
+}
+
+/* Waits for job's greenlet and takes its result. 0 or -1 (wait failed). */
+static int map_finish(map_job *job) {
+  if (!job->g)
+    return 0;
+  if (gev_greenlet_join(job->g, -1) < 0)
+    return -1;
+  job->err = gev_greenlet_error(job->g);
+  job->value = job->err ? NULL : gev_greenlet_value(job->g);
+  return 0;
+}
+
+static void map_release(map_job *jobs, size_t n, int kill) {
+  for (size_t i = 0; i < n; i++) {
+    if (!jobs[i].g)
+      continue;
+    if (kill)
+      gev_greenlet_kill(jobs[i].g, 0, 0);
+    gev_greenlet_unref(jobs[i].g);
+  }
+  free(jobs);
+}
+
+/* Runs every job and waits for them. 0, or -1 with errno when a spawn or a
+ * wait failed (the jobs started are then killed). */
+static int map_run(gev_pool *p, gev_greenlet_fn fn, void *const *args, size_t n,
+                   map_job *jobs) {
+  int inside = caller_is_member(p);
+  for (size_t i = 0; i < n; i++)
+    if (map_start(p, fn, args[i], inside, &jobs[i]) < 0)
+      return -1;
+  for (size_t i = 0; i < n; i++)
+    if (map_finish(&jobs[i]) < 0)
+      return -1;
+  return 0;
+}
+
+int gev_pool_map_timeout(gev_pool *p, gev_greenlet_fn fn, void *const *args,
+                         void **results, size_t n, double timeout) {
+  if (pool_check(p) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (!fn || (n && (!args || !results))) {
     errno = EINVAL;
     return -1;
   }
-  gev_greenlet **gs = malloc((n ? n : 1) * sizeof *gs);
-  if (!gs) {
+  map_job *jobs = calloc(n ? n : 1, sizeof *jobs);
+  if (!jobs) {
     errno = ENOMEM;
     return -1;
   }
-  size_t spawned = 0, joined = 0;
-  for (; spawned < n; spawned++) {
-    gs[spawned] = gev_pool_spawn(p, fn, args[spawned], -1);
-    if (!gs[spawned])
-      goto out_kill;
+  /* One deadline for the whole call, jobs run in the caller included. */
+  gev_timeout *scope = NULL;
+  if (timeout >= 0 && !(scope = gev_timeout_start(timeout))) {
+    free(jobs);
+    return -1;
   }
-  for (; joined < n; joined++)
-    if (gev_greenlet_join(gs[joined], -1) < 0)
-      goto out_kill;
-  int first_err = 0;
-  for (size_t i = 0; i < n; i++) {
-    int err = gev_greenlet_error(gs[i]);
-    results[i] = err ? NULL : gev_greenlet_value(gs[i]);
-    if (err && !first_err)
-      first_err = err;
+  int rc = map_run(p, fn, args, n, jobs), err = errno, first_err = 0;
+  gev_timeout_cancel(scope);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    results[i] = jobs[i].value;
+    if (jobs[i].err && !first_err)
+      first_err = jobs[i].err;
   }
-  unref_all(gs, n);
-  free(gs);
-  errno = first_err;
-  return first_err ? -1 : 0;
-
-out_kill : {
-  int err = errno;
-  gev_killall(gs, spawned, 0, 0);
-  unref_all(gs, spawned);
-  free(gs);
-  errno = err;
-  return -1;
+  map_release(jobs, n, rc < 0);
+  errno = rc < 0 ? err : first_err;
+  return rc < 0 || first_err ? -1 : 0;
 }
+
+int gev_pool_map(gev_pool *p, gev_greenlet_fn fn, void *const *args,
+                 void **results, size_t n) {
+  return gev_pool_map_timeout(p, fn, args, results, n, -1);
 }
 
 /* ---- imap_unordered ------------------------------------------------------ */
@@ -401,6 +494,15 @@ static void imap_destroy(gev_pool_imap *it) {
   free(it);
 }
 
+static void imap_push_done(gev_pool_imap *it, imap_job *job) {
+  if (it->done_tail)
+    it->done_tail->next_done = job;
+  else
+    it->done_head = job;
+  it->done_tail = job;
+  gev__waitq_wake_one(&it->waiters, GEV__GRANTED, 0);
+}
+
 static void imap_job_done(gev_greenlet *g, void *arg) {
   imap_job *job = arg;
   gev_pool_imap *it = job->it;
@@ -414,12 +516,7 @@ static void imap_job_done(gev_greenlet *g, void *arg) {
       imap_destroy(it);
     return;
   }
-  if (it->done_tail)
-    it->done_tail->next_done = job;
-  else
-    it->done_head = job;
-  it->done_tail = job;
-  gev__waitq_wake_one(&it->waiters, GEV__GRANTED, 0);
+  imap_push_done(it, job);
   imap_feed(it, 0);
 }
 
@@ -439,6 +536,14 @@ static int imap_spawn_one(gev_pool_imap *it, double timeout) {
   it->fed++;
   it->running++;
   return 0;
+}
+
+/* Runs the next job in the caller and queues its result. */
+static void imap_run_inline(gev_pool_imap *it) {
+  imap_job *job = &it->jobs[it->fed];
+  void *arg = it->args[it->fed++];
+  job->value = gev__greenlet_run_inline(it->fn, arg, &job->err);
+  imap_push_done(it, job);
 }
 
 /* Spawns jobs while slots are free (timeout 0: without waiting). */
@@ -515,6 +620,12 @@ static int imap_step(gev_pool_imap *it, double timeout) {
   imap_feed(it, 0);
   if (it->done_head || it->returned == it->n)
     return 1;
+  if (it->running == 0 && caller_is_member(it->pool)) {
+    /* No slot is free and the caller holds one: it does the next job
+     * itself (waiting for a slot could wait for itself). */
+    imap_run_inline(it);
+    return 1;
+  }
   if (it->running == 0) {
     /* Nothing of ours runs, so no link will feed: wait for a slot. */
     if (imap_spawn_one(it, timeout) < 0)
@@ -530,7 +641,7 @@ static int imap_step(gev_pool_imap *it, double timeout) {
 
 int gev_pool_imap_next(gev_pool_imap *it, double timeout, size_t *index,
                        void **value) {
-  if (imap_check(it) < 0)
+  if (imap_check(it) < 0 || gev__bad_timeout(timeout))
     return -1;
   /* One deadline for the whole call, however many waits it takes. */
   gev_timeout *scope = NULL;

@@ -314,7 +314,7 @@ out_free_rec:
 }
 
 int gev__queue_put(gev_queue *q, void *item, double timeout, int try) {
-  if (queue_check(q) < 0)
+  if (queue_check(q) < 0 || gev__bad_timeout(timeout))
     return -1;
   int rc = put_now(q, item);
   if (rc != 0)
@@ -356,7 +356,7 @@ static int get_now(gev_queue *q, void **item) {
 }
 
 int gev__queue_get(gev_queue *q, double timeout, void **item, int try) {
-  if (queue_check(q) < 0)
+  if (queue_check(q) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (!item) {
     errno = EINVAL;
@@ -382,7 +382,7 @@ int gev_queue_try_get(gev_queue *q, void **item) {
 }
 
 static int queue_peek(gev_queue *q, double timeout, void **item, int try) {
-  if (queue_check(q) < 0)
+  if (queue_check(q) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (!item) {
     errno = EINVAL;
@@ -450,7 +450,7 @@ int gev_queue_task_done(gev_queue *q) {
 }
 
 int gev_queue_join(gev_queue *q, double timeout) {
-  if (queue_check(q) < 0)
+  if (queue_check(q) < 0 || gev__bad_timeout(timeout))
     return -1;
   if (q->unfinished_ == 0)
     return 0;

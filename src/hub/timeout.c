@@ -5,7 +5,9 @@
  * a scope's deadline fires it is marked expired, and from then on
  * gev__may_block fails every blocking call with ETIMEDOUT until the scope is
  * cancelled. The scope state is on the heap, never on the coroutine stack,
- * so shared-stack coroutines can be parked with scopes pending.
+ * so shared-stack coroutines can be parked with scopes pending. Deadlines
+ * are points on gev_monotonic()'s clock, so a step of the wall clock (NTP,
+ * a resumed VM) neither expires nor extends a scope.
  */
 #include <errno.h>
 #include <math.h>
@@ -17,7 +19,7 @@ GEV_EXTERN gev_timeout *gev_timeout_start(double seconds) {
   gev__hub *h = gev__hub_get();
   gev__task *t;
   gev_timeout *s;
-  if (!h)
+  if (!h || gev__bad_timeout(seconds))
     return NULL;
   if (gev_in_hub()) {
     errno = EPERM;
@@ -26,15 +28,15 @@ GEV_EXTERN gev_timeout *gev_timeout_start(double seconds) {
   if (!(t = gev__task_current()) || !(s = calloc(1, sizeof *s)))
     return NULL;
   s->task = t;
-  s->deadline = seconds < 0 ? HUGE_VAL : ev_time() + seconds;
+  s->deadline = seconds < 0 ? HUGE_VAL : gev_monotonic() + seconds;
   s->next = t->scopes;
   t->scopes = s;
   return s;
 }
 
 GEV_EXTERN int gev_timeout_expired(const gev_timeout *s) {
-  return s &&
-         (s->expired || (s->deadline != HUGE_VAL && ev_time() >= s->deadline));
+  return s && (s->expired ||
+               (s->deadline != HUGE_VAL && gev_monotonic() >= s->deadline));
 }
 
 GEV_EXTERN void gev_timeout_cancel(gev_timeout *s) {
@@ -68,7 +70,7 @@ int gev__scopes_expired(gev__task *t) {
   double now;
   if (!t || !t->scopes)
     return 0;
-  now = ev_time();
+  now = gev_monotonic();
   for (gev_timeout *s = t->scopes; s; s = s->next) {
     if (!s->expired && s->deadline != HUGE_VAL && now >= s->deadline)
       s->expired = 1;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/fdwait.h"
 #include "hub/hub_internal.h"
 
 /* ---- Waiter ------------------------------------------------------------ */
@@ -159,7 +160,8 @@ GEV_EXTERN int gev_wait_watcher(void *watcher, gev_watcher_kind kind,
   void (*saved_cb)(struct ev_loop *, ev_watcher *, int);
   void *revents = NULL;
   int rc;
-  if (!w || (unsigned)kind > GEV_WATCH_ASYNC || ev_is_active(w)) {
+  if (!w || (unsigned)kind > GEV_WATCH_ASYNC || ev_is_active(w) ||
+      isnan(timeout)) {
     errno = EINVAL;
     return -1;
   }
@@ -170,6 +172,10 @@ GEV_EXTERN int gev_wait_watcher(void *watcher, gev_watcher_kind kind,
   saved_cb = w->cb;
   w->data = gev__task_current();
   ev_set_cb(w, watcher_fired);
+  /* A timer's "after" counts from libev's cached time, which is stale by
+   * whatever the caller computed since the last poll. */
+  if (kind == GEV_WATCH_TIMER || kind == GEV_WATCH_PERIODIC)
+    ev_now_update(h->loop);
   start_watcher(h->loop, w, kind);
   h->nwatchers++;
   rc = gev__park(timeout, "watcher", &revents);
@@ -183,78 +189,38 @@ GEV_EXTERN int gev_wait_watcher(void *watcher, gev_watcher_kind kind,
 
 /* ---- fd readiness ------------------------------------------------------ */
 
-typedef struct fd_wait {
-  ev_io io;
-} fd_wait;
-
-/* The registry refusing two waiters on one fd and direction. */
-static gev__task **fd_slot(gev__hub *h, int fd, int write) {
-  if ((size_t)fd >= h->nfds) {
-    size_t n = h->nfds ? h->nfds : 64;
-    while (n <= (size_t)fd)
-      n *= 2;
-    gev__task **r = realloc(h->fd_readers, n * sizeof *r);
-    if (!r)
-      return NULL;
-    h->fd_readers = r;
-    gev__task **w = realloc(h->fd_writers, n * sizeof *w);
-    if (!w)
-      return NULL;
-    h->fd_writers = w;
-    memset(r + h->nfds, 0, (n - h->nfds) * sizeof *r);
-    memset(w + h->nfds, 0, (n - h->nfds) * sizeof *w);
-    h->nfds = n;
-  }
-  return write ? &h->fd_writers[fd] : &h->fd_readers[fd];
-}
-
-static int wait_fd(int fd, int events, double timeout) {
-  gev__hub *h;
-  gev__task **slot;
-  fd_wait *fw;
-  int rc;
+/* One waiter per fd and direction, through the hub's wait for that fd
+ * (fdwait.h: the same mechanism as sockets, eager since gev does not see
+ * when a raw fd is closed). */
+static int wait_fd(int fd, int dir, double timeout) {
+  gev__task *t;
+  gev__fdwait *fw;
+  if (gev__bad_timeout(timeout))
+    return -1;
   if (fd < 0) {
     errno = EBADF;
     return -1;
   }
-  if (gev__may_block() < 0)
+  if (!(t = gev__blocking_task()) || !(fw = gev__fdwait_for_fd(t->hub, fd)))
     return -1;
-  h = gev__hub_get();
-  if (!(slot = fd_slot(h, fd, events == EV_WRITE)))
-    return -1;
-  if (*slot) {
-    errno = EBUSY; /* concurrent object use */
-    return -1;
-  }
-  if (!(fw = malloc(sizeof *fw)))
-    return -1;
-  *slot = gev__task_current();
-  ev_io_init(&fw->io, (void (*)(struct ev_loop *, ev_io *, int))watcher_fired,
-             fd, events);
-  fw->io.data = *slot;
-  ev_io_start(h->loop, &fw->io);
-  h->nwatchers++;
-  rc = gev__park(timeout, events == EV_WRITE ? "write fd" : "read fd", NULL);
-  ev_io_stop(h->loop, &fw->io);
-  h->nwatchers--;
-  free(fw);
-  slot = fd_slot(h, fd, events == EV_WRITE);
-  *slot = NULL;
-  return rc;
+  return gev__fdwait_wait(fw, dir, t, timeout,
+                          dir == GEV__FD_WRITE ? "write fd" : "read fd");
 }
 
 GEV_EXTERN int gev_wait_read(int fd, double timeout) {
-  return wait_fd(fd, EV_READ, timeout);
+  return wait_fd(fd, GEV__FD_READ, timeout);
 }
 
 GEV_EXTERN int gev_wait_write(int fd, double timeout) {
-  return wait_fd(fd, EV_WRITE, timeout);
+  return wait_fd(fd, GEV__FD_WRITE, timeout);
 }
 
 /* ---- sleep ------------------------------------------------------------- */
 
 GEV_EXTERN int gev_sleep(double seconds) {
   gev__task *t;
+  if (gev__bad_timeout(seconds))
+    return -1;
   if (seconds <= 0)
     return gev__yield();
   if (gev__park(seconds, "sleep", NULL) == 0)

@@ -23,7 +23,13 @@
  *     (the channel is rebuilt between lookups instead);
  *   - callbacks run inside ares_process_fd(), ares_cancel() and
  *     ares_destroy(); they only record results and wake the caller, never
- *     call back into c-ares.
+ *     call back into c-ares;
+ *   - ARES_OPT_SOCK_STATE_CB cannot refuse a socket, but the socket
+ *     creation callback (ares_set_socket_callback) can, by returning -1
+ *     (exactly -1: c-ares 1.18 tests for it): the socket is closed and the
+ *     query fails over to the next server, or ends with ARES_ECONNREFUSED.
+ *     So a socket's watcher is allocated there, and a query that ends
+ *     that way after an allocation failed is reported as ENOMEM.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -69,6 +75,8 @@ struct gev__resolver {
   size_t inflight;      /* ro: requests whose callback has not run */
   gev__waitq slots;     /* private: lookups waiting for a query slot */
   int loop_gone;        /* private: hub died first; don't touch loop */
+  int sock_nomem;       /* private: a socket could not be tracked since
+                           the resolver was last idle */
   int dying;            /* private: freeing; callers will never resume */
   unsigned forks;       /* ro: fork_count when its sockets were made */
   ev_cleanup cleanup;   /* private: frees the resolver with the loop */
@@ -213,6 +221,27 @@ static void sock_watch(gev__resolver *r, dns_sock *s, int events) {
   ev_io_start(r->loop, &s->io);
 }
 
+/* A new, not yet watched entry for fd, or NULL (then r->sock_nomem). */
+static dns_sock *sock_track(gev__resolver *r, ares_socket_t fd) {
+  dns_sock *s = calloc(1, sizeof *s);
+  if (!s) {
+    r->sock_nomem = 1;
+    return NULL;
+  }
+  ev_io_init(&s->io, sock_io_cb, fd, 0);
+  s->io.data = r;
+  s->next = r->socks;
+  r->socks = s;
+  return s;
+}
+
+/* ares_set_socket_callback: c-ares opened fd for a query. Tracking it
+ * needs memory, which can still be refused here (see the file comment). */
+static int sock_create_cb(ares_socket_t fd, int type, void *data) {
+  (void)type;
+  return sock_track(data, fd) ? 0 : -1;
+}
+
 /* ARES_OPT_SOCK_STATE_CB: c-ares wants fd watched for the given readiness,
  * or (0, 0) forgotten. */
 static void sock_state_cb(void *data, ares_socket_t fd, int readable,
@@ -227,16 +256,10 @@ static void sock_state_cb(void *data, ares_socket_t fd, int readable,
   }
   if (r->loop_gone)
     return; /* LCOV_EXCL_LINE: no new sockets while tearing down */
-  if (!s) {
-    s = calloc(1, sizeof *s);
-    if (!s) /* LCOV_EXCL_START: c-ares offers no way to refuse a socket */
-      gev__die("gev: out of memory watching a c-ares socket");
-    /* LCOV_EXCL_STOP */
-    ev_io_init(&s->io, sock_io_cb, fd, 0);
-    s->io.data = r;
-    s->next = r->socks;
-    r->socks = s;
-  }
+  /* Tracked by sock_create_cb; defensive for a c-ares that did not call it:
+   * an untracked socket leaves its query to time out, reported ENOMEM. */
+  if (!s && !(s = sock_track(r, fd)))
+    return; /* LCOV_EXCL_LINE: c-ares 1.18 always calls sock_create_cb */
   sock_watch(r, s, (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0));
 }
 
@@ -270,6 +293,7 @@ static void timer_rearm(gev__resolver *r) {
     ev_timer_stop(r->loop, &r->timer);
   else
     gev__watcher_started();
+  ev_now_update(r->loop); /* "after" counts from now, not the last poll */
   ev_timer_set(&r->timer, after, 0.);
   ev_timer_start(r->loop, &r->timer);
 }
@@ -348,6 +372,8 @@ static int channel_init(gev__resolver *r, const gev__dns_config *cfg, int flags,
   if (cfg->servers &&
       (status = ares_set_servers_ports_csv(*ch, cfg->servers)) != ARES_SUCCESS)
     ares_destroy(*ch);
+  else
+    ares_set_socket_callback(*ch, sock_create_cb, r);
   return status;
 }
 
@@ -532,6 +558,8 @@ static int slot_take(gev__resolver *r) {
 static void slot_release(gev__resolver *r) {
   if (r->dying || !gev__waitq_wake_one(&r->slots, NULL, 0))
     r->inflight--;
+  if (r->inflight == 0)
+    r->sock_nomem = 0;
 }
 
 gev__dns_req *gev__dns_req_new(gev__dns_want want, int *eai) {
@@ -603,6 +631,11 @@ int gev__dns_req_wait(gev__dns_req *q) {
 }
 
 int gev__dns_req_finish(gev__dns_req *q, int status) {
+  /* No server reached (or an answer lost) while a socket could not be
+   * tracked: memory was the reason, not the servers. */
+  if (q->resolver->sock_nomem &&
+      (status == ARES_ECONNREFUSED || status == ARES_ETIMEOUT))
+    status = ARES_ENOMEM;
   slot_release(q->resolver);
   if (q->detached || q->resolver->dying) {
     gev__dns_req_free(q);

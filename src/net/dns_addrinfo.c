@@ -500,6 +500,8 @@ int gev_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
 
 /* ---- For the socket layer ---------------------------------------------- */
 
+/* The one EAI-to-errno table of gev (gev/dns.h, "As errno"): every call
+ * outside the DNS layer that resolves a name reports through it. */
 static int errno_from_eai(int eai) {
   switch (eai) {
   case EAI_NONAME:

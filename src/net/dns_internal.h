@@ -98,8 +98,8 @@ void gev__dns_fork_child(void);
  * port for sockets of socktype (0 = any) and family (AF_UNSPEC, AF_INET,
  * AF_INET6) through the hub's resolver. On success returns 0 and *res, a
  * list released with gev_freeaddrinfo(). On failure returns -1 with errno
- * as a socket call would report it, and the EAI code in *eai if eai is not
- * NULL:
+ * as a socket call would report it (the one table, gev/dns.h "As errno"),
+ * and the EAI code in *eai if eai is not NULL:
  *   ENOENT     the name does not exist or has no address (EAI_NONAME,
  *              EAI_NODATA, EAI_ADDRFAMILY);
  *   EAGAIN     temporary server failure (EAI_AGAIN);

@@ -29,6 +29,7 @@
 #include "gev/server.h"
 #include "gev/sync.h"
 #include "hub/park.h"
+#include "net/socket_internal.h"
 
 #define BACKOFF_MIN 0.01
 #define BACKOFF_MAX 1.0
@@ -254,7 +255,7 @@ static int accept_one(gev_server *srv) {
     return 0; /* EAGAIN, or an error the next readiness will repeat */
   }
   srv->backoff = 0;
-  c->client = gev_socket_wrap(fd);
+  c->client = gev__socket_adopt(fd); /* accept4 made it non-blocking */
   if (!c->client) {
     close(fd);
     free(c);

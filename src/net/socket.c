@@ -3,14 +3,16 @@
  *
  * Every call tries the syscall first and parks only on EAGAIN/EINPROGRESS,
  * so a socket that is ready costs what the plain syscall costs plus a few
- * checks. A socket owns two ev_io watchers, one per direction, initialised
- * once with its fd. A greenlet that must wait starts the watcher for its
- * direction, records its task in parked[dir] and parks with gev__park; the
- * watcher's callback stops the watcher and wakes the task. The watcher is
- * stopped again after every wait, so an idle socket keeps nothing active in
- * the loop and gev_run() can tell when the program has nothing left to do.
- * (libev applies fd changes lazily, so start/stop pairs within one loop turn
- * do not each cost an epoll_ctl.)
+ * checks. A blocking call looks its hub and task up once, on entry
+ * (gev__blocking_task, which also refuses a killed or timed-out greenlet
+ * before the syscall); each wait then parks that task directly.
+ *
+ * Waiting is the hub's fd wait (src/hub/fdwait.h), embedded in the socket
+ * in its lazy form: a watcher stays active between waits without keeping
+ * the loop alive, so a handler that reads, waits for something else and
+ * reads again costs no epoll_ctl. That is safe because every way the fd
+ * leaves the socket (close, detach, the last release) stops the watchers
+ * first (forget_fd).
  *
  * All wait state lives in the heap object, never on the caller's stack,
  * which keeps shared-stack mode safe.
@@ -18,6 +20,10 @@
  * Lifetime: refs counts the creator's open reference, references taken with
  * gev_socket_ref, and one per call in progress (enter/leave), so a greenlet
  * woken with EBADF by a close can still read the object while it unwinds.
+ * A freed socket is marked dead first, so that a call through a pointer
+ * whose last reference is gone (a second close is the usual slip) aborts
+ * with a message instead of corrupting whatever reuses the memory; under
+ * AddressSanitizer every such use is caught.
  */
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
@@ -25,25 +31,25 @@
 #include <math.h>
 #include <poll.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <ev.h>
 
+#include "coro/tools.h"
 #include "gev/net.h"
-#include "hub/park.h"
+#include "hub/fdwait.h"
+#include "net/socket_internal.h"
 
-enum { DIR_READ = 0, DIR_WRITE = 1 };
+enum { DIR_READ = GEV__FD_READ, DIR_WRITE = GEV__FD_WRITE };
 
 struct gev_socket {
-  int fd;               /* rw: -1 once closed or detached */
-  int open;             /* rw: the creator's reference is still held */
-  unsigned refs;        /* rw: see the file comment */
-  double timeout;       /* rw: < 0 none, 0 non-blocking, > 0 seconds */
-  gev__hub *hub;        /* ro: the owning thread's hub */
-  struct ev_loop *loop; /* ro: that hub's loop */
-  ev_io io[2];          /* private: read and write readiness watchers */
-  gev__task *parked[2]; /* private: the task waiting per direction */
+  int fd;          /* rw: -1 once closed or detached */
+  int open;        /* rw: the creator's reference is still held */
+  unsigned refs;   /* rw: see the file comment */
+  double timeout;  /* rw: < 0 none, 0 non-blocking, > 0 seconds */
+  gev__hub *hub;   /* ro: the owning thread's hub */
+  unsigned magic;  /* private: SOCKET_LIVE until freed */
+  gev__fdwait fdw; /* private: readiness waits, one per direction */
   /* ro: gev__hub_id(hub), for identity checks (a new hub may reuse the
    * address of one that is gone) */
   unsigned long long hub_id;
@@ -51,56 +57,52 @@ struct gev_socket {
 
 static const char *const wait_names[2] = {"socket read", "socket write"};
 
-/* ---- Lifetime ----------------------------------------------------------- */
+enum { SOCKET_LIVE = 0x536f636bu, SOCKET_DEAD = 0x64656164u };
 
-static void io_ready(struct ev_loop *loop, ev_io *w, int revents) {
-  gev_socket *s = w->data;
-  int dir = w == &s->io[DIR_WRITE];
-  ev_io_stop(loop, w);
-  gev__watcher_stopped();
-  if (s->parked[dir])
-    gev__wake(s->parked[dir], NULL, 0);
+/* Aborts unless s is a live socket (see the file comment). */
+static void check_alive(const gev_socket *s) {
+#ifdef GEV_ASAN
+  if (__asan_region_is_poisoned((void *)s, sizeof *s))
+    gev__die("socket closed twice, or used after its last reference");
+#endif
+  if (s->magic != SOCKET_LIVE)
+    gev__die("socket closed twice, or used after its last reference");
 }
 
+/* ---- Lifetime ----------------------------------------------------------- */
+
+/* A socket object for fd (already non-blocking and close-on-exec). */
 static gev_socket *socket_alloc(int fd) {
   gev__hub *hub = gev__hub_get();
   if (!hub)
     return NULL;
-  gev_socket *s = calloc(1, sizeof *s);
-  if (!s) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  s->fd = fd;
-  s->open = 1;
-  s->refs = 1;
-  s->timeout = -1;
-  s->hub = hub;
-  s->hub_id = gev__hub_id(hub);
-  s->loop = gev__hub_evloop(hub);
-  ev_io_init(&s->io[DIR_READ], io_ready, fd, EV_READ);
-  ev_io_init(&s->io[DIR_WRITE], io_ready, fd, EV_WRITE);
-  s->io[DIR_READ].data = s;
-  s->io[DIR_WRITE].data = s;
+  gev_socket *s = malloc(sizeof *s);
+  if (!s)
+    goto out_nomem;
+  *s = (gev_socket){.fd = fd,
+                    .open = 1,
+                    .refs = 1,
+                    .timeout = -1,
+                    .hub = hub,
+                    .magic = SOCKET_LIVE,
+                    .hub_id = gev__hub_id(hub)};
+  if (gev__fdwait_init(&s->fdw, hub, fd, 1) < 0)
+    goto out_free;
   return s;
+out_free:
+  free(s);
+out_nomem:
+  errno = ENOMEM;
+  return NULL;
 }
 
-static void stop_watcher(gev_socket *s, int dir) {
-  if (ev_is_active(&s->io[dir])) {
-    ev_io_stop(s->loop, &s->io[dir]);
-    gev__watcher_stopped();
-  }
-}
+gev_socket *gev__socket_adopt(int fd) { return socket_alloc(fd); }
 
 /* Forgets the fd: stops the watchers (libev requires that before the fd
  * is closed) and wakes whoever is parked with EBADF. Returns the fd. */
 static int forget_fd(gev_socket *s) {
   int fd = s->fd;
-  for (int dir = DIR_READ; dir <= DIR_WRITE; dir++) {
-    stop_watcher(s, dir);
-    if (s->parked[dir])
-      gev__wake(s->parked[dir], NULL, EBADF);
-  }
+  gev__fdwait_stop(&s->fdw, EBADF);
   s->fd = -1;
   return fd;
 }
@@ -127,10 +129,13 @@ static void release(gev_socket *s) {
     close_fd(forget_fd(s));
     errno = saved;
   }
+  /* volatile: a plain store right before free() is optimised away */
+  *(volatile unsigned *)&s->magic = SOCKET_DEAD;
   free(s);
 }
 
 static int wrong_thread(const gev_socket *s) {
+  check_alive(s);
   return s->hub_id != gev__hub_current_id(); /* its hub may be gone */
 }
 
@@ -153,11 +158,14 @@ static int check(const gev_socket *s) {
 
 /* Starts a call that may park: checks, takes the call's reference, and
  * refuses a killed or timed-out greenlet at once (unless the socket is
- * non-blocking, which may be used anywhere, even from the hub). */
-static int enter(gev_socket *s) {
+ * non-blocking, which may be used anywhere, even from the hub). *t is the
+ * task that any wait of the call parks (NULL for a non-blocking socket,
+ * which never waits). */
+static int enter(gev_socket *s, gev__task **t) {
   if (check(s) < 0)
     return -1;
-  if (s->timeout != 0 && gev__may_block() < 0)
+  *t = NULL;
+  if (s->timeout != 0 && !(*t = gev__blocking_task()))
     return -1;
   s->refs++;
   return 0;
@@ -173,15 +181,9 @@ static ssize_t leave(gev_socket *s, ssize_t rc) {
 
 /* ---- Waiting ------------------------------------------------------------ */
 
-static double now_monotonic(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* A deadline for calls whose timeout covers the whole call; < 0 none. */
 static double deadline_for(const gev_socket *s) {
-  return s->timeout > 0 ? now_monotonic() + s->timeout : -1;
+  return s->timeout > 0 ? gev_monotonic() + s->timeout : -1;
 }
 
 /* The timeout left before deadline (< 0: none), or -1/ETIMEDOUT when it
@@ -191,7 +193,7 @@ static int remaining(const gev_socket *s, double deadline, double *left) {
     *left = s->timeout;
     return 0;
   }
-  *left = deadline - now_monotonic();
+  *left = deadline - gev_monotonic();
   if (*left <= 0) {
     errno = ETIMEDOUT;
     return -1;
@@ -199,28 +201,15 @@ static int remaining(const gev_socket *s, double deadline, double *left) {
   return 0;
 }
 
-/* Parks until the fd is ready in direction dir, for at most timeout.
+/* Parks t until the fd is ready in direction dir, for at most timeout.
  * Returns 0, or -1: EAGAIN (timeout 0), EBUSY, EBADF (closed meanwhile),
  * ETIMEDOUT and the other park errors. */
-static int wait_ready(gev_socket *s, int dir, double timeout) {
+static int wait_ready(gev_socket *s, gev__task *t, int dir, double timeout) {
   if (timeout == 0) {
     errno = EAGAIN;
     return -1;
   }
-  if (s->parked[dir]) {
-    errno = EBUSY; /* concurrent object use */
-    return -1;
-  }
-  gev__task *self = gev__task_current();
-  if (!self)
-    return -1;
-  ev_io_start(s->loop, &s->io[dir]);
-  gev__watcher_started();
-  s->parked[dir] = self;
-  int rc = gev__park(timeout, wait_names[dir], NULL);
-  s->parked[dir] = NULL;
-  if (s->fd >= 0)
-    stop_watcher(s, dir);
+  int rc = gev__fdwait_wait(&s->fdw, dir, t, timeout, wait_names[dir]);
   if (rc == 0 && s->fd < 0) {
     errno = EBADF; /* defensive: closing wakes with EBADF already */
     rc = -1;
@@ -294,8 +283,10 @@ int gev_socket_detach(gev_socket *s) {
 }
 
 gev_socket *gev_socket_ref(gev_socket *s) {
-  if (s)
+  if (s) {
+    check_alive(s);
     s->refs++;
+  }
   return s;
 }
 
@@ -309,24 +300,34 @@ int gev_socket_fileno(const gev_socket *s) {
     errno = EINVAL;
     return -1;
   }
+  check_alive(s);
   if (s->fd < 0)
     errno = EBADF;
   return s->fd;
 }
 
-int gev_socket_closed(const gev_socket *s) { return !s || s->fd < 0; }
+int gev_socket_closed(const gev_socket *s) {
+  if (!s)
+    return 1;
+  check_alive(s);
+  return s->fd < 0;
+}
 
 int gev_socket_settimeout(gev_socket *s, double timeout) {
   if (!s || isnan(timeout)) {
     errno = EINVAL;
     return -1;
   }
+  check_alive(s);
   s->timeout = timeout < 0 ? -1 : timeout;
   return 0;
 }
 
 double gev_socket_gettimeout(const gev_socket *s) {
-  return s ? s->timeout : -1;
+  if (!s)
+    return -1;
+  check_alive(s);
+  return s->timeout;
 }
 
 /* ---- Plain socket calls ------------------------------------------------- */
@@ -367,7 +368,8 @@ int gev_socket_setsockopt(gev_socket *s, int level, int name, const void *value,
 
 gev_socket *gev_socket_accept(gev_socket *s, struct sockaddr *addr,
                               socklen_t *len) {
-  if (enter(s) < 0)
+  gev__task *t;
+  if (enter(s, &t) < 0)
     return NULL;
   int fd;
   for (;;) {
@@ -376,7 +378,7 @@ gev_socket *gev_socket_accept(gev_socket *s, struct sockaddr *addr,
       break;
     if (errno == EINTR)
       continue;
-    if (!would_block(errno) || wait_ready(s, DIR_READ, s->timeout) < 0)
+    if (!would_block(errno) || wait_ready(s, t, DIR_READ, s->timeout) < 0)
       break;
   }
   gev_socket *conn = NULL;
@@ -415,9 +417,9 @@ static int connect_step(gev_socket *s, const struct sockaddr *addr,
 /* Waits before the next connect attempt: writability for a connection in
  * progress, a short pause for a full Unix backlog (which has no readiness
  * event of its own). */
-static int connect_wait(gev_socket *s, int step, double left) {
+static int connect_wait(gev_socket *s, gev__task *t, int step, double left) {
   if (step == 1)
-    return wait_ready(s, DIR_WRITE, left);
+    return wait_ready(s, t, DIR_WRITE, left);
   if (left == 0) {
     errno = EAGAIN;
     return -1;
@@ -427,13 +429,14 @@ static int connect_wait(gev_socket *s, int step, double left) {
 
 int gev_socket_connect(gev_socket *s, const struct sockaddr *addr,
                        socklen_t len) {
-  if (enter(s) < 0)
+  gev__task *t;
+  if (enter(s, &t) < 0)
     return -1;
   double deadline = deadline_for(s), left;
   int rc, attempted = 0;
   while ((rc = connect_step(s, addr, len, attempted)) > 0) {
     attempted = 1;
-    if (remaining(s, deadline, &left) < 0 || connect_wait(s, rc, left) < 0) {
+    if (remaining(s, deadline, &left) < 0 || connect_wait(s, t, rc, left) < 0) {
       rc = -1;
       break;
     }
@@ -452,7 +455,8 @@ ssize_t gev_socket_recvfrom(gev_socket *s, void *buf, size_t len, int flags,
     errno = EINVAL;
     return -1;
   }
-  if (enter(s) < 0)
+  gev__task *t;
+  if (enter(s, &t) < 0)
     return -1;
   ssize_t n;
   for (;;) {
@@ -462,7 +466,7 @@ ssize_t gev_socket_recvfrom(gev_socket *s, void *buf, size_t len, int flags,
     if (errno == EINTR)
       continue;
     if (!would_block(errno) || (flags & MSG_DONTWAIT) ||
-        wait_ready(s, DIR_READ, s->timeout) < 0)
+        wait_ready(s, t, DIR_READ, s->timeout) < 0)
       break;
   }
   return leave(s, n);
@@ -478,7 +482,8 @@ ssize_t gev_socket_sendto(gev_socket *s, const void *buf, size_t len, int flags,
     errno = EINVAL;
     return -1;
   }
-  if (enter(s) < 0)
+  gev__task *t;
+  if (enter(s, &t) < 0)
     return -1;
   ssize_t n;
   for (;;) {
@@ -488,7 +493,7 @@ ssize_t gev_socket_sendto(gev_socket *s, const void *buf, size_t len, int flags,
     if (errno == EINTR)
       continue;
     if (!would_block(errno) || (flags & MSG_DONTWAIT) ||
-        wait_ready(s, DIR_WRITE, s->timeout) < 0)
+        wait_ready(s, t, DIR_WRITE, s->timeout) < 0)
       break;
   }
   return leave(s, n);
@@ -503,7 +508,8 @@ int gev_socket_sendall(gev_socket *s, const void *buf, size_t len, int flags) {
     errno = EINVAL;
     return -1;
   }
-  if (enter(s) < 0)
+  gev__task *t;
+  if (enter(s, &t) < 0)
     return -1;
   const char *p = buf;
   double deadline = deadline_for(s), left;
@@ -518,7 +524,7 @@ int gev_socket_sendall(gev_socket *s, const void *buf, size_t len, int flags) {
     if (errno == EINTR)
       continue;
     if (!would_block(errno) || remaining(s, deadline, &left) < 0 ||
-        wait_ready(s, DIR_WRITE, left) < 0) {
+        wait_ready(s, t, DIR_WRITE, left) < 0) {
       rc = -1;
       break;
     }
@@ -548,10 +554,11 @@ static int wait_dir(gev_socket *s, int dir, double timeout) {
     return -1;
   if (timeout == 0)
     return poll_ready(s, dir);
-  if (gev__may_block() < 0)
+  gev__task *t = gev__blocking_task();
+  if (!t)
     return -1;
   s->refs++; /* as enter(), whatever the socket's own timeout */
-  int rc = wait_ready(s, dir, timeout < 0 ? -1 : timeout);
+  int rc = wait_ready(s, t, dir, timeout < 0 ? -1 : timeout);
   return (int)leave(s, rc);
 }
 

@@ -12,16 +12,10 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/un.h>
-#include <time.h>
 
 #include "gev/dns.h"
 #include "gev/net.h"
-
-static double now_monotonic(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+#include "net/dns_internal.h"
 
 /* ---- Addresses ---------------------------------------------------------- */
 
@@ -166,52 +160,23 @@ out_close:
   return NULL;
 }
 
-/* Maps a getaddrinfo failure to errno (see gev_create_connection). */
-static void set_errno_from_eai(int eai) {
-  switch (eai) {
-  case EAI_SYSTEM:
-    break; /* errno is already set */
-  case EAI_NONAME:
-  case EAI_NODATA:
-    errno = EHOSTUNREACH;
-    break;
-  case EAI_AGAIN:
-    errno = EAGAIN;
-    break;
-  case EAI_FAIL:
-    errno = ECONNREFUSED;
-    break;
-  case EAI_MEMORY:
-    errno = ENOMEM;
-    break;
-  default:
-    errno = EINVAL;
-  }
-}
-
-/* The addresses host stands for, in resolver order, within timeout. A
- * numeric host stands for itself without a lookup. */
+/* The addresses host stands for, in resolver order, within timeout; a
+ * failed lookup is reported as errno by the DNS layer's one table
+ * (gev__dns_resolve: ENOENT for a name that does not exist ...). */
 static struct addrinfo *resolve(const char *host, int port, double timeout) {
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-  char service[8];
   struct addrinfo *res = NULL;
-  snprintf(service, sizeof service, "%d", port);
   gev_timeout *scope = NULL;
   if (timeout > 0 && !(scope = gev_timeout_start(timeout)))
     return NULL;
-  int rc = gev_getaddrinfo(host, service, &hints, &res);
+  int rc = gev__dns_resolve(host, port, AF_UNSPEC, SOCK_STREAM, &res, NULL);
   int saved = errno;
   gev_timeout_cancel(scope);
   errno = saved;
-  if (rc != 0) {
-    set_errno_from_eai(rc);
-    return NULL;
-  }
-  return res;
+  return rc < 0 ? NULL : res;
 }
 
 static double time_left(double deadline, double timeout) {
-  return deadline < 0 ? timeout : deadline - now_monotonic();
+  return deadline < 0 ? timeout : deadline - gev_monotonic();
 }
 
 gev_socket *gev_create_connection(const char *host, int port, double timeout) {
@@ -219,7 +184,7 @@ gev_socket *gev_create_connection(const char *host, int port, double timeout) {
     errno = EINVAL;
     return NULL;
   }
-  double deadline = timeout > 0 ? now_monotonic() + timeout : -1;
+  double deadline = timeout > 0 ? gev_monotonic() + timeout : -1;
   struct sockaddr_storage ss;
   socklen_t len;
   if (gev_sockaddr_parse(host, port, &ss, &len) == 0 && *host)

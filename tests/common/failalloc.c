@@ -49,6 +49,15 @@ unsigned long gev_test_alloc_failed(void) {
   return __atomic_load_n(&failed, __ATOMIC_SEQ_CST);
 }
 
+void failalloc_after(long n) {
+  if (n < 0)
+    gev_test_fail_alloc(0, 0, 0);
+  else
+    gev_test_fail_alloc(GEV_TEST_ALLOC_HEAP, (unsigned long)n + 1, 1);
+}
+
+int failalloc_fired(void) { return gev_test_alloc_failed() > 0; }
+
 static int should_fail(unsigned kind) {
   unsigned long n;
   if (!(__atomic_load_n(&armed_kinds, __ATOMIC_SEQ_CST) & kind))

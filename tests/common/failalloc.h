@@ -5,7 +5,7 @@
  * sources and failalloc_link_args to its link_args) has every call of
  * malloc, calloc, realloc and mmap made by its own code and by the static
  * libgev linked into it routed through here (the linker's --wrap), while
- * shared libraries (libc's internals, Check, libev) are untouched. Nothing
+ * shared libraries (libc's internals, c-ares, libev) are untouched. Nothing
  * fails until a test arms a failure:
  *
  *     gev_test_fail_alloc(GEV_TEST_ALLOC_MMAP, 1, 1); // the next mmap fails
@@ -15,7 +15,7 @@
  * A failed call returns NULL / MAP_FAILED with errno ENOMEM, as the real
  * one does when memory or the mapping limit runs out. Counters are
  * process-wide; arm and disarm from the test's own thread. Check itself
- * is linked statically and allocates in its assertions: disarm before
+ * may be linked statically and allocate in its assertions: disarm before
  * asserting.
  */
 #ifndef GEV_TEST_FAILALLOC_H
@@ -32,7 +32,7 @@ enum {
 
 /* From now on, among calls of the given kinds (a mask; 0 disarms), the
  * nth one (1 = the next) fails, and so do the count - 1 after it (count 0:
- * every one from the nth on, until disarmed). Resets the call counter. */
+ * every one from the nth on, until disarmed). Resets the counters. */
 void gev_test_fail_alloc(unsigned kinds, unsigned long nth,
                          unsigned long count);
 
@@ -40,5 +40,12 @@ void gev_test_fail_alloc(unsigned kinds, unsigned long nth,
  * them were made to fail. */
 unsigned long gev_test_alloc_calls(void);
 unsigned long gev_test_alloc_failed(void);
+
+/* The sweep form, for trying every heap allocation of a call in turn:
+ * makes the heap allocation after the next n ones fail once (n = 0: the
+ * very next one); n < 0 disarms. failalloc_fired() is non-zero once that
+ * failure happened. */
+void failalloc_after(long n);
+int failalloc_fired(void);
 
 #endif

@@ -1,6 +1,9 @@
 #include "testutil.h"
 
 #include <dirent.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "gev/coro.h"
 
@@ -23,6 +26,32 @@ void gev_test_coro_clean(void) {
   gev_coro_get_stats(&st);
   ck_assert_uint_eq(st.stacks_mapped, 0);
   ck_assert_uint_eq(st.shared_saved, 0);
+}
+
+const char *gev_test_child_aborts(void (*misuse)(void)) {
+  static char out[2048];
+  int p[2], st;
+  size_t n = 0;
+  ssize_t r;
+  ck_assert_int_eq(pipe(p), 0);
+  pid_t pid = fork();
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    dup2(p[1], 2);
+    close(p[0]);
+    misuse();
+    _exit(0);
+  }
+  close(p[1]);
+  while (n < sizeof out - 1 &&
+         (r = read(p[0], out + n, sizeof out - 1 - n)) > 0)
+    n += (size_t)r;
+  out[n] = '\0';
+  close(p[0]);
+  ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+  ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT,
+                "child did not abort (status %d): %s", st, out);
+  return out;
 }
 
 int gev_test_run(Suite *s) {

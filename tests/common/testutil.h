@@ -22,6 +22,12 @@ void gev_test_coro_clean(void);
  * builds. */
 void gev_test_all_clean(int fds_before);
 
+/* Runs misuse() in a forked child whose stderr goes to a pipe, checks that
+ * the child died of SIGABRT (failing the test otherwise) and returns what
+ * it printed (static storage, NUL-terminated). For the rules gev enforces
+ * by aborting with "gev: <rule>". */
+const char *gev_test_child_aborts(void (*misuse)(void));
+
 /* Runs suite s and exits with the number of failed tests. */
 int gev_test_run(Suite *s);
 

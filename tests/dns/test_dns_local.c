@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "gev/dns.h"
+#include "gev/net.h"
 #include "net/dns_internal.h"
 #include "responder.h"
 #include "testutil.h"
@@ -195,6 +196,33 @@ START_TEST(resolve_for_sockets) {
 }
 END_TEST
 
+/* The socket layer reports a failed lookup with the DNS layer's errno, one
+ * table for both (gev/dns.h, "As errno"). */
+START_TEST(create_connection_reports_lookup_errors_as_resolve_does) {
+  static const struct {
+    const char *name;
+    int err;
+  } cases[] = {{"nx.example", ENOENT},
+               {"servfail.example", EAGAIN},
+               {"refused.example", EIO}};
+  struct addrinfo *ai;
+  begin();
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    errno = 0;
+    ck_assert_int_eq(
+        gev__dns_resolve(cases[i].name, 80, AF_UNSPEC, SOCK_STREAM, &ai, NULL),
+        -1);
+    ck_assert_msg(errno == cases[i].err, "resolve %s: %s", cases[i].name,
+                  strerror(errno));
+    errno = 0;
+    ck_assert_ptr_null(gev_create_connection(cases[i].name, 80, 5));
+    ck_assert_msg(errno == cases[i].err, "create_connection %s: %s",
+                  cases[i].name, strerror(errno));
+  }
+  end();
+}
+END_TEST
+
 static Suite *dns_local_suite(void) {
   Suite *s = suite_create("dns_local");
   TCase *tc = tcase_create("local");
@@ -204,6 +232,7 @@ static Suite *dns_local_suite(void) {
   tcase_add_test(tc, every_server_fails);
   tcase_add_test(tc, one_resolver_per_thread);
   tcase_add_test(tc, resolve_for_sockets);
+  tcase_add_test(tc, create_connection_reports_lookup_errors_as_resolve_does);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -423,6 +423,164 @@ START_TEST(pool_imap_errors_timeout_and_early_free) {
 }
 END_TEST
 
+/* ---- Work from inside the pool ------------------------------------- */
+
+static void *square(void *arg) { return P(I(arg) * I(arg)); }
+
+static void *square_or_fail(void *arg) {
+  gev_sleep(0);
+  if (I(arg) == 3)
+    return gev_fail(EDOM, "three");
+  return P(I(arg) * I(arg));
+}
+
+static void *const map_args[4] = {P(1), P(2), P(3), P(4)};
+
+/* A member maps through its own pool. */
+static void *member_maps(void *arg) {
+  void *results[4];
+  if (gev_pool_map(pool, square, map_args, results, 4) < 0)
+    return gev_fail(errno, "map from a member");
+  for (int i = 0; i < 4; i++)
+    log_add(I(results[i]));
+  return arg;
+}
+
+START_TEST(pool_map_from_a_member_of_a_full_pool) {
+  setup();
+  pool = gev_pool_new(1);
+  gev_greenlet *g = gev_pool_spawn(pool, member_maps, NULL, -1);
+  ck_assert_int_eq(gev_greenlet_get(g, 5, NULL), 0);
+  ck_assert_str_eq(log_str(), "1 4 9 16");
+  gev_greenlet_unref(g);
+  /* Two members of a Pool(2) mapping at once: each uses its own slot. */
+  log_reset();
+  gev_pool_free(pool);
+  pool = gev_pool_new(2);
+  gev_greenlet *a = gev_pool_spawn(pool, member_maps, NULL, -1);
+  gev_greenlet *b = gev_pool_spawn(pool, member_maps, NULL, -1);
+  ck_assert_int_eq(gev_greenlet_get(a, 5, NULL), 0);
+  ck_assert_int_eq(gev_greenlet_get(b, 5, NULL), 0);
+  ck_assert_str_eq(log_str(), "1 4 9 16 1 4 9 16");
+  gev_greenlet_unref(a);
+  gev_greenlet_unref(b);
+  gev_pool_free(pool);
+  finish();
+}
+END_TEST
+
+/* A member iterates imap_unordered over its own full pool. */
+static void *member_imaps(void *arg) {
+  gev_pool_imap *it = gev_pool_imap_unordered(pool, square, map_args, 4);
+  size_t index;
+  void *value;
+  int rc, sum = 0;
+  while ((rc = gev_pool_imap_next(it, 5, &index, &value)) == 1)
+    sum += I(value);
+  int err = errno;
+  gev_pool_imap_free(it);
+  if (rc < 0)
+    return gev_fail(err, "imap from a member");
+  return P(sum);
+}
+
+START_TEST(pool_imap_from_a_member_of_a_full_pool) {
+  setup();
+  pool = gev_pool_new(1);
+  gev_greenlet *g = gev_pool_spawn(pool, member_imaps, NULL, -1);
+  void *sum;
+  ck_assert_int_eq(gev_greenlet_get(g, 5, &sum), 0);
+  ck_assert_int_eq(I(sum), 1 + 4 + 9 + 16);
+  gev_greenlet_unref(g);
+  gev_pool_free(pool);
+  finish();
+}
+END_TEST
+
+/* Pool(1): an apply from inside an apply returns the value (gevent). */
+static void *nested_apply(void *arg) {
+  void *v;
+  if (gev_pool_apply(pool, square, arg, &v) < 0)
+    return gev_fail(errno, "inner apply");
+  /* A failing job fails the apply, not the caller's greenlet. */
+  if (gev_pool_apply(pool, square_or_fail, P(3), NULL) == 0 || errno != EDOM)
+    return gev_fail(EPROTO, "inner failure not reported");
+  return P(I(v) + 1);
+}
+
+START_TEST(pool_apply_runs_inline_in_a_member) {
+  setup();
+  pool = gev_pool_new(1);
+  void *v;
+  ck_assert_int_eq(gev_pool_apply(pool, square, P(7), &v), 0);
+  ck_assert_int_eq(I(v), 49);
+  ck_assert_int_eq(gev_pool_apply(pool, nested_apply, P(5), &v), 0);
+  ck_assert_int_eq(I(v), 26);
+  ck_assert_int_eq(gev_pool_apply(pool, square_or_fail, P(3), &v), -1);
+  ck_assert_int_eq(errno, EDOM);
+  ck_assert_int_eq(gev_pool_apply(pool, NULL, NULL, &v), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  ck_assert_int_eq(gev_pool_apply(NULL, square, NULL, &v), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  ck_assert_int_eq(gev_pool_count(pool), 0);
+  gev_pool_free(pool);
+  /* A Group member's apply runs inline too. */
+  pool = gev_group_new();
+  gev_greenlet *g = gev_pool_spawn(pool, nested_apply, P(2), -1);
+  ck_assert_int_eq(gev_greenlet_get(g, 5, &v), 0);
+  ck_assert_int_eq(I(v), 5);
+  gev_greenlet_unref(g);
+  gev_pool_free(pool);
+  finish();
+}
+END_TEST
+
+static void *long_job(void *arg) {
+  gev_sleep(10);
+  return arg;
+}
+
+static void *applier(void *arg) {
+  gev_pool_apply(pool, long_job, NULL, NULL);
+  log_add(-errno);
+  return NULL;
+}
+
+START_TEST(pool_apply_interrupted_abandons_the_job) {
+  setup();
+  pool = gev_pool_new(1);
+  gev_greenlet *g = spawn_kept(applier, NULL);
+  ck_assert_int_eq(gev_sleep(0.01), 0);
+  ck_assert_int_eq(gev_pool_count(pool), 1);
+  ck_assert_int_eq(gev_greenlet_kill(g, 1, 5), 0);
+  ck_assert_int_eq(gev_pool_join(pool, 5), 0); /* the job was killed */
+  ck_assert_str_eq(log_str(), strf("%d", -ECANCELED));
+  gev_pool_free(pool);
+  finish();
+}
+END_TEST
+
+START_TEST(pool_map_timeout_kills_the_rest) {
+  setup();
+  pool = gev_pool_new(2);
+  void *results[4];
+  void *const args[4] = {P(1), P(2), P(3), P(4)};
+  double t0 = gev_monotonic();
+  ck_assert_int_eq(gev_pool_map_timeout(pool, long_job, args, results, 4, 0.05),
+                   -1);
+  ck_assert_int_eq(errno, ETIMEDOUT);
+  ck_assert(gev_monotonic() - t0 >= 0.05);
+  ck_assert_int_eq(gev_pool_join(pool, 5), 0);
+  ck_assert_int_eq(gev_pool_map_timeout(pool, square, args, results, 4, 5), 0);
+  ck_assert_int_eq(I(results[3]), 16);
+  ck_assert_int_eq(
+      gev_pool_map_timeout(pool, square_or_fail, args, results, 4, 5), -1);
+  ck_assert_int_eq(errno, EDOM);
+  gev_pool_free(pool);
+  finish();
+}
+END_TEST
+
 static Suite *pool_suite(void) {
   Suite *s = suite_create("sync_pool");
   TCase *tc = tcase_create("pool");
@@ -438,6 +596,11 @@ static Suite *pool_suite(void) {
   tcase_add_test(tc, pool_map_keeps_order);
   tcase_add_test(tc, pool_imap_unordered_yields_all);
   tcase_add_test(tc, pool_imap_errors_timeout_and_early_free);
+  tcase_add_test(tc, pool_map_from_a_member_of_a_full_pool);
+  tcase_add_test(tc, pool_imap_from_a_member_of_a_full_pool);
+  tcase_add_test(tc, pool_apply_runs_inline_in_a_member);
+  tcase_add_test(tc, pool_apply_interrupted_abandons_the_job);
+  tcase_add_test(tc, pool_map_timeout_kills_the_rest);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -31,7 +31,7 @@
 
 #include "gev/signal.h"
 #include "hub/hub_internal.h"
-#include "hub/signal_internal.h"
+#include "proc/signal_internal.h"
 
 #ifndef NSIG
 #define NSIG 65 /* LCOV_EXCL_LINE: every libc we build on defines it */

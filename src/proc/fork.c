@@ -26,8 +26,8 @@
 
 #include "gev/prefork.h"
 #include "hub/park.h"
-#include "hub/signal_internal.h"
 #include "net/dns_internal.h"
+#include "proc/signal_internal.h"
 
 GEV_EXTERN int gev_fork_reinit(void) {
   gev__hub *h = gev__hub_peek();
