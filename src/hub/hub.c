@@ -724,6 +724,14 @@ void **gev__tls_slot(int which) {
   return tls ? &tls->slot[which] : NULL;
 }
 
+int gev__tls_slot_set(int which, void *value) {
+  void **slot = gev__tls_slot(which);
+  if (!slot)
+    return -1;
+  *slot = value;
+  return 0;
+}
+
 void *gev__tls_slot_peek(int which) {
   gev__tls *tls = gev__tls_peek();
   return tls ? tls->slot[which] : NULL;

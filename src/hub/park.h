@@ -94,6 +94,8 @@ enum {
 void **gev__tls_slot(int which);
 /* The slot's value, or NULL when the thread has no block yet. */
 void *gev__tls_slot_peek(int which);
+/* Sets the slot (creating the block if needed). 0, or -1 with ENOMEM. */
+int gev__tls_slot_set(int which, void *value);
 /* Sets the function that releases the slot's value at thread exit. */
 void gev__tls_slot_on_exit(int which, void (*release)(void *));
 

@@ -91,12 +91,9 @@ struct gev__resolver {
 static gev__resolver *resolver_peek(void) {
   return gev__tls_slot_peek(GEV__TLS_RESOLVER);
 }
-
-/* Called only once the thread's hub (so its block) exists. */
+/* Set only once the thread's hub, so its block, exists. */
 static void resolver_set(gev__resolver *r) {
-  void **slot = gev__tls_slot(GEV__TLS_RESOLVER);
-  if (slot)
-    *slot = r;
+  gev__tls_slot_set(GEV__TLS_RESOLVER, r);
 }
 static pthread_once_t resolver_once = PTHREAD_ONCE_INIT;
 static unsigned fork_count; /* see count_fork() */

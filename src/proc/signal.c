@@ -65,16 +65,13 @@ typedef struct sig_state {
 } sig_state;
 
 /* The thread's state lives in its slot of the hub layer's thread block
- * (park.h): libgev has one thread-local variable, the coroutine layer's. */
+ * (park.h): libgev has one thread-local variable, the coroutine layer's.
+ * It is set only once the thread's hub, so its block, exists. */
 static sig_state *state_peek(void) {
   return gev__tls_slot_peek(GEV__TLS_SIGNALS);
 }
-
-/* Called only once the thread's hub (so its block) exists. */
 static void state_set(sig_state *st) {
-  void **slot = gev__tls_slot(GEV__TLS_SIGNALS);
-  if (slot)
-    *slot = st;
+  gev__tls_slot_set(GEV__TLS_SIGNALS, st);
 }
 
 /* ---- Which loop owns each signal (process-wide) -------------------------- */
