@@ -426,8 +426,9 @@ park_interrupted(gev__task *t, int rc, const char *what) {
   return -1;
 }
 
-static int park_current(gev__hub *h, gev__task *t, const char *what,
-                        void **value) {
+/* Inlined: it is the heart of every blocking call. */
+static inline __attribute__((always_inline)) int
+park_current(gev__hub *h, gev__task *t, const char *what, void **value) {
   void *got = NULL;
   int rc;
   t->what = what;
