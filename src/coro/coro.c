@@ -376,22 +376,24 @@ static int check_target(gev__cthread **tp, gev_coro *target) {
   return 0;
 }
 
-/* Returns as gev__coro_switch_to(). */
-static inline __attribute__((always_inline)) int switch_to(gev__cthread *t,
-                                                           gev_coro *target,
-                                                           void *value, int err,
-                                                           void **result) {
+/* Returns as gev__coro_switch_to(), but with `failed` (GEV__SWITCH_FAILED,
+ * or -1 for the public calls) when nothing was switched. Out of line, so
+ * that the direct switch's callers stay lean, and they tail-call it. */
+__attribute__((noinline)) static int switch_to(gev__cthread *t,
+                                               gev_coro *target, void *value,
+                                               int err, void **result,
+                                               int failed) {
   gev_coro *cur = t->head.current;
   target = resolve(target, &value, &err);
   if (target != cur) {
     if (prepare(t, target) < 0)
-      return GEV__SWITCH_FAILED;
+      return failed;
     t->xfer_value = value;
     t->xfer_err = err;
     if (raw_switch(t, cur, target, 0) < 0) {
       t->xfer_value = NULL;
       t->xfer_err = 0;
-      return GEV__SWITCH_FAILED;
+      return failed;
     }
   } else {
     t->xfer_value = value;
@@ -448,7 +450,7 @@ GEV_EXTERN int gev_coro_switch(gev_coro *target, void *value, void **result) {
     return switch_directly(t, target, value, result);
   if (check_target(&t, target) < 0)
     return -1;
-  return switch_to(t, target, value, 0, result) < 0 ? -1 : 0;
+  return switch_to(t, target, value, 0, result, -1);
 }
 
 int gev__coro_switch_to(gev_coro *target, void *value, void **result) {
@@ -457,7 +459,7 @@ int gev__coro_switch_to(gev_coro *target, void *value, void **result) {
     return switch_directly(t, target, value, result);
   if (check_target(&t, target) < 0)
     return GEV__SWITCH_FAILED;
-  return switch_to(t, target, value, 0, result);
+  return switch_to(t, target, value, 0, result, GEV__SWITCH_FAILED);
 }
 
 GEV_EXTERN int gev_coro_throw(gev_coro *target, int err, void **result) {
@@ -468,7 +470,7 @@ GEV_EXTERN int gev_coro_throw(gev_coro *target, int err, void **result) {
     errno = EINVAL;
     return -1;
   }
-  return switch_to(t, target, NULL, err, result) < 0 ? -1 : 0;
+  return switch_to(t, target, NULL, err, result, -1);
 }
 
 /* The coroutine's function returned: hand its result to the parent chain

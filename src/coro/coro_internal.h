@@ -101,8 +101,14 @@ struct gev__cthread {
 /* thread.c: creates the calling thread's state; NULL with ENOMEM. */
 gev__cthread *gev__cthread_new(void);
 
-/* thread.c: a new coroutine id (see gev_coro_id). */
-unsigned long long gev__coro_new_id(gev__cthread *t);
+/* A new coroutine id (see gev_coro_id): the next of the thread's range,
+ * or the first of a new range (thread.c). */
+unsigned long long gev__coro_new_id_range(gev__cthread *t);
+static inline unsigned long long gev__coro_new_id(gev__cthread *t) {
+  if (__builtin_expect(t->next_id != t->id_end, 1))
+    return t->next_id++;
+  return gev__coro_new_id_range(t);
+}
 
 /* coro.c: frees the thread's recycled control blocks. */
 void gev__coro_free_blocks(gev__cthread *t);

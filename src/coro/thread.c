@@ -58,11 +58,9 @@ static void main_stack_bounds(gev__cthread *t) {
   pthread_attr_destroy(&attr);
 }
 
-unsigned long long gev__coro_new_id(gev__cthread *t) {
-  if (t->next_id == t->id_end) {
-    t->next_id = __atomic_fetch_add(&next_id_range, ID_RANGE, __ATOMIC_RELAXED);
-    t->id_end = t->next_id + ID_RANGE;
-  }
+unsigned long long gev__coro_new_id_range(gev__cthread *t) {
+  t->next_id = __atomic_fetch_add(&next_id_range, ID_RANGE, __ATOMIC_RELAXED);
+  t->id_end = t->next_id + ID_RANGE;
   return t->next_id++;
 }
 

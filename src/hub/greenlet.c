@@ -353,7 +353,7 @@ static gev_greenlet *greenlet_new(const gev_spawn_opts *o, gev_greenlet_fn fn,
   if (!(g->coro = gev_coro_new(greenlet_main, h->coro, &co)))
     goto out_free;
   g->hub = h;
-  g->hub_id = gev__hub_id(h);
+  g->hub_id = h->id;
   g->fn = fn;
   g->arg = arg;
   g->id = ++h->next_id;
