@@ -61,18 +61,19 @@ void gev__overflow_thread_fini(gev__cthread *t);
 struct gev__cthread {
   gev__thread_head head; /* first: what the layer above sees; head.current
                             is the running coroutine */
-  gev_coro main;         /* the thread's own stack; never dies */
-  const gev__coro_hooks *hooks; /* the layer above's, or NULL */
-  gev_stack_mode default_mode;
+  /* What every switch touches, in the head's cache line. */
   void *xfer_value; /* value/error in flight during a switch */
   int xfer_err;
-  int switch_failed; /* the scratch context could not make room */
-  gev_coro *dying;   /* finished coroutine whose stack the next
-                        runner releases */
+  int switch_failed;            /* the scratch context could not make room */
+  gev_coro *dying;              /* finished coroutine whose stack the next
+                                   runner releases */
+  gev_coro *occupant;           /* whose live stack is in the shared region */
+  gev_coro main;                /* the thread's own stack; never dies */
+  const gev__coro_hooks *hooks; /* the layer above's, or NULL */
+  gev_stack_mode default_mode;
   /* Shared-mode region and the scratch context that copies stacks. */
   gev__stack region;
   size_t region_size;
-  gev_coro *occupant; /* whose live stack is in the region */
   size_t shared_live; /* started shared-mode coroutines not yet dead */
   gev__stack scratch;
   void *scratch_sp;
