@@ -58,7 +58,10 @@ trap cleanup EXIT
 start_server() {
   local mode=$1 out=$tmp/out.$RANDOM
   shift
-  GEV_STACK_MODE=$mode "${pin_server[@]}" "$@" --port 0 >"$out" 2>"$out.err" &
+  # The file exists before the server opens it: sed below must not fail
+  # (and end the script, under pipefail) while the server is starting.
+  : >"$out"
+  GEV_STACK_MODE=$mode "${pin_server[@]}" "$@" --port 0 >>"$out" 2>"$out.err" &
   pids+=($!)
   local i
   for i in $(seq 100); do

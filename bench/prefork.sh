@@ -2,7 +2,9 @@
 # Prefork benchmark: wrk against examples/httpd as one process and as
 # `httpd --workers 2` (a prefork master and two worker processes sharing
 # one listening socket), one after the other in the same run, with the
-# same wrk settings (-t1 -c100 -d3s by default).
+# same wrk settings (-t1 -c100 -d3s by default); then the lost-request
+# scenarios of bench/prefork_lost.sh (workers retiring at max_requests,
+# HUP, TTIN/TTOU under a keep-alive load; see there).
 #
 #   bench/prefork.sh [BUILD_DIR]     (default: $GEV_BENCH_BUILD or build-bench)
 #
@@ -10,6 +12,7 @@
 #   bench: http.gev <req/s> req/s          single process, unpinned
 #   bench: http.prefork2 <req/s> req/s     master + 2 workers, unpinned
 #   bench: http.prefork2.ratio <prefork2/gev> x
+#   bench: prefork.lost.<scenario> <lost> requests   (prefork_lost.sh)
 # Nothing is pinned here: two workers need two CPUs. On a 2-core machine
 # wrk competes with the workers for a core, so the prefork figure is a
 # floor, not the server's capacity; the note on stderr says so.
@@ -27,43 +30,8 @@ httpd=$build/examples/httpd
 command -v wrk >/dev/null || { echo "prefork.sh: wrk not installed" >&2; exit 1; }
 
 tmp=$(mktemp -d)
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then
-    kill -TERM "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# Starts httpd with the given extra arguments on a free port; sets
-# server_pid and port once it prints "listening on".
-start_httpd() {
-  : >"$tmp/out"
-  "$httpd" --port 0 "$@" >"$tmp/out" 2>"$tmp/err" &
-  server_pid=$!
-  for _ in $(seq 200); do
-    port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$tmp/out" | head -1)
-    [ -n "$port" ] && return 0
-    sleep 0.05
-  done
-  echo "prefork.sh: httpd $* did not start: $(cat "$tmp/err")" >&2
-  exit 1
-}
-
-# Stops it with TERM (a graceful stop for the prefork master) and checks
-# that it exits 0.
-stop_httpd() {
-  local status=0
-  kill -TERM "$server_pid"
-  wait "$server_pid" || status=$?
-  server_pid=""
-  if [ "$status" -ne 0 ]; then
-    echo "prefork.sh: httpd exited with status $status" >&2
-    exit 1
-  fi
-}
+# shellcheck source=bench/prefork_lib.sh
+source "$root/bench/prefork_lib.sh"
 
 # Prints wrk's requests per second for the running server; fails on
 # socket errors or non-2xx answers.
@@ -93,3 +61,6 @@ if [ "$(nproc)" -le 2 ]; then
   echo "prefork.sh: note: $(nproc) CPUs; wrk competes with the two workers" \
        "for a core, so http.prefork2 understates the server" >&2
 fi
+
+# Requests lost while workers come and go (target: none).
+bash "$root/bench/prefork_lost.sh" "$build"

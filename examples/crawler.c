@@ -5,22 +5,28 @@
  *           [--fetch] [NAME_OR_URL ...]
  *
  * Inputs come from the arguments, or one per line from stdin when there
- * are none. Each input runs in its own greenlet from a Pool of
+ * are none; each is trimmed of surrounding whitespace and empty ones are
+ * skipped. Each input runs in its own greenlet from a Pool of
  * --concurrency (default 100); the main greenlet waits for them all with
  * the overall --timeout (default 2 seconds) and kills what is left.
  *
  * Without --fetch each input is a host name, resolved with
  * gev_gethostbyname. With --fetch each input is a URL http://host[:port]/path:
- * resolve, connect, send a GET, read the whole response.
+ * resolve, connect, send a GET, read the whole response. Inputs are
+ * untrusted bytes: a name or URL holding anything but visible ASCII (CR,
+ * LF, NUL, other control bytes, spaces, bytes >= 0x80) is refused before
+ * it reaches a DNS query or a request line, so it cannot inject headers.
  *
  * Output, one line per input in input order, after all are done:
  *   NAME ADDRESS            resolved
  *   URL STATUS BODY_BYTES   fetched (--fetch)
- *   NAME ERROR <reason>     failed (not found, refused, server failure ...)
+ *   NAME ERROR <reason>     failed (not found, refused, invalid URL ...)
  *   NAME TIMEOUT            not finished by the deadline (it was killed)
- * and a summary line on stderr. Exit status: 0 when every input
- * succeeded, 1 when any failed or timed out, 2 on a usage error.
- * --help prints the usage line on stdout and exits 0.
+ * where the input is printed with every byte outside visible ASCII (and
+ * the backslash) written as \xHH, so each input takes exactly one line
+ * whatever its bytes; and a summary line on stderr. Exit status: 0 when
+ * every input succeeded, 1 when any failed or timed out, 2 on a usage
+ * error. --help prints the full usage on stdout and exits 0.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -44,9 +50,15 @@ typedef struct options {
   int fetch;
 } options;
 
+/* One input (trimmed, NUL-terminated; len counts any NUL inside). */
+typedef struct input {
+  char *text;
+  size_t len;
+} input;
+
 /* One input and what became of it. Heap: its greenlet writes it. */
 typedef struct job {
-  const char *input;
+  const input *in;
   int fetch;
   int ok;         /* set by the greenlet when it succeeded */
   int timed_out;  /* not finished by the deadline */
@@ -89,12 +101,27 @@ static void fail(job *j, const char *reason) {
   snprintf(j->line, sizeof j->line, "ERROR %s", reason);
 }
 
+/* Non-zero when the input is all visible ASCII (0x21 .. 0x7e): no control
+ * byte (CR, LF, NUL ...), no space, nothing >= 0x80. */
+static int visible_ascii(const input *in) {
+  for (size_t i = 0; i < in->len; i++) {
+    unsigned char c = (unsigned char)in->text[i];
+    if (c <= 0x20 || c >= 0x7f)
+      return 0;
+  }
+  return 1;
+}
+
 /* ---- Resolving --------------------------------------------------------- */
 
 static void resolve(job *j) {
   struct in_addr a;
   char ip[INET_ADDRSTRLEN];
-  int eai = gev_gethostbyname(j->input, &a);
+  if (!visible_ascii(j->in)) {
+    fail(j, "invalid name");
+    return;
+  }
+  int eai = gev_gethostbyname(j->in->text, &a);
   if (eai) {
     fail(j, dns_reason(eai, errno));
     return;
@@ -112,9 +139,19 @@ typedef struct url {
   char path[1024];
 } url;
 
-static int url_parse(const char *s, url *u) {
-  const char *p = s + 7, *host_end, *path;
-  if (strncmp(s, "http://", 7) != 0)
+/* Host names in URLs: letters, digits, '-', '.' and '_' (no IPv6
+ * literals). */
+static int host_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+}
+
+/* Parses http://host[:port][/path]. Everything must be visible ASCII, so
+ * the path goes into the request line as it is: no CR or LF can end the
+ * line early and add header fields of the input's choosing. */
+static int url_parse(const input *in, url *u) {
+  const char *s = in->text, *p = s + 7, *host_end, *path;
+  if (!visible_ascii(in) || strncmp(s, "http://", 7) != 0)
     return -1;
   path = p + strcspn(p, "/");
   host_end = memchr(p, ':', (size_t)(path - p));
@@ -122,7 +159,8 @@ static int url_parse(const char *s, url *u) {
   if (host_end) {
     char *end;
     long port = strtol(host_end + 1, &end, 10);
-    if (end != path || port <= 0 || port > 65535)
+    if (end != path || host_end[1] < '0' || host_end[1] > '9' || port <= 0 ||
+        port > 65535)
       return -1;
     u->port = (int)port;
   } else {
@@ -131,6 +169,9 @@ static int url_parse(const char *s, url *u) {
   if (host_end == p || (size_t)(host_end - p) >= sizeof u->host ||
       strlen(path) >= sizeof u->path)
     return -1;
+  for (const char *h = p; h < host_end; h++)
+    if (!host_char((unsigned char)*h))
+      return -1;
   memcpy(u->host, p, (size_t)(host_end - p));
   u->host[host_end - p] = '\0';
   snprintf(u->path, sizeof u->path, "%s", *path ? path : "/");
@@ -177,8 +218,8 @@ static void fetch(job *j) {
   struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai;
   int status, eai;
   long body;
-  if (url_parse(j->input, &u) < 0) {
-    fail(j, "bad url");
+  if (url_parse(j->in, &u) < 0) {
+    fail(j, "invalid URL");
     return;
   }
   if ((eai = gev_getaddrinfo(u.host, NULL, &hints, &ai)) != 0) {
@@ -226,6 +267,51 @@ static void usage(FILE *out) {
                " [--concurrency N] [--fetch] [NAME_OR_URL ...]\n");
 }
 
+static void help(void) {
+  usage(stdout);
+  fputs(
+      "\n"
+      "Resolves host names, or with --fetch fetches http:// URLs, all at "
+      "once:\n"
+      "one greenlet per input, the whole run bounded by --timeout.\n"
+      "\n"
+      "Inputs are the arguments, or one per line on standard input when there\n"
+      "are none. Surrounding whitespace is trimmed; empty inputs are skipped.\n"
+      "\n"
+      "Options:\n"
+      "  --dns IP[:PORT][,...]  DNS servers to ask, in order (default: those "
+      "of\n"
+      "                         /etc/resolv.conf, or GEV_DNS_SERVERS)\n"
+      "  --timeout SECONDS      deadline for the whole run (default 2); "
+      "inputs\n"
+      "                         not finished by then are stopped and reported\n"
+      "                         as TIMEOUT\n"
+      "  --concurrency N        at most N inputs in flight at once (default\n"
+      "                         100); the others wait for a free slot\n"
+      "  --fetch                inputs are URLs http://HOST[:PORT][/PATH]:\n"
+      "                         resolve HOST, connect, GET PATH, read the\n"
+      "                         whole response\n"
+      "  --help                 print this help and exit\n"
+      "Options may also be given as --name=VALUE; -- ends the options.\n"
+      "\n"
+      "Output, one line per input in input order, once all are done:\n"
+      "  NAME ADDRESS           NAME resolved to the IPv4 ADDRESS\n"
+      "  URL STATUS BYTES       URL answered with HTTP STATUS and BYTES of "
+      "body\n"
+      "  INPUT ERROR REASON     failed: not found, refused, server failure,\n"
+      "                         connection refused, invalid name, invalid URL\n"
+      "                         (anything but visible ASCII, or not\n"
+      "                         http://HOST[:PORT][/PATH]) ...\n"
+      "  INPUT TIMEOUT          not finished by the deadline\n"
+      "Bytes of an input outside visible ASCII, and the backslash, are shown\n"
+      "as \\xHH, so every input takes exactly one line. A summary line goes\n"
+      "to standard error.\n"
+      "\n"
+      "Exit status: 0 when every input succeeded, 1 when any failed or timed\n"
+      "out, 2 on a usage error.\n",
+      stdout);
+}
+
 /* The value of option argv[*i] (as --opt VALUE or --opt=VALUE). */
 static const char *option_value(int argc, char **argv, int *i,
                                 const char *name) {
@@ -271,28 +357,77 @@ static int parse_options(int argc, char **argv, options *o, int *first) {
   return 0;
 }
 
-/* Inputs from stdin, one per line (blank lines skipped). */
-static char **read_stdin(size_t *n) {
-  char **v = NULL, *line = NULL;
-  size_t cap = 0, len = 0;
-  ssize_t got;
-  *n = 0;
-  while ((got = getline(&line, &len, stdin)) >= 0) {
-    while (got > 0 && strchr(" \t\r\n", line[got - 1]))
-      line[--got] = '\0';
-    if (got == 0)
-      continue;
-    if (*n == cap) {
-      cap = cap ? 2 * cap : 64;
-      char **nv = realloc(v, cap * sizeof *v);
-      if (!nv)
-        break;
-      v = nv;
-    }
-    v[(*n)++] = strdup(line);
+/* Trims text[0..len) of surrounding whitespace into a new input; 0, or
+ * 1 when nothing is left (the input is skipped), -1 without memory. */
+static int input_make(const char *text, size_t len, input *out) {
+  while (len > 0 && text[0] && strchr(" \t\r\n\v\f", text[0]))
+    text++, len--;
+  while (len > 0 && text[len - 1] && strchr(" \t\r\n\v\f", text[len - 1]))
+    len--;
+  if (len == 0)
+    return 1;
+  if (!(out->text = malloc(len + 1)))
+    return -1;
+  memcpy(out->text, text, len);
+  out->text[len] = '\0';
+  out->len = len;
+  return 0;
+}
+
+/* Appends an input to the growing array *v (of *n, room for *cap). */
+static int input_add(input **v, size_t *n, size_t *cap, const char *text,
+                     size_t len) {
+  if (*n == *cap) {
+    size_t ncap = *cap ? 2 * *cap : 64;
+    input *nv = realloc(*v, ncap * sizeof *nv);
+    if (!nv)
+      return -1;
+    *v = nv;
+    *cap = ncap;
   }
+  int rc = input_make(text, len, &(*v)[*n]);
+  if (rc == 0)
+    (*n)++;
+  return rc < 0 ? -1 : 0;
+}
+
+/* The inputs: the arguments, or the lines of stdin when there are none.
+ * NULL with errno on failure. */
+static input *read_inputs(int argc, char **argv, size_t *n) {
+  input *v = NULL;
+  size_t cap = 0;
+  *n = 0;
+  if (argc > 0) {
+    for (int i = 0; i < argc; i++)
+      if (input_add(&v, n, &cap, argv[i], strlen(argv[i])) < 0)
+        goto out_nomem;
+    return v ? v : calloc(1, sizeof *v);
+  }
+  char *line = NULL;
+  size_t len = 0;
+  ssize_t got;
+  while ((got = getline(&line, &len, stdin)) >= 0)
+    if (input_add(&v, n, &cap, line, (size_t)got) < 0)
+      goto out_nomem;
   free(line);
-  return v;
+  return v ? v : calloc(1, sizeof *v);
+out_nomem:
+  while (*n > 0)
+    free(v[--*n].text);
+  free(v);
+  return NULL;
+}
+
+/* Prints the input with every byte outside visible ASCII, and the
+ * backslash, written as \xHH. */
+static void print_input(const input *in) {
+  for (size_t i = 0; i < in->len; i++) {
+    unsigned char c = (unsigned char)in->text[i];
+    if (c > 0x20 && c < 0x7f && c != '\\')
+      putchar(c);
+    else
+      printf("\\x%02x", c);
+  }
 }
 
 /* ---- Main -------------------------------------------------------------- */
@@ -329,18 +464,19 @@ static size_t run_all(job *jobs, gev_greenlet **gs, size_t n, long concurrency,
 static int report(const job *jobs, size_t n, double elapsed) {
   size_t ok = 0, failed = 0, timed_out = 0;
   for (size_t i = 0; i < n; i++) {
+    print_input(jobs[i].in);
     if (jobs[i].timed_out) {
-      printf("%s TIMEOUT\n", jobs[i].input);
+      printf(" TIMEOUT\n");
       timed_out++;
     } else {
-      printf("%s %s\n", jobs[i].input, jobs[i].line);
+      printf(" %s\n", jobs[i].line);
       jobs[i].ok ? ok++ : failed++;
     }
   }
   fflush(stdout);
   fprintf(stderr,
           "crawler: %zu inputs: %zu ok, %zu failed, %zu timed out "
-          "in %.3f s\n",
+          "in %.1f s\n",
           n, ok, failed, timed_out, elapsed);
   return ok == n ? 0 : 1;
 }
@@ -349,10 +485,12 @@ int main(int argc, char **argv) {
   options o;
   int first, status;
   size_t n;
-  char **inputs;
   int parsed = parse_options(argc, argv, &o, &first);
   if (parsed != 0) {
-    usage(parsed > 0 ? stdout : stderr); /* > 0: --help */
+    if (parsed > 0)
+      help();
+    else
+      usage(stderr);
     return parsed > 0 ? 0 : EXIT_USAGE;
   }
   if (o.dns && gev_dns_set_servers(o.dns) < 0) {
@@ -360,25 +498,24 @@ int main(int argc, char **argv) {
     usage(stderr);
     return EXIT_USAGE;
   }
-  int from_stdin = first >= argc;
-  inputs = from_stdin ? read_stdin(&n) : argv + first;
-  if (!from_stdin)
-    n = (size_t)(argc - first);
+  input *inputs = read_inputs(argc - first, argv + first, &n);
   job *jobs = calloc(n ? n : 1, sizeof *jobs);
   gev_greenlet **gs = calloc(n ? n : 1, sizeof *gs);
+  if (!inputs || !jobs || !gs) {
+    fprintf(stderr, "crawler: %s\n", strerror(ENOMEM));
+    return 1;
+  }
   for (size_t i = 0; i < n; i++)
-    jobs[i] = (job){.input = inputs[i], .fetch = o.fetch};
+    jobs[i] = (job){.in = &inputs[i], .fetch = o.fetch};
   double start = now();
   run_all(jobs, gs, n, o.concurrency, start + o.timeout);
   status = report(jobs, n, now() - start);
   for (size_t i = 0; i < n; i++) {
     if (gs[i])
       gev_greenlet_unref(gs[i]);
-    if (from_stdin)
-      free(inputs[i]);
+    free(inputs[i].text);
   }
-  if (from_stdin)
-    free(inputs);
+  free(inputs);
   free(jobs);
   free(gs);
   gev_hub_destroy();

@@ -193,14 +193,101 @@ static int parse_content_length(const http_header *h, uint64_t *out) {
   return 0;
 }
 
-/* Derives body length and persistence from the fields. */
+/* ---- Host (RFC 9110 section 7.2, RFC 3986 section 3.2.2) ------------- */
+
+static int is_hex(unsigned char c) {
+  return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f');
+}
+
+/* reg-name and IPv4address characters: unreserved and sub-delims (pct-
+ * encoded octets are checked by the caller). */
+static int is_host_char(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || strchr("-._~!$&'()*+,;=", c) != NULL;
+}
+
+/* reg-name = *( unreserved / pct-encoded / sub-delims ); may be empty. */
+static int valid_reg_name(const char *p, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] == '%') {
+      if (i + 2 >= n || !is_hex((unsigned char)p[i + 1]) ||
+          !is_hex((unsigned char)p[i + 2]))
+        return 0;
+      i += 2;
+    } else if (!p[i] || !is_host_char((unsigned char)p[i])) {
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* IP-literal = "[" ( IPv6address / IPvFuture ) "]", the brackets
+ * stripped: hex digits, colons and dots (an IPv4 tail) for IPv6, or
+ * "v" HEXDIG+ "." followed by unreserved, sub-delims and colons. */
+static int valid_ip_literal(const char *p, size_t n) {
+  if (n > 0 && (p[0] == 'v' || p[0] == 'V')) {
+    size_t i = 1;
+    while (i < n && is_hex((unsigned char)p[i]))
+      i++;
+    if (i == 1 || i >= n - 1 || p[i] != '.')
+      return 0;
+    for (i++; i < n; i++)
+      if (p[i] != ':' && !is_host_char((unsigned char)p[i]))
+        return 0;
+    return 1;
+  }
+  int colons = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (p[i] == ':')
+      colons++;
+    else if (p[i] != '.' && !is_hex((unsigned char)p[i]))
+      return 0;
+  }
+  return colons >= 2 && n <= 45;
+}
+
+/* Host = uri-host [ ":" port ]. An empty value is valid: it is what a
+ * client sends when the target has no authority. */
+static int valid_host(const http_header *h) {
+  const char *p = h->value, *end = p + h->value_len, *host_end;
+  if (h->value_len > 0 && p[0] == '[') {
+    const char *close = memchr(p, ']', h->value_len);
+    if (!close || !valid_ip_literal(p + 1, (size_t)(close - p - 1)))
+      return 0;
+    host_end = close + 1;
+    if (host_end < end && *host_end != ':')
+      return 0;
+  } else {
+    host_end = memchr(p, ':', h->value_len);
+    if (!host_end)
+      host_end = end;
+    if (!valid_reg_name(p, (size_t)(host_end - p)))
+      return 0;
+  }
+  if (host_end == end)
+    return 1;
+  /* port = *DIGIT; more than five digits is not a port. */
+  if (end - host_end - 1 > 5)
+    return 0;
+  for (const char *d = host_end + 1; d < end; d++)
+    if (*d < '0' || *d > '9')
+      return 0;
+  return 1;
+}
+
+/* Derives body length and persistence from the fields, and checks Host:
+ * RFC 9112 section 3.2 asks for 400 when an HTTP/1.1 request has none, or
+ * any request has two or an invalid one. */
 static int interpret_fields(http_request *req) {
-  int close = 0, keep = 0;
+  int close = 0, keep = 0, hosts = 0;
   req->has_body = 0;
   req->content_length = 0;
   for (size_t i = 0; i < req->num_headers; i++) {
     const http_header *h = &req->headers[i];
-    if (name_is(h, "content-length")) {
+    if (name_is(h, "host")) {
+      if (++hosts > 1 || !valid_host(h))
+        return HTTP_PARSE_BAD;
+    } else if (name_is(h, "content-length")) {
       uint64_t n;
       if (parse_content_length(h, &n) < 0 ||
           (req->has_body && n != req->content_length))
@@ -214,6 +301,8 @@ static int interpret_fields(http_request *req) {
       keep |= list_has_token(h, "keep-alive");
     }
   }
+  if (req->minor_version >= 1 && hosts == 0)
+    return HTTP_PARSE_BAD;
   if (req->minor_version >= 1)
     req->keep_alive = !close;
   else
@@ -296,9 +385,36 @@ const char *http_error_response(int parse_error, size_t *len) {
   static const char large[] =
       ERROR_RESPONSE("431 Request Header Fields Too Large");
   static const char unsupported[] = ERROR_RESPONSE("501 Not Implemented");
-  const char *r = parse_error == HTTP_PARSE_TOO_LARGE     ? large
-                  : parse_error == HTTP_PARSE_UNSUPPORTED ? unsupported
-                                                          : bad;
+  static const char expectation[] = ERROR_RESPONSE("417 Expectation Failed");
+  static const char content[] = ERROR_RESPONSE("413 Content Too Large");
+  const char *r;
+  switch (parse_error) {
+  case HTTP_PARSE_TOO_LARGE:
+    r = large;
+    break;
+  case HTTP_PARSE_UNSUPPORTED:
+    r = unsupported;
+    break;
+  case HTTP_EXPECTATION_FAILED:
+    r = expectation;
+    break;
+  case HTTP_CONTENT_TOO_LARGE:
+    r = content;
+    break;
+  default:
+    r = bad;
+  }
   *len = strlen(r);
   return r;
 }
+
+int http_expectation(const http_request *req) {
+  const http_header *h = http_find_header(req, "expect");
+  if (!h)
+    return HTTP_EXPECT_NONE;
+  if (h->value_len == 12 && strncasecmp(h->value, "100-continue", 12) == 0)
+    return req->minor_version >= 1 ? HTTP_EXPECT_CONTINUE : HTTP_EXPECT_NONE;
+  return HTTP_EXPECT_UNKNOWN;
+}
+
+const char http_continue_response[] = "HTTP/1.1 100 Continue\r\n\r\n";

@@ -17,7 +17,10 @@
  *     before the colon, the value with optional whitespace trimmed and no
  *     control characters other than HTAB; no obsolete line folding;
  *   - lines end with CRLF or a bare LF (RFC 9112 section 2.2 allows it);
- *   - at most HTTP_MAX_HEADERS fields, the head at most max_head bytes.
+ *   - at most HTTP_MAX_HEADERS fields, the head at most max_head bytes;
+ *   - exactly one Host field in HTTP/1.1 (at most one in HTTP/1.0), its
+ *     value a valid uri-host with an optional port (RFC 9112 section 3.2:
+ *     400 otherwise); an empty value is allowed.
  * Content-Length must be a plain decimal number (repeated fields must
  * agree). Transfer-Encoding is refused as unsupported: this parser reads
  * only Content-Length bodies.
@@ -30,12 +33,15 @@
 
 #define HTTP_MAX_HEADERS 64
 
-/* Results of http_parse_request(). Negative values map to responses. */
+/* Results of http_parse_request(). Negative values map to responses
+ * (http_error_response), as do the two a server decides itself. */
 enum {
-  HTTP_PARSE_INCOMPLETE = 0,   /* need more bytes */
-  HTTP_PARSE_BAD = -1,         /* malformed: 400 Bad Request */
-  HTTP_PARSE_TOO_LARGE = -2,   /* head or field count too big: 431 */
-  HTTP_PARSE_UNSUPPORTED = -3, /* Transfer-Encoding, HTTP/1.x > 1: 501 */
+  HTTP_PARSE_INCOMPLETE = 0,    /* need more bytes */
+  HTTP_PARSE_BAD = -1,          /* malformed: 400 Bad Request */
+  HTTP_PARSE_TOO_LARGE = -2,    /* head or field count too big: 431 */
+  HTTP_PARSE_UNSUPPORTED = -3,  /* Transfer-Encoding, HTTP/1.x > 1: 501 */
+  HTTP_EXPECTATION_FAILED = -4, /* not from the parser: 417 */
+  HTTP_CONTENT_TOO_LARGE = -5,  /* not from the parser: 413 */
 };
 
 typedef struct http_header {
@@ -85,8 +91,20 @@ const http_header *http_find_header(const http_request *req, const char *name);
  * client) into buf. Returns its length, or 0 if size is too small. */
 size_t http_hello_response(const http_request *req, char *buf, size_t size);
 
-/* The complete response for an HTTP_PARSE_* error (400, 431, 501), always
- * with Connection: close. Sets *len. */
+/* The complete response for an HTTP_PARSE_* error (400, 431, 501) or a
+ * server's HTTP_EXPECTATION_FAILED (417) and HTTP_CONTENT_TOO_LARGE (413),
+ * always with Connection: close. Sets *len. */
 const char *http_error_response(int parse_error, size_t *len);
+
+/* What the request's Expect field asks (RFC 9110 section 10.1.1). */
+enum {
+  HTTP_EXPECT_NONE = 0, /* no Expect, or 100-continue in HTTP/1.0 (ignored) */
+  HTTP_EXPECT_CONTINUE, /* send 100 Continue before reading the body */
+  HTTP_EXPECT_UNKNOWN,  /* an expectation the server cannot meet: 417 */
+};
+int http_expectation(const http_request *req);
+
+/* The interim response to Expect: 100-continue. */
+extern const char http_continue_response[];
 
 #endif

@@ -2,13 +2,14 @@
  * httpd — a keep-alive HTTP/1.1 "Hello, World!" server on gev.
  *
  *   httpd [--host ADDR] [--port PORT] [--idle-timeout SECONDS]
- *         [--workers N [--max-requests N] [--timeout SECONDS]
- *          [--graceful-timeout SECONDS]]
+ *         [--max-body BYTES] [--graceful-timeout SECONDS]
+ *         [--workers N [--max-requests N] [--timeout SECONDS]]
  *
- * Defaults: 127.0.0.1, port 8080 (0 picks a free port), idle timeout 60 s.
- * Prints "listening on ADDR:PORT" once it accepts connections and exits 0
- * on SIGINT or SIGTERM after closing its listener and letting open
- * requests finish.
+ * Defaults: 127.0.0.1, port 8080 (0 picks a free port), idle timeout 60 s,
+ * bodies up to 1 MiB, graceful timeout 30 s. Prints "listening on
+ * ADDR:PORT" once it accepts connections and exits 0 on SIGINT or SIGTERM
+ * after closing its listener and letting open requests finish (within the
+ * graceful timeout).
  *
  * With --workers N it is a prefork server (gev/prefork.h): the process
  * becomes a master that opens the listener, prints "listening on" once its
@@ -18,27 +19,45 @@
  * hub, restarts after --max-requests requests (with 10 % jitter), is killed
  * and replaced when its hub stops beating for --timeout seconds, and on a
  * graceful stop finishes the requests in flight within --graceful-timeout
- * seconds and closes idle keep-alive connections.
+ * seconds.
  *
- * Each connection is one greenlet running straight-line code: read until a
- * request head is complete, read (and drop) its Content-Length body, answer,
- * repeat. Pipelined requests are answered in order from the buffer. A
- * malformed head gets 400, an oversized one 431, Transfer-Encoding 501, and
- * the connection is closed. The idle timeout is a deadline for receiving
- * each complete request, counted from when the server starts waiting for
- * it, so a client that trickles a byte now and then (slowloris) is closed
- * as surely as one that sends nothing.
+ * Each connection is one greenlet running straight-line code: wait for a
+ * request, read its head, read (and drop) its Content-Length body, answer,
+ * repeat. Pipelined requests are answered in order from the buffer.
+ *
+ * No request is lost when the server stops (a worker retiring at
+ * --max-requests, after HUP or TTOU, or any graceful stop): the request is
+ * counted before its response is built, every response sent while the
+ * server is stopping says "Connection: close", and idle connections are
+ * given up only between requests, after the server's quiet period
+ * (gev_server_wait_request in gev/server.h).
+ *
+ * Errors: a malformed head gets 400 (also an HTTP/1.1 request without
+ * exactly one valid Host field), an oversized one 431, Transfer-Encoding
+ * 501, a body over --max-body 413, an Expect other than 100-continue (or a
+ * 100-continue for a body over --max-body) 417; the connection is then
+ * closed. "Expect: 100-continue" gets "100 Continue" before the body is
+ * read.
+ *
+ * Time limits: the idle timeout is a deadline for receiving each complete
+ * request (body included), counted from when the server starts waiting
+ * for it, so a client that trickles a byte now and then (slowloris) is
+ * closed as surely as one that sends nothing; sending a response has the
+ * same limit. After an error response the server reads and drops what the
+ * client still sends for at most 2 s (or the idle timeout, if shorter)
+ * before it closes, so every connection ends within the idle timeout of
+ * its last step, whatever state it is in.
  */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <ev.h>
 
 #include "gev/hub.h"
+#include "gev/log.h"
 #include "gev/net.h"
 #include "gev/prefork.h"
 #include "gev/server.h"
@@ -46,11 +65,15 @@
 
 #define MAX_HEAD 8192
 #define BUF_SIZE 16384
+#define LINGER_MAX 2.0          /* s: reading after a final response */
+#define LINGER_BYTES (1u << 20) /* and at most this much */
+#define MAX_BODY_DEFAULT (1 << 20)
 
 typedef struct config {
   const char *host;
   int port;
   double idle_timeout;
+  unsigned long long max_body;
   int workers; /* 0: one process, no master */
   unsigned long max_requests;
   double timeout, graceful_timeout;
@@ -59,35 +82,26 @@ typedef struct config {
 
 /* One connection's state, on the heap (see the shared-stack rule). */
 typedef struct conn {
-  struct conn *prev, *next; /* on the conns list */
-  int idle;                 /* waiting for the first byte of a request */
+  gev_server *srv;
   gev_socket *sock;
-  double idle_timeout;
-  const struct config *cfg;
-  double deadline; /* for the request being received */
+  const config *cfg;
+  double deadline; /* of the step in progress */
   size_t len;      /* bytes buffered */
   size_t scanned;  /* how far http_head_end has looked */
   char buf[BUF_SIZE];
 } conn;
 
-/* Every open connection, so a stopping worker can close the idle ones. */
-static conn *conns;
+/* read_head's and settle_body's result when the connection should just be
+ * closed (parse errors are small negative numbers, head lengths > 0). */
+#define HEAD_GONE (-100)
 
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+/* ---- Reading ------------------------------------------------------------- */
 
-/* Receives more bytes into the buffer before the request's deadline.
- * Returns the count, 0 at EOF, or -1 (timeout, error, buffer full). */
+/* Receives more bytes into the buffer before the step's deadline. Returns
+ * the count, 0 at EOF, or -1 (timeout, error, buffer full). */
 static ssize_t fill(conn *c) {
-  double left = c->deadline - now();
+  double left = c->deadline - gev_monotonic();
   if (left <= 0 || c->len == sizeof c->buf)
-    return -1;
-  /* Between requests the client has most likely not sent the next one
-   * yet: wait for it rather than try a recv that fails with EAGAIN. */
-  if (c->len == 0 && gev_socket_wait_read(c->sock, left) < 0)
     return -1;
   gev_socket_settimeout(c->sock, left);
   ssize_t n =
@@ -130,12 +144,21 @@ static void skip_blank_lines(conn *c) {
     consume(c, i);
 }
 
-/* Waits for a complete head in the buffer. Returns the parse result, or 1
- * when the connection should just be closed. */
+/* Waits for the next request to begin: between requests the connection is
+ * idle, and a stopping server may give it up (gev/server.h). Bytes already
+ * buffered (pipelining) are the next request. 0, or -1 to close. */
+static int await_request(conn *c) {
+  c->deadline = gev_monotonic() + c->cfg->idle_timeout;
+  if (c->len > 0)
+    return 0;
+  return gev_server_wait_request(c->srv, c->sock, c->cfg->idle_timeout);
+}
+
+/* Waits for a complete head in the buffer. Returns the parse result, or
+ * HEAD_GONE when the connection should just be closed. */
 static int read_head(conn *c, http_request *req) {
   for (;;) {
     skip_blank_lines(c);
-    c->idle = c->len == 0;
     if (c->len > 0 && http_head_end(c->buf, c->len, &c->scanned) > 0) {
       int rc = http_parse_request(c->buf, c->len, MAX_HEAD, req);
       if (rc != HTTP_PARSE_INCOMPLETE)
@@ -144,100 +167,140 @@ static int read_head(conn *c, http_request *req) {
     if (c->len > MAX_HEAD)
       return HTTP_PARSE_TOO_LARGE;
     if (fill(c) <= 0)
-      return 1; /* closed, idle too long, or failed: just hang up */
+      return HEAD_GONE; /* closed, too slow, or failed: just hang up */
   }
 }
 
-/* Sends an error response and closes gracefully: closing with unread
- * input would make the kernel reset the connection, and the client might
- * lose the response. So the write side is shut first and what the client
- * still sends is drained for a moment (a "lingering close"). */
-static void send_error(conn *c, int parse_error) {
-  size_t len;
-  const char *r = http_error_response(parse_error, &len);
-  gev_socket_settimeout(c->sock, c->idle_timeout);
-  if (gev_socket_sendall(c->sock, r, len, 0) < 0 ||
-      gev_socket_shutdown(c->sock, SHUT_WR) < 0)
-    return;
-  gev_socket_settimeout(c->sock, 1.0);
-  size_t drained = 0;
-  ssize_t n;
-  while (drained < (1u << 20) &&
-         (n = gev_socket_recv(c->sock, c->buf, sizeof c->buf, 0)) > 0)
-    drained += (size_t)n;
+/* ---- Writing and closing ---------------------------------------------------
+ */
+
+static int send_bytes(conn *c, const char *data, size_t len) {
+  gev_socket_settimeout(c->sock, c->cfg->idle_timeout);
+  return gev_socket_sendall(c->sock, data, len, 0);
 }
 
-/* In a worker: counts the request; non-zero when the worker is stopping
- * and the connection should close now. */
-static int worker_done(conn *c) {
-  if (!c->cfg->worker)
-    return 0;
-  gev_worker_request_done(c->cfg->worker);
-  return gev_worker_stopping(c->cfg->worker) != GEV_WORKER_RUNNING;
+/* Closes gracefully after a final response while the client may still be
+ * sending: closing with unread input would make the kernel reset the
+ * connection, and the client might lose the response. So the write side
+ * is shut first and what the client still sends is read and dropped for a
+ * bounded time (a "lingering close"); the server then closes. */
+static void linger_close(conn *c) {
+  double limit =
+      c->cfg->idle_timeout < LINGER_MAX ? c->cfg->idle_timeout : LINGER_MAX;
+  double end = gev_monotonic() + limit;
+  size_t drained = 0;
+  if (gev_socket_shutdown(c->sock, SHUT_WR) < 0)
+    return;
+  while (drained < LINGER_BYTES) {
+    double left = end - gev_monotonic();
+    if (left <= 0)
+      return;
+    gev_socket_settimeout(c->sock, left);
+    ssize_t n = gev_socket_recv(c->sock, c->buf, sizeof c->buf, 0);
+    if (n <= 0)
+      return;
+    drained += (size_t)n;
+  }
+}
+
+/* After the last response of a connection: lingers only when the client
+ * sent more than was answered (the common case closes at once). */
+static void close_after_last(conn *c) {
+  if (c->len > 0 || gev_socket_wait_read(c->sock, 0) == 0)
+    linger_close(c);
+}
+
+/* Sends an error response (always "Connection: close") and closes. */
+static void send_error(conn *c, int error) {
+  size_t len;
+  const char *r = http_error_response(error, &len);
+  if (send_bytes(c, r, len) == 0)
+    linger_close(c);
+}
+
+/* ---- Requests --------------------------------------------------------------
+ */
+
+/* Settles what the request's head says about its body before the head is
+ * consumed: refuses a body over the limit (413, or 417 when the client
+ * waits for our go-ahead) and an unknown expectation (417), and sends
+ * "100 Continue" when the client waits for it. 0 to go on, or the error
+ * to answer. */
+static int settle_body(conn *c, const http_request *req) {
+  int expect = http_expectation(req);
+  int too_large = req->content_length > c->cfg->max_body;
+  if (expect == HTTP_EXPECT_UNKNOWN)
+    return HTTP_EXPECTATION_FAILED;
+  if (too_large)
+    return expect == HTTP_EXPECT_CONTINUE ? HTTP_EXPECTATION_FAILED
+                                          : HTTP_CONTENT_TOO_LARGE;
+  /* A client that sent (part of) the body already has not waited. */
+  if (expect == HTTP_EXPECT_CONTINUE && req->content_length > 0 &&
+      c->len == req->head_len)
+    return send_bytes(c, http_continue_response,
+                      strlen(http_continue_response)) == 0
+               ? 0
+               : HEAD_GONE;
+  return 0;
+}
+
+/* Counts the request (a worker may retire at max_requests) and tells
+ * whether its response is the connection's last. Counting first makes
+ * the response that reaches the limit say "Connection: close" itself. */
+static int last_response(conn *c, const http_request *req) {
+  if (c->cfg->worker)
+    gev_worker_request_done(c->cfg->worker);
+  return !req->keep_alive || gev_server_stopping(c->srv);
 }
 
 /* Serves requests until the client leaves or a request ends the
  * connection. */
-static void serve_connection(conn *c) {
-  http_request *req = malloc(sizeof *req);
-  if (!req)
-    return;
+static void serve_connection(conn *c, http_request *req) {
   for (;;) {
-    c->deadline = now() + c->idle_timeout;
+    if (await_request(c) < 0)
+      return;
     int rc = read_head(c, req);
-    if (rc == 1)
-      break;
+    if (rc == HEAD_GONE)
+      return;
+    if (rc > 0)
+      rc = settle_body(c, req);
+    if (rc == HEAD_GONE)
+      return;
     if (rc < 0) {
       send_error(c, rc);
-      break;
+      return;
     }
     consume(c, req->head_len);
     if (req->has_body && skip_body(c, req->content_length) < 0)
-      break;
+      return;
+    int last = last_response(c, req);
+    if (last)
+      req->keep_alive = 0;
     char out[256];
     size_t n = http_hello_response(req, out, sizeof out);
-    gev_socket_settimeout(c->sock, c->idle_timeout);
-    if (gev_socket_sendall(c->sock, out, n, 0) < 0)
-      break;
-    if (worker_done(c) || !req->keep_alive)
-      break;
+    if (send_bytes(c, out, n) < 0)
+      return;
+    if (last) {
+      close_after_last(c);
+      return;
+    }
   }
-  free(req);
 }
 
 static void handle(gev_server *srv, gev_socket *client,
                    const struct sockaddr *peer, socklen_t peerlen, void *arg) {
-  const config *cfg = arg;
   conn *c = malloc(sizeof *c);
-  if (!c)
-    return;
-  c->sock = client;
-  c->cfg = cfg;
-  c->idle_timeout = cfg->idle_timeout;
-  c->len = 0;
-  c->scanned = 0;
-  c->idle = 1;
-  c->prev = NULL;
-  c->next = conns;
-  if (conns)
-    conns->prev = c;
-  conns = c;
-  serve_connection(c);
-  if (c->prev)
-    c->prev->next = c->next;
-  else
-    conns = c->next;
-  if (c->next)
-    c->next->prev = c->prev;
+  http_request *req = malloc(sizeof *req);
+  if (c && req) {
+    c->srv = srv;
+    c->sock = client;
+    c->cfg = arg;
+    c->len = 0;
+    c->scanned = 0;
+    serve_connection(c, req);
+  }
+  free(req);
   free(c);
-}
-
-/* Ends the connections waiting for a next request: their handlers see
- * end of file and return. Those in the middle of a request go on. */
-static void close_idle_connections(void) {
-  for (conn *c = conns; c; c = c->next)
-    if (c->idle)
-      gev_socket_shutdown(c->sock, SHUT_RD);
 }
 
 /* ---- Process --------------------------------------------------------------
@@ -250,8 +313,8 @@ static void on_signal(struct ev_loop *loop, ev_signal *w, int revents) {
 static void usage(const char *prog) {
   fprintf(stderr,
           "usage: %s [--host ADDR] [--port PORT] [--idle-timeout SECONDS]\n"
-          "       [--workers N [--max-requests N] [--timeout SECONDS]\n"
-          "        [--graceful-timeout SECONDS]]\n",
+          "       [--max-body BYTES] [--graceful-timeout SECONDS]\n"
+          "       [--workers N [--max-requests N] [--timeout SECONDS]]\n",
           prog);
   exit(2);
 }
@@ -260,45 +323,47 @@ static void usage(const char *prog) {
 static double seconds_arg(const char *prog, const char *text) {
   char *end;
   double v = strtod(text, &end);
-  if (*end || !(v > 0))
+  if (*end || end == text || !(v > 0))
+    usage(prog);
+  return v;
+}
+
+/* Parses a whole number in [0, max] or exits with the usage. */
+static unsigned long long count_arg(const char *prog, const char *text,
+                                    unsigned long long max) {
+  char *end;
+  errno = 0;
+  unsigned long long v = strtoull(text, &end, 10);
+  if (*end || end == text || text[0] == '-' || errno || v > max)
     usage(prog);
   return v;
 }
 
 static void parse_args(int argc, char **argv, config *cfg) {
+  const char *prog = argv[0];
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i];
     if (i + 1 >= argc)
-      usage(argv[0]);
-    char *end;
-    if (strcmp(arg, "--host") == 0) {
-      cfg->host = argv[++i];
-    } else if (strcmp(arg, "--port") == 0) {
-      long p = strtol(argv[++i], &end, 10);
-      if (*end || p < 0 || p > 65535)
-        usage(argv[0]);
-      cfg->port = (int)p;
-    } else if (strcmp(arg, "--idle-timeout") == 0) {
-      cfg->idle_timeout = strtod(argv[++i], &end);
-      if (*end || !(cfg->idle_timeout > 0))
-        usage(argv[0]);
-    } else if (strcmp(arg, "--workers") == 0) {
-      long n = strtol(argv[++i], &end, 10);
-      if (*end || n < 0 || n > 1024)
-        usage(argv[0]);
-      cfg->workers = (int)n;
-    } else if (strcmp(arg, "--max-requests") == 0) {
-      long n = strtol(argv[++i], &end, 10);
-      if (*end || n < 0)
-        usage(argv[0]);
-      cfg->max_requests = (unsigned long)n;
-    } else if (strcmp(arg, "--timeout") == 0) {
-      cfg->timeout = seconds_arg(argv[0], argv[++i]);
-    } else if (strcmp(arg, "--graceful-timeout") == 0) {
-      cfg->graceful_timeout = seconds_arg(argv[0], argv[++i]);
-    } else {
-      usage(argv[0]);
-    }
+      usage(prog);
+    const char *v = argv[++i];
+    if (strcmp(arg, "--host") == 0)
+      cfg->host = v;
+    else if (strcmp(arg, "--port") == 0)
+      cfg->port = (int)count_arg(prog, v, 65535);
+    else if (strcmp(arg, "--idle-timeout") == 0)
+      cfg->idle_timeout = seconds_arg(prog, v);
+    else if (strcmp(arg, "--max-body") == 0)
+      cfg->max_body = count_arg(prog, v, 1ull << 62);
+    else if (strcmp(arg, "--workers") == 0)
+      cfg->workers = (int)count_arg(prog, v, 1024);
+    else if (strcmp(arg, "--max-requests") == 0)
+      cfg->max_requests = (unsigned long)count_arg(prog, v, 1ul << 31);
+    else if (strcmp(arg, "--timeout") == 0)
+      cfg->timeout = seconds_arg(prog, v);
+    else if (strcmp(arg, "--graceful-timeout") == 0)
+      cfg->graceful_timeout = seconds_arg(prog, v);
+    else
+      usage(prog);
   }
 }
 
@@ -315,16 +380,15 @@ static int http_worker(gev_worker *w, void *arg) {
                           .name = "http"};
   gev_server *srv =
       opts.listener ? gev_stream_server_new(&opts, handle, cfg) : NULL;
-  if (!srv || gev_server_start(srv) < 0) {
+  if (!srv) {
     fprintf(stderr, "httpd: worker cannot serve: %s\n", strerror(errno));
     return 1;
   }
-  gev_worker_wait_stop(w, -1);
-  gev_server_close(srv);
-  close_idle_connections();
-  gev_server_stop(srv, gev_worker_graceful_timeout(w));
+  int rc = gev_worker_serve(w, srv);
+  if (rc < 0)
+    fprintf(stderr, "httpd: worker: %s\n", strerror(errno));
   gev_server_free(srv);
-  return 0;
+  return rc < 0 ? 1 : 0;
 }
 
 static void on_ready(const struct sockaddr *addr, socklen_t len, void *arg) {
@@ -354,16 +418,18 @@ static int run_prefork(config *cfg) {
   return 0;
 }
 
-int main(int argc, char **argv) {
-  config cfg = {.host = "127.0.0.1", .port = 8080, .idle_timeout = 60};
-  parse_args(argc, argv, &cfg);
-  if (cfg.workers > 0)
-    return run_prefork(&cfg);
-  gev_server_opts opts = {
-      .host = cfg.host, .port = cfg.port, .backlog = 1024, .name = "http"};
-  gev_server *srv = gev_stream_server_new(&opts, handle, &cfg);
+/* ---- One process ----------------------------------------------------------
+ */
+
+static int run_single(config *cfg) {
+  gev_server_opts opts = {.host = cfg->host,
+                          .port = cfg->port,
+                          .backlog = 1024,
+                          .stop_timeout = cfg->graceful_timeout,
+                          .name = "http"};
+  gev_server *srv = gev_stream_server_new(&opts, handle, cfg);
   if (!srv) {
-    fprintf(stderr, "httpd: listen on %s:%d: %s\n", cfg.host, cfg.port,
+    fprintf(stderr, "httpd: listen on %s:%d: %s\n", cfg->host, cfg->port,
             strerror(errno));
     return 1;
   }
@@ -393,4 +459,14 @@ int main(int argc, char **argv) {
   gev_server_free(srv);
   gev_hub_destroy();
   return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv) {
+  config cfg = {.host = "127.0.0.1",
+                .port = 8080,
+                .idle_timeout = 60,
+                .max_body = MAX_BODY_DEFAULT,
+                .graceful_timeout = 30};
+  parse_args(argc, argv, &cfg);
+  return cfg.workers > 0 ? run_prefork(&cfg) : run_single(&cfg);
 }

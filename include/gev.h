@@ -9,6 +9,8 @@
  *   gev/server.h  StreamServer, DatagramServer
  *   gev/signal.h  signal handlers and waits through the hub
  *   gev/prefork.h fork support and the prefork master
+ * gev/patch.h (the cooperative libc) belongs to a library of its own,
+ * libgev-patch, and is included on its own.
  */
 #ifndef GEV_H
 #define GEV_H

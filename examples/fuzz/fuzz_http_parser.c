@@ -63,6 +63,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     check_request(&req, buf, (size_t)rc);
     check(http_parse_request(buf, size, MAX_HEAD, &again) == rc);
     check(again.content_length == req.content_length);
+    int expect = http_expectation(&req);
+    check(expect >= HTTP_EXPECT_NONE && expect <= HTTP_EXPECT_UNKNOWN);
     /* The head is complete on its own: trailing bytes do not matter. */
     check(http_parse_request(buf, (size_t)rc, MAX_HEAD, &again) == rc);
   }

@@ -112,6 +112,12 @@ GEV_EXTERN gev_coro *gev_hub_coro(void);
 /* Non-zero when called from the hub: its coroutine or a loop callback. */
 GEV_EXTERN int gev_in_hub(void);
 
+/* Non-zero when the calling thread has a hub. Unlike gev_hub_loop() and
+ * gev_hub_coro() it never creates one, so code that must not change a
+ * program without a hub (the cooperative libc of gev/patch.h) can ask.
+ * A thread-local read: cheap enough for every call. */
+GEV_EXTERN int gev_hub_exists(void);
+
 /* Runs the hub until it has nothing left to do: no greenlet alive, no
  * callback queued, no active watcher (gevent's wait() / hub.join()). Must be
  * called from the thread's main coroutine (or a plain coroutine), not from a

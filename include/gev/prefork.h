@@ -142,11 +142,18 @@ typedef struct gev_worker gev_worker;
  *     gev_socket *ls = gev_socket_wrap(gev_worker_listen_fd(w));
  *     gev_server_opts so = {.listener = ls};
  *     gev_server *srv = gev_stream_server_new(&so, handler, w);
- *     gev_server_start(srv);
- *     gev_worker_wait_stop(w, -1);
- *     gev_server_stop(srv, gev_worker_graceful_timeout(w));
+ *     int rc = gev_worker_serve(w, srv);
  *     gev_server_free(srv);
- *     return 0;
+ *     return rc == 0 ? 0 : 1;
+ *
+ * No request is lost when a worker goes (max_requests, HUP, TTOU, TERM):
+ * the worker stops accepting at once, so new connections go to the other
+ * workers (the shared listener) or the next generation, and its handlers
+ * finish the requests they have. For persistent connections (HTTP
+ * keep-alive) the handler keeps the server's draining rules (gev/server.h):
+ * it counts each request with gev_worker_request_done before answering,
+ * answers with "Connection: close" once gev_server_stopping(srv) is set,
+ * and waits for the next request with gev_server_wait_request.
  *
  * The worker process ends with _exit() once the function has returned and
  * the hub has been destroyed: atexit handlers of the program do not run in
@@ -186,7 +193,8 @@ typedef struct gev_prefork_opts {
  * processes it never returns (see gev_worker_fn). Must be called from the
  * thread's main coroutine; it blocks the thread.
  * Errors (nothing was started): EINVAL (opts or worker NULL, negative
- * graceful_timeout, listen_fd not a stream socket, port out of range),
+ * graceful_timeout, listen_fd not a listening stream socket, port out of
+ * range),
  * EPERM (from the hub, a greenlet or any coroutine but the thread's main
  * one), EBUSY (a master already runs in this process), ENOENT (host did
  * not resolve), the errors of socket(2), bind(2) (EADDRINUSE, EACCES ...),
@@ -202,6 +210,19 @@ typedef enum gev_worker_stop {
   GEV_WORKER_STOP_ORPHANED,     /* the master is gone */
 } gev_worker_stop;
 
+struct gev_server;
+
+/* Serves srv (gev/server.h; started here if it was not) until the worker
+ * is asked to stop, then stops it gracefully: gev_server_stop with the
+ * master's graceful_timeout. The stop request closes srv at once, in the
+ * same hub turn (the TERM signal's handler, or the gev_worker_request_done
+ * call that reached max_requests), so the handlers see
+ * gev_server_stopping(srv) from the response they are building on. Returns
+ * 0, or -1: EINVAL (NULL), EBUSY (already serving a server), the errors of
+ * gev_server_start and gev_server_stop, and the blocking-call errors of
+ * gev_worker_wait_stop (the server is then closed, not stopped). */
+GEV_EXTERN int gev_worker_serve(gev_worker *w, struct gev_server *srv);
+
 /* The listening socket (non-blocking), or -1 (EINVAL for NULL). The
  * worker owns this descriptor: closing it (e.g. through a server that took
  * it over) only stops this worker accepting. */
@@ -213,13 +234,16 @@ GEV_EXTERN int gev_worker_listen_fd(const gev_worker *w);
 GEV_EXTERN int gev_worker_wait_stop(gev_worker *w, double timeout);
 
 /* Why the worker is stopping, GEV_WORKER_RUNNING while it is not (also for
- * NULL). Handlers use it to close keep-alive connections. */
+ * NULL). Handlers of a server run with gev_worker_serve read
+ * gev_server_stopping instead, which is set at the same moment. */
 GEV_EXTERN gev_worker_stop gev_worker_stopping(const gev_worker *w);
 
-/* Counts one served request. When this reaches the worker's limit, the
- * worker is asked to stop (GEV_WORKER_STOP_MAX_REQUESTS) and 1 is
- * returned; otherwise 0. Callable from greenlets and the hub. -1 EINVAL
- * for NULL. */
+/* Counts one request. Call it when the request has been read and before
+ * its response is built: when this reaches the worker's limit, the worker
+ * is asked to stop (GEV_WORKER_STOP_MAX_REQUESTS; a server run with
+ * gev_worker_serve is stopping from now on, so this very response can say
+ * the connection closes) and 1 is returned; otherwise 0. Callable from
+ * greenlets and the hub. -1 EINVAL for NULL. */
 GEV_EXTERN int gev_worker_request_done(gev_worker *w);
 
 /* Requests counted so far (0 for NULL). */

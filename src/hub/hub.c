@@ -774,6 +774,8 @@ GEV_EXTERN int gev_in_hub(void) {
   return h && in_hub(h);
 }
 
+GEV_EXTERN int gev_hub_exists(void) { return tls_hub_peek() != NULL; }
+
 GEV_EXTERN int gev_run(void) {
   gev__hub *h = gev__hub_get();
   gev__task *t;

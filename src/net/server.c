@@ -12,8 +12,24 @@
  * greenlet handle and the client. Cleanup runs from the greenlet's link
  * callback, which fires exactly once whether the handler returned, failed,
  * or was killed before it started, so no client socket or record leaks.
- * A conn whose server was freed first has srv == NULL and only cleans up
- * itself.
+ * Stream conns are also indexed by their fd (slots), so that a handler's
+ * gev_server_wait_request finds its record without a search.
+ *
+ * Draining. A handler waiting for a keep-alive client's next request
+ * (gev_server_wait_request) records its task in its conn while parked on
+ * the client's read readiness. Closing the server wakes those tasks with
+ * ESHUTDOWN; each then waits out the rest of the quiet period on its own
+ * and gives the connection up only if the client stayed silent.
+ *
+ * Lifetime. Handlers are handed srv and may use it until they return, so
+ * the server's memory outlives them: gev_server_free kills the handlers
+ * and, when it may park, waits for them; otherwise the last handler's
+ * link callback releases the memory. An ev_cleanup watcher on the hub's
+ * loop detaches a server that is still alive when the hub is destroyed
+ * (its handlers have been unwound by then): the listener is closed, the
+ * server is marked orphaned, and a later gev_server_free only releases
+ * memory. After a fork that discarded the hub, the child's copy is
+ * orphaned the same way but keeps its fds open (see gev/prefork.h).
  */
 #define _GNU_SOURCE /* accept4 */
 #include <arpa/inet.h>
@@ -26,22 +42,27 @@
 
 #include <ev.h>
 
+#include "gev/log.h"
 #include "gev/server.h"
 #include "gev/sync.h"
 #include "hub/park.h"
+#include "net/listener.h"
 #include "net/socket_internal.h"
 
 #define BACKOFF_MIN 0.01
 #define BACKOFF_MAX 1.0
 #define KILL_GRACE 1.0
+#define DRAIN_QUIET 0.5
 
 enum server_state { STATE_READY, STATE_SERVING, STATE_CLOSED };
 
 typedef struct conn {
   struct conn *prev, *next; /* on srv->conns */
-  gev_server *srv;          /* NULL once the server was freed */
+  gev_server *srv;          /* ro: valid until the record is freed */
   gev_greenlet *g;          /* the handle this record owns */
   gev_socket *client;       /* stream: the server's reference */
+  int fd;                   /* stream: client's fd when accepted */
+  gev__task *idle;          /* parked in gev_server_wait_request */
   void *data;               /* datagram: a copy of the payload */
   size_t len;
   struct sockaddr_storage peer;
@@ -51,19 +72,25 @@ typedef struct conn {
 struct gev_server {
   int datagram;                    /* ro: which kind */
   enum server_state state;         /* rw */
-  gev_server_opts opts;            /* ro: normalised copy */
+  gev_server_opts opts;            /* ro: normalised copy, own strings */
   gev_stream_handler_fn on_stream; /* ro */
   gev_datagram_handler_fn on_datagram;
   void *arg;
   gev_socket *listener;   /* rw: NULL once closed */
-  gev__hub *hub;          /* ro */
+  gev__hub *hub;          /* ro: NULL once orphaned */
   struct ev_loop *loop;   /* ro */
+  pid_t pid;              /* ro: the process that created it */
   ev_io accept_io;        /* private: listener readiness */
   ev_timer backoff_timer; /* private: accept-error pause */
+  ev_cleanup cleanup;     /* private: the hub's loop is destroyed */
   double backoff;         /* rw: the next pause; 0 when none */
   int paused_full;        /* rw: stopped at max_handlers */
+  int freeing;            /* rw: freed; the last handler releases it */
+  int orphaned;           /* rw: its hub is gone */
   conn *conns;            /* rw: running handlers */
   size_t nconns;
+  conn **slots; /* rw: stream conns by fd (nslots entries) */
+  size_t nslots;
   gev__waitq forever;           /* parked in serve_forever */
   struct sockaddr_storage addr; /* ro: listening address */
   socklen_t addrlen;
@@ -146,12 +173,54 @@ static void start_backoff(gev_server *srv) {
   gev__watcher_started();
 }
 
+/* ---- Connections by fd --------------------------------------------------- */
+
+/* Makes room for fd in the slot table. 0, or -1 with ENOMEM. */
+static int slot_reserve(gev_server *srv, int fd) {
+  size_t want = (size_t)fd + 1;
+  if (want <= srv->nslots)
+    return 0;
+  size_t n = srv->nslots ? srv->nslots : 64;
+  while (n < want)
+    n *= 2;
+  conn **slots = realloc(srv->slots, n * sizeof *slots);
+  if (!slots) {
+    errno = ENOMEM;
+    return -1;
+  }
+  memset(slots + srv->nslots, 0, (n - srv->nslots) * sizeof *slots);
+  srv->slots = slots;
+  srv->nslots = n;
+  return 0;
+}
+
+/* The conn whose client is client, or NULL. A handler that closed its
+ * client early frees the fd for a later accept, so the slot is only
+ * trusted when it names the same socket. */
+static conn *conn_of(const gev_server *srv, gev_socket *client) {
+  int fd = gev_socket_fileno(client);
+  if (fd < 0 || (size_t)fd >= srv->nslots)
+    return NULL;
+  conn *c = srv->slots[fd];
+  return c && c->client == client ? c : NULL;
+}
+
 /* ---- Handlers ----------------------------------------------------------- */
+
+static void conn_link(gev_server *srv, conn *c) {
+  c->srv = srv;
+  c->prev = NULL;
+  c->next = srv->conns;
+  if (srv->conns)
+    srv->conns->prev = c;
+  srv->conns = c;
+  srv->nconns++;
+  if (c->client)
+    srv->slots[c->fd] = c; /* reserved by conn_spawn */
+}
 
 static void conn_unlink(conn *c) {
   gev_server *srv = c->srv;
-  if (!srv)
-    return;
   if (c->prev)
     c->prev->next = c->next;
   else
@@ -159,7 +228,8 @@ static void conn_unlink(conn *c) {
   if (c->next)
     c->next->prev = c->prev;
   srv->nconns--;
-  c->srv = NULL;
+  if (c->client && srv->slots[c->fd] == c)
+    srv->slots[c->fd] = NULL;
 }
 
 static void conn_free(conn *c) {
@@ -171,6 +241,8 @@ static void conn_free(conn *c) {
   free(c);
 }
 
+static void server_release(gev_server *srv);
+
 /* The handler greenlet finished (or was killed before it ran). */
 static void conn_done(gev_greenlet *g, void *arg) {
   conn *c = arg;
@@ -178,16 +250,18 @@ static void conn_done(gev_greenlet *g, void *arg) {
   conn_unlink(c);
   gev_greenlet_unref(c->g);
   conn_free(c);
-  if (srv && srv->paused_full)
+  if (srv->freeing) {
+    if (srv->nconns == 0)
+      server_release(srv);
+  } else if (srv->paused_full) {
     maybe_resume(srv);
+  }
 }
 
 static void *conn_run(void *arg) {
   conn *c = arg;
   gev_server *srv = c->srv;
   const struct sockaddr *peer = (const struct sockaddr *)&c->peer;
-  if (!srv)
-    return NULL;
   if (srv->datagram)
     srv->on_datagram(srv, c->data, c->len, peer, c->peerlen, srv->arg);
   else
@@ -195,19 +269,12 @@ static void *conn_run(void *arg) {
   return NULL;
 }
 
-static void conn_link(gev_server *srv, conn *c) {
-  c->srv = srv;
-  c->prev = NULL;
-  c->next = srv->conns;
-  if (srv->conns)
-    srv->conns->prev = c;
-  srv->conns = c;
-  srv->nconns++;
-}
-
 /* Spawns a handler for c. On failure c is freed (closing its client). */
 static int conn_spawn(gev_server *srv, conn *c) {
   gev_spawn_opts so = {.name = srv->opts.name};
+  c->srv = srv;
+  if (c->client && slot_reserve(srv, c->fd) < 0)
+    goto out_free_conn;
   if (srv->opts.pool) /* a free slot was checked: this does not park */
     c->g = gev_pool_spawn(srv->opts.pool, conn_run, c, 0);
   else
@@ -255,6 +322,7 @@ static int accept_one(gev_server *srv) {
     return 0; /* EAGAIN, or an error the next readiness will repeat */
   }
   srv->backoff = 0;
+  c->fd = fd;
   c->client = gev__socket_adopt(fd); /* accept4 made it non-blocking */
   if (!c->client) {
     close(fd);
@@ -263,7 +331,10 @@ static int accept_one(gev_server *srv) {
     return -1;
   }
   gev_socket_ref(c->client);
-  conn_spawn(srv, c);
+  if (conn_spawn(srv, c) < 0) {
+    start_backoff(srv); /* out of memory: the client was closed */
+    return -1;
+  }
   return 1;
 }
 
@@ -312,51 +383,88 @@ static void listener_ready(struct ev_loop *loop, ev_io *w, int revents) {
 
 /* ---- Creation ----------------------------------------------------------- */
 
+/* Options that only apply to a listener the server opens itself are
+ * refused next to a given one rather than ignored (gevent refuses a
+ * backlog with a socket too). */
+static int check_opts(const gev_server_opts *opts) {
+  if (!opts)
+    return -1;
+  if (opts->listener &&
+      (opts->host || opts->port || opts->backlog > 0 || opts->reuseport))
+    return -1;
+  return isnan(opts->stop_timeout) || isnan(opts->drain_quiet) ? -1 : 0;
+}
+
 static int normalise_opts(gev_server *srv, const gev_server_opts *opts) {
-  if (!opts || (opts->host && opts->listener)) {
+  if (check_opts(opts) < 0) {
     errno = EINVAL;
     return -1;
   }
   srv->opts = *opts;
+  srv->opts.host = NULL; /* only used while opening the listener */
+  srv->opts.name = NULL;
+  if (opts->name && !(srv->opts.name = strdup(opts->name))) {
+    errno = ENOMEM;
+    return -1;
+  }
   if (srv->opts.backlog <= 0)
     srv->opts.backlog = 256;
   if (srv->opts.max_accept <= 0)
     srv->opts.max_accept = 100;
-  if (srv->opts.stop_timeout < 0 || isnan(srv->opts.stop_timeout))
+  if (srv->opts.stop_timeout < 0)
     srv->opts.stop_timeout = 1.0;
+  if (srv->opts.drain_quiet <= 0)
+    srv->opts.drain_quiet = DRAIN_QUIET;
   if (srv->opts.max_datagram == 0)
     srv->opts.max_datagram = 65536;
   return 0;
 }
 
-static gev_socket *open_udp(const gev_server_opts *opts) {
+/* The caller's listener, checked (the server's kind of socket, a stream
+ * one listening) and its address stored; or a new socket on the caller's
+ * host:port (the normalised copy no longer holds host). */
+static gev_socket *open_listener(gev_server *srv, const gev_server_opts *o) {
+  int type = srv->datagram ? SOCK_DGRAM : SOCK_STREAM;
   struct sockaddr_storage ss;
   socklen_t len;
-  if (gev_sockaddr_parse(opts->host, opts->port, &ss, &len) < 0)
+  srv->addrlen = sizeof srv->addr;
+  if (o->listener)
+    return gev__listener_check(gev_socket_fileno(o->listener), type, &srv->addr,
+                               &srv->addrlen) < 0
+               ? NULL
+               : o->listener;
+  if (gev_sockaddr_parse(o->host, o->port, &ss, &len) < 0)
     return NULL;
-  gev_socket *s = gev_socket_new(ss.ss_family, SOCK_DGRAM, 0);
-  if (!s)
-    return NULL;
-  int one = 1;
-  if ((opts->reuseport && gev_socket_setsockopt(s, SOL_SOCKET, SO_REUSEPORT,
-                                                &one, sizeof one) < 0) ||
-      gev_socket_bind(s, (struct sockaddr *)&ss, len) < 0) {
-    int saved = errno;
+  /* As gev_socket_listen_tcp for streams; a datagram socket only binds. */
+  int flags = (o->reuseport ? GEV__LISTEN_REUSEPORT : 0) |
+              (srv->datagram ? 0 : GEV__LISTEN_REUSEADDR | GEV__LISTEN_V6ONLY);
+  int fd = gev__listener_open((struct sockaddr *)&ss, len, type, flags,
+                              srv->datagram ? 0 : srv->opts.backlog);
+  gev_socket *s = fd < 0 ? NULL : gev_socket_wrap(fd);
+  if (s && getsockname(fd, (struct sockaddr *)&srv->addr, &srv->addrlen) == 0)
+    return s;
+  int saved = errno;
+  if (s)
     gev_socket_close(s);
-    errno = saved;
-    return NULL;
-  }
-  return s;
+  else if (fd >= 0)
+    close(fd);
+  errno = saved;
+  return NULL;
 }
 
-static gev_socket *open_listener(gev_server *srv) {
-  const gev_server_opts *o = &srv->opts;
-  if (o->listener)
-    return o->listener;
-  if (srv->datagram)
-    return open_udp(o);
-  return gev_socket_listen_tcp(o->host, o->port, o->backlog,
-                               o->reuseport ? GEV_LISTEN_REUSEPORT : 0);
+static void hub_gone(struct ev_loop *loop, ev_cleanup *w, int revents);
+
+static void init_watchers(gev_server *srv) {
+  ev_io_init(&srv->accept_io, listener_ready, gev_socket_fileno(srv->listener),
+             EV_READ);
+  srv->accept_io.data = srv;
+  ev_timer_init(&srv->backoff_timer, backoff_done, 0, 0);
+  srv->backoff_timer.data = srv;
+  ev_cleanup_init(&srv->cleanup, hub_gone);
+  srv->cleanup.data = srv;
+  /* Cleanup watchers hold no reference on the loop and are not one of
+   * gev's counted watchers, so it never keeps the hub busy. */
+  ev_cleanup_start(srv->loop, &srv->cleanup);
 }
 
 static gev_server *server_new(int datagram, const gev_server_opts *opts,
@@ -368,6 +476,7 @@ static gev_server *server_new(int datagram, const gev_server_opts *opts,
   }
   srv->datagram = datagram;
   srv->arg = arg;
+  srv->pid = getpid();
   if (normalise_opts(srv, opts) < 0)
     goto out_free_srv;
   if (datagram && !(srv->dgram_buf = malloc(srv->opts.max_datagram))) {
@@ -376,32 +485,18 @@ static gev_server *server_new(int datagram, const gev_server_opts *opts,
   }
   srv->hub = gev__hub_get();
   if (!srv->hub)
-    goto out_free_buf;
+    goto out_free_srv;
   srv->hub_id = gev__hub_id(srv->hub);
   srv->loop = gev__hub_evloop(srv->hub);
-  srv->listener = open_listener(srv);
+  srv->listener = open_listener(srv, opts);
   if (!srv->listener)
-    goto out_free_buf;
-  srv->addrlen = sizeof srv->addr;
-  if (gev_socket_getsockname(srv->listener, (struct sockaddr *)&srv->addr,
-                             &srv->addrlen) < 0)
-    goto out_close_listener;
+    goto out_free_srv;
   srv->opts.listener = NULL;
-  ev_io_init(&srv->accept_io, listener_ready, gev_socket_fileno(srv->listener),
-             EV_READ);
-  srv->accept_io.data = srv;
-  ev_timer_init(&srv->backoff_timer, backoff_done, 0, 0);
-  srv->backoff_timer.data = srv;
+  init_watchers(srv);
   return srv;
-out_close_listener:
-  if (!opts->listener) {
-    int saved = errno;
-    gev_socket_close(srv->listener);
-    errno = saved;
-  }
-out_free_buf:
-  free(srv->dgram_buf);
 out_free_srv:
+  free(srv->dgram_buf);
+  free((char *)srv->opts.name);
   free(srv);
   return NULL;
 }
@@ -438,6 +533,10 @@ static int check(const gev_server *srv) {
     errno = EINVAL;
     return -1;
   }
+  if (srv->orphaned) {
+    errno = EBADF; /* its hub was destroyed */
+    return -1;
+  }
   if (srv->hub_id != gev__hub_current_id()) {
     errno = EXDEV;
     return -1;
@@ -457,6 +556,14 @@ int gev_server_start(gev_server *srv) {
   return 0;
 }
 
+/* Wakes the handlers parked between requests: the server is stopping, so
+ * each waits out its quiet period (see gev_server_wait_request). */
+static void wake_idle(gev_server *srv) {
+  for (conn *c = srv->conns; c; c = c->next)
+    if (c->idle)
+      gev__wake(c->idle, NULL, ESHUTDOWN);
+}
+
 int gev_server_close(gev_server *srv) {
   if (check(srv) < 0)
     return -1;
@@ -468,6 +575,7 @@ int gev_server_close(gev_server *srv) {
   gev_socket_close(srv->listener);
   srv->listener = NULL;
   gev__waitq_wake_all(&srv->forever, NULL, 0);
+  wake_idle(srv);
   return 0;
 }
 
@@ -490,7 +598,8 @@ static gev_greenlet **snapshot_handlers(gev_server *srv, size_t *n) {
   return gs;
 }
 
-/* Joins the handlers for timeout, then kills the rest. */
+/* Joins the handlers for timeout, then kills the rest and waits for them
+ * up to KILL_GRACE. */
 static int drain_handlers(gev_server *srv, double timeout) {
   size_t n;
   if (srv->nconns == 0)
@@ -502,7 +611,7 @@ static int drain_handlers(gev_server *srv, double timeout) {
     return -1;
   }
   int rc = 0;
-  int joined = gev_joinall(gs, n, timeout, 0, 0);
+  int joined = timeout == 0 ? 0 : gev_joinall(gs, n, timeout, 0, 0);
   if (joined < 0) {
     /* We were killed or our own scope expired: do not wait any more. */
     int err = errno;
@@ -525,6 +634,10 @@ int gev_server_stop(gev_server *srv, double timeout) {
     return -1;
   if (gev_in_hub()) {
     errno = EPERM;
+    return -1;
+  }
+  if (isnan(timeout)) {
+    errno = EINVAL;
     return -1;
   }
   gev_server_close(srv);
@@ -556,17 +669,144 @@ int gev_server_serve_forever(gev_server *srv) {
   return gev_server_stop(srv, srv->opts.stop_timeout);
 }
 
-void gev_server_free(gev_server *srv) {
-  if (!srv || check(srv) < 0)
-    return;
-  gev_server_close(srv);
-  kill_handlers(srv);
-  for (conn *c = srv->conns, *next; c; c = next) {
-    next = c->next;
-    c->srv = NULL;
+/* ---- Draining --------------------------------------------------------------
+ */
+
+int gev_server_stopping(const gev_server *srv) {
+  return srv && srv->state == STATE_CLOSED;
+}
+
+/* Waits for the client's next bytes while the server runs. Returns as
+ * gev_socket_wait_read, or -1 with ESHUTDOWN when the server stopped. */
+static int idle_wait(conn *c, double timeout) {
+  if (c->idle) {
+    errno = EBUSY; /* another greenlet waits on this connection */
+    return -1;
   }
+  if (!(c->idle = gev__task_current()))
+    return -1;
+  int rc = gev_socket_wait_read(c->client, timeout);
+  c->idle = NULL;
+  return rc;
+}
+
+/* The server is stopping: waits until the connection has been quiet for
+ * drain_quiet seconds since start (or until the caller's own timeout, if
+ * that comes first), then gives it up unless bytes arrived. */
+static int quiet_wait(gev_server *srv, conn *c, double start, double timeout) {
+  double quiet_end = start + srv->opts.drain_quiet;
+  int timed = timeout >= 0 && start + timeout < quiet_end;
+  double end = timed ? start + timeout : quiet_end;
+  double left = end - gev_monotonic();
+  if (left > 0) {
+    if (gev_socket_wait_read(c->client, left) == 0)
+      return 0;
+    if (errno != ETIMEDOUT || gev_monotonic() < end)
+      return -1; /* closed, killed, or an expired Timeout scope */
+  }
+  if (gev_socket_wait_read(c->client, 0) == 0)
+    return 0; /* arrived together with the deadline */
+  errno = timed ? ETIMEDOUT : ESHUTDOWN;
+  return -1;
+}
+
+int gev_server_wait_request(gev_server *srv, gev_socket *client,
+                            double timeout) {
+  conn *c;
+  if (check(srv) < 0)
+    return -1;
+  if (srv->datagram || !client || isnan(timeout)) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (gev_socket_closed(client)) {
+    errno = EBADF;
+    return -1;
+  }
+  if (!(c = conn_of(srv, client))) {
+    errno = EINVAL;
+    return -1;
+  }
+  double start = gev_monotonic();
+  if (srv->state != STATE_CLOSED) {
+    int rc = idle_wait(c, timeout);
+    if (rc == 0 || errno != ESHUTDOWN)
+      return rc;
+  }
+  return quiet_wait(srv, c, start, timeout);
+}
+
+/* ---- Lifetime -------------------------------------------------------------
+ */
+
+static void server_release(gev_server *srv) {
+  if (!srv->orphaned)
+    ev_cleanup_stop(srv->loop, &srv->cleanup);
+  free(srv->slots);
+  free((char *)srv->opts.name);
   free(srv->dgram_buf);
   free(srv);
+}
+
+/* Non-zero when the caller may park until the handlers have returned: not
+ * the hub, and not one of the handlers (which would wait for itself). */
+static int can_wait_for_handlers(gev_server *srv) {
+  gev_greenlet *self = gev_getcurrent();
+  if (gev_in_hub())
+    return 0;
+  for (conn *c = srv->conns; c; c = c->next)
+    if (c->g == self)
+      return 0;
+  return 1;
+}
+
+/* The hub's loop is being destroyed, and with it everything this server
+ * needs to run. Its handlers have been unwound already (the hub kills
+ * every greenlet first), so normally no conn is left; one that is (a
+ * handler the hub could not unwind, or a child that discarded its hub
+ * after fork, whose greenlets never ran again) is dropped with its greenlet
+ * handle, which is gone or detached. In a forked child the fds are left
+ * open, as for every handle the child inherited. */
+static void hub_gone(struct ev_loop *loop, ev_cleanup *w, int revents) {
+  gev_server *srv = w->data;
+  int own = getpid() == srv->pid;
+  stop_io(srv);
+  stop_backoff(srv);
+  if (own && srv->listener)
+    gev_socket_close(srv->listener);
+  srv->listener = NULL;
+  srv->state = STATE_CLOSED;
+  while (srv->conns) {
+    conn *c = srv->conns;
+    conn_unlink(c);
+    if (own)
+      conn_free(c);
+  }
+  srv->orphaned = 1;
+  srv->hub = NULL;
+  if (srv->freeing)
+    server_release(srv);
+}
+
+int gev_server_free(gev_server *srv) {
+  if (!srv)
+    return 0;
+  if (srv->orphaned) {
+    server_release(srv);
+    return 0;
+  }
+  if (check(srv) < 0)
+    return -1;
+  gev_server_close(srv);
+  kill_handlers(srv);
+  if (srv->nconns > 0 && can_wait_for_handlers(srv))
+    drain_handlers(srv, 0); /* killed already: they unwind at once */
+  if (srv->nconns > 0) {
+    srv->freeing = 1; /* the last conn_done releases it */
+    return 0;
+  }
+  server_release(srv);
+  return 0;
 }
 
 /* ---- Accessors ---------------------------------------------------------- */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs gev into a temporary prefix and builds programs against it the
 # three ways users consume it, running each:
-#   pkg-config   shared, and fully static with --static
+#   pkg-config   shared, and fully static with --static; the cooperative
+#                libc (gev-patch) linked and preloaded
 #   CMake        find_package(gev): gev::gev and gev::gev_static
 #   meson        a parent project with gev as its subproject (no install)
 # Usage: tests/consumers/run.sh [GEV_SOURCE_DIR]. Exits non-zero on the first
@@ -41,6 +42,17 @@ quiet "$tmp/pc_shared"
 ldd "$tmp/pc_shared" | grep -q "$libdir/libgev.so" ||
   { echo "pc_shared does not use the installed libgev.so"; exit 1; }
 ok "pkg-config --cflags --libs gev (shared)"
+# The cooperative libc, linked through its own pkg-config name and preloaded.
+# shellcheck disable=SC2046
+quiet cc -DPATCH_LINKED -o "$tmp/pc_patch" "$here/common/patch_consumer.c" \
+  $(pkg-config --cflags --libs gev-patch) -Wl,-rpath,"$libdir"
+quiet "$tmp/pc_patch"
+# shellcheck disable=SC2046
+quiet cc -o "$tmp/pc_patch_preload" "$here/common/patch_consumer.c" \
+  $(pkg-config --cflags --libs gev) -Wl,-rpath,"$libdir"
+quiet env LD_PRELOAD="$libdir/libgev-patch.so" "$tmp/pc_patch_preload"
+quiet env LD_PRELOAD="$libdir/libgev-patch.so" "$tmp/pc_shared"
+ok "pkg-config gev-patch (linked), and LD_PRELOAD=libgev-patch.so"
 # shellcheck disable=SC2046
 quiet cc -static -o "$tmp/pc_static" "$here/common/consumer.c" \
   $(pkg-config --static --cflags --libs gev)

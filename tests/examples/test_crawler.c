@@ -106,9 +106,10 @@ static void drain(int fd, char *buf, size_t cap, size_t *len) {
   buf[*len] = '\0';
 }
 
-/* Runs the crawler with args (NULL-terminated), feeding it input on stdin
- * (NULL: empty). */
-static void crawl(run *r, const char *input, const char *const *args) {
+/* Runs the crawler with args (NULL-terminated), feeding it len bytes of
+ * input on stdin (NULL: empty). */
+static void crawl_bytes(run *r, const char *input, size_t len,
+                        const char *const *args) {
   const char *bin = getenv("GEV_CRAWLER");
   const char *argv[32] = {bin};
   int in[2], out[2], err[2], n = 1;
@@ -132,7 +133,7 @@ static void crawl(run *r, const char *input, const char *const *args) {
   close(in[0]);
   close(out[1]);
   close(err[1]);
-  if (input && write(in[1], input, strlen(input)) < 0)
+  if (input && write(in[1], input, len) < 0)
     ck_abort_msg("writing the crawler's stdin: %s", strerror(errno));
   close(in[1]);
   struct pollfd p[2] = {{out[0], POLLIN, 0}, {err[0], POLLIN, 0}};
@@ -156,6 +157,10 @@ static void crawl(run *r, const char *input, const char *const *args) {
   ck_assert_int_eq(waitpid(pid, &r->status, 0), pid);
   ck_assert(WIFEXITED(r->status));
   r->status = WEXITSTATUS(r->status);
+}
+
+static void crawl(run *r, const char *input, const char *const *args) {
+  crawl_bytes(r, input, input ? strlen(input) : 0, args);
 }
 
 START_TEST(names_in_order_with_errors_and_timeout) {
@@ -224,6 +229,84 @@ START_TEST(help_exits_zero) {
   crawl(r, NULL, args);
   ck_assert_int_eq(r->status, 0);
   ck_assert_ptr_nonnull(strstr(r->out, "usage: crawler"));
+  /* Every option is described on a line of its own, and so are the
+   * output and the exit status. */
+  static const char *const described[] = {
+      "\n  --dns ",  "\n  --timeout ", "\n  --concurrency ", "\n  --fetch ",
+      "\n  --help ", "TIMEOUT",        "Exit status"};
+  for (size_t i = 0; i < sizeof described / sizeof described[0]; i++)
+    ck_assert_msg(strstr(r->out, described[i]), "no \"%s\" in:\n%s",
+                  described[i], r->out);
+  ck_assert_str_eq(r->err, "");
+  free(r);
+}
+END_TEST
+
+static int count_lines(const char *s) {
+  int n = 0;
+  for (; *s; s++)
+    n += *s == '\n';
+  return n;
+}
+
+START_TEST(whitespace_trimmed_and_empty_inputs_skipped) {
+  run *r = calloc(1, sizeof *r);
+  const char *const args[] = {"--dns", dns_arg, NULL};
+  crawl(r, "  alpha.test \t\n\n \t \r\n\tbeta.test\r\n\n", args);
+  ck_assert_str_eq(r->out, "alpha.test 127.0.0.5\nbeta.test 10.0.0.3\n");
+  ck_assert_int_eq(r->status, 0);
+  ck_assert_ptr_nonnull(strstr(r->err, "2 inputs: 2 ok"));
+  free(r);
+  r = calloc(1, sizeof *r);
+  const char *const argv_inputs[] = {"--dns", dns_arg, " alpha.test ",
+                                     "",      "   ",   NULL};
+  crawl(r, NULL, argv_inputs);
+  ck_assert_str_eq(r->out, "alpha.test 127.0.0.5\n");
+  ck_assert_int_eq(r->status, 0);
+  free(r);
+}
+END_TEST
+
+/* Inputs are untrusted bytes: CR, LF, NUL and other control bytes never
+ * reach a request line or a query, and every input is one output line. */
+START_TEST(hostile_inputs_refused_one_line_each) {
+  run *r = calloc(1, sizeof *r);
+  char inject[96], want[1024];
+  snprintf(inject, sizeof inject, "http://web.test:%d/a\r\nX-Injected: 1\r\n",
+           http_port);
+  const char *const args[] = {"--dns",
+                              dns_arg,
+                              "--fetch",
+                              inject,
+                              "http://web.test:80/\x01",
+                              "http://we b.test/",
+                              "http://web.test:/",
+                              "http://[::1]/",
+                              NULL};
+  crawl(r, NULL, args);
+  snprintf(want, sizeof want,
+           "http://web.test:%d/a\\x0d\\x0aX-Injected:\\x201 ERROR invalid "
+           "URL\n"
+           "http://web.test:80/\\x01 ERROR invalid URL\n"
+           "http://we\\x20b.test/ ERROR invalid URL\n"
+           "http://web.test:/ ERROR invalid URL\n"
+           "http://[::1]/ ERROR invalid URL\n",
+           http_port);
+  ck_assert_str_eq(r->out, want);
+  ck_assert_int_eq(r->status, 1);
+  free(r);
+  /* From stdin, NUL and the backslash included; names too. */
+  r = calloc(1, sizeof *r);
+  const char *const names[] = {"--dns", dns_arg, NULL};
+  static const char in[] = "alpha.test\nal\0pha.test\nbe\rta\x7f\\x\n"
+                           "\xc3\xa9.test\nbeta.test\n";
+  crawl_bytes(r, in, sizeof in - 1, names);
+  ck_assert_str_eq(r->out, "alpha.test 127.0.0.5\n"
+                           "al\\x00pha.test ERROR invalid name\n"
+                           "be\\x0dta\\x7f\\x5cx ERROR invalid name\n"
+                           "\\xc3\\xa9.test ERROR invalid name\n"
+                           "beta.test 10.0.0.3\n");
+  ck_assert_int_eq(count_lines(r->out), 5);
   free(r);
 }
 END_TEST
@@ -241,7 +324,7 @@ START_TEST(fetch_urls) {
            "%s 200 5\n"
            "http://nosuch.test/ ERROR not found\n"
            "%s ERROR connection refused\n"
-           "ftp://x/ ERROR bad url\n",
+           "ftp://x/ ERROR invalid URL\n",
            ok, refused);
   ck_assert_str_eq(r->out, want);
   ck_assert_int_eq(r->status, 1);
@@ -260,6 +343,8 @@ static Suite *crawler_suite(void) {
   tcase_add_test(tc, usage_errors_exit_two);
   tcase_add_test(tc, help_exits_zero);
   tcase_add_test(tc, fetch_urls);
+  tcase_add_test(tc, whitespace_trimmed_and_empty_inputs_skipped);
+  tcase_add_test(tc, hostile_inputs_refused_one_line_each);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -62,39 +62,42 @@ START_TEST(keep_alive_rules) {
   ck_assert_int_gt(
       parse("GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n", &r), 0);
   ck_assert_int_eq(r.keep_alive, 1);
-  ck_assert_int_gt(parse("GET / HTTP/1.1\r\nConnection: x, CLOSE \r\n\r\n", &r),
-                   0);
+  ck_assert_int_gt(
+      parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: x, CLOSE \r\n\r\n", &r),
+      0);
   ck_assert_int_eq(r.keep_alive, 0);
-  ck_assert_int_gt(parse("GET / HTTP/1.1\r\nConnection: closed\r\n\r\n", &r),
-                   0);
+  ck_assert_int_gt(
+      parse("GET / HTTP/1.1\r\nHost: h\r\nConnection: closed\r\n\r\n", &r), 0);
   ck_assert_int_eq(r.keep_alive, 1);
 }
 END_TEST
 
 START_TEST(content_length) {
   http_request r;
-  ck_assert_int_gt(parse("POST / HTTP/1.1\r\nContent-Length: 12\r\n\r\n", &r),
-                   0);
+  ck_assert_int_gt(
+      parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n", &r), 0);
   ck_assert_int_eq(r.has_body, 1);
   ck_assert_uint_eq(r.content_length, 12);
-  ck_assert_int_gt(parse("POST / HTTP/1.1\r\nContent-Length: 3\r\n"
+  ck_assert_int_gt(parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
                          "Content-Length: 3\r\n\r\n",
                          &r),
                    0);
-  ck_assert_int_eq(parse("POST / HTTP/1.1\r\nContent-Length: 3\r\n"
+  ck_assert_int_eq(parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n"
                          "Content-Length: 4\r\n\r\n",
                          &r),
                    HTTP_PARSE_BAD);
-  ck_assert_int_eq(parse("POST / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", &r),
-                   HTTP_PARSE_BAD);
-  ck_assert_int_eq(parse("POST / HTTP/1.1\r\nContent-Length: "
+  ck_assert_int_eq(
+      parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1x\r\n\r\n", &r),
+      HTTP_PARSE_BAD);
+  ck_assert_int_eq(parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: "
                          "99999999999999999999\r\n\r\n",
                          &r),
                    HTTP_PARSE_BAD);
-  ck_assert_int_eq(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n"
-                         "\r\n",
-                         &r),
-                   HTTP_PARSE_UNSUPPORTED);
+  ck_assert_int_eq(
+      parse("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n"
+            "\r\n",
+            &r),
+      HTTP_PARSE_UNSUPPORTED);
 }
 END_TEST
 
@@ -147,10 +150,72 @@ START_TEST(line_endings_and_leading_blank) {
   http_request r;
   const char *lf = "GET / HTTP/1.1\nHost: h\n\n";
   ck_assert_int_eq(parse(lf, &r), (int)strlen(lf));
-  const char *lead = "\r\n\r\nGET / HTTP/1.1\r\n\r\n";
+  const char *lead = "\r\n\r\nGET / HTTP/1.1\r\nHost: h\r\n\r\n";
   ck_assert_int_eq(parse(lead, &r), (int)strlen(lead));
   ck_assert(str_is(r.method, r.method_len, "GET"));
   ck_assert_int_eq(parse("\r\n\r\n", &r), HTTP_PARSE_INCOMPLETE);
+}
+END_TEST
+
+START_TEST(host_required_once_and_valid) {
+  static const char *good[] = {
+      "GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: example.com:8080\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: 127.0.0.1:80\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: [::1]:8080\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: [2001:db8::ff00:42:8329]\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: [v1.fe80::a+en1]\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: xn--bcher-kva.example%2e\r\n\r\n",
+      "GET / HTTP/1.1\r\nhOsT:\r\n\r\n", /* empty: no authority */
+      "GET / HTTP/1.0\r\n\r\n",          /* optional in HTTP/1.0 */
+      "GET / HTTP/1.0\r\nHost: a\r\n\r\n",
+  };
+  static const char *bad[] = {
+      "GET / HTTP/1.1\r\n\r\n",                       /* none */
+      "GET / HTTP/1.1\r\nX: y\r\n\r\n",               /* none */
+      "GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n\r\n", /* two */
+      "GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n", /* two */
+      "GET / HTTP/1.1\r\nHost: a b\r\n\r\n",          /* space */
+      "GET / HTTP/1.1\r\nHost: user@host\r\n\r\n",    /* userinfo */
+      "GET / HTTP/1.1\r\nHost: host:80:80\r\n\r\n",   /* two ports */
+      "GET / HTTP/1.1\r\nHost: host:8o\r\n\r\n",      /* port */
+      "GET / HTTP/1.1\r\nHost: host:123456\r\n\r\n",  /* port */
+      "GET / HTTP/1.1\r\nHost: host/path\r\n\r\n",    /* slash */
+      "GET / HTTP/1.1\r\nHost: ho%zzst\r\n\r\n",      /* bad % */
+      "GET / HTTP/1.1\r\nHost: [::1\r\n\r\n",         /* unclosed */
+      "GET / HTTP/1.1\r\nHost: [::1]x\r\n\r\n",       /* after ] */
+      "GET / HTTP/1.1\r\nHost: [nothex]\r\n\r\n",     /* literal */
+      "GET / HTTP/1.1\r\nHost: h\xc3\xa9\r\n\r\n",    /* not ASCII */
+  };
+  http_request r;
+  for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+    ck_assert_msg(parse(good[i], &r) > 0, "good case %zu", i);
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+    ck_assert_msg(parse(bad[i], &r) == HTTP_PARSE_BAD, "bad case %zu", i);
+}
+END_TEST
+
+START_TEST(expectations) {
+  http_request r;
+  ck_assert_int_gt(parse("POST / HTTP/1.1\r\nHost: h\r\n"
+                         "Expect: 100-Continue\r\nContent-Length: 5\r\n\r\n",
+                         &r),
+                   0);
+  ck_assert_int_eq(http_expectation(&r), HTTP_EXPECT_CONTINUE);
+  ck_assert_int_gt(parse("POST / HTTP/1.0\r\nExpect: 100-continue\r\n\r\n", &r),
+                   0);
+  ck_assert_int_eq(http_expectation(&r), HTTP_EXPECT_NONE); /* ignored */
+  ck_assert_int_gt(
+      parse("GET / HTTP/1.1\r\nHost: h\r\nExpect: teapot\r\n\r\n", &r), 0);
+  ck_assert_int_eq(http_expectation(&r), HTTP_EXPECT_UNKNOWN);
+  ck_assert_int_gt(parse("GET / HTTP/1.1\r\nHost: h\r\n\r\n", &r), 0);
+  ck_assert_int_eq(http_expectation(&r), HTTP_EXPECT_NONE);
+  size_t len;
+  ck_assert(strncmp(http_error_response(HTTP_EXPECTATION_FAILED, &len),
+                    "HTTP/1.1 417 ", 13) == 0);
+  ck_assert(strncmp(http_error_response(HTTP_CONTENT_TOO_LARGE, &len),
+                    "HTTP/1.1 413 ", 13) == 0);
+  ck_assert_str_eq(http_continue_response, "HTTP/1.1 100 Continue\r\n\r\n");
 }
 END_TEST
 
@@ -165,6 +230,8 @@ static Suite *parser_suite(void) {
   tcase_add_test(tc, malformed);
   tcase_add_test(tc, too_large);
   tcase_add_test(tc, line_endings_and_leading_blank);
+  tcase_add_test(tc, host_required_once_and_valid);
+  tcase_add_test(tc, expectations);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -186,6 +186,19 @@ START_TEST(test_hub_per_thread) {
 }
 END_TEST
 
+/* gev_hub_exists asks without creating; a destroyed hub is gone. */
+START_TEST(test_hub_exists_never_creates) {
+  int fds = gev_test_fd_count();
+  ck_assert(!gev_hub_exists());
+  ck_assert(!gev_hub_exists());
+  ck_assert_int_eq(gev_sleep(0), 0);
+  ck_assert(gev_hub_exists());
+  ck_assert_int_eq(gev_hub_destroy(), 0);
+  ck_assert(!gev_hub_exists());
+  gev_test_all_clean(fds);
+}
+END_TEST
+
 static gev_greenlet *g_foreign;
 static void *foreign_join(void *arg) {
   int *err = arg;
@@ -290,6 +303,7 @@ static Suite *hub_suite(void) {
   tcase_add_test(tc, test_waiter_switch_outside_hub_aborts);
   tcase_add_test(tc, test_wait_any_watcher);
   tcase_add_test(tc, test_hub_per_thread);
+  tcase_add_test(tc, test_hub_exists_never_creates);
   tcase_add_test(tc, test_greenlet_of_other_hub_refused);
   tcase_add_test(tc, test_run_info_names_parked_greenlets);
   tcase_add_test(tc, test_unlinked_failure_reported_hub_survives);

@@ -1,8 +1,13 @@
 /* StreamServer and DatagramServer: echo, stop with in-flight handlers,
- * handler caps (own and Pool), serve_forever, EMFILE backoff in a forked
- * child, and 10,000 concurrent connections held by one server. */
+ * handler caps (own and Pool), serve_forever, draining keep-alive
+ * connections, lifetimes (free while handlers run, a server outliving its
+ * hub), option checks, EMFILE backoff in a forked child, and 10,000
+ * concurrent connections held by one server. */
+#include <math.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
@@ -29,6 +34,25 @@ static void echo_handler(gev_server *srv, gev_socket *client,
     if (gev_socket_sendall(client, buf, (size_t)n, 0) < 0)
       break;
   echo_served++;
+}
+
+/* Sends the handler greenlet's own name to the client. */
+static void name_handler(gev_server *srv, gev_socket *client,
+                         const struct sockaddr *peer, socklen_t peerlen,
+                         void *arg) {
+  const char *name = gev_greenlet_name(gev_getcurrent());
+  gev_socket_sendall(client, name, strlen(name), 0);
+}
+
+static void dgram_handler_noop(gev_server *srv, const void *data, size_t len,
+                               const struct sockaddr *peer, socklen_t peerlen,
+                               void *arg) {}
+
+/* Frees srv from another thread (with a hub of its own); returns errno. */
+static void *free_in_other_thread(void *srv) {
+  intptr_t err = gev_server_free(srv) < 0 ? errno : 0;
+  gev_hub_destroy();
+  return (void *)err;
 }
 
 /* State shared by the slow handlers of one test (heap-allocated). */
@@ -342,6 +366,367 @@ START_TEST(bad_input) {
 }
 END_TEST
 
+/* ---- Draining keep-alive connections --------------------------------------
+ */
+
+/* A line protocol with persistent connections, as HTTP keep-alive: each
+ * line gets "ok\n" while the server runs and "bye\n" (then the connection
+ * ends) once it is stopping. Between lines the handler waits with
+ * gev_server_wait_request. */
+typedef struct line_state {
+  int answered;   /* lines answered */
+  int byes;       /* closing answers */
+  int gave_up;    /* connections given up idle (ESHUTDOWN) */
+  int timed_out;  /* wait_request ETIMEDOUT */
+  double timeout; /* for wait_request */
+} line_state;
+
+static void line_handler(gev_server *srv, gev_socket *client,
+                         const struct sockaddr *peer, socklen_t peerlen,
+                         void *arg) {
+  line_state *st = arg;
+  char buf[64];
+  for (;;) {
+    if (gev_server_wait_request(srv, client, st->timeout) < 0) {
+      if (errno == ESHUTDOWN)
+        st->gave_up++;
+      else if (errno == ETIMEDOUT)
+        st->timed_out++;
+      return;
+    }
+    if (gev_socket_recv(client, buf, sizeof buf, 0) <= 0)
+      return;
+    int last = gev_server_stopping(srv);
+    st->answered++;
+    st->byes += last;
+    if (gev_socket_sendall(client, last ? "bye\n" : "ok\n", last ? 4 : 3, 0) <
+            0 ||
+        last)
+      return;
+  }
+}
+
+/* Sends a line and reads the answer ("ok\n" or "bye\n") into buf. */
+static void line_request(gev_socket *c, char *buf, size_t n) {
+  ck_assert_int_eq(gev_socket_sendall(c, "x\n", 2, 0), 0);
+  nt_recv_all(c, buf, n);
+}
+
+static void *close_later(void *arg) {
+  gev_sleep(0.05);
+  gev_server_close(arg);
+  return NULL;
+}
+
+START_TEST(stopping_server_answers_with_close_and_gives_up_idle) {
+  int fds = gev_test_fd_count();
+  line_state *st = calloc(1, sizeof *st);
+  st->timeout = -1;
+  gev_server_opts o = {.port = 0, .drain_quiet = 0.3};
+  gev_server *srv = start_server(&o, line_handler, st);
+  gev_socket *idle = connect_to(srv), *busy = connect_to(srv);
+  gev_socket *fresh = connect_to(srv); /* never sends anything */
+  char buf[8];
+  double t0 = nt_now(); /* idle's quiet period starts after this */
+  line_request(idle, buf, 3);
+  ck_assert_int_eq(memcmp(buf, "ok\n", 3), 0);
+  line_request(busy, buf, 3);
+  ck_assert(!gev_server_stopping(srv));
+  gev_greenlet *closer = gev_spawn(close_later, srv);
+  /* busy sends again while the server is stopping, within the quiet
+   * period: it is answered, with the closing answer, then closed. */
+  gev_sleep(0.1);
+  ck_assert(gev_server_stopping(srv));
+  ck_assert(!gev_server_started(srv));
+  line_request(busy, buf, 4);
+  ck_assert_int_eq(memcmp(buf, "bye\n", 4), 0);
+  ck_assert_int_eq(gev_socket_recv(busy, buf, sizeof buf, 0), 0);
+  /* idle and fresh stay silent: given up once quiet for 0.3 s. */
+  ck_assert_int_eq(gev_socket_recv(idle, buf, sizeof buf, 0), 0);
+  ck_assert_int_eq(gev_socket_recv(fresh, buf, sizeof buf, 0), 0);
+  ck_assert(nt_now() - t0 >= 0.3); /* not before its quiet period */
+  ck_assert_int_eq(gev_server_stop(srv, 5), 0);
+  ck_assert_int_eq(st->answered, 3);
+  ck_assert_int_eq(st->byes, 1);
+  ck_assert_int_eq(st->gave_up, 2);
+  gev_socket_close(idle);
+  gev_socket_close(busy);
+  gev_socket_close(fresh);
+  gev_greenlet_unref(closer);
+  ck_assert_int_eq(gev_server_free(srv), 0);
+  free(st);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+START_TEST(quiet_period_counts_from_when_idle) {
+  int fds = gev_test_fd_count();
+  line_state *st = calloc(1, sizeof *st);
+  st->timeout = -1;
+  gev_server_opts o = {.port = 0, .drain_quiet = 1};
+  gev_server *srv = start_server(&o, line_handler, st);
+  gev_socket *c = connect_to(srv);
+  char buf[8];
+  line_request(c, buf, 3);
+  gev_sleep(1.05); /* idle longer than the quiet period already */
+  double t0 = nt_now();
+  ck_assert_int_eq(gev_server_stop(srv, 5), 0);
+  /* Given up at once (in about a millisecond), not after another quiet
+   * period of 1 s. */
+  ck_assert(nt_now() - t0 < 0.9);
+  ck_assert_int_eq(st->gave_up, 1);
+  ck_assert_int_eq(gev_socket_recv(c, buf, sizeof buf, 0), 0);
+  gev_socket_close(c);
+  gev_server_free(srv);
+  free(st);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+START_TEST(wait_request_timeout_and_bad_input) {
+  int fds = gev_test_fd_count();
+  line_state *st = calloc(1, sizeof *st);
+  st->timeout = 0.1;
+  gev_server_opts o = {.port = 0};
+  gev_server *srv = start_server(&o, line_handler, st);
+  gev_socket *c = connect_to(srv);
+  char buf[8];
+  double t0 = nt_now();
+  /* The handler's wait times out as a plain read would, and it returns. */
+  ck_assert_int_eq(gev_socket_recv(c, buf, sizeof buf, 0), 0);
+  ck_assert(nt_now() - t0 >= 0.1);
+  ck_assert_int_eq(st->timed_out, 1);
+  /* Not a connection of srv, NULL, NaN. */
+  ck_assert_int_eq(gev_server_wait_request(srv, c, 1), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  ck_assert_int_eq(gev_server_wait_request(NULL, c, 1), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  ck_assert_int_eq(gev_server_wait_request(srv, NULL, 1), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  ck_assert_int_eq(gev_server_wait_request(srv, c, NAN), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  gev_socket_close(c);
+  ck_assert_int_eq(gev_server_stop(srv, 5), 0);
+  gev_server_free(srv);
+  /* A datagram server has no connections. */
+  gev_server_opts d = {.host = "127.0.0.1"};
+  gev_server *ds = gev_datagram_server_new(&d, dgram_handler_noop, NULL);
+  ck_assert_ptr_nonnull(ds);
+  gev_socket *u = gev_socket_new(AF_INET, SOCK_DGRAM, 0);
+  ck_assert_int_eq(gev_server_wait_request(ds, u, 1), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  gev_socket_close(u);
+  gev_server_free(ds);
+  ck_assert(!gev_server_stopping(NULL));
+  free(st);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+/* ---- Lifetimes -------------------------------------------------------------
+ */
+
+/* A datagram handler that parks until killed, then keeps using srv as a
+ * handler may: the documented reply path and an accessor. */
+typedef struct after_kill {
+  int port_seen;   /* gev_server_port(srv) after the kill */
+  int sendto_errs; /* errno of gev_server_sendto after the kill */
+  int returned;
+  int free_self; /* the handler frees its own server */
+} after_kill;
+
+static void dgram_use_after_kill(gev_server *srv, const void *data, size_t len,
+                                 const struct sockaddr *peer, socklen_t peerlen,
+                                 void *arg) {
+  after_kill *st = arg;
+  if (st->free_self)
+    ck_assert_int_eq(gev_server_free(srv), 0);
+  gev_sleep(30);
+  st->port_seen = gev_server_port(srv);
+  if (gev_server_sendto(srv, data, len, peer, peerlen) < 0)
+    st->sendto_errs = errno;
+  st->returned = 1;
+}
+
+/* A datagram server with one handler parked in it (NULL when the handler
+ * frees the server itself). */
+static gev_server *parked_dgram_server(after_kill *st, gev_socket **client,
+                                       int *port) {
+  gev_server_opts o = {.host = "127.0.0.1", .name = "dgram"};
+  gev_server *srv = gev_datagram_server_new(&o, dgram_use_after_kill, st);
+  ck_assert_ptr_nonnull(srv);
+  ck_assert_int_eq(gev_server_start(srv), 0);
+  *port = gev_server_port(srv);
+  struct sockaddr_storage a;
+  socklen_t len = sizeof a;
+  gev_server_address(srv, (struct sockaddr *)&a, &len);
+  *client = gev_socket_new(AF_INET, SOCK_DGRAM, 0);
+  ck_assert_int_eq(
+      gev_socket_sendto(*client, "hi", 2, 0, (struct sockaddr *)&a, len), 2);
+  if (st->free_self)
+    return NULL; /* srv is the handler's to free: do not touch it */
+  for (int i = 0; i < 500 && gev_server_handlers(srv) == 0; i++)
+    gev_sleep(0.01);
+  ck_assert_uint_eq(gev_server_handlers(srv), 1);
+  return srv;
+}
+
+START_TEST(free_waits_for_handlers_using_srv) {
+  int fds = gev_test_fd_count();
+  after_kill *st = calloc(1, sizeof *st);
+  gev_socket *c;
+  int port;
+  gev_server *srv = parked_dgram_server(st, &c, &port);
+  ck_assert_int_eq(gev_server_free(srv), 0);
+  /* From the main coroutine free waits: the handler has already returned,
+   * having used srv after its kill (ASan would flag freed memory). */
+  ck_assert_int_eq(st->returned, 1);
+  ck_assert_int_eq(st->port_seen, port);
+  ck_assert_int_eq(st->sendto_errs, EBADF);
+  gev_socket_close(c);
+  free(st);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+static void free_cb(void *srv) { gev_server_free(srv); }
+
+START_TEST(free_from_hub_releases_after_last_handler) {
+  int fds = gev_test_fd_count();
+  after_kill *st = calloc(1, sizeof *st);
+  gev_socket *c;
+  int port;
+  gev_server *srv = parked_dgram_server(st, &c, &port);
+  /* From the hub free cannot wait: the handler is killed and srv released
+   * when it returns. */
+  ck_assert_int_eq(gev_run_callback(free_cb, srv), 0);
+  for (int i = 0; i < 500 && !st->returned; i++)
+    gev_sleep(0.01);
+  ck_assert_int_eq(st->returned, 1);
+  ck_assert_int_eq(st->port_seen, port);
+  ck_assert_int_eq(st->sendto_errs, EBADF);
+  gev_socket_close(c);
+  free(st);
+  gev_test_all_clean(fds); /* LeakSanitizer: srv was released */
+}
+END_TEST
+
+START_TEST(handler_frees_its_own_server) {
+  int fds = gev_test_fd_count();
+  after_kill *st = calloc(1, sizeof *st);
+  st->free_self = 1;
+  gev_socket *c;
+  int port;
+  parked_dgram_server(st, &c, &port);
+  /* It killed itself with the others: its sleep ends at once. */
+  for (int i = 0; i < 500 && !st->returned; i++)
+    gev_sleep(0.01);
+  ck_assert_int_eq(st->returned, 1);
+  ck_assert_int_eq(st->port_seen, port);
+  gev_socket_close(c);
+  free(st);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+START_TEST(server_outliving_its_hub) {
+  int fds = gev_test_fd_count();
+  after_kill *st = calloc(1, sizeof *st);
+  gev_socket *c;
+  int port;
+  gev_server *srv = parked_dgram_server(st, &c, &port);
+  gev_socket_close(c);
+  /* Destroying the hub unwinds the handler and detaches the server... */
+  ck_assert_int_eq(gev_hub_destroy(), 0);
+  ck_assert_int_eq(st->returned, 1);
+  ck_assert_int_eq(gev_test_fd_count(), fds); /* listener closed */
+  /* ...which then refuses what needs a hub, and is freed for good. */
+  ck_assert(!gev_server_started(srv));
+  ck_assert_int_eq(gev_server_start(srv), -1);
+  ck_assert_int_eq(errno, EBADF);
+  ck_assert_int_eq(gev_server_close(srv), -1);
+  ck_assert_int_eq(errno, EBADF);
+  ck_assert_int_eq(gev_server_port(srv), port);
+  ck_assert_int_eq(gev_server_free(srv), 0);
+  free(st);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+static void *free_in_greenlet(void *srv) {
+  return (void *)(intptr_t)gev_server_free(srv);
+}
+
+START_TEST(free_from_another_thread_is_refused) {
+  /* A server of this thread's hub, freed from a hub of its own on another
+   * thread: refused, nothing done. */
+  int fds = gev_test_fd_count();
+  gev_server_opts o = {.port = 0};
+  gev_server *srv = start_server(&o, echo_handler, NULL);
+  pthread_t t;
+  void *rc;
+  ck_assert_int_eq(pthread_create(&t, NULL, free_in_other_thread, srv), 0);
+  ck_assert_int_eq(pthread_join(t, &rc), 0);
+  ck_assert_int_eq((int)(intptr_t)rc, EXDEV);
+  ck_assert(gev_server_started(srv));
+  /* And a greenlet of the right thread may free it. */
+  gev_greenlet *g = gev_spawn(free_in_greenlet, srv);
+  ck_assert_int_eq(gev_greenlet_join(g, 5), 0);
+  ck_assert_ptr_null(gev_greenlet_value(g));
+  gev_greenlet_unref(g);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+START_TEST(listener_options_refused_and_strings_copied) {
+  int fds = gev_test_fd_count();
+  gev_socket *l = gev_socket_listen_tcp("127.0.0.1", 0, 8, 0);
+  ck_assert_ptr_nonnull(l);
+  gev_server_opts bad[] = {{.listener = l, .backlog = 16},
+                           {.listener = l, .reuseport = 1},
+                           {.listener = l, .port = 80},
+                           {.listener = l, .host = "127.0.0.1"},
+                           {.host = "127.0.0.1", .stop_timeout = NAN},
+                           {.host = "127.0.0.1", .drain_quiet = NAN}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    ck_assert_msg(gev_stream_server_new(&bad[i], echo_handler, NULL) == NULL,
+                  "case %zu", i);
+    ck_assert_int_eq(errno, EINVAL);
+  }
+  /* A listener of the wrong kind, or one that does not listen: refused,
+   * and still the caller's. */
+  gev_socket *udp = gev_socket_new(AF_INET, SOCK_DGRAM, 0);
+  gev_socket *unlistened = gev_socket_new(AF_INET, SOCK_STREAM, 0);
+  gev_server_opts wrong[] = {{.listener = udp}, {.listener = unlistened}};
+  for (size_t i = 0; i < 2; i++) {
+    ck_assert_ptr_null(gev_stream_server_new(&wrong[i], echo_handler, NULL));
+    ck_assert_int_eq(errno, EINVAL);
+  }
+  ck_assert_ptr_null(gev_datagram_server_new(&(gev_server_opts){.listener = l},
+                                             dgram_handler_noop, NULL));
+  ck_assert_int_eq(errno, EINVAL);
+  gev_socket_close(udp);
+  gev_socket_close(unlistened);
+  /* The name is copied: the caller's buffer may change at once. */
+  char *name = strdup("copied-name");
+  gev_server_opts o = {.listener = l, .name = name};
+  gev_server *srv = gev_stream_server_new(&o, name_handler, NULL);
+  ck_assert_ptr_nonnull(srv);
+  memset(name, 'x', strlen(name));
+  free(name);
+  ck_assert_int_eq(gev_server_start(srv), 0);
+  gev_socket *c = connect_to(srv);
+  char buf[32] = "";
+  ssize_t n = gev_socket_recv(c, buf, sizeof buf - 1, 0);
+  ck_assert_int_gt(n, 0);
+  ck_assert_str_eq(buf, "copied-name");
+  gev_socket_close(c);
+  ck_assert_int_eq(gev_server_stop(srv, 5), 0);
+  gev_server_free(srv);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
 /* ---- EMFILE backoff in a forked child -------------------------------------
  */
 
@@ -489,7 +874,9 @@ START_TEST(ten_thousand_connections) {
   int ready[2], go[2];
   ck_assert_int_eq(pipe(ready), 0);
   ck_assert_int_eq(pipe(go), 0);
-  gev_server_opts o = {.host = "127.0.0.1", .port = 0, .backlog = 4096};
+  /* The listener's backlog is set here: a server given a listener
+   * refuses one of its own. */
+  gev_server_opts o = {.port = 0};
   /* The client child uses plain sockets only, never the inherited hub. */
   gev_socket *l = gev_socket_listen_tcp("127.0.0.1", 0, 4096, 0);
   ck_assert_ptr_nonnull(l);
@@ -502,7 +889,6 @@ START_TEST(ten_thousand_connections) {
     close(gev_socket_fileno(l));
     _exit(many_clients_report(ntohs(sin.sin_port), ready[1], go[0]));
   }
-  o.host = NULL;
   o.listener = l;
   gev_server *srv = gev_stream_server_new(&o, echo_handler, NULL);
   ck_assert_ptr_nonnull(srv);
@@ -548,6 +934,15 @@ static Suite *server_suite(void) {
   tcase_add_test(tc, unix_listener_given);
   tcase_add_test(tc, datagram_echo);
   tcase_add_test(tc, bad_input);
+  tcase_add_test(tc, stopping_server_answers_with_close_and_gives_up_idle);
+  tcase_add_test(tc, quiet_period_counts_from_when_idle);
+  tcase_add_test(tc, wait_request_timeout_and_bad_input);
+  tcase_add_test(tc, free_waits_for_handlers_using_srv);
+  tcase_add_test(tc, free_from_hub_releases_after_last_handler);
+  tcase_add_test(tc, handler_frees_its_own_server);
+  tcase_add_test(tc, server_outliving_its_hub);
+  tcase_add_test(tc, free_from_another_thread_is_refused);
+  tcase_add_test(tc, listener_options_refused_and_strings_copied);
   tcase_add_test(tc, emfile_backoff_then_resume);
   tcase_add_test(tc, ten_thousand_connections);
   suite_add_tcase(s, tc);

@@ -678,6 +678,15 @@ START_TEST(test_bad_input) {
   ck_assert_int_eq(gev_prefork_run(&o), -1);
   ck_assert_int_eq(errno, EINVAL);
   close(null_fd);
+  /* A TCP socket that is bound but does not listen would never accept. */
+  struct sockaddr_in sin = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  int bound = socket(AF_INET, SOCK_STREAM, 0);
+  ck_assert_int_eq(bind(bound, (struct sockaddr *)&sin, sizeof sin), 0);
+  o.listen_fd = bound;
+  ck_assert_int_eq(gev_prefork_run(&o), -1);
+  ck_assert_int_eq(errno, EINVAL);
+  close(bound);
   o.use_listen_fd = 0;
   o.host = "no-such-host.invalid";
   ck_assert_int_eq(gev_prefork_run(&o), -1);

@@ -1,6 +1,8 @@
 /*
- * The prefork master (gunicorn's arbiter) and its workers' side. See
- * gev/prefork.h for the contract.
+ * The prefork master, gunicorn's arbiter. See gev/prefork.h for the
+ * contract; the worker's side is prefork_worker.c, and what the two share
+ * (the heartbeat messages, what a new worker is handed) is
+ * prefork_internal.h.
  *
  * The master is a plain poll(2) loop on purpose: it forks, so it must run
  * on the thread's main stack with no hub in the way, and supervising a few
@@ -21,14 +23,10 @@
  *
  * Fork hygiene: all signals are blocked around fork() so that a signal
  * meant for the master can never run the master's handler in a new worker
- * (it would write to the master's pipe). The worker then puts the master's
- * signals back to SIG_DFL, drops any hub it inherited (gev_fork_discard),
- * closes the master's descriptors and only then unblocks signals.
- *
- * A worker talks to the master over a SOCK_DGRAM socket pair: one byte per
- * datagram, '.' for a heartbeat and 'R' when it retires at max_requests.
- * Datagrams keep messages whole, and MSG_NOSIGNAL keeps a worker whose
- * master died from SIGPIPE.
+ * (it would write to the master's pipe). The new worker puts the master's
+ * signals back to SIG_DFL and closes the master's descriptors here
+ * (child_reset); prefork_worker.c then drops any hub it inherited
+ * (gev_fork_discard) and only then unblocks signals.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -43,21 +41,17 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <ev.h>
-
+#include "gev/log.h"
 #include "gev/prefork.h"
-#include "gev/signal.h"
 #include "hub/park.h"
+#include "net/listener.h"
+#include "proc/prefork_internal.h"
 
-#define BACKOFF_FIRST 0.1  /* s: delay after the first boot failure */
-#define BACKOFF_MAX 5.0    /* s: the delay stops doubling here */
-#define POLL_MAX 1.0       /* s: longest master poll */
-#define EXIT_BOOT_FAILED 3 /* worker status when it could not start */
-#define MSG_BEAT '.'
-#define MSG_RETIRING 'R'
+#define BACKOFF_FIRST 0.1 /* s: delay after the first boot failure */
+#define BACKOFF_MAX 5.0   /* s: the delay stops doubling here */
+#define POLL_MAX 1.0      /* s: longest master poll */
 
 /* The signals the master handles, in the order of its saved actions. */
 static const int master_signals[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGTERM,
@@ -101,29 +95,7 @@ typedef struct master {
   double spawn_after;     /* backoff: no start before this */
 } master;
 
-struct gev_worker {
-  gev_prefork_opts o; /* the master's options */
-  pid_t master_pid;
-  int listen_fd;
-  int beat_fd;
-  unsigned serial;
-  unsigned long requests, limit;
-  gev_worker_stop stop;
-  struct ev_loop *loop;
-  ev_timer heartbeat; /* repeating, in the hub */
-  ev_timer deadline;  /* graceful_timeout once asked to stop */
-  gev_signal *on_term, *on_int, *on_quit;
-  gev__waitq waiters; /* in gev_worker_wait_stop */
-  int closed;         /* the worker function returned */
-};
-
 static int master_sig_fd = -1; /* the running master's self-pipe */
-
-static double mono_now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- Logging ------------------------------------------------------------- */
 
@@ -154,55 +126,12 @@ static void describe_status(int status, char *buf, size_t len) {
 
 /* ---- Listening socket ---------------------------------------------------- */
 
-static int set_nonblock(int fd) {
-  int fl = fcntl(fd, F_GETFL);
-  return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
-}
-
 static void format_addr(master *m) {
   char host[64] = "?", port[16] = "?";
   getnameinfo((struct sockaddr *)&m->addr, m->addrlen, host, sizeof host, port,
               sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
   snprintf(m->addr_text, sizeof m->addr_text,
            m->addr.ss_family == AF_INET6 ? "[%s]:%s" : "%s:%s", host, port);
-}
-
-static int adopt_listen_fd(master *m) {
-  int type;
-  socklen_t len = sizeof type;
-  if (getsockopt(m->o.listen_fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0 ||
-      type != SOCK_STREAM) {
-    errno = EINVAL;
-    return -1;
-  }
-  m->addrlen = sizeof m->addr;
-  if (getsockname(m->o.listen_fd, (struct sockaddr *)&m->addr, &m->addrlen) <
-          0 ||
-      set_nonblock(m->o.listen_fd) < 0)
-    return -1;
-  m->listen_fd = m->o.listen_fd;
-  return 0;
-}
-
-/* A TCP socket bound to addr with SO_REUSEADDR (and SO_REUSEPORT). */
-static int bound_socket(const struct sockaddr *addr, socklen_t len,
-                        int reuseport) {
-  int one = 1, saved;
-  int fd =
-      socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0)
-    return -1;
-  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-      (reuseport &&
-       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
-      bind(fd, addr, len) < 0)
-    goto out_close;
-  return fd;
-out_close:
-  saved = errno;
-  close(fd);
-  errno = saved;
-  return -1;
 }
 
 static int resolve(master *m, struct addrinfo **res) {
@@ -219,23 +148,34 @@ static int resolve(master *m, struct addrinfo **res) {
   return -1;
 }
 
-/* Opens the shared listener, or with reuseport the port-holding socket. */
+/* Opens the shared listener, or with reuseport the port-holding socket
+ * (bound, not listening: the workers listen on sockets of their own). */
 static int open_listener(master *m) {
   struct addrinfo *res;
-  int fd, saved;
-  if (m->o.use_listen_fd)
-    return adopt_listen_fd(m);
+  int fd, flags = GEV__LISTEN_REUSEADDR;
+  m->addrlen = sizeof m->addr;
+  if (m->o.use_listen_fd) {
+    if (gev__listener_check(m->o.listen_fd, SOCK_STREAM, &m->addr,
+                            &m->addrlen) < 0)
+      return -1;
+    m->listen_fd = m->o.listen_fd;
+    return 0;
+  }
   if (resolve(m, &res) < 0)
     return -1;
-  fd = bound_socket(res->ai_addr, res->ai_addrlen, m->o.reuseport);
+  if (m->o.reuseport)
+    flags |= GEV__LISTEN_REUSEPORT;
+  fd = gev__listener_open(res->ai_addr, res->ai_addrlen, SOCK_STREAM, flags,
+                          m->o.reuseport ? 0 : m->o.backlog);
   freeaddrinfo(res);
   if (fd < 0)
     return -1;
-  if (!m->o.reuseport && listen(fd, m->o.backlog) < 0)
-    goto out_close;
-  m->addrlen = sizeof m->addr;
-  if (getsockname(fd, (struct sockaddr *)&m->addr, &m->addrlen) < 0)
-    goto out_close;
+  if (getsockname(fd, (struct sockaddr *)&m->addr, &m->addrlen) < 0) {
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+  }
   if (m->o.reuseport) {
     m->reserve_fd = fd;
   } else {
@@ -243,11 +183,6 @@ static int open_listener(master *m) {
     m->own_listen = 1;
   }
   return 0;
-out_close:
-  saved = errno;
-  close(fd);
-  errno = saved;
-  return -1;
 }
 
 /* ---- Master signals ------------------------------------------------------ */
@@ -281,131 +216,7 @@ static void restore_signals(master *m) {
   close(m->sigpipe[1]);
 }
 
-/* ---- Worker side --------------------------------------------------------- */
-
-static void worker_send(gev_worker *w, char msg) {
-  /* Dropped if the master's buffer is full or the master is gone. */
-  if (send(w->beat_fd, &msg, 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-    return;
-}
-
-static void deadline_cb(struct ev_loop *loop, ev_timer *t, int revents) {
-  gev_worker *w = t->data;
-  (void)loop, (void)revents;
-  gev__log(GEV_LOG_WARNING,
-           "gev prefork[%d]: worker %u still busy %.1f s after it "
-           "was asked to stop; exiting",
-           (int)getpid(), w->serial, w->o.graceful_timeout);
-  fflush(NULL);
-  _exit(EXIT_FAILURE);
-}
-
-/* Asks the worker to stop: wakes gev_worker_wait_stop and arms the
- * graceful deadline. Callable from the hub and from greenlets. */
-static void worker_request_stop(gev_worker *w, gev_worker_stop why) {
-  if (w->stop != GEV_WORKER_RUNNING || w->closed)
-    return;
-  w->stop = why;
-  if (why == GEV_WORKER_STOP_MAX_REQUESTS)
-    worker_send(w, MSG_RETIRING);
-  ev_timer_set(&w->deadline, w->o.graceful_timeout, 0);
-  ev_timer_start(w->loop, &w->deadline);
-  ev_unref(w->loop); /* the deadline alone must not keep the hub running */
-  gev__watcher_started();
-  gev__waitq_wake_all(&w->waiters, NULL, 0);
-}
-
-static void heartbeat_cb(struct ev_loop *loop, ev_timer *t, int revents) {
-  gev_worker *w = t->data;
-  (void)loop, (void)revents;
-  if (getppid() != w->master_pid)
-    worker_request_stop(w, GEV_WORKER_STOP_ORPHANED);
-  else
-    worker_send(w, MSG_BEAT);
-}
-
-static void on_term(int signum, void *arg) {
-  worker_request_stop(arg, GEV_WORKER_STOP_TERM);
-}
-
-static void on_quick(int signum, void *arg) {
-  fflush(NULL);
-  _exit(0);
-}
-
-static double beat_interval(const gev_prefork_opts *o) {
-  double iv = o->timeout > 0 ? o->timeout / 4 : POLL_MAX;
-  return iv < POLL_MAX ? iv : POLL_MAX;
-}
-
-static unsigned long draw_limit(const gev_prefork_opts *o) {
-  unsigned long r = (unsigned long)getpid() * 2654435761UL ^
-                    (unsigned long)(mono_now() * 1e6);
-  if (o->max_requests == 0)
-    return 0;
-  r ^= r >> 13;
-  return o->max_requests +
-         (o->max_requests_jitter ? r % (o->max_requests_jitter + 1) : 0);
-}
-
-/* Sets up the worker's hub: heartbeat timer and signal handlers. */
-static gev_worker *worker_new(master *m, int listen_fd, int beat_fd,
-                              unsigned serial) {
-  gev_worker *w = calloc(1, sizeof *w);
-  if (!w || !(w->loop = gev_hub_loop()))
-    goto out_free;
-  w->o = m->o;
-  w->master_pid = m->pid;
-  w->listen_fd = listen_fd;
-  w->beat_fd = beat_fd;
-  w->serial = serial;
-  w->limit = draw_limit(&m->o);
-  ev_timer_init(&w->heartbeat, heartbeat_cb, 0, beat_interval(&m->o));
-  w->heartbeat.data = w;
-  ev_init(&w->deadline, deadline_cb);
-  w->deadline.data = w;
-  w->on_term = gev_signal_handler(SIGTERM, on_term, w);
-  w->on_int = gev_signal_handler(SIGINT, on_quick, w);
-  w->on_quit = gev_signal_handler(SIGQUIT, on_quick, w);
-  if (!w->on_term || !w->on_int || !w->on_quit)
-    goto out_signals;
-  ev_timer_start(w->loop, &w->heartbeat); /* first beat: first hub turn */
-  gev__watcher_started();
-  return w;
-out_signals:
-  gev_signal_cancel(w->on_term);
-  gev_signal_cancel(w->on_int);
-  gev_signal_cancel(w->on_quit);
-out_free:
-  free(w);
-  return NULL;
-}
-
-/* The worker function has returned: stops the worker's watchers. w stays
- * allocated until the hub is gone, since handler greenlets that are still
- * unwinding may use it; it only ignores stop requests from now on. */
-static void worker_close(gev_worker *w) {
-  sigset_t stops;
-  /* The worker is on its way out: a stop signal the master sends now (it
-   * may not have heard yet that this worker retired by itself) must not
-   * kill it with the default action once the handlers below are gone. */
-  sigemptyset(&stops);
-  sigaddset(&stops, SIGTERM);
-  sigaddset(&stops, SIGINT);
-  sigaddset(&stops, SIGQUIT);
-  sigprocmask(SIG_BLOCK, &stops, NULL);
-  w->closed = 1;
-  ev_timer_stop(w->loop, &w->heartbeat);
-  gev__watcher_stopped();
-  if (ev_is_active(&w->deadline)) {
-    ev_ref(w->loop);
-    ev_timer_stop(w->loop, &w->deadline);
-    gev__watcher_stopped();
-  }
-  gev_signal_cancel(w->on_term);
-  gev_signal_cancel(w->on_int);
-  gev_signal_cancel(w->on_quit);
-}
+/* ---- Master: workers ----------------------------------------------------- */
 
 /* In a new worker: forget everything of the master's. */
 static void child_reset(master *m) {
@@ -423,47 +234,23 @@ static void child_reset(master *m) {
     close(m->reserve_fd);
 }
 
-static int worker_listener(master *m) {
-  int fd;
-  if (!m->o.reuseport)
-    return m->listen_fd;
-  fd = bound_socket((struct sockaddr *)&m->addr, m->addrlen, 1);
-  if (fd >= 0 && listen(fd, m->o.backlog) < 0) {
-    close(fd);
-    fd = -1;
-  }
-  return fd;
-}
-
-static void worker_process(master *m, int beat_fd, unsigned serial,
-                           const sigset_t *mask) __attribute__((noreturn));
-static void worker_process(master *m, int beat_fd, unsigned serial,
-                           const sigset_t *mask) {
-  gev_worker *w;
-  int listen_fd, rc;
+/* In the new worker process: drops the master's state and runs the
+ * worker (prefork_worker.c); never returns. */
+static void start_worker(master *m, int beat_fd, unsigned serial,
+                         const sigset_t *mask) __attribute__((noreturn));
+static void start_worker(master *m, int beat_fd, unsigned serial,
+                         const sigset_t *mask) {
+  gev__worker_start ws = {.opts = &m->o,
+                          .master_pid = m->pid,
+                          .listen_fd = m->listen_fd,
+                          .addr = (struct sockaddr *)&m->addr,
+                          .addrlen = m->addrlen,
+                          .beat_fd = beat_fd,
+                          .serial = serial,
+                          .mask = mask};
   child_reset(m);
-  if (gev_fork_discard() < 0)
-    goto out_boot_failed;
-  if ((listen_fd = worker_listener(m)) < 0)
-    goto out_boot_failed;
-  if (!(w = worker_new(m, listen_fd, beat_fd, serial)))
-    goto out_boot_failed;
-  /* Only now: a TERM that came early finds the worker's handler. */
-  sigprocmask(SIG_SETMASK, mask, NULL);
-  rc = m->o.worker(w, m->o.arg);
-  worker_close(w);
-  gev_hub_destroy(); /* unwinds what the worker function left running */
-  free(w);
-  fflush(NULL);
-  _exit(rc & 0xff);
-out_boot_failed:
-  gev__log(GEV_LOG_ERROR, "gev prefork[%d]: worker %u cannot start: %s",
-           (int)getpid(), serial, strerror(errno));
-  fflush(NULL);
-  _exit(EXIT_BOOT_FAILED);
+  gev__prefork_worker_run(&ws);
 }
-
-/* ---- Master: workers ----------------------------------------------------- */
 
 static void worker_link(master *m, wrec *r) {
   wrec **p = &m->workers;
@@ -488,7 +275,7 @@ static int spawn_worker(master *m, double now) {
   wrec *r = calloc(1, sizeof *r);
   if (!r)
     return -1;
-  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv) < 0)
+  if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) < 0)
     goto out_free;
   r->serial = ++m->serial;
   fflush(NULL); /* or buffered output would be written twice */
@@ -497,13 +284,12 @@ static int spawn_worker(master *m, double now) {
   pid = fork();
   if (pid == 0) {
     close(sv[0]);
-    worker_process(m, sv[1], r->serial, &old);
+    start_worker(m, sv[1], r->serial, &old);
   }
   sigprocmask(SIG_SETMASK, &old, NULL);
   close(sv[1]);
   if (pid < 0)
     goto out_close;
-  set_nonblock(sv[0]);
   r->pid = pid;
   r->fd = sv[0];
   r->last_beat = now;
@@ -584,7 +370,7 @@ static void read_worker(master *m, wrec *r, double now) {
       r->booted = 1;
       m->boot_failures = 0;
     }
-    if (msg[0] == MSG_RETIRING && !r->retiring) {
+    if (msg[0] == GEV__PREFORK_MSG_RETIRING && !r->retiring) {
       r->retiring = 1;
       r->kill_at = now + m->o.graceful_timeout;
       mlog(&m->o, "worker %u (pid %d) served its max_requests; retiring",
@@ -722,7 +508,7 @@ static void wait_events(master *m, double now) {
 
 static int master_loop(master *m) {
   for (;;) {
-    double now = mono_now();
+    double now = gev_monotonic();
     handle_signals(m, now);
     reap_workers(m, now);
     read_beats(m, now);
@@ -731,7 +517,7 @@ static int master_loop(master *m) {
       manage_workers(m, now);
     else if (!m->workers)
       break;
-    wait_events(m, mono_now());
+    wait_events(m, gev_monotonic());
   }
   mlog(&m->o, "stopped");
   return 0;
@@ -801,53 +587,4 @@ out_close:
   close_master(&m);
   errno = rc;
   return -1;
-}
-
-/* ---- Worker API ---------------------------------------------------------- */
-
-GEV_EXTERN int gev_worker_listen_fd(const gev_worker *w) {
-  if (!w) {
-    errno = EINVAL;
-    return -1;
-  }
-  return w->listen_fd;
-}
-
-GEV_EXTERN int gev_worker_wait_stop(gev_worker *w, double timeout) {
-  if (!w) {
-    errno = EINVAL;
-    return -1;
-  }
-  if (w->stop == GEV_WORKER_RUNNING &&
-      gev__waitq_wait(&w->waiters, timeout, "worker stop", NULL) < 0)
-    return -1;
-  return (int)w->stop;
-}
-
-GEV_EXTERN gev_worker_stop gev_worker_stopping(const gev_worker *w) {
-  return w ? w->stop : GEV_WORKER_RUNNING;
-}
-
-GEV_EXTERN int gev_worker_request_done(gev_worker *w) {
-  if (!w) {
-    errno = EINVAL;
-    return -1;
-  }
-  w->requests++;
-  if (w->limit == 0 || w->requests < w->limit || w->stop != GEV_WORKER_RUNNING)
-    return 0;
-  worker_request_stop(w, GEV_WORKER_STOP_MAX_REQUESTS);
-  return 1;
-}
-
-GEV_EXTERN unsigned long gev_worker_requests(const gev_worker *w) {
-  return w ? w->requests : 0;
-}
-
-GEV_EXTERN double gev_worker_graceful_timeout(const gev_worker *w) {
-  return w ? w->o.graceful_timeout : 0;
-}
-
-GEV_EXTERN unsigned gev_worker_serial(const gev_worker *w) {
-  return w ? w->serial : 0;
 }
