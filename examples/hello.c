@@ -17,7 +17,7 @@ int main(void) {
   gev_greenlet *jobs[3];
   for (intptr_t i = 0; i < 3; i++)
     jobs[i] = gev_spawn(job, (void *)(i + 1));
-  int done = gev_joinall(jobs, 3, 2.0, 0, 0);
+  int done = gev_join_all(jobs, 3, 2.0);
   printf("%d of 3 jobs finished\n", done);
   for (int i = 0; i < 3; i++) {
     void *v;

@@ -9,6 +9,7 @@
  *   gev/server.h  StreamServer, DatagramServer
  *   gev/signal.h  signal handlers and waits through the hub
  *   gev/prefork.h fork support and the prefork master
+ *   gev/process.h child processes (subprocess) and waitpid
  * gev/patch.h (the cooperative libc) belongs to a library of its own,
  * libgev-patch, and is included on its own.
  */
@@ -37,6 +38,9 @@
 #endif
 #if __has_include("gev/prefork.h")
 #include "gev/prefork.h"
+#endif
+#if __has_include("gev/process.h")
+#include "gev/process.h"
 #endif
 
 #endif

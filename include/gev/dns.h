@@ -17,8 +17,21 @@
  * of /etc/resolv.conf unless configured, see "Configuration" below), with
  * resolv.conf's search domains and ndots.
  *
- * Errors. The lookup calls mirror libc and return 0 or an EAI_* code from
- * <netdb.h> (gev_dns_strerror() describes one). The codes used:
+ * Two error conventions, as in libc:
+ *   - The five lookups, gev_gethostbyname, gev_gethostbyname_ex,
+ *     gev_gethostbyaddr, gev_getaddrinfo and gev_getnameinfo, follow
+ *     getaddrinfo's: they return 0 on success or an EAI_* code (a negative
+ *     number from <netdb.h>), never -1; errno means something only when
+ *     the code is EAI_SYSTEM. Test `if ((rc = gev_getaddrinfo(...)) != 0)`
+ *     and describe rc with gev_dns_strerror(), not strerror(errno).
+ *   - Everything else here (gev_dns_set_servers, _set_timeout, _set_tries,
+ *     _set_rotate, _get_servers) follows POSIX: 0, or -1 with errno; and
+ *     so do the calls of other layers that resolve names on the way
+ *     (gev_create_connection ...), which turn a failed lookup into errno
+ *     by the table under "As errno" below.
+ *   gev_freehostent, gev_freeaddrinfo and gev_dns_strerror cannot fail.
+ *
+ * Errors of the lookups (EAI_* codes; gev_dns_strerror() describes one):
  *   EAI_NONAME   the name does not exist (NXDOMAIN), or an invalid name,
  *                or a non-numeric host/service where a numeric one was
  *                required;
@@ -132,8 +145,16 @@ GEV_EXTERN void gev_freehostent(struct hostent *h);
  * NULL; ai_family AF_UNSPEC (IPv4 and IPv6), AF_INET or AF_INET6;
  * ai_socktype 0 (one entry per SOCK_STREAM, SOCK_DGRAM and SOCK_RAW, as
  * glibc) or one of them; ai_flags AI_PASSIVE, AI_CANONNAME,
- * AI_NUMERICHOST, AI_NUMERICSERV, AI_V4MAPPED, AI_ALL, AI_ADDRCONFIG (the
- * last accepted and ignored: loopback-only hosts must still resolve).
+ * AI_NUMERICHOST, AI_NUMERICSERV, AI_V4MAPPED, AI_ALL, AI_ADDRCONFIG.
+ * AI_ADDRCONFIG works as glibc's: a family counts as configured when an
+ * interface has an address of it other than the loopback address
+ * (127.0.0.1, ::1); with AF_UNSPEC and exactly one family configured only
+ * that family is returned; a family asked for that is not configured
+ * gives EAI_NONAME; with AF_UNSPEC, a host with no family configured
+ * (loopback only) resolves as without the flag, so "localhost" still
+ * works there. It
+ * applies to literals and node NULL too. The interfaces are read at each
+ * call (getifaddrs).
  * On success *res is a libc-compatible list (ai_canonname on the first
  * entry with AI_CANONNAME) that the caller releases with
  * gev_freeaddrinfo() — not with libc's freeaddrinfo().
@@ -158,7 +179,8 @@ GEV_EXTERN int gev_getnameinfo(const struct sockaddr *sa, socklen_t salen,
                                char *host, socklen_t hostlen, char *serv,
                                socklen_t servlen, int flags);
 
-/* A sentence for an EAI_* code returned by a gev lookup. For EAI_SYSTEM it
+/* A sentence for an EAI_* code returned by a gev lookup (also 0:
+ * "Success"). For EAI_SYSTEM it
  * describes errno as it is now, so call it before anything changes errno.
  * Never NULL; the string is static. */
 GEV_EXTERN const char *gev_dns_strerror(int code);

@@ -50,6 +50,16 @@
  * call that takes a timeout or a number of seconds, even one that would
  * not have waited.
  *
+ * "Not yet" is -1 with ETIMEDOUT. When a call's own timeout runs out
+ * before what it waits for happened (a greenlet not finished, an Event not
+ * set, a Queue still empty, a socket with no data), it fails with
+ * ETIMEDOUT and nothing changed: that is the C way of saying "not yet"
+ * (sem_timedwait, pthread_cond_timedwait), where gevent returns False or
+ * None or raises Timeout. The calls over many objects differ: gev_joinall,
+ * gev_join_all and gev_wait return how many were ready, since "some of
+ * them" is an answer, not an error; their iterators' next calls report
+ * "nothing more in time" as ETIMEDOUT.
+ *
  * The clock. Every timeout and deadline (sleep, each call's timeout, Timeout
  * scopes, spawn_later, joinall/iwait, sockets, DNS, pools) is measured on
  * CLOCK_MONOTONIC (gev_monotonic() in gev/log.h) and counted from the
@@ -66,11 +76,18 @@
  * EXDEV (a hub is told apart by an id that is never reused, not by its
  * address, which a later hub may get).
  *
- * Child processes: the main thread's hub runs libev's default loop, which
- * reaps every child on SIGCHLD. Once it exists, a plain waitpid() for a
- * child fails with ECHILD; wait with an ev_child watcher through
- * gev_wait_watcher(..., GEV_WATCH_CHILD, ...) instead, which reports the
- * exit status in the watcher's rstatus.
+ * Child processes stay the program's own. The main thread's hub runs
+ * libev's default loop, whose SIGCHLD handler would reap every child of
+ * the process; gev puts the program's SIGCHLD disposition back as soon as
+ * it has created the loop, so popen/pclose, system() and waitpid() work
+ * as without gev. To wait for a child cooperatively use gev_waitpid or a
+ * gev_process (gev/process.h), or gev_wait_watcher() with an ev_child
+ * watcher (GEV_WATCH_CHILD): for one pid it works in every thread's hub
+ * (through a pidfd, reaping that child only) and reports the status in
+ * rstatus even when the child ended before the call; for any child (pid
+ * 0) or with the trace flag it needs libev's reaper, which only the main
+ * thread's hub has and which then reaps every child while the wait lasts.
+ * gev/process.h says when the reaper runs and how statuses are kept.
  *
  * Shared-stack mode (see gev/coro.h): nothing handed to the hub may live on
  * a shared-mode coroutine's stack while the caller is parked (watchers,
@@ -218,8 +235,14 @@ typedef enum gev_watcher_kind {
 /* Parks until watcher w (an initialised, inactive libev watcher of the
  * given kind, e.g. from ev_io_init) fires, then stops it. Its callback and
  * data fields are used by gev while waiting and restored afterwards.
+ * GEV_WATCH_CHILD watchers are served as "Child processes" above says
+ * (one for a single pid is never started on the loop itself: gev fills
+ * its rpid and rstatus).
  * Returns the revents mask (> 0), or -1: EINVAL (NULL, unknown kind,
- * already active), or a blocking-call error. */
+ * already active), or a blocking-call error; for GEV_WATCH_CHILD also
+ * ECHILD (not a child of this process, or reaped already), ENOTSUP (any
+ * child, the trace flag, or a kernel without pidfd, outside the main
+ * thread's hub), EMFILE, ENOMEM. */
 GEV_EXTERN int gev_wait_watcher(void *w, gev_watcher_kind kind, double timeout);
 
 /* Parks until fd is readable / writable. Returns 0, or -1: EBADF (fd < 0),
@@ -279,6 +302,26 @@ GEV_EXTERN gev_greenlet *gev_spawn_later(double seconds, gev_greenlet_fn fn,
 /* Fire and forget: no handle. Returns 0 or -1 (EINVAL, ENOMEM). */
 GEV_EXTERN int gev_spawn_raw(gev_greenlet_fn fn, void *arg);
 
+/* Creates a greenlet without starting it (gevent's Greenlet(fn, arg)
+ * before start()): it runs only once gev_greenlet_start or
+ * gev_greenlet_start_later is called. Until then it is "not started": a
+ * join waits for it (and ends in EDEADLK if nothing else could start it),
+ * a kill makes it finish without ever running (its links fire). Dropping
+ * the last handle of a greenlet that was never started and is not
+ * scheduled kills it so (nobody could start it any more). Returns a
+ * handle the caller owns, or NULL: EINVAL (fn NULL), ENOMEM. */
+GEV_EXTERN gev_greenlet *gev_greenlet_new(gev_greenlet_fn fn, void *arg);
+GEV_EXTERN gev_greenlet *gev_greenlet_new_ex(const gev_spawn_opts *opts,
+                                             gev_greenlet_fn fn, void *arg);
+/* Schedules g to start, as gev_spawn does (from a callback, in order).
+ * Starting a greenlet that is already started, scheduled or finished
+ * (killed) does nothing, as gevent's start(). Never blocks. Returns 0, or
+ * -1: EINVAL (NULL), EXDEV. */
+GEV_EXTERN int gev_greenlet_start(gev_greenlet *g);
+/* As gev_greenlet_start, after seconds (>= 0). Returns 0, or -1: EINVAL
+ * (NULL, seconds < 0 or NaN), EXDEV. */
+GEV_EXTERN int gev_greenlet_start_later(gev_greenlet *g, double seconds);
+
 /* Makes the running greenlet end with error err (> 0) and message fmt when
  * its function returns, and returns NULL, so that
  *     return gev_fail(ECONNREFUSED, "connect to %s", host);
@@ -290,7 +333,8 @@ GEV_EXTERN void *gev_fail(int err, const char *fmt, ...)
 
 /* Parks until g finishes and the links added to it so far have run. 0
  * when finished, -1: EINVAL (NULL), EXDEV, EDEADLK (joining itself), or a
- * blocking-call error (ETIMEDOUT when the timeout ran out first). */
+ * blocking-call error (ETIMEDOUT: "not finished yet", gevent's join()
+ * returning with the greenlet still running). */
 GEV_EXTERN int gev_greenlet_join(gev_greenlet *g, double timeout);
 /* Joins, then: 0 with *value if g succeeded; -1 with errno = g's error if it
  * failed (its message: gev_greenlet_errmsg); or the join errors. */
@@ -305,7 +349,17 @@ GEV_EXTERN int gev_greenlet_kill(gev_greenlet *g, int block, double timeout);
 /* Links fn(g, arg) to run in the hub when g finishes, in link order; if g
  * has already finished it is scheduled at once. Errors: EINVAL, ENOMEM. */
 GEV_EXTERN int gev_greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg);
-/* Removes the first link with the same fn and arg. -1 ENOENT if none. */
+/* As gev_greenlet_link, but fn runs only if g succeeds (link_value) or
+ * only if it fails (link_exception), as gevent's; otherwise the link is
+ * dropped unrun. A link_value does not count as observing a failure: a
+ * greenlet that fails with only such links is still reported (see
+ * DESIGN's handle_error). Errors: EINVAL, EXDEV, ENOMEM. */
+GEV_EXTERN int gev_greenlet_link_value(gev_greenlet *g, gev_link_fn fn,
+                                       void *arg);
+GEV_EXTERN int gev_greenlet_link_exception(gev_greenlet *g, gev_link_fn fn,
+                                           void *arg);
+/* Removes the first link (of any of the three kinds) with the same fn and
+ * arg. -1 ENOENT if none. */
 GEV_EXTERN int gev_greenlet_unlink(gev_greenlet *g, gev_link_fn fn, void *arg);
 
 GEV_EXTERN int gev_greenlet_started(const gev_greenlet *g);
@@ -326,28 +380,108 @@ GEV_EXTERN gev_greenlet *gev_getcurrent(void);
 
 /* ---- Many greenlets at once ----------------------------------------- */
 
+/* Flags of gev_joinall. */
+#define GEV_JOIN_ALL 0         /* wait for all of them (or count) */
 #define GEV_JOIN_RAISE_ERROR 1 /* stop at the first failed greenlet */
 
-/* Waits until all n greenlets finish, or count of them (count 0 = all), or
- * the first failure with GEV_JOIN_RAISE_ERROR, or timeout. Does not kill
- * the rest. Returns how many of gs have finished, or -1 (EINVAL, or a
- * blocking-call error other than the timeout ETIMEDOUT; ETIMEDOUT from an
- * expired gev_timeout scope is reported too). */
+/* Waits until count of the n greenlets have finished (count 0: all of
+ * them), or, with GEV_JOIN_RAISE_ERROR, one of them has failed, or
+ * timeout passes. Does not kill the rest. Returns how many of gs have
+ * finished (also when the timeout passed first: compare with n, as gevent
+ * returns the finished ones), or -1: EINVAL (gs NULL with n > 0, a NULL
+ * greenlet, unknown flags, timeout NaN), EXDEV, ENOMEM, or a blocking-call
+ * error (ECANCELED; ETIMEDOUT only from an expired gev_timeout scope, not
+ * from timeout). */
 GEV_EXTERN int gev_joinall(gev_greenlet **gs, size_t n, double timeout,
                            int flags, size_t count);
+/* The common case: gev_joinall(gs, n, timeout, GEV_JOIN_ALL, 0). Returns
+ * how many finished (n unless the timeout passed first), or -1 as
+ * gev_joinall. */
+GEV_EXTERN int gev_join_all(gev_greenlet **gs, size_t n, double timeout);
 /* Kills them all; with block waits up to timeout for all to finish.
  * Returns 0, or -1 (EINVAL, ETIMEDOUT, blocking-call errors). */
 GEV_EXTERN int gev_killall(gev_greenlet **gs, size_t n, int block,
                            double timeout);
 
-/* Iterates greenlets as they finish (gevent's iwait). */
+/* ---- Waiting on any object (gevent's wait / iwait) ------------------- */
+
+/*
+ * A gev_waitable names one thing gev_wait and gev_iwait can wait for:
+ *   gev_waitable_greenlet(g)      g finished (and its earlier links ran);
+ *   gev_waitable_fd(fd, events)   fd readable / writable (GEV_WAIT_READ,
+ *                                 GEV_WAIT_WRITE, or both: either one);
+ * and, in the other headers, gev_waitable_event (set),
+ * gev_waitable_async_result (ready, value or error), gev_waitable_semaphore
+ * and gev_waitable_lock (an acquire would not wait),
+ * gev_waitable_queue and gev_waitable_channel (a get would not wait: an
+ * item, a parked putter, or closed), gev_waitable_socket (readable /
+ * writable, or closed). Waiting does not consume anything: a ready
+ * semaphore is not acquired, a ready queue still holds its item; so
+ * another greenlet may take it first, as with gevent's wait.
+ *
+ * The constructors only fill the struct (no allocation, no error); a bad
+ * object (NULL, destroyed, another thread's) is reported by the wait.
+ * Every object must stay valid for the whole wait (an iterator's whole
+ * life), except that a sync object destroyed meanwhile is reported with
+ * EIDRM and never touched again, and greenlets and sockets are held by a
+ * reference of the iterator. An fd must stay open while it is waited on
+ * (as with libev).
+ */
+typedef struct gev__waitable_ops gev__waitable_ops;
+typedef struct gev_waitable {
+  const gev__waitable_ops *ops_; /* private: the kind, set by constructors */
+  void *obj_;                    /* private */
+  int fd_;                       /* private */
+  int events_;                   /* private */
+  int ready; /* out: set to 1 by gev_wait when the object was ready */
+} gev_waitable;
+
+#define GEV_WAIT_READ 1
+#define GEV_WAIT_WRITE 2
+
+GEV_EXTERN gev_waitable gev_waitable_greenlet(gev_greenlet *g);
+GEV_EXTERN gev_waitable gev_waitable_fd(int fd, int events);
+
+/* Waits until count of the n objects are ready (count 0: all of them), or
+ * timeout passes (gevent's wait(objects, timeout, count)). Sets
+ * objs[i].ready to 1 for each object that was ready when the call
+ * returned or turned ready during it, 0 for the others, and returns how
+ * many are ready: at least count (n for 0), or fewer when the timeout
+ * passed first ("not yet" is not an error, as in gevent). Timeout 0 only
+ * asks (never parks, so it may be called from the hub). Returns -1 with
+ * errno: EINVAL (objs NULL with n > 0, an object that is NULL or
+ * destroyed, fd < 0, events 0, timeout NaN), EXDEV, EBADF (a closed
+ * socket), ENOMEM, EIDRM (a sync object was destroyed during the wait; the
+ * ready flags are still set), or a blocking-call error (ETIMEDOUT only
+ * from an expired gev_timeout scope). */
+GEV_EXTERN int gev_wait(gev_waitable *objs, size_t n, double timeout,
+                        size_t count);
+
+/* Iterates objects as they turn ready (gevent's iwait). The timeout
+ * (< 0 none) is one deadline for the whole iteration, counted from _new. */
 typedef struct gev_iwait gev_iwait;
+/* Over greenlets: each is returned once it has finished. Errors: EINVAL
+ * (gs NULL with n > 0, a NULL greenlet, timeout NaN), EXDEV, ENOMEM. */
 GEV_EXTERN gev_iwait *gev_iwait_new(gev_greenlet **gs, size_t n,
                                     double timeout);
-/* The next finished greenlet (a borrowed pointer), or NULL: errno 0 when
- * all were returned, ETIMEDOUT when the iterator's timeout (counted from
- * gev_iwait_new) ran out, or another blocking-call error. */
+/* Over any objects (copied; the array may be freed): each index is
+ * returned once its object turned ready. Errors: those of gev_wait's
+ * checks, ENOMEM. */
+GEV_EXTERN gev_iwait *gev_iwait_new_any(const gev_waitable *objs, size_t n,
+                                        double timeout);
+/* The next finished greenlet of a gev_iwait_new iterator (a borrowed
+ * pointer, valid until gev_iwait_free), or NULL: errno 0 when all were
+ * returned, ETIMEDOUT when the iterator's timeout ran out ("not yet":
+ * nothing else finished in time), EINVAL (NULL, or an iterator over
+ * other objects), or another blocking-call error. */
 GEV_EXTERN gev_greenlet *gev_iwait_next(gev_iwait *it);
+/* The next ready object of any iterator: 1 with *index (its place in the
+ * array given to _new); 0 when all were returned; -1 with errno:
+ * ETIMEDOUT when the iterator's timeout ran out ("not yet"), EIDRM with
+ * *index when that sync object was destroyed (it is not returned again;
+ * iteration may go on), EINVAL, or a blocking-call error. */
+GEV_EXTERN int gev_iwait_next_index(gev_iwait *it, size_t *index);
+/* Stops watching and frees the iterator. NULL does nothing. */
 GEV_EXTERN void gev_iwait_free(gev_iwait *it);
 
 /* ---- Timeout scopes (gevent.Timeout) ---------------------------------- */

@@ -10,9 +10,12 @@
  * Timeout (gev_socket_settimeout), as gevent:
  *   < 0  block as long as needed (the default);
  *   0    never park: calls that would block fail with EAGAIN;
- *   > 0  seconds. For recv, recvfrom, send, sendto and accept it bounds
- *        each wait for readiness; for connect and sendall it is an overall
- *        deadline for the whole call. Expiry fails the call with ETIMEDOUT.
+ *   > 0  seconds. For recv, recvfrom, send, sendto, sendmsg, accept and
+ *        the buffered reader's reads it bounds each wait for readiness;
+ *        for connect, sendall, sendall_iov and sendfile it is an overall
+ *        deadline for the whole call. Expiry fails the call with ETIMEDOUT
+ *        ("nothing arrived / could be sent in time": the socket is still
+ *        usable, as gevent's socket.timeout).
  *
  * Every call that can park also fails with the hub's blocking-call errors
  * (see gev/hub.h): ECANCELED (the greenlet was killed), ETIMEDOUT (an
@@ -25,6 +28,9 @@
  *     every later call on it fails with EBADF. No watcher stays active.
  *     (Between waits an open socket's watcher may stay active, idle: it
  *     costs nothing and never keeps the hub from running out of work.)
+ *   - Binding before connecting (gev_socket_bind, then gev_socket_connect)
+ *     chooses the source address; gev_create_connection_from does it for
+ *     a name.
  *   - One reader and one writer at a time: a second greenlet that would
  *     park to read (or write) while another is parked for the same
  *     direction fails with EBUSY ("concurrent object use"). Readers and
@@ -55,6 +61,7 @@
 
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "gev/hub.h"
 
@@ -74,8 +81,13 @@ GEV_EXTERN gev_socket *gev_socket_new(int domain, int type, int protocol);
 
 /* Wraps an existing socket fd, which the new object then owns (closed by
  * gev_socket_close). The fd is made non-blocking. Timeout -1.
- * Errors: EBADF (fd < 0 or not open), ENOTSOCK, ENOMEM. On error the fd is
- * left open and still belongs to the caller. */
+ * The end of a pipe or FIFO may be wrapped too: recv/recvfrom then read(2)
+ * and send/sendto/sendall write(2) (flags: only MSG_DONTWAIT, else
+ * EOPNOTSUPP), a write to a pipe without reader fails with EPIPE without
+ * raising SIGPIPE, and the socket-only calls fail with ENOTSOCK.
+ * Errors: EBADF (fd < 0 or not open), ENOTSOCK (neither a socket nor a
+ * pipe), ENOMEM. On error the fd is left open and still belongs to the
+ * caller. */
 GEV_EXTERN gev_socket *gev_socket_wrap(int fd);
 
 /* Closes the fd, wakes every greenlet parked on the socket with EBADF,
@@ -194,6 +206,46 @@ GEV_EXTERN ssize_t gev_socket_sendto(gev_socket *s, const void *buf, size_t len,
 GEV_EXTERN int gev_socket_sendall(gev_socket *s, const void *buf, size_t len,
                                   int flags);
 
+/* sendmsg(2) with MSG_NOSIGNAL, parking until some of the message could be
+ * written (a gather write: msg->msg_iov, msg_iovlen; msg_name for an
+ * unconnected datagram socket; ancillary data such as SCM_RIGHTS). Returns
+ * the byte count (possibly less than the total), or -1 with the errors of
+ * send, EINVAL also for msg NULL. On a pipe end it is a writev(2) of the
+ * buffers (EOPNOTSUPP for an address or ancillary data). gev_socket_writev
+ * (s, iov, n) is gev_socket_sendmsg with just those iovecs and no flags. */
+GEV_EXTERN ssize_t gev_socket_sendmsg(gev_socket *s, const struct msghdr *msg,
+                                      int flags);
+GEV_EXTERN ssize_t gev_socket_writev(gev_socket *s, const struct iovec *iov,
+                                     int iovcnt);
+
+/* Sends every byte of the iovcnt buffers of iov, in order, as one stream
+ * (a sendall of their concatenation without copying them together),
+ * parking and resuming after partial writes as often as needed; the
+ * socket's timeout is an overall deadline. iov is not modified. Returns 0,
+ * or -1 with the errors of send, EINVAL also for iov NULL with iovcnt > 0
+ * or iovcnt < 0; on error an unknown prefix has been sent. Any number of
+ * buffers may be given (more than IOV_MAX go out in several calls). */
+GEV_EXTERN int gev_socket_sendall_iov(gev_socket *s, const struct iovec *iov,
+                                      int iovcnt, int flags);
+
+/* Sends count bytes of the regular file in_fd (count 0: up to its end),
+ * starting at *offset, with sendfile(2) (the kernel copies; nothing passes
+ * through user memory), parking while the socket is full; the socket's
+ * timeout is an overall deadline (gevent's socket.sendfile). *offset is
+ * advanced by what was sent, also on error, and the file's own position
+ * is left alone; with offset NULL the file's position is used and
+ * advanced instead. Returns the bytes sent (less than count only when the
+ * file ended first), or -1: the errors of send, EINVAL (offset < 0, in_fd
+ * not a file sendfile can read, such as a pipe or a directory), EBADF
+ * (in_fd not open for reading), EIO, EOPNOTSUPP (s is a pipe end: there
+ * a reader gone would raise SIGPIPE). Where sendfile(2) cannot read in_fd
+ * gevent falls back to read and send; gev reports EINVAL instead, so a
+ * caller knows no zero-copy send happened and can copy by itself. Reading
+ * the file may block on disk, as any read of a regular file does (a
+ * page-cache miss). */
+GEV_EXTERN ssize_t gev_socket_sendfile(gev_socket *s, int in_fd, off_t *offset,
+                                       size_t count);
+
 /* Parks until the socket is readable (data, end of stream or an error
  * pending) or writable, without reading or writing anything, using the
  * socket's own watcher (so close, kill and Timeout scopes interrupt it as
@@ -207,6 +259,59 @@ GEV_EXTERN int gev_socket_sendall(gev_socket *s, const void *buf, size_t len,
  * blocking-call errors. */
 GEV_EXTERN int gev_socket_wait_read(gev_socket *s, double timeout);
 GEV_EXTERN int gev_socket_wait_write(gev_socket *s, double timeout);
+
+/* A waitable (gev/hub.h) for gev_wait / gev_iwait: ready when the socket
+ * is readable (GEV_WAIT_READ) or writable (GEV_WAIT_WRITE), or either with
+ * both, or once it is closed (its next call then fails with EBADF). The
+ * socket must stay valid during a gev_wait; an iterator holds a reference. */
+GEV_EXTERN gev_waitable gev_waitable_socket(gev_socket *s, int events);
+
+/* ---- Buffered reading (gevent's makefile('rb')) ----------------------- */
+
+/*
+ * A reader reads a socket through a buffer, for line-based protocols:
+ * readline returns one line at a time however the bytes arrived, and
+ * whatever it read past the line stays in the buffer for the next call.
+ * Once a socket has a reader, read it only through the reader (a direct
+ * recv would skip what the buffer holds). Waits use the socket's timeout
+ * (per wait for data, as recv), so ETIMEDOUT means "no data in time";
+ * what was read before the timeout stays buffered, and a later call
+ * picks it up: no byte is lost by a timeout, a kill or EINTR.
+ */
+typedef struct gev_reader gev_reader;
+
+/* A reader of s with a buffer of bufsize bytes (0: 8192), holding a
+ * reference of s (the caller still closes s). Errors: EINVAL (s NULL),
+ * EBADF (closed), EXDEV, ENOMEM. */
+GEV_EXTERN gev_reader *gev_reader_new(gev_socket *s, size_t bufsize);
+/* Frees the reader and drops its reference; bytes still buffered are
+ * lost. NULL does nothing. */
+GEV_EXTERN void gev_reader_free(gev_reader *r);
+
+/* Reads one line, up to and including its '\n', into buf (size bytes,
+ * >= 2), NUL-terminated. Returns the line's length (counting the '\n'),
+ * or:
+ *   - a line longer than size - 1 bytes comes back in pieces of size - 1
+ *     bytes without '\n' (Python's readline(limit)): test for the '\n'
+ *     to tell a piece from a whole line, and refuse or go on reading;
+ *   - at end of stream, the last bytes without a '\n' (a final line
+ *     without one), then 0 on every later call (empty string: EOF);
+ *   - -1 with errno: EINVAL (r or buf NULL, size < 2), EBADF, EXDEV, EAGAIN
+ *     (timeout 0 and no whole line yet), ETIMEDOUT, EBUSY, the hub's
+ *     blocking-call errors and recv(2)'s (ECONNRESET ...). Nothing read
+ *     is lost: the partial line stays buffered for the next call. */
+GEV_EXTERN ssize_t gev_reader_readline(gev_reader *r, char *buf, size_t size);
+/* Reads up to len bytes: what the buffer holds, else one recv. Returns the
+ * byte count, 0 at end of stream, or -1 with the errors of readline. */
+GEV_EXTERN ssize_t gev_reader_read(gev_reader *r, void *buf, size_t len);
+/* Reads exactly len bytes, parking as often as needed. Returns len, or
+ * fewer at end of stream (the bytes before it), or -1 with the errors of
+ * readline; after an error the bytes read so far stay buffered. */
+GEV_EXTERN ssize_t gev_reader_read_exactly(gev_reader *r, void *buf,
+                                           size_t len);
+/* Bytes held in the buffer (read from the socket, not yet returned), or
+ * -1 (EINVAL). */
+GEV_EXTERN ssize_t gev_reader_buffered(const gev_reader *r);
 
 /* ---- Helpers ------------------------------------------------------------ */
 
@@ -234,6 +339,19 @@ GEV_EXTERN gev_socket *gev_socket_listen_tcp(const char *host, int port,
  * gev_socket_new and gev_socket_connect. */
 GEV_EXTERN gev_socket *gev_create_connection(const char *host, int port,
                                              double timeout);
+
+/* As gev_create_connection, binding each socket to a source address
+ * first (gevent's create_connection(address, timeout, source_address)):
+ * source_host a numeric address (NULL, "" or "*": the wildcard of the
+ * destination's family) and source_port (0: any). Destination addresses
+ * of another family than a numeric source_host are skipped. Errors: those
+ * of gev_create_connection, EINVAL (bad source_port), EAFNOSUPPORT
+ * (source_host not numeric, or of a family no destination address has),
+ * bind(2)'s (EADDRINUSE, EADDRNOTAVAIL ...). */
+GEV_EXTERN gev_socket *gev_create_connection_from(const char *host, int port,
+                                                  double timeout,
+                                                  const char *source_host,
+                                                  int source_port);
 
 #ifdef __cplusplus
 }

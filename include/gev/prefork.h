@@ -14,6 +14,9 @@
  *            resolver's channel is closed so the next lookup opens sockets
  *            of the child's own. Greenlets of the parent run on in both
  *            processes, on shared fds: the program decides who uses what.
+ *            The parent's gev_process objects (gev/process.h) stop
+ *            watching in the child and report ECHILD: those children are
+ *            not the child's.
  *   DISCARD  the child drops the parent's hub without running anything of
  *            it: greenlets are freed without being resumed (their stacks
  *            released), gev signal handlers stopped, the loop destroyed.

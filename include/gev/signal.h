@@ -17,11 +17,12 @@
  *     handler was cancelled terminates the process, as without gev).
  *   - A signal belongs to one hub at a time: watching it from a second
  *     thread's hub while the first still watches it fails with EBUSY.
- *     Which thread the kernel interrupts does not matter. SIGCHLD is
- *     always the main thread's: libev's default loop watches it to reap
- *     children (and reaps every child when it arrives, so a process with a
- *     hub on the main thread waits for its children with ev_child watchers,
- *     gev_wait_watcher(GEV_WATCH_CHILD), not waitpid).
+ *     Which thread the kernel interrupts does not matter. SIGCHLD belongs
+ *     to the main thread's hub (libev's default loop keeps it for its
+ *     child reaper; another thread's hub gets EBUSY). While a gev handler
+ *     or wait of SIGCHLD is active, libev's reaper runs and reaps every
+ *     child as it ends: gev_waitpid still reports their statuses, a plain
+ *     waitpid() gets ECHILD. See gev/process.h.
  *   - A handler does not keep the hub alive (gevent's ref=False):
  *     gev_run() returns when only signal handlers remain. A waiter does
  *     keep it alive, since the signal is what it waits for.
@@ -53,8 +54,9 @@ typedef void (*gev_signal_fn)(int signum, void *arg);
  * and from the hub (it does not block). The caller owns the returned
  * handle and releases it with gev_signal_cancel.
  * Errors: EINVAL (fn NULL; signum not a catchable signal: out of range,
- * SIGKILL, SIGSTOP), EBUSY (signum is watched by another thread's hub),
- * ENOMEM. */
+ * SIGKILL, SIGSTOP), EBUSY (signum is watched by another thread's hub;
+ * SIGCHLD outside the main thread's hub), ENOMEM. SIGCHLD: see the
+ * delivery rules above. */
 GEV_EXTERN gev_signal *gev_signal_handler(int signum, gev_signal_fn fn,
                                           void *arg);
 

@@ -49,6 +49,15 @@
  *
  * The _try_ variants never wait and fail with EAGAIN where the blocking
  * call would have waited.
+ *
+ * "Not yet" is ETIMEDOUT. A wait whose timeout runs out before the thing
+ * it waits for happened (an Event not set, an AsyncResult not ready, a
+ * Queue still empty or full, a Semaphore without a free unit, a Pool with
+ * members still running) returns -1 with errno ETIMEDOUT; nothing about
+ * the object changed. This is how C reports it (sem_timedwait,
+ * pthread_cond_timedwait), where gevent returns False or None: test the
+ * return value, then errno == ETIMEDOUT for "not yet". A timeout of 0
+ * asks without waiting and answers "not yet" the same way.
  */
 #ifndef GEV_SYNC_H
 #define GEV_SYNC_H
@@ -70,14 +79,21 @@ typedef struct gev__waitq_storage {
   size_t len_;
 } gev__waitq_storage;
 
+/* Private header every object below begins with. */
+struct gev__rawlink;
+typedef struct gev__sync_head {
+  void *hub_;                  /* its hub's id (never an address) */
+  struct gev__rawlink *links_; /* gev_wait / gev_iwait watching it */
+  gev__waitq_storage waiters_; /* coroutines parked on it */
+  unsigned magic_;             /* its kind while alive; 0 once destroyed */
+} gev__sync_head;
+
 /* ---- Event (gevent.event.Event) -------------------------------------- */
 
 typedef struct gev_event {
   /* private */
-  void *hub_; /* its hub's id (never an address) */
-  gev__waitq_storage waiters_;
+  gev__sync_head h_;
   int flag_;
-  unsigned magic_;
 } gev_event;
 
 /* Creates / initialises an event that is not set. _new returns NULL and
@@ -98,8 +114,9 @@ GEV_EXTERN int gev_event_clear(gev_event *e);
 /* 1 if set, 0 if not, -1 with EINVAL or EXDEV. */
 GEV_EXTERN int gev_event_is_set(const gev_event *e);
 /* Returns 0 at once if the flag is set, else parks until gev_event_set().
- * Errors: EINVAL, EXDEV, blocking-call errors (ETIMEDOUT when the event
- * was not set in time). */
+ * -1 with ETIMEDOUT means "not set yet" (gevent's wait() returning False):
+ * the timeout ran out, or was 0, before the event was set. Other errors:
+ * EINVAL, EXDEV, EIDRM, the other blocking-call errors. */
 GEV_EXTERN int gev_event_wait(gev_event *e, double timeout);
 
 /* ---- AsyncResult (gevent.event.AsyncResult) --------------------------- */
@@ -107,18 +124,18 @@ GEV_EXTERN int gev_event_wait(gev_event *e, double timeout);
 /* A value or an error, delivered once, that many coroutines can wait for. */
 typedef struct gev_async_result {
   /* private */
-  void *hub_; /* its hub's id (never an address) */
-  gev__waitq_storage waiters_;
+  gev__sync_head h_;
   void *value_;
+  char *errmsg_; /* heap copy from set_error_msg, or NULL */
   int err_;
   int state_; /* 0 pending, 1 value, 2 error */
-  unsigned magic_;
 } gev_async_result;
 
 /* Errors: EINVAL (r NULL), ENOMEM. */
 GEV_EXTERN gev_async_result *gev_async_result_new(void);
 GEV_EXTERN int gev_async_result_init(gev_async_result *r);
-/* Waiters get EIDRM. The value is not freed: it belongs to the caller. */
+/* Waiters get EIDRM. The value is not freed: it belongs to the caller;
+ * the error message is. */
 GEV_EXTERN void gev_async_result_free(gev_async_result *r);
 GEV_EXTERN void gev_async_result_destroy(gev_async_result *r);
 
@@ -129,13 +146,26 @@ GEV_EXTERN int gev_async_result_set(gev_async_result *r, void *value);
 /* Stores error err (> 0) instead; get() then fails with err. Errors:
  * EINVAL (also err <= 0), EXDEV, EALREADY. */
 GEV_EXTERN int gev_async_result_set_error(gev_async_result *r, int err);
+/* As set_error, with a message (printf format; NULL for none) that the
+ * result keeps (gevent keeps the exception object): read it with
+ * gev_async_result_errmsg. Errors: those of set_error, ENOMEM (nothing is
+ * stored then). */
+GEV_EXTERN int gev_async_result_set_error_msg(gev_async_result *r, int err,
+                                              const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The stored error's message: the one given to set_error_msg, else
+ * strerror(err); NULL when no error is stored (pending or a value) or r
+ * is invalid. The string belongs to r and lives as long as it does. */
+GEV_EXTERN const char *gev_async_result_errmsg(const gev_async_result *r);
 /* Waits for the result. 0 with *value (value may be NULL) if a value was
  * set; -1 with errno = the stored error if an error was set; or -1 with
- * EINVAL, EXDEV or a blocking-call error (ETIMEDOUT: not ready in time). */
+ * EINVAL, EXDEV, EIDRM or a blocking-call error; ETIMEDOUT means "not
+ * ready yet" (gevent raises Timeout). A stored error of ETIMEDOUT can be
+ * told apart with gev_async_result_ready(). */
 GEV_EXTERN int gev_async_result_get(gev_async_result *r, double timeout,
                                     void **value);
 /* Waits until the result is ready, whatever it is. 0, or -1 with EINVAL,
- * EXDEV or a blocking-call error. */
+ * EXDEV, EIDRM or a blocking-call error (ETIMEDOUT: "not ready yet"). */
 GEV_EXTERN int gev_async_result_wait(gev_async_result *r, double timeout);
 /* 1/0, or -1 with EINVAL or EXDEV. successful is 1 only for a value. */
 GEV_EXTERN int gev_async_result_ready(const gev_async_result *r);
@@ -145,11 +175,9 @@ GEV_EXTERN int gev_async_result_successful(const gev_async_result *r);
 
 typedef struct gev_semaphore {
   /* private */
-  void *hub_; /* its hub's id (never an address) */
-  gev__waitq_storage waiters_;
+  gev__sync_head h_;
   unsigned long count_;
   unsigned long bound_; /* 0: unbounded */
-  unsigned magic_;
 } gev_semaphore;
 
 /* A semaphore with value units (it may grow past value on release).
@@ -166,7 +194,8 @@ GEV_EXTERN void gev_semaphore_free(gev_semaphore *s);
 GEV_EXTERN void gev_semaphore_destroy(gev_semaphore *s);
 
 /* Takes one unit, parking while there is none. 0, or -1: EINVAL, EXDEV,
- * blocking-call errors (then no unit was taken). */
+ * EIDRM, blocking-call errors (then no unit was taken; ETIMEDOUT: none
+ * came free in time). */
 GEV_EXTERN int gev_semaphore_acquire(gev_semaphore *s, double timeout);
 /* Takes one unit if one is free and nobody waits. 0 or -1: EAGAIN, EINVAL,
  * EXDEV. */
@@ -205,11 +234,9 @@ GEV_EXTERN int gev_lock_locked(const gev_lock *l);
 
 typedef struct gev_rlock {
   /* private */
-  void *hub_; /* its hub's id (never an address) */
-  gev__waitq_storage waiters_;
+  gev__sync_head h_;
   unsigned long long owner_; /* the owning coroutine's id, 0 when free */
   unsigned long depth_;
-  unsigned magic_;
 } gev_rlock;
 
 /* Errors: EINVAL (l NULL), ENOMEM. */
@@ -220,7 +247,8 @@ GEV_EXTERN void gev_rlock_free(gev_rlock *l);
 GEV_EXTERN void gev_rlock_destroy(gev_rlock *l);
 /* Acquires for the running coroutine; if it already owns the lock, only
  * counts one level deeper. 0, or -1: EINVAL, EXDEV, EOVERFLOW (depth
- * counter full), blocking-call errors. */
+ * counter full), EIDRM, blocking-call errors (ETIMEDOUT: "still held by
+ * another coroutine"). */
 GEV_EXTERN int gev_rlock_acquire(gev_rlock *l, double timeout);
 /* 0 or -1: EAGAIN (owned by another coroutine or waited for), EINVAL,
  * EXDEV, EOVERFLOW. */
@@ -245,16 +273,25 @@ typedef enum gev_queue_order {
 /* Compares two items of a priority queue: < 0 if a goes first. */
 typedef int (*gev_queue_cmp_fn)(const void *a, const void *b);
 
+/* Releases an item the queue drops (see gev_queue_opts.item_free). */
+typedef void (*gev_queue_item_free_fn)(void *item);
+
 typedef struct gev_queue_opts {
   gev_queue_order order;
   size_t maxsize;       /* 0: unbounded */
   gev_queue_cmp_fn cmp; /* required for GEV_QUEUE_PRIORITY, else unused */
+  /* Optional: called for each item still stored when the queue is
+   * destroyed or freed (also after a close, for the items no getter took),
+   * so that a queue of heap items does not leak them. Items that were
+   * handed out, and items of putters whose put failed, are never passed to
+   * it: they belong to the getter / the putter. It must not block; it is
+   * called from the destroying coroutine, in the queue's get order. */
+  gev_queue_item_free_fn item_free;
 } gev_queue_opts;
 
 typedef struct gev_queue {
   /* private */
-  void *hub_; /* its hub's id (never an address) */
-  gev__waitq_storage getters_;
+  gev__sync_head h_; /* its waiters are the getters */
   gev__waitq_storage putters_;
   gev__waitq_storage peekers_;
   gev__waitq_storage joiners_;
@@ -268,38 +305,41 @@ typedef struct gev_queue {
   uint64_t seq_;   /* put counter, orders equal priorities */
   size_t unfinished_;
   gev_queue_cmp_fn cmp_;
+  gev_queue_item_free_fn item_free_;
   int order_;
   int closed_;
-  unsigned magic_;
 } gev_queue;
 
 /* Creates / initialises a queue; opts NULL is an unbounded FIFO.
- * Items are opaque pointers (NULL allowed); the queue never frees them.
+ * Items are opaque pointers (NULL allowed); the queue frees none of them
+ * itself, except through opts->item_free when it is destroyed.
  * Errors: EINVAL (q NULL, unknown order, PRIORITY without cmp), ENOMEM. */
 GEV_EXTERN gev_queue *gev_queue_new(const gev_queue_opts *opts);
 GEV_EXTERN int gev_queue_init(gev_queue *q, const gev_queue_opts *opts);
 /* Waiters (getters, putters, peekers, joiners) get EIDRM. Items still
- * queued are dropped without being freed. */
+ * queued are passed to the queue's item_free if it has one (in get
+ * order), else dropped without being freed. */
 GEV_EXTERN void gev_queue_free(gev_queue *q);
 GEV_EXTERN void gev_queue_destroy(gev_queue *q);
 
 /* Adds item, parking while the queue is full. A parked getter receives it
  * directly. Callable from the hub when it need not wait. 0, or -1:
  * EINVAL, EXDEV, EPIPE (the queue is closed, or was closed while the
- * caller waited: the item was not added), ENOMEM, blocking-call errors
- * (ETIMEDOUT: still full; the item was not added). */
+ * caller waited: the item was not added), EIDRM, ENOMEM, blocking-call
+ * errors (ETIMEDOUT: "still full", the item was not added and is still
+ * the caller's). */
 GEV_EXTERN int gev_queue_put(gev_queue *q, void *item, double timeout);
 /* As put, never waiting: EAGAIN when full. */
 GEV_EXTERN int gev_queue_try_put(gev_queue *q, void *item);
 /* Removes and returns the next item in *item, parking while the queue is
  * empty. A freed slot goes to the first parked putter. 0, or -1: EINVAL
- * (also item NULL), EXDEV, EPIPE (closed and empty), blocking-call errors
- * (ETIMEDOUT: still empty). */
+ * (also item NULL), EXDEV, EPIPE (closed and empty), EIDRM, blocking-call
+ * errors (ETIMEDOUT: "still empty", gevent's Empty after a timeout). */
 GEV_EXTERN int gev_queue_get(gev_queue *q, double timeout, void **item);
 /* As get, never waiting: EAGAIN when empty. */
 GEV_EXTERN int gev_queue_try_get(gev_queue *q, void **item);
 /* Returns the next item without removing it, parking while the queue is
- * empty. Errors as get. */
+ * empty. Errors as get (ETIMEDOUT: "still empty"). */
 GEV_EXTERN int gev_queue_peek(gev_queue *q, double timeout, void **item);
 /* As peek, never waiting: EAGAIN when empty. */
 GEV_EXTERN int gev_queue_try_peek(gev_queue *q, void **item);
@@ -315,17 +355,18 @@ GEV_EXTERN int gev_queue_full(const gev_queue *q);
  * 0 or -1: EINVAL, EXDEV, EOVERFLOW (called more often than put). */
 GEV_EXTERN int gev_queue_task_done(gev_queue *q);
 /* Parks until every task put so far is done. 0 or -1: EINVAL, EXDEV,
- * blocking-call errors. */
+ * EIDRM, blocking-call errors (ETIMEDOUT: "tasks still unfinished"). */
 GEV_EXTERN int gev_queue_join(gev_queue *q, double timeout);
 /* Unfinished tasks, or -1 with EINVAL or EXDEV. */
 GEV_EXTERN long gev_queue_unfinished(const gev_queue *q);
 
 /* Closes the queue (as a Go channel or Python's Queue.shutdown): later
  * puts fail with EPIPE; parked putters are woken with EPIPE (their items
- * are not added); getters still receive the items already queued, then
- * fail with EPIPE, and parked getters and peekers are woken with EPIPE.
- * Closing twice does nothing. Callable from the hub. 0 or -1: EINVAL,
- * EXDEV. */
+ * are not added and stay theirs); getters still receive the items already
+ * queued, then fail with EPIPE, and parked getters and peekers are woken
+ * with EPIPE. Items nobody gets go to item_free when the queue is
+ * destroyed. Closing twice does nothing. Callable from the hub. 0 or -1:
+ * EINVAL, EXDEV. */
 GEV_EXTERN int gev_queue_close(gev_queue *q);
 /* 1 if closed, 0 if not, -1 with EINVAL or EXDEV. */
 GEV_EXTERN int gev_queue_closed(const gev_queue *q);
@@ -365,15 +406,13 @@ GEV_EXTERN int gev_channel_close(gev_channel *c);
  * each member; the handles returned to the caller are the caller's. */
 typedef struct gev_pool {
   /* private */
-  void *hub_;                        /* its hub's id (never an address) */
+  gev__sync_head h_;                 /* its waiters are the joiners */
   gev__waitq_storage slot_waiters_;  /* spawn/add waiting for a slot */
   gev__waitq_storage avail_waiters_; /* wait_available */
-  gev__waitq_storage joiners_;
-  void *members_; /* list of member nodes */
+  void *members_;                    /* list of member nodes */
   size_t count_;
   size_t reserved_; /* slots handed to woken spawners */
   size_t size_;     /* 0: unlimited (a Group) */
-  unsigned magic_;
 } gev_pool;
 typedef gev_pool gev_group;
 
@@ -394,6 +433,11 @@ GEV_EXTERN void gev_pool_destroy(gev_pool *p);
  * blocking-call errors (ETIMEDOUT: no slot in time). */
 GEV_EXTERN gev_greenlet *gev_pool_spawn(gev_pool *p, gev_greenlet_fn fn,
                                         void *arg, double timeout);
+/* Fire and forget: as gev_pool_spawn, keeping no handle (the pool holds
+ * its own reference until the member finishes), as gev_spawn_raw. 0, or
+ * -1 with the errors of gev_pool_spawn. */
+GEV_EXTERN int gev_pool_spawn_raw(gev_pool *p, gev_greenlet_fn fn, void *arg,
+                                  double timeout);
 /* Adds an existing greenlet (taking a reference of the pool's own),
  * parking while the pool is full. Adding a member again or a finished
  * greenlet does nothing. 0 or -1: EINVAL, EXDEV, ENOMEM, blocking-call
@@ -409,10 +453,11 @@ GEV_EXTERN long gev_pool_count(const gev_pool *p);
 /* Free slots (LONG_MAX for a Group), or -1 with EINVAL or EXDEV. */
 GEV_EXTERN long gev_pool_free_count(const gev_pool *p);
 /* Parks until a slot is free; returns the free count (> 0) or -1: EINVAL,
- * EXDEV, blocking-call errors. */
+ * EXDEV, EIDRM, blocking-call errors (ETIMEDOUT: "still full"). */
 GEV_EXTERN long gev_pool_wait_available(gev_pool *p, double timeout);
-/* Parks until the set is empty. 0 or -1: EINVAL, EXDEV, blocking-call
- * errors (ETIMEDOUT: members still running). */
+/* Parks until the set is empty. 0 or -1: EINVAL, EXDEV, EIDRM,
+ * blocking-call errors (ETIMEDOUT: "members still running"; gevent's
+ * join() returns False then). */
 GEV_EXTERN int gev_pool_join(gev_pool *p, double timeout);
 /* Kills every member; with block, then joins for timeout. 0 or -1:
  * EINVAL, EXDEV, ENOMEM, blocking-call errors. */
@@ -470,18 +515,44 @@ typedef struct gev_pool_imap gev_pool_imap;
 GEV_EXTERN gev_pool_imap *gev_pool_imap_unordered(gev_pool *p,
                                                   gev_greenlet_fn fn,
                                                   void *const *args, size_t n);
-/* Next finished job: 1 with *index and *value (either pointer may be
- * NULL); 0 when all n were returned; -1 with *index set and errno = the
- * job's error if that job failed (iteration may go on); or -1 with *index
- * untouched: EINVAL, EXDEV, ENOMEM, blocking-call errors (ETIMEDOUT: no
- * job finished in time). When no slot is free, none of the iterator's
- * jobs runs and the caller is a member of the pool, the next job runs in
- * the caller (see "Work from inside the pool"). */
+/* What gev_pool_imap_next stores in *index when its outcome is not about
+ * one job (all returned, or the call itself failed). */
+#define GEV_POOL_NO_INDEX SIZE_MAX
+
+/* Next finished job. *index is set for every outcome (when index is not
+ * NULL), *value only for a job that succeeded:
+ *   1   job *index succeeded with *value;
+ *   -1  job *index failed: errno = its error, and gev_pool_imap_errmsg()
+ *       its message; iteration may go on;
+ *   0   all n were returned; *index = GEV_POOL_NO_INDEX;
+ *   -1  with *index = GEV_POOL_NO_INDEX: the call failed: EINVAL, EXDEV,
+ *       ENOMEM, EIDRM (the pool was destroyed), blocking-call errors
+ *       (ETIMEDOUT: "not yet", no job finished in time).
+ * When no slot is free, none of the iterator's jobs runs and the caller
+ * is a member of the pool, the next job runs in the caller (see "Work
+ * from inside the pool"). */
 GEV_EXTERN int gev_pool_imap_next(gev_pool_imap *it, double timeout,
                                   size_t *index, void **value);
+/* The message of the failed job that gev_pool_imap_next returned last
+ * (its gev_fail message, else strerror of its error); NULL if the last
+ * job it returned succeeded, or none was returned. Valid until the next
+ * gev_pool_imap_next or gev_pool_imap_free. */
+GEV_EXTERN const char *gev_pool_imap_errmsg(const gev_pool_imap *it);
 /* Kills the jobs still running (without waiting) and frees the iterator.
  * NULL does nothing. */
 GEV_EXTERN void gev_pool_imap_free(gev_pool_imap *it);
+
+/* ---- Waiting on sync objects with gev_wait / gev_iwait ---------------- */
+
+/* gev_waitable constructors (see gev/hub.h): ready when the event is set;
+ * the result is ready; an acquire would not wait; a get would not wait (an
+ * item, a parked putter, or closed). Waiting takes nothing. */
+GEV_EXTERN gev_waitable gev_waitable_event(gev_event *e);
+GEV_EXTERN gev_waitable gev_waitable_async_result(gev_async_result *r);
+GEV_EXTERN gev_waitable gev_waitable_semaphore(gev_semaphore *s);
+GEV_EXTERN gev_waitable gev_waitable_lock(gev_lock *l);
+GEV_EXTERN gev_waitable gev_waitable_queue(gev_queue *q);
+GEV_EXTERN gev_waitable gev_waitable_channel(gev_channel *c);
 
 #ifdef __cplusplus
 }

@@ -9,24 +9,12 @@
 #include "hub/sync_priv.h"
 
 int gev_channel_init(gev_channel *c) {
-  if (!c) {
-    errno = EINVAL;
-    return -1;
-  }
-  return gev__queue_setup(&c->q_, NULL, 0);
+  return gev__queue_setup(c ? &c->q_ : NULL, NULL, 0);
 }
 
 gev_channel *gev_channel_new(void) {
-  gev_channel *c = malloc(sizeof *c);
-  if (!c) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  if (gev_channel_init(c) < 0) {
-    free(c);
-    return NULL;
-  }
-  return c;
+  gev_channel *c = gev__sync_alloc(sizeof *c);
+  return gev__sync_made(c, c ? gev_channel_init(c) : -1);
 }
 
 void gev_channel_destroy(gev_channel *c) {
@@ -34,12 +22,8 @@ void gev_channel_destroy(gev_channel *c) {
     gev_queue_destroy(&c->q_);
 }
 
-void gev_channel_free(gev_channel *c) {
-  if (!c)
-    return;
-  gev_channel_destroy(c);
-  free(c);
-}
+/* q_ is the first member: the channel is freed as its queue. */
+void gev_channel_free(gev_channel *c) { gev_queue_free(c ? &c->q_ : NULL); }
 
 int gev_channel_put(gev_channel *c, void *item, double timeout) {
   if (!c) {

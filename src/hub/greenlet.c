@@ -173,12 +173,19 @@ GEV_EXTERN gev_greenlet *gev_greenlet_ref(gev_greenlet *g) {
   return g;
 }
 
+/* Never started, not scheduled, not finished: only a start could run it. */
+static int dormant(const gev_greenlet *g) {
+  return !g->started && !g->scheduled && !g->ready;
+}
+
 GEV_EXTERN void gev_greenlet_unref(gev_greenlet *g) {
   if (!g)
     return;
   check_alive(g, "greenlet handle released twice");
   if (--g->refs == 0)
     greenlet_free(g);
+  else if (g->refs == 1 && g->alive_ref && dormant(g))
+    gev__greenlet_kill_now(g); /* the last handle of an unstarted one */
 }
 
 /* ---- Completion -------------------------------------------------------- */
@@ -194,6 +201,12 @@ int gev__greenlet_finished(const gev_greenlet *g) {
   return g->ready && !g->done.queued;
 }
 
+/* Whether link l runs for g's outcome. */
+static int link_applies(const struct gev__link *l, const gev_greenlet *g) {
+  return l->when == GEV__LINK_ALWAYS ||
+         (l->when == GEV__LINK_EXCEPTION) == (g->err != 0);
+}
+
 static void run_done(gev__cb *cb) {
   gev_greenlet *g = (gev_greenlet *)((char *)cb - offsetof(gev_greenlet, done));
   struct gev__link *l;
@@ -201,8 +214,10 @@ static void run_done(gev__cb *cb) {
   g->refs++; /* links may drop handles */
   while ((l = g->links)) {
     g->links = l->next;
-    user_links |= !l->internal;
-    l->fn(g, l->arg);
+    if (link_applies(l, g)) {
+      user_links |= !l->internal;
+      l->fn(g, l->arg);
+    }
     link_free(g, l);
   }
   if (gev__greenlet_finished(
@@ -245,11 +260,14 @@ static void *greenlet_main(void *arg) {
   return NULL;
 }
 
-void *gev__greenlet_run_inline(gev_greenlet_fn fn, void *arg, int *err) {
+void *gev__greenlet_run_inline(gev_greenlet_fn fn, void *arg, int *err,
+                               char **msg) {
   gev_greenlet *g = gev_getcurrent();
   int saved_err;
   char *saved_msg;
   void *value;
+  if (msg)
+    *msg = NULL;
   if (!g) {
     *err = 0;
     return fn(arg);
@@ -260,7 +278,10 @@ void *gev__greenlet_run_inline(gev_greenlet_fn fn, void *arg, int *err) {
   g->errmsg = NULL;
   value = fn(arg);
   *err = g->fail_err == ECANCELED ? 0 : g->fail_err;
-  free(g->errmsg);
+  if (msg && *err)
+    *msg = g->errmsg; /* the caller's now */
+  else
+    free(g->errmsg);
   g->fail_err = saved_err;
   g->errmsg = saved_msg;
   return *err ? NULL : value;
@@ -272,6 +293,7 @@ static void run_start(gev__cb *cb) {
   gev_greenlet *g =
       (gev_greenlet *)((char *)cb - offsetof(gev_greenlet, start));
   gev__hub *h = g->hub;
+  g->scheduled = 0;
   if (g->ready || h->stopping)
     return;
   g->started = 1;
@@ -372,11 +394,56 @@ out_free:
   return NULL;
 }
 
+GEV_EXTERN gev_greenlet *gev_greenlet_new_ex(const gev_spawn_opts *opts,
+                                             gev_greenlet_fn fn, void *arg) {
+  return greenlet_new(opts, fn, arg);
+}
+
+GEV_EXTERN gev_greenlet *gev_greenlet_new(gev_greenlet_fn fn, void *arg) {
+  return greenlet_new(NULL, fn, arg);
+}
+
+/* 1 if g may be scheduled now, 0 if it is already started, scheduled or
+ * finished (a start does nothing then), -1 with errno if g is bad. */
+static int startable(gev_greenlet *g) {
+  if (gev__greenlet_check(g) < 0)
+    return -1;
+  return g->started || g->scheduled || g->ready ? 0 : 1;
+}
+
+static void schedule_start(gev_greenlet *g) {
+  g->scheduled = 1;
+  gev__run_soon(g->hub, &g->start);
+}
+
+GEV_EXTERN int gev_greenlet_start(gev_greenlet *g) {
+  int rc = startable(g);
+  if (rc > 0)
+    schedule_start(g);
+  return rc < 0 ? -1 : 0;
+}
+
+GEV_EXTERN int gev_greenlet_start_later(gev_greenlet *g, double seconds) {
+  if (seconds < 0 || seconds != seconds) {
+    errno = EINVAL;
+    return -1;
+  }
+  int rc = startable(g);
+  if (rc <= 0)
+    return rc;
+  g->scheduled = 1;
+  ev_init(&g->later, later_cb);
+  g->later.data = g;
+  g->later_at = gev_monotonic() + seconds;
+  gev__timer_start(g->hub, &g->later, seconds);
+  return 0;
+}
+
 GEV_EXTERN gev_greenlet *gev_spawn_ex(const gev_spawn_opts *opts,
                                       gev_greenlet_fn fn, void *arg) {
   gev_greenlet *g = greenlet_new(opts, fn, arg);
   if (g)
-    gev__run_soon(g->hub, &g->start);
+    schedule_start(g);
   return g;
 }
 
@@ -391,12 +458,8 @@ GEV_EXTERN gev_greenlet *gev_spawn_later(double seconds, gev_greenlet_fn fn,
     errno = EINVAL;
     return NULL;
   }
-  if (!(g = greenlet_new(NULL, fn, arg)))
-    return NULL;
-  ev_init(&g->later, later_cb);
-  g->later.data = g;
-  g->later_at = gev_monotonic() + seconds;
-  gev__timer_start(g->hub, &g->later, seconds);
+  if ((g = greenlet_new(NULL, fn, arg)))
+    gev_greenlet_start_later(g, seconds);
   return g;
 }
 
@@ -551,8 +614,9 @@ void gev__greenlet_detach_all(gev__hub *h) {
 
 /* ---- Links ------------------------------------------------------------- */
 
-int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
-                       int internal) {
+/* Appends a link that runs when (GEV__LINK_*). */
+static int link_add(gev_greenlet *g, gev_link_fn fn, void *arg, int internal,
+                    int when) {
   struct gev__link *l, **tail;
   if (gev__greenlet_check(g) < 0)
     return -1;
@@ -570,6 +634,7 @@ int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
   l->fn = fn;
   l->arg = arg;
   l->internal = internal;
+  l->when = when;
   for (tail = &g->links; *tail; tail = &(*tail)->next)
     ;
   *tail = l;
@@ -581,8 +646,23 @@ int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
   return 0;
 }
 
+int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
+                       int internal) {
+  return link_add(g, fn, arg, internal, GEV__LINK_ALWAYS);
+}
+
 GEV_EXTERN int gev_greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg) {
-  return gev__greenlet_link(g, fn, arg, 0);
+  return link_add(g, fn, arg, 0, GEV__LINK_ALWAYS);
+}
+
+GEV_EXTERN int gev_greenlet_link_value(gev_greenlet *g, gev_link_fn fn,
+                                       void *arg) {
+  return link_add(g, fn, arg, 0, GEV__LINK_VALUE);
+}
+
+GEV_EXTERN int gev_greenlet_link_exception(gev_greenlet *g, gev_link_fn fn,
+                                           void *arg) {
+  return link_add(g, fn, arg, 0, GEV__LINK_EXCEPTION);
 }
 
 GEV_EXTERN int gev_greenlet_unlink(gev_greenlet *g, gev_link_fn fn, void *arg) {

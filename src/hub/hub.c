@@ -48,6 +48,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "hub/child.h" /* the default loop without libev's reaper */
 #include "hub/hub_internal.h"
 
 #define DRAIN_BUDGET 0.005 /* seconds per callback pass */
@@ -651,7 +652,7 @@ static gev__hub *hub_new(gev__tls *tls) {
   h->tls = tls;
   h->id = __atomic_fetch_add(&next_hub_id, 1, __ATOMIC_RELAXED);
   h->is_default = is_main_thread();
-  h->loop = h->is_default ? ev_default_loop(0) : ev_loop_new(0);
+  h->loop = h->is_default ? gev__default_loop_open() : ev_loop_new(0);
   if (!h->loop)
     goto out_free;
   h->coro = gev__coro_new_owned(hub_main, thr->main, &o);
@@ -723,6 +724,16 @@ static void hub_thread_exit(gev__thread_head *head) {
 void **gev__tls_slot(int which) {
   gev__tls *tls = tls_get();
   return tls ? &tls->slot[which] : NULL;
+}
+
+gev__hub_state **gev__tls_hub_state(int which) {
+  gev__tls *tls = tls_get();
+  return tls ? &tls->states[which] : NULL;
+}
+
+gev__hub_state *gev__tls_hub_state_peek(int which) {
+  gev__tls *tls = gev__tls_peek();
+  return tls ? tls->states[which] : NULL;
 }
 
 int gev__tls_slot_set(int which, void *value) {
@@ -810,7 +821,7 @@ GEV_EXTERN int gev_run(void) {
  * run one non-blocking iteration to read it, and bring it back to zero.
  * The next hub picks this fresh loop up through ev_default_loop(). */
 static void reset_default_loop(void) {
-  struct ev_loop *loop = ev_default_loop(0);
+  struct ev_loop *loop = gev__default_loop_open();
   int n;
   if (!loop)
     return; /* LCOV_EXCL_LINE: the next hub reports the failure */
@@ -853,10 +864,10 @@ GEV_EXTERN int gev_hub_destroy(void) {
   gev__coro_free_owned(h->coro);
   detach_plain_tasks(h);
   gev__task_fini(&h->main_task);
-  ev_loop_destroy(h->loop);
+  gev__loop_destroy(h->loop);
   if (h->is_default) {
     reset_default_loop();
-    ev_loop_destroy(ev_default_loop(0)); /* leave no descriptor behind */
+    gev__loop_destroy(ev_default_loop(0)); /* leave no descriptor behind */
   }
   tls = h->tls;
   tls_set_hub(tls, NULL);
@@ -961,7 +972,7 @@ GEV_EXTERN void gev_print_run_info(FILE *out) {
 /* ---- After fork: forgetting the parent's hub --------------------------- */
 
 /*
- * Added for fork support (gev_fork_discard in src/proc/fork.c). A forked
+ * Fork support (the hub's discard hook, see hub/hooks.h). A forked
  * child holds a copy of the parent's hub: its loop (sharing the parent's
  * epoll and eventfd descriptors), its greenlets and their stacks. The child
  * must not run any of them, so they are released here as if they had died
@@ -1003,7 +1014,7 @@ int gev__hub_forget_after_fork(void) {
     return -1;
   }
   h->stopping = 1;
-  ev_loop_destroy(h->loop);
+  gev__loop_destroy(h->loop);
   if (h->is_default)
     reset_default_loop();
   while ((g = h->greenlets)) {

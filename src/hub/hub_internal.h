@@ -61,7 +61,8 @@ struct gev__tls {
   gev_greenlet *free_head; /* greenlet.c's recycled objects, */
   gev_greenlet *free_tail; /* reused oldest first */
   size_t nfree_greenlets;
-  void *slot[GEV__TLS_NSLOTS]; /* see park.h */
+  void *slot[GEV__TLS_NSLOTS];          /* see park.h */
+  gev__hub_state *states[GEV__NSTATES]; /* see park.h */
   void (*slot_release[GEV__TLS_NSLOTS])(void *);
 };
 
@@ -111,6 +112,7 @@ struct gev_greenlet {
   unsigned long id;
   unsigned refs;
   unsigned char started, ready, killed, reported, alive_ref, detached;
+  unsigned char scheduled; /* a start is queued or timed (start/_later) */
   int fail_err;            /* set by gev_fail while running */
   struct gev__link *links; /* in link order */
   gev__waitq joiners;
@@ -123,6 +125,7 @@ struct gev_greenlet {
     gev_link_fn fn;
     void *arg;
     int internal; /* gev's own (joinall, iwait): not a user link */
+    int when;     /* GEV__LINK_ALWAYS, _VALUE or _EXCEPTION */
   } own_link;     /* used by one internal link at a time */
   unsigned char own_link_used;
 };
@@ -159,7 +162,21 @@ static inline void gev__task_resume(gev__task *t) {
 }
 int gev__yield(void);
 
+/* Forgets the calling thread's hub after fork (the hub's discard hook,
+ * hooks.c): releases the stacks and control blocks of its greenlets and
+ * of the hub coroutine without running them, destroys its loop, frees the
+ * hub. The next gev call makes a new hub. Must be called from the
+ * thread's main coroutine. 0, or -1 with EPERM (not the main coroutine).
+ * 0 when there is no hub. */
+int gev__hub_forget_after_fork(void);
+
+/* wait.c: gev_wait_watcher's body for a vetted watcher, started as is on
+ * the hub's loop. */
+int gev__wait_raw_watcher(void *watcher, gev_watcher_kind kind, double timeout);
+
 /* greenlet.c */
+/* When a link runs: always, only on success, only on failure. */
+enum { GEV__LINK_ALWAYS, GEV__LINK_VALUE, GEV__LINK_EXCEPTION };
 /* 0, or -1 with EINVAL (NULL) or EXDEV (another thread's); aborts on a
  * released handle. */
 int gev__greenlet_check(const gev_greenlet *g);
@@ -179,8 +196,10 @@ void gev__greenlet_describe(FILE *out, gev_greenlet *g);
 /* Runs fn(arg) in the running coroutine as the body of a greenlet would
  * run: a gev_fail() inside it makes *err its error (and the value NULL)
  * instead of marking the caller's greenlet failed; ECANCELED counts as
- * success, as for a greenlet. Returns fn's value. */
-void *gev__greenlet_run_inline(gev_greenlet_fn fn, void *arg, int *err);
+ * success, as for a greenlet. With msg, *msg gets the failure's message
+ * (heap, the caller's; NULL if none). Returns fn's value. */
+void *gev__greenlet_run_inline(gev_greenlet_fn fn, void *arg, int *err,
+                               char **msg);
 
 /* timeout.c */
 double gev__scopes_deadline(gev__task *t, gev_timeout **which);

@@ -15,36 +15,25 @@
 
 /* ---- Semaphore ------------------------------------------------------- */
 
+/* An acquire would not wait: a unit is free and nobody queues for one. */
+static int sem_ready(const void *obj) {
+  const gev_semaphore *s = obj;
+  return s->count_ > 0 && gev__wq_len(&s->h_.waiters_) == 0;
+}
+
+static GEV__SYNC_KIND(sem_kind, GEV__MAGIC_SEM, NULL, sem_ready);
+
 static int sem_check(const gev_semaphore *s) {
-  return gev__sync_check(s, s ? s->magic_ : 0, GEV__MAGIC_SEM,
-                         s ? s->hub_ : NULL);
+  return gev__sync_check(s, &sem_kind);
 }
 
 static int sem_setup(gev_semaphore *s, unsigned long value,
                      unsigned long bound) {
-  if (!s) {
-    errno = EINVAL;
+  if (gev__sync_setup(s, sizeof *s, &sem_kind) < 0)
     return -1;
-  }
-  void *hub = gev__sync_hub();
-  if (!hub)
-    return -1;
-  *s = (gev_semaphore){
-      .hub_ = hub, .count_ = value, .bound_ = bound, .magic_ = GEV__MAGIC_SEM};
+  s->count_ = value;
+  s->bound_ = bound;
   return 0;
-}
-
-static gev_semaphore *sem_alloc(unsigned long value, unsigned long bound) {
-  gev_semaphore *s = malloc(sizeof *s);
-  if (!s) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  if (sem_setup(s, value, bound) < 0) {
-    free(s);
-    return NULL;
-  }
-  return s;
 }
 
 int gev_semaphore_init(gev_semaphore *s, unsigned long value) {
@@ -60,34 +49,32 @@ int gev_bounded_semaphore_init(gev_semaphore *s, unsigned long value) {
 }
 
 gev_semaphore *gev_semaphore_new(unsigned long value) {
-  return sem_alloc(value, 0);
+  gev_semaphore *s = gev__sync_alloc(sizeof *s);
+  return gev__sync_made(s, s ? gev_semaphore_init(s, value) : -1);
 }
 
 gev_semaphore *gev_bounded_semaphore_new(unsigned long value) {
-  if (value == 0) {
-    errno = EINVAL;
-    return NULL;
-  }
-  return sem_alloc(value, value);
+  gev_semaphore *s = gev__sync_alloc(sizeof *s);
+  return gev__sync_made(s, s ? gev_bounded_semaphore_init(s, value) : -1);
 }
 
 void gev_semaphore_destroy(gev_semaphore *s) {
-  if (sem_check(s) < 0)
-    return;
-  s->magic_ = 0;
-  gev__sync_wake_all_err(&s->waiters_, EIDRM);
+  gev__sync_destroy(s, &sem_kind);
 }
 
-void gev_semaphore_free(gev_semaphore *s) {
-  if (!s)
-    return;
-  gev_semaphore_destroy(s);
-  free(s);
+void gev_semaphore_free(gev_semaphore *s) { gev__sync_free(s, &sem_kind); }
+
+gev_waitable gev_waitable_semaphore(gev_semaphore *s) {
+  return gev__sync_waitable(s, &sem_kind);
+}
+
+gev_waitable gev_waitable_lock(gev_lock *l) {
+  return gev__sync_waitable(l ? &l->sem_ : NULL, &sem_kind);
 }
 
 /* Takes a unit without waiting: 1 if taken, 0 if acquire must wait. */
 static int sem_take(gev_semaphore *s) {
-  if (s->count_ == 0 || gev__wq_len(&s->waiters_) > 0)
+  if (!sem_ready(s))
     return 0;
   s->count_--;
   return 1;
@@ -103,7 +90,7 @@ static int sem_acquire(gev_semaphore *s, double timeout, const char *what) {
     return -1;
   }
   /* Success means a release handed its unit to us. */
-  return gev__waitq_wait(gev__wq(&s->waiters_), timeout, what, NULL);
+  return gev__waitq_wait(gev__head_wq(s), timeout, what, NULL);
 }
 
 int gev_semaphore_acquire(gev_semaphore *s, double timeout) {
@@ -122,13 +109,14 @@ int gev_semaphore_try_acquire(gev_semaphore *s) {
 int gev_semaphore_release(gev_semaphore *s) {
   if (sem_check(s) < 0)
     return -1;
-  if (gev__waitq_wake_one(gev__wq(&s->waiters_), GEV__GRANTED, 0))
+  if (gev__waitq_wake_one(gev__head_wq(s), GEV__GRANTED, 0))
     return 0;
   if ((s->bound_ && s->count_ >= s->bound_) || s->count_ == ULONG_MAX) {
     errno = EOVERFLOW;
     return -1;
   }
   s->count_++;
+  gev__sync_notify(s);
   return 0;
 }
 
@@ -141,30 +129,16 @@ long gev_semaphore_value(const gev_semaphore *s) {
 int gev_semaphore_locked(const gev_semaphore *s) {
   if (sem_check(s) < 0)
     return -1;
-  return s->count_ == 0 || gev__wq_len(&s->waiters_) > 0;
+  return !sem_ready(s);
 }
 
 /* ---- Lock ------------------------------------------------------------ */
 
-int gev_lock_init(gev_lock *l) {
-  if (!l) {
-    errno = EINVAL;
-    return -1;
-  }
-  return sem_setup(&l->sem_, 1, 1);
-}
+int gev_lock_init(gev_lock *l) { return sem_setup(l ? &l->sem_ : NULL, 1, 1); }
 
 gev_lock *gev_lock_new(void) {
-  gev_lock *l = malloc(sizeof *l);
-  if (!l) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  if (gev_lock_init(l) < 0) {
-    free(l);
-    return NULL;
-  }
-  return l;
+  gev_lock *l = gev__sync_alloc(sizeof *l);
+  return gev__sync_made(l, l ? gev_lock_init(l) : -1);
 }
 
 void gev_lock_destroy(gev_lock *l) {
@@ -172,12 +146,8 @@ void gev_lock_destroy(gev_lock *l) {
     gev_semaphore_destroy(&l->sem_);
 }
 
-void gev_lock_free(gev_lock *l) {
-  if (!l)
-    return;
-  gev_lock_destroy(l);
-  free(l);
-}
+/* sem_ is the first member: the lock is freed as its semaphore. */
+void gev_lock_free(gev_lock *l) { gev__sync_free(l, &sem_kind); }
 
 int gev_lock_acquire(gev_lock *l, double timeout) {
   if (!l) {
@@ -228,49 +198,24 @@ static unsigned long long rlock_me(void) {
   return gev_coro_id(gev_coro_current());
 }
 
+static GEV__SYNC_KIND(rlock_kind, GEV__MAGIC_RLOCK, NULL, NULL);
+
 static int rlock_check(const gev_rlock *l) {
-  return gev__sync_check(l, l ? l->magic_ : 0, GEV__MAGIC_RLOCK,
-                         l ? l->hub_ : NULL);
+  return gev__sync_check(l, &rlock_kind);
 }
 
 int gev_rlock_init(gev_rlock *l) {
-  if (!l) {
-    errno = EINVAL;
-    return -1;
-  }
-  void *hub = gev__sync_hub();
-  if (!hub)
-    return -1;
-  *l = (gev_rlock){.hub_ = hub, .magic_ = GEV__MAGIC_RLOCK};
-  return 0;
+  return gev__sync_setup(l, sizeof *l, &rlock_kind);
 }
 
 gev_rlock *gev_rlock_new(void) {
-  gev_rlock *l = malloc(sizeof *l);
-  if (!l) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  if (gev_rlock_init(l) < 0) {
-    free(l);
-    return NULL;
-  }
-  return l;
+  gev_rlock *l = gev__sync_alloc(sizeof *l);
+  return gev__sync_made(l, l ? gev_rlock_init(l) : -1);
 }
 
-void gev_rlock_destroy(gev_rlock *l) {
-  if (rlock_check(l) < 0)
-    return;
-  l->magic_ = 0;
-  gev__sync_wake_all_err(&l->waiters_, EIDRM);
-}
+void gev_rlock_destroy(gev_rlock *l) { gev__sync_destroy(l, &rlock_kind); }
 
-void gev_rlock_free(gev_rlock *l) {
-  if (!l)
-    return;
-  gev_rlock_destroy(l);
-  free(l);
-}
+void gev_rlock_free(gev_rlock *l) { gev__sync_free(l, &rlock_kind); }
 
 /* Acquires without waiting: 1 taken (or re-entered), 0 must wait, -1 on
  * error. */
@@ -283,7 +228,7 @@ static int rlock_take(gev_rlock *l, unsigned long long me) {
     l->depth_++;
     return 1;
   }
-  if (l->owner_ || gev__wq_len(&l->waiters_) > 0)
+  if (l->owner_ || gev__wq_len(&l->h_.waiters_) > 0)
     return 0;
   l->owner_ = me;
   l->depth_ = 1;
@@ -301,8 +246,7 @@ int gev_rlock_acquire(gev_rlock *l, double timeout) {
     errno = ETIMEDOUT;
     return -1;
   }
-  if (gev__waitq_wait(gev__wq(&l->waiters_), timeout, "RLock.acquire", NULL) <
-      0)
+  if (gev__waitq_wait(gev__head_wq(l), timeout, "RLock.acquire", NULL) < 0)
     return -1;
   l->owner_ = me; /* the releaser left it RLOCK_IN_TRANSIT for us */
   l->depth_ = 1;
@@ -328,7 +272,7 @@ int gev_rlock_release(gev_rlock *l) {
   if (--l->depth_ > 0)
     return 0;
   l->owner_ = 0;
-  if (gev__waitq_wake_one(gev__wq(&l->waiters_), GEV__GRANTED, 0))
+  if (gev__waitq_wake_one(gev__head_wq(l), GEV__GRANTED, 0))
     l->owner_ = RLOCK_IN_TRANSIT;
   return 0;
 }

@@ -86,7 +86,6 @@ static inline unsigned long long gev__hub_current_id(void) {
 enum {
   GEV__TLS_DNS_CONFIG, /* net/dns_config.c: the thread's resolver settings */
   GEV__TLS_RESOLVER,   /* net/dns.c: the thread's resolver */
-  GEV__TLS_SIGNALS,    /* hub/signal.c: the thread's signal state */
   GEV__TLS_NSLOTS
 };
 /* The slot's address, creating the thread's block if needed (NULL with
@@ -98,6 +97,21 @@ void *gev__tls_slot_peek(int which);
 int gev__tls_slot_set(int which, void *value);
 /* Sets the function that releases the slot's value at thread exit. */
 void gev__tls_slot_on_exit(int which, void (*release)(void *));
+
+/* The same for the per-hub states of hooks.h (gev__hub_state_get takes
+ * the slot's address): one slot per subsystem, cleared by the state's own
+ * exit hook when the hub goes. */
+typedef struct gev__hub_state gev__hub_state;
+enum {
+  GEV__STATE_SIGNALS,   /* proc/signal.c */
+  GEV__STATE_PROCESSES, /* proc/process.c */
+  GEV__NSTATES
+};
+/* The slot's address, creating the thread's block if needed (NULL with
+ * ENOMEM). */
+gev__hub_state **gev__tls_hub_state(int which);
+/* The slot's value, or NULL when the thread has no block yet. */
+gev__hub_state *gev__tls_hub_state_peek(int which);
 
 /* The current coroutine's task, created on first use (NULL with ENOMEM, or
  * EPERM in the hub). */
@@ -157,13 +171,6 @@ gev__task *gev__waitq_first(const gev__waitq *q);
  * gev_hub_get_stats and the verifier). */
 void gev__watcher_started(void);
 void gev__watcher_stopped(void);
-
-/* Forgets the calling thread's hub after fork (src/proc/fork.c): releases
- * the stacks and control blocks of its greenlets and of the hub coroutine
- * without running them, destroys its loop, frees the hub. The next gev
- * call makes a new hub. Must be called from the thread's main coroutine.
- * 0, or -1 with EPERM (not the main coroutine). 0 when there is no hub. */
-int gev__hub_forget_after_fork(void);
 
 /* Aborts with "gev: <rule>" on stderr. */
 void gev__die(const char *rule) __attribute__((noreturn));

@@ -15,6 +15,7 @@
  */
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hub/hub_internal.h"
 #include "hub/sync_priv.h"
@@ -25,10 +26,15 @@ typedef struct member {
   gev_greenlet *g;
 } member;
 
+static void pool_teardown(void *obj);
+static GEV__SYNC_KIND(pool_kind, GEV__MAGIC_POOL, pool_teardown, NULL);
+
 static int pool_check(const gev_pool *p) {
-  return gev__sync_check(p, p ? p->magic_ : 0, GEV__MAGIC_POOL,
-                         p ? p->hub_ : NULL);
+  return gev__sync_check(p, &pool_kind);
 }
+
+/* Parked joiners. */
+static gev__waitq *joiners(gev_pool *p) { return gev__head_wq(p); }
 
 /* ---- Membership ------------------------------------------------------ */
 
@@ -64,7 +70,7 @@ static void slot_pass_on(gev_pool *p) {
 static void member_left(gev_pool *p) {
   slot_pass_on(p);
   if (p->count_ == 0)
-    gev__waitq_wake_all(gev__wq(&p->joiners_), GEV__GRANTED, 0);
+    gev__waitq_wake_all(joiners(p), GEV__GRANTED, 0);
 }
 
 /* The link every member carries: runs in the hub when it finishes. */
@@ -113,49 +119,32 @@ static int member_add(gev_pool *p, gev_greenlet *g) {
 /* ---- Life cycle -------------------------------------------------------- */
 
 int gev_pool_init(gev_pool *p, size_t size) {
-  if (!p) {
-    errno = EINVAL;
+  if (gev__sync_setup(p, sizeof *p, &pool_kind) < 0)
     return -1;
-  }
-  void *hub = gev__sync_hub();
-  if (!hub)
-    return -1;
-  *p = (gev_pool){.hub_ = hub, .size_ = size, .magic_ = GEV__MAGIC_POOL};
+  p->size_ = size;
   return 0;
 }
 
 gev_pool *gev_pool_new(size_t size) {
-  gev_pool *p = malloc(sizeof *p);
-  if (!p) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  if (gev_pool_init(p, size) < 0) {
-    free(p);
-    return NULL;
-  }
-  return p;
+  gev_pool *p = gev__sync_alloc(sizeof *p);
+  return gev__sync_made(p, p ? gev_pool_init(p, size) : -1);
 }
 
 gev_group *gev_group_new(void) { return gev_pool_new(0); }
 
-void gev_pool_destroy(gev_pool *p) {
-  if (pool_check(p) < 0)
-    return;
-  p->magic_ = 0;
+/* Destroy, after the joiners were woken: let go of the members (they run
+ * on) and wake the spawners. */
+static void pool_teardown(void *obj) {
+  gev_pool *p = obj;
   while (p->members_)
     member_release(p, p->members_);
   gev__sync_wake_all_err(&p->slot_waiters_, EIDRM);
   gev__sync_wake_all_err(&p->avail_waiters_, EIDRM);
-  gev__sync_wake_all_err(&p->joiners_, EIDRM);
 }
 
-void gev_pool_free(gev_pool *p) {
-  if (!p)
-    return;
-  gev_pool_destroy(p);
-  free(p);
-}
+void gev_pool_destroy(gev_pool *p) { gev__sync_destroy(p, &pool_kind); }
+
+void gev_pool_free(gev_pool *p) { gev__sync_free(p, &pool_kind); }
 
 /* ---- Slots ------------------------------------------------------------- */
 
@@ -205,6 +194,15 @@ out_kill:
 out_pass_slot:
   slot_pass_on(p);
   return NULL;
+}
+
+int gev_pool_spawn_raw(gev_pool *p, gev_greenlet_fn fn, void *arg,
+                       double timeout) {
+  gev_greenlet *g = gev_pool_spawn(p, fn, arg, timeout);
+  if (!g)
+    return -1;
+  gev_greenlet_unref(g); /* the pool keeps its own reference */
+  return 0;
 }
 
 int gev_pool_add(gev_pool *p, gev_greenlet *g, double timeout) {
@@ -294,7 +292,7 @@ int gev_pool_join(gev_pool *p, double timeout) {
     errno = ETIMEDOUT;
     return -1;
   }
-  return gev__waitq_wait(gev__wq(&p->joiners_), timeout, "Pool.join", NULL);
+  return gev__waitq_wait(joiners(p), timeout, "Pool.join", NULL);
 }
 
 int gev_pool_kill(gev_pool *p, int block, double timeout) {
@@ -349,7 +347,7 @@ int gev_pool_apply(gev_pool *p, gev_greenlet_fn fn, void *arg, void **result) {
   int err;
   void *value;
   if (caller_is_member(p)) {
-    value = gev__greenlet_run_inline(fn, arg, &err);
+    value = gev__greenlet_run_inline(fn, arg, &err, NULL);
   } else {
     gev_greenlet *g = gev_pool_spawn(p, fn, arg, -1);
     if (!g)
@@ -381,7 +379,7 @@ typedef struct map_job {
 static int map_start(gev_pool *p, gev_greenlet_fn fn, void *arg, int inside,
                      map_job *job) {
   if (inside && !slot_free_now(p)) {
-    job->value = gev__greenlet_run_inline(fn, arg, &job->err);
+    job->value = gev__greenlet_run_inline(fn, arg, &job->err, NULL);
     return 0;
   }
   job->g = gev_pool_spawn(p, fn, arg, -1);
@@ -472,6 +470,7 @@ typedef struct imap_job {
   struct imap_job *next_done;
   gev_greenlet *g; /* while running (our handle from spawn) */
   void *value;
+  char *errmsg; /* a failed job's message (heap), until returned */
   int err;
 } imap_job;
 
@@ -484,14 +483,26 @@ struct gev_pool_imap {
   imap_job *jobs;
   imap_job *done_head, *done_tail;
   gev__waitq waiters;
+  char *errmsg; /* the message of the failed job returned last */
+  int last_err; /* its error; 0 if the last job returned succeeded */
   int orphaned; /* freed by the user; the last link frees it */
 };
 
 static void imap_feed(gev_pool_imap *it, double timeout);
 
 static void imap_destroy(gev_pool_imap *it) {
+  for (size_t i = 0; i < it->n; i++)
+    free(it->jobs[i].errmsg);
   free(it->jobs);
+  free(it->errmsg);
   free(it);
+}
+
+/* Keeps a copy of a failed job's message (none if out of memory:
+ * gev_pool_imap_errmsg then falls back to strerror). */
+static void job_keep_errmsg(imap_job *job, const char *msg) {
+  if (job->err && msg)
+    job->errmsg = strdup(msg);
 }
 
 static void imap_push_done(gev_pool_imap *it, imap_job *job) {
@@ -508,6 +519,7 @@ static void imap_job_done(gev_greenlet *g, void *arg) {
   gev_pool_imap *it = job->it;
   job->value = gev_greenlet_value(g);
   job->err = gev_greenlet_error(g);
+  job_keep_errmsg(job, gev_greenlet_errmsg(g));
   gev_greenlet_unref(job->g);
   job->g = NULL;
   it->running--;
@@ -542,7 +554,7 @@ static int imap_spawn_one(gev_pool_imap *it, double timeout) {
 static void imap_run_inline(gev_pool_imap *it) {
   imap_job *job = &it->jobs[it->fed];
   void *arg = it->args[it->fed++];
-  job->value = gev__greenlet_run_inline(it->fn, arg, &job->err);
+  job->value = gev__greenlet_run_inline(it->fn, arg, &job->err, &job->errmsg);
   imap_push_done(it, job);
 }
 
@@ -569,7 +581,7 @@ gev_pool_imap *gev_pool_imap_unordered(gev_pool *p, gev_greenlet_fn fn,
     goto out_free_it;
   for (size_t i = 0; i < n; i++)
     it->jobs[i].it = it;
-  it->hub = p->hub_;
+  it->hub = p->h_.hub_;
   it->pool = p;
   it->fn = fn;
   it->args = args;
@@ -584,7 +596,7 @@ out_nomem:
 }
 
 /* Pops a finished job into *index / *value: 1, or -1 with the job's
- * error. */
+ * error (its message kept for gev_pool_imap_errmsg). */
 static int imap_pop(gev_pool_imap *it, size_t *index, void **value) {
   imap_job *job = it->done_head;
   it->done_head = job->next_done;
@@ -594,6 +606,9 @@ static int imap_pop(gev_pool_imap *it, size_t *index, void **value) {
   if (index)
     *index = (size_t)(job - it->jobs);
   if (job->err) {
+    it->errmsg = job->errmsg;
+    it->last_err = job->err;
+    job->errmsg = NULL;
     errno = job->err;
     return -1;
   }
@@ -641,8 +656,13 @@ static int imap_step(gev_pool_imap *it, double timeout) {
 
 int gev_pool_imap_next(gev_pool_imap *it, double timeout, size_t *index,
                        void **value) {
+  if (index)
+    *index = GEV_POOL_NO_INDEX;
   if (imap_check(it) < 0 || gev__bad_timeout(timeout))
     return -1;
+  free(it->errmsg);
+  it->errmsg = NULL;
+  it->last_err = 0;
   /* One deadline for the whole call, however many waits it takes. */
   gev_timeout *scope = NULL;
   if (timeout > 0 && !(scope = gev_timeout_start(timeout)))
@@ -656,6 +676,12 @@ int gev_pool_imap_next(gev_pool_imap *it, double timeout, size_t *index,
   if (!it->done_head)
     return 0; /* all returned */
   return imap_pop(it, index, value);
+}
+
+const char *gev_pool_imap_errmsg(const gev_pool_imap *it) {
+  if (!it || it->orphaned || !it->last_err)
+    return NULL;
+  return it->errmsg ? it->errmsg : strerror(it->last_err);
 }
 
 void gev_pool_imap_free(gev_pool_imap *it) {

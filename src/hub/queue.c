@@ -2,7 +2,8 @@
  * Queue: FIFO, LIFO or priority order, bounded or not, joinable, closable;
  * and the engine of Channel, which is a queue of capacity zero.
  *
- * Waiters. Getters park on `getters_` and are woken with the item itself,
+ * Waiters. Getters park on the head's `waiters_` and are woken with the
+ * item itself,
  * so a woken getter never reads the queue again. Putters park on
  * `putters_`, but their item has to reach whoever frees a slot, so each
  * parked putter also links a heap record {task, item} into the queue's
@@ -35,10 +36,17 @@ typedef struct put_rec {
   int linked;
 } put_rec;
 
+static void queue_teardown(void *obj);
+static int queue_ready(const void *obj);
+static GEV__SYNC_KIND(queue_kind, GEV__MAGIC_QUEUE, queue_teardown,
+                      queue_ready);
+
 static int queue_check(const gev_queue *q) {
-  return gev__sync_check(q, q ? q->magic_ : 0, GEV__MAGIC_QUEUE,
-                         q ? q->hub_ : NULL);
+  return gev__sync_check(q, &queue_kind);
 }
+
+/* Parked getters. */
+static gev__waitq *getters(gev_queue *q) { return gev__head_wq(q); }
 
 /* ---- Item storage ---------------------------------------------------- */
 
@@ -205,24 +213,18 @@ static void fail_putters(gev_queue *q, int err) {
 
 int gev__queue_setup(gev_queue *q, const gev_queue_opts *opts,
                      size_t capacity) {
-  if (!q) {
-    errno = EINVAL;
-    return -1;
-  }
   gev_queue_opts o = opts ? *opts : (gev_queue_opts){0};
   if ((unsigned)o.order > GEV_QUEUE_PRIORITY ||
       (o.order == GEV_QUEUE_PRIORITY && !o.cmp)) {
     errno = EINVAL;
     return -1;
   }
-  void *hub = gev__sync_hub();
-  if (!hub)
+  if (gev__sync_setup(q, sizeof *q, &queue_kind) < 0)
     return -1;
-  *q = (gev_queue){.hub_ = hub,
-                   .maxsize_ = capacity,
-                   .cmp_ = o.cmp,
-                   .order_ = o.order,
-                   .magic_ = GEV__MAGIC_QUEUE};
+  q->maxsize_ = capacity;
+  q->cmp_ = o.cmp;
+  q->item_free_ = o.item_free;
+  q->order_ = o.order;
   return 0;
 }
 
@@ -232,36 +234,43 @@ int gev_queue_init(gev_queue *q, const gev_queue_opts *opts) {
 }
 
 gev_queue *gev_queue_new(const gev_queue_opts *opts) {
-  gev_queue *q = malloc(sizeof *q);
-  if (!q) {
-    errno = ENOMEM;
-    return NULL;
-  }
-  if (gev_queue_init(q, opts) < 0) {
-    free(q);
-    return NULL;
-  }
-  return q;
+  gev_queue *q = gev__sync_alloc(sizeof *q);
+  return gev__sync_made(q, q ? gev_queue_init(q, opts) : -1);
 }
 
-void gev_queue_destroy(gev_queue *q) {
-  if (queue_check(q) < 0)
-    return;
-  q->magic_ = 0;
+/* Destroy, after the getters were woken: the other waiters, then the
+ * items still stored (to item_free, in get order). */
+static void queue_teardown(void *obj) {
+  gev_queue *q = obj;
   fail_putters(q, EIDRM);
-  gev__sync_wake_all_err(&q->getters_, EIDRM);
   gev__sync_wake_all_err(&q->peekers_, EIDRM);
   gev__sync_wake_all_err(&q->joiners_, EIDRM);
+  while (q->count_ > 0) {
+    void *item = store_pop(q);
+    if (q->item_free_)
+      q->item_free_(item);
+  }
   free(q->slots_);
   q->slots_ = NULL;
-  q->count_ = q->cap_ = 0;
+  q->cap_ = 0;
 }
 
-void gev_queue_free(gev_queue *q) {
-  if (!q)
-    return;
-  gev_queue_destroy(q);
-  free(q);
+void gev_queue_destroy(gev_queue *q) { gev__sync_destroy(q, &queue_kind); }
+
+void gev_queue_free(gev_queue *q) { gev__sync_free(q, &queue_kind); }
+
+/* A get would not wait: an item, a parked putter, or closed. */
+static int queue_ready(const void *obj) {
+  const gev_queue *q = obj;
+  return q->count_ > 0 || q->put_head_ || q->closed_;
+}
+
+gev_waitable gev_waitable_queue(gev_queue *q) {
+  return gev__sync_waitable(q, &queue_kind);
+}
+
+gev_waitable gev_waitable_channel(gev_channel *c) {
+  return gev__sync_waitable(c ? &c->q_ : NULL, &queue_kind);
 }
 
 /* ---- Put ----------------------------------------------------------- */
@@ -275,7 +284,7 @@ static int put_now(gev_queue *q, void *item) {
   }
   if (gev__wq_len(&q->peekers_) > 0)
     gev__waitq_wake_all(gev__wq(&q->peekers_), item, 0);
-  if (gev__waitq_wake_one(gev__wq(&q->getters_), item, 0)) {
+  if (gev__waitq_wake_one(getters(q), item, 0)) {
     q->unfinished_++;
     return 1;
   }
@@ -284,6 +293,7 @@ static int put_now(gev_queue *q, void *item) {
   if (store_push(q, item) < 0)
     return -1;
   q->unfinished_++;
+  gev__sync_notify(q);
   return 1;
 }
 
@@ -299,6 +309,7 @@ static int put_wait(gev_queue *q, void *item, double timeout) {
   if (!r->task)
     goto out_free_rec;
   rec_append(q, r);
+  gev__sync_notify(q); /* a get would now take our item (a Channel) */
   int rc = gev__waitq_wait(gev__wq(&q->putters_), timeout,
                            q->maxsize_ ? "Queue.put" : "Channel.put", NULL);
   /* Still linked only if we left on our own (kill, timeout): then the
@@ -369,7 +380,7 @@ int gev__queue_get(gev_queue *q, double timeout, void **item, int try) {
     errno = try ? EAGAIN : ETIMEDOUT;
     return -1;
   }
-  return gev__waitq_wait(gev__wq(&q->getters_), timeout,
+  return gev__waitq_wait(getters(q), timeout,
                          q->maxsize_ ? "Queue.get" : "Channel.get", item);
 }
 
@@ -476,8 +487,9 @@ int gev_queue_close(gev_queue *q) {
     return 0;
   q->closed_ = 1;
   fail_putters(q, EPIPE);
-  gev__sync_wake_all_err(&q->getters_, EPIPE);
+  gev__waitq_wake_all(getters(q), NULL, EPIPE);
   gev__sync_wake_all_err(&q->peekers_, EPIPE);
+  gev__sync_notify(q); /* a get now fails at once */
   return 0;
 }
 

@@ -1,8 +1,10 @@
 /*
  * Internal: what the sync primitives (event.c, lock.c, queue.c, channel.c,
- * pool.c) share: the view of a public wait-queue slot as gev's wait queue,
- * the magic numbers that tell a live object from a destroyed one, the
- * owner check, and the "you got it" value a releaser hands to a waiter.
+ * pool.c) share. Every object begins with a gev__sync_head (its hub, the
+ * rawlinks of gev_wait watching it, its main wait queue, its kind's magic),
+ * and its kind is described once by a gev__sync_kind, so that setting up,
+ * checking, destroying and freeing an object, and waiting on it with
+ * gev_wait, are one piece of code for all of them (sync.c).
  */
 #ifndef GEV_SRC_HUB_SYNC_PRIV_H
 #define GEV_SRC_HUB_SYNC_PRIV_H
@@ -13,6 +15,7 @@
 
 #include "gev/sync.h"
 #include "hub/park.h"
+#include "hub/waitable.h"
 
 _Static_assert(sizeof(gev__waitq_storage) == sizeof(gev__waitq),
                "gev: public wait-queue storage must match gev__waitq");
@@ -38,25 +41,87 @@ enum {
   GEV__MAGIC_POOL = 0x67657650u,
 };
 
+/* A kind of sync object. */
+typedef struct gev__sync_kind {
+  gev__waitable_ops ops; /* first: how gev_wait waits on one (sync.c) */
+  unsigned magic;
+  /* Optional: what destroy does beyond waking the head's waiters and
+   * rawlinks with EIDRM (other wait queues, stored items, memory). */
+  void (*teardown)(void *obj);
+  /* For gev_wait: non-zero if a wait on obj would end at once; NULL for
+   * kinds that cannot be waited on that way. */
+  int (*ready)(const void *obj);
+} gev__sync_kind;
+
+/* Defines the gev__sync_kind `name` for objects of the given magic. */
+#define GEV__SYNC_KIND(name, magic_, teardown_, ready_)                        \
+  const gev__sync_kind name = {.ops = GEV__SYNC_WAITABLE_OPS,                  \
+                               .magic = (magic_),                              \
+                               .teardown = (teardown_),                        \
+                               .ready = (ready_)}
+#define GEV__SYNC_WAITABLE_OPS                                                 \
+  {                                                                            \
+    .check = gev__sync_wait_check, .ready = gev__sync_wait_ready,              \
+    .arm = gev__sync_wait_arm, .disarm = gev__sync_wait_disarm                 \
+  }
+int gev__sync_wait_check(const gev_waitable *w);
+int gev__sync_wait_ready(const gev_waitable *w);
+int gev__sync_wait_arm(gev__wait_entry *e);
+void gev__sync_wait_disarm(gev__wait_entry *e);
+
 /* The value a releaser wakes a waiter with to say "the resource is now
  * yours" (a semaphore unit, a lock, a pool slot). */
 extern const char gev__sync_granted;
 #define GEV__GRANTED ((void *)&gev__sync_granted)
 
-/* Checks that obj is a live object of the given kind owned by the calling
+/* The head of obj, which begins with one. */
+static inline gev__sync_head *gev__head(const void *obj) {
+  return (gev__sync_head *)obj;
+}
+
+/* Sets up obj (size bytes, beginning with a head) as a new object of kind
+ * k owned by the calling thread's hub: zeroes it and fills the head.
+ * 0, or -1 with EINVAL (obj NULL) or ENOMEM (no hub). */
+int gev__sync_setup(void *obj, size_t size, const gev__sync_kind *k);
+
+/* The heap forms: gev__sync_alloc() gets memory for an object (NULL with
+ * ENOMEM); gev__sync_made(obj, rc) returns obj if its _init returned 0,
+ * else frees it (keeping errno) and returns NULL. So every _new reads
+ *     T *x = gev__sync_alloc(sizeof *x);
+ *     return gev__sync_made(x, x ? T_init(x, ...) : -1);          */
+void *gev__sync_alloc(size_t size);
+void *gev__sync_made(void *obj, int rc);
+
+/* Checks that obj is a live object of kind k owned by the calling
  * thread's hub. 0, or -1 with EINVAL (NULL, destroyed, wrong kind) or
  * EXDEV (another thread's hub, or a hub destroyed since). */
-int gev__sync_check(const void *obj, unsigned magic, unsigned want, void *hub);
+int gev__sync_check(const void *obj, const gev__sync_kind *k);
 
-/* The token naming the calling thread's hub, for a new object's hub_
- * field; NULL with ENOMEM. The token is the hub's id (gev__hub_id), never
- * reused, stored in the pointer-sized field; it is never dereferenced. */
-void *gev__sync_hub(void);
+/* What an object's head records as its hub: the hub's id (gev__hub_id),
+ * never reused, in the pointer-sized field; it is never dereferenced. */
 static inline void *gev__sync_hub_token(unsigned long long id) {
   return (void *)(uintptr_t)id;
 }
 
+/* Destroys obj if it is a live object of kind k (else does nothing):
+ * marks it dead, wakes its head's waiters and gev_wait rawlinks with
+ * EIDRM, then runs the kind's teardown. gev__sync_free does that and
+ * frees it; NULL does nothing. */
+void gev__sync_destroy(void *obj, const gev__sync_kind *k);
+void gev__sync_free(void *obj, const gev__sync_kind *k);
+
+/* Tells the gev_wait rawlinks of obj that it turned ready. */
+void gev__sync_notify(void *obj);
+
+/* The head's wait queue. */
+static inline gev__waitq *gev__head_wq(const void *obj) {
+  return gev__wq(&gev__head(obj)->waiters_);
+}
+
 /* Wakes every task on q with err, returning how many. */
 size_t gev__sync_wake_all_err(gev__waitq_storage *q, int err);
+
+/* A waitable naming obj of kind k. */
+gev_waitable gev__sync_waitable(void *obj, const gev__sync_kind *k);
 
 #endif

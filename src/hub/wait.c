@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hub/child.h"
 #include "hub/fdwait.h"
 #include "hub/hub_internal.h"
 
@@ -152,22 +153,14 @@ static void stop_watcher(struct ev_loop *l, void *w, gev_watcher_kind kind) {
   }
 }
 
-GEV_EXTERN int gev_wait_watcher(void *watcher, gev_watcher_kind kind,
-                                double timeout) {
+int gev__wait_raw_watcher(void *watcher, gev_watcher_kind kind,
+                          double timeout) {
   ev_watcher *w = watcher;
-  gev__hub *h;
+  gev__hub *h = gev__hub_get();
   void *saved_data;
   void (*saved_cb)(struct ev_loop *, ev_watcher *, int);
   void *revents = NULL;
   int rc;
-  if (!w || (unsigned)kind > GEV_WATCH_ASYNC || ev_is_active(w) ||
-      isnan(timeout)) {
-    errno = EINVAL;
-    return -1;
-  }
-  if (gev__may_block() < 0)
-    return -1;
-  h = gev__hub_get();
   saved_data = w->data;
   saved_cb = w->cb;
   w->data = gev__task_current();
@@ -185,6 +178,21 @@ GEV_EXTERN int gev_wait_watcher(void *watcher, gev_watcher_kind kind,
   w->data = saved_data;
   ev_set_cb(w, saved_cb);
   return rc < 0 ? -1 : (int)(intptr_t)revents;
+}
+
+GEV_EXTERN int gev_wait_watcher(void *watcher, gev_watcher_kind kind,
+                                double timeout) {
+  ev_watcher *w = watcher;
+  if (!w || (unsigned)kind > GEV_WATCH_ASYNC || ev_is_active(w) ||
+      isnan(timeout)) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (gev__may_block() < 0)
+    return -1;
+  if (kind == GEV_WATCH_CHILD) /* pidfd or the reaper: see hub/child.h */
+    return gev__child_wait_watcher(watcher, timeout);
+  return gev__wait_raw_watcher(watcher, kind, timeout);
 }
 
 /* ---- fd readiness ------------------------------------------------------ */

@@ -42,6 +42,7 @@
 #include <strings.h>
 
 #include "gev/dns.h"
+#include "hub/hooks.h"
 #include "net/dns_internal.h"
 
 /* One watched c-ares socket. */
@@ -374,14 +375,72 @@ static int channel_init(gev__resolver *r, const gev__dns_config *cfg, int flags,
   return status;
 }
 
-static int channel_server_count(ares_channel ch) {
+/*
+ * The channel's servers as "ip:port,..." (gev's format, see
+ * gev_dns_get_servers), into a heap string; NULL with ENOMEM. c-ares 1.24
+ * added ares_get_servers_csv and later ones deprecate the list calls, so
+ * the csv is used where it exists (meson checks for it) and the list of
+ * ares_get_servers_ports elsewhere (c-ares 1.18 ... 1.23).
+ */
+#ifdef GEV_HAVE_ARES_GET_SERVERS_CSV
+static char *channel_servers(ares_channel ch) {
+  char *csv = ares_get_servers_csv(ch), *out = NULL;
+  size_t len = csv ? 2 * strlen(csv) + 16 : 0;
+  if (csv && (out = malloc(len)) &&
+      gev__dns_servers_normalize(csv, out, len) < 0) {
+    free(out);
+    out = NULL;
+  }
+  ares_free_string(csv);
+  if (!out)
+    errno = ENOMEM;
+  return out;
+}
+#else
+static int server_format(const struct ares_addr_port_node *s, char *buf,
+                         size_t len) {
+  char ip[INET6_ADDRSTRLEN];
+  int port = s->udp_port ? s->udp_port : 53;
+  inet_ntop(s->family, &s->addr, ip, sizeof ip);
+  return snprintf(buf, len, s->family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip,
+                  port);
+}
+
+static char *channel_servers(ares_channel ch) {
   struct ares_addr_port_node *list = NULL;
-  int n = 0;
+  size_t used = 0, len = 1;
+  char *out;
   if (ares_get_servers_ports(ch, &list) != ARES_SUCCESS)
-    return -1; /* LCOV_EXCL_LINE: only on ENOMEM */
+    goto out_nomem; /* LCOV_EXCL_LINE: its only failure */
   for (struct ares_addr_port_node *s = list; s; s = s->next)
-    n++;
+    len += INET6_ADDRSTRLEN + 10;
+  if (!(out = malloc(len)))
+    goto out_free_list;
+  out[0] = '\0';
+  for (struct ares_addr_port_node *s = list; s; s = s->next) {
+    if (used)
+      out[used++] = ',';
+    used += (size_t)server_format(s, out + used, len - used);
+  }
   ares_free_data(list);
+  return out;
+out_free_list:
+  ares_free_data(list);
+out_nomem:
+  errno = ENOMEM;
+  return NULL;
+}
+#endif
+
+static int channel_server_count(ares_channel ch) {
+  char *list = channel_servers(ch);
+  int n = 0;
+  if (!list)
+    return -1; /* LCOV_EXCL_LINE: only on ENOMEM */
+  for (const char *p = list; *p; p++)
+    n += *p == ',';
+  n += list[0] != '\0';
+  free(list);
   return n;
 }
 
@@ -496,8 +555,21 @@ static void resolver_after_fork(gev__resolver *r) {
  * per lookup. */
 static void count_fork(void) { fork_count++; }
 
+/* In a child that kept its hub (the resolver's fork hook): the shared
+ * channel goes at once, not at the next lookup. A child that had no
+ * resolver gets none. */
+static void resolver_keep_after_fork(void) {
+  gev__resolver *r = resolver_peek();
+  if (r && r->forks != fork_count)
+    resolver_after_fork(r);
+}
+
+static const gev__fork_hooks resolver_fork_hooks = {
+    .layer = GEV__LAYER_NET, .keep = resolver_keep_after_fork};
+
 static void resolver_global_init(void) {
   pthread_atfork(NULL, NULL, count_fork);
+  gev__at_fork(&resolver_fork_hooks);
 }
 
 /* The calling thread's resolver (without a channel yet), or NULL with
@@ -652,14 +724,6 @@ void gev__dns_addrinfo_cb(void *arg, int status, int timeouts,
   gev__dns_req_finish(q, status);
 }
 
-/* ---- For fork ------------------------------------------------------------ */
-
-void gev__dns_fork_child(void) {
-  gev__resolver *r = resolver_peek();
-  if (r && r->forks != fork_count)
-    resolver_after_fork(r);
-}
-
 /* ---- For the configuration calls --------------------------------------- */
 
 int gev__dns_resolver_reset(void) {
@@ -673,18 +737,7 @@ int gev__dns_resolver_reset(void) {
   return 0;
 }
 
-static int server_format(const struct ares_addr_port_node *s, char *buf,
-                         size_t len) {
-  char ip[INET6_ADDRSTRLEN];
-  int port = s->udp_port ? s->udp_port : 53;
-  inet_ntop(s->family, &s->addr, ip, sizeof ip);
-  return snprintf(buf, len, s->family == AF_INET6 ? "[%s]:%d" : "%s:%d", ip,
-                  port);
-}
-
 int gev_dns_get_servers(char *buf, size_t len) {
-  struct ares_addr_port_node *list = NULL;
-  size_t used = 0;
   if (!buf || len == 0) {
     errno = EINVAL;
     return -1;
@@ -692,22 +745,17 @@ int gev_dns_get_servers(char *buf, size_t len) {
   gev__resolver *r = resolver_get();
   if (!r || (!r->channel && channel_open(r) < 0))
     return -1;
-  if (ares_get_servers_ports(r->channel, &list) != ARES_SUCCESS) {
-    errno = ENOMEM; /* LCOV_EXCL_LINE: its only failure */
-    return -1;      /* LCOV_EXCL_LINE */
+  char *list = channel_servers(r->channel);
+  if (!list)
+    return -1; /* LCOV_EXCL_LINE: ENOMEM */
+  size_t n = strlen(list);
+  int rc = 0;
+  if (n >= len) {
+    errno = ERANGE;
+    rc = -1;
+  } else {
+    memcpy(buf, list, n + 1);
   }
-  buf[0] = '\0';
-  for (struct ares_addr_port_node *s = list; s; s = s->next) {
-    if (used && used + 1 < len)
-      buf[used++] = ',';
-    int n = server_format(s, buf + used, len - used);
-    if (n < 0 || used + (size_t)n >= len) {
-      ares_free_data(list);
-      errno = ERANGE;
-      return -1;
-    }
-    used += (size_t)n;
-  }
-  ares_free_data(list);
-  return 0;
+  free(list);
+  return rc;
 }

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,51 @@ static int hints_socktypes(const struct addrinfo *h) {
   if (h->ai_protocol == IPPROTO_UDP)
     return SOCKTYPE_DGRAM;
   return SOCKTYPE_STREAM | SOCKTYPE_DGRAM | SOCKTYPE_RAW;
+}
+
+/* ---- AI_ADDRCONFIG --------------------------------------------------------
+ */
+
+/* glibc's rule (RFC 3493): a family counts as configured when some
+ * interface has an address of it other than the loopback address. */
+static int probe_interfaces(int *v4, int *v6) {
+  struct ifaddrs *list;
+  *v4 = *v6 = 0;
+  if (getifaddrs(&list) < 0)
+    return -1;
+  for (const struct ifaddrs *i = list; i; i = i->ifa_next) {
+    const void *a = i->ifa_addr;
+    if (!a)
+      continue;
+    if (i->ifa_addr->sa_family == AF_INET)
+      *v4 |= ((const struct sockaddr_in *)a)->sin_addr.s_addr !=
+             htonl(INADDR_LOOPBACK);
+    else if (i->ifa_addr->sa_family == AF_INET6)
+      *v6 |=
+          !IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)a)->sin6_addr);
+  }
+  freeifaddrs(list);
+  return 0;
+}
+
+int (*gev__dns_addrconfig_probe)(int *v4, int *v6) = probe_interfaces;
+
+/* Applies AI_ADDRCONFIG to h as glibc does: with AF_UNSPEC, asks only for
+ * the one family configured when just one is (a host with none, only
+ * loopback, still resolves everything); a family asked for that is not
+ * configured finds nothing. 0 or EAI_NONAME. */
+static int addrconfig(struct addrinfo *h) {
+  int v4, v6;
+  if (!(h->ai_flags & AI_ADDRCONFIG) || gev__dns_addrconfig_probe(&v4, &v6) < 0)
+    return 0;
+  if (h->ai_family == AF_UNSPEC) {
+    if (v4 != v6)
+      h->ai_family = v4 ? AF_INET : AF_INET6;
+    return 0;
+  }
+  if ((h->ai_family == AF_INET && !v4) || (h->ai_family == AF_INET6 && !v6))
+    return EAI_NONAME;
+  return 0;
 }
 
 /* ---- Service ----------------------------------------------------------- */
@@ -382,6 +428,8 @@ int gev_getaddrinfo(const char *node, const char *service,
     return eai;
   if (!node && !service)
     return EAI_NONAME;
+  if ((eai = addrconfig(&h)) != 0)
+    return eai;
   types = hints_socktypes(&h);
   if ((eai = service_resolve(service, h.ai_flags, &types, &port)) != 0)
     return eai;

@@ -213,3 +213,70 @@ int gev_dns_set_rotate(int rotate) {
   c->pub.rotate = rotate != 0;
   return 0;
 }
+
+/* ---- The servers c-ares reports ----------------------------------------- */
+
+/* One csv entry: "ip", "ip:port", "[ip6]", "[ip6]:port", "ip6", each
+ * maybe with "%iface" after the address; into "ip:port" or "[ip6]:port". */
+static int server_entry(const char *e, size_t n, char *out, size_t len) {
+  char ip[INET6_ADDRSTRLEN + 1];
+  const char *port = NULL, *end = e + n, *close;
+  size_t iplen;
+  if (n && e[0] == '[') {
+    if (!(close = memchr(e, ']', n)))
+      return -1;
+    iplen = (size_t)(close - e - 1);
+    e++;
+    if (close + 1 < end && close[1] == ':')
+      port = close + 2;
+  } else {
+    const char *colon = memchr(e, ':', n);
+    if (colon && !memchr(colon + 1, ':', (size_t)(end - colon - 1)))
+      port = colon + 1; /* exactly one colon: IPv4 with a port */
+    iplen = (size_t)((port ? port - 1 : end) - e);
+  }
+  const char *pct = memchr(e, '%', iplen);
+  if (pct)
+    iplen = (size_t)(pct - e);
+  if (iplen == 0 || iplen >= sizeof ip)
+    return -1;
+  memcpy(ip, e, iplen);
+  ip[iplen] = '\0';
+  int v6 = strchr(ip, ':') != NULL;
+  long p = 53;
+  if (port) {
+    char *stop;
+    p = strtol(port, &stop, 10);
+    if (port == stop || p <= 0 || p > 65535)
+      return -1;
+  }
+  return snprintf(out, len, v6 ? "[%s]:%ld" : "%s:%ld", ip, p);
+}
+
+int gev__dns_servers_normalize(const char *csv, char *buf, size_t len) {
+  size_t used = 0;
+  if (!csv || !buf || len == 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  buf[0] = '\0';
+  while (*csv) {
+    size_t n = strcspn(csv, ",");
+    if (n > 0) {
+      if (used && used + 1 < len)
+        buf[used++] = ',';
+      int w = server_entry(csv, n, buf + used, len - used);
+      if (w < 0) {
+        errno = EINVAL;
+        return -1;
+      }
+      if (used + (size_t)w >= len) {
+        errno = ERANGE;
+        return -1;
+      }
+      used += (size_t)w;
+    }
+    csv += n + (csv[n] == ',');
+  }
+  return 0;
+}

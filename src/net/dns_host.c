@@ -53,13 +53,7 @@ void gev__dns_host_cb(void *arg, int status, int timeouts, struct hostent *h) {
   gev__dns_req *q = arg;
   if (status == ARES_SUCCESS && !h)
     status = ARES_ENODATA; /* LCOV_EXCL_LINE: c-ares always passes one */
-  if (status == ARES_SUCCESS && q->want == GEV__DNS_FIRST_V4) {
-    if (h->h_addrtype == AF_INET && h->h_addr_list[0])
-      memcpy(&q->first_v4, h->h_addr_list[0], sizeof q->first_v4);
-    else
-      status = ARES_ENODATA;
-  } else if (status == ARES_SUCCESS && !q->detached &&
-             !(q->host = hostent_copy(h))) {
+  if (status == ARES_SUCCESS && !q->detached && !(q->host = hostent_copy(h))) {
     status = ARES_ENOMEM;
   }
   gev__dns_req_finish(q, status);
@@ -72,21 +66,38 @@ static int bad_argument(void) {
   return EAI_SYSTEM;
 }
 
+/* The first IPv4 address of ai, or NULL. */
+static const struct in_addr *first_v4(const struct ares_addrinfo *ai) {
+  for (const struct ares_addrinfo_node *n = ai ? ai->nodes : NULL; n;
+       n = n->ai_next)
+    if (n->ai_family == AF_INET)
+      return &((const struct sockaddr_in *)(const void *)n->ai_addr)->sin_addr;
+  return NULL;
+}
+
+/* Through ares_getaddrinfo, not ares_gethostbyname, which current c-ares
+ * deprecates (and which answers from the same hosts file and servers). */
 int gev_gethostbyname(const char *name, struct in_addr *addr) {
+  struct ares_addrinfo_hints hints = {.ai_family = AF_INET};
+  const struct in_addr *found;
   int eai;
   if (!name || !addr)
     return bad_argument();
   if (inet_pton(AF_INET, name, addr) == 1)
     return 0;
-  gev__dns_req *q = gev__dns_req_new(GEV__DNS_FIRST_V4, &eai);
+  gev__dns_req *q = gev__dns_req_new(GEV__DNS_ADDRINFO, &eai);
   if (!q)
     return eai;
-  ares_gethostbyname(gev__dns_req_channel(q), name, AF_INET, gev__dns_host_cb,
-                     q);
+  ares_getaddrinfo(gev__dns_req_channel(q), name, NULL, &hints,
+                   gev__dns_addrinfo_cb, q);
   if ((eai = gev__dns_req_wait(q)) != 0)
     return eai;
-  if ((eai = gev__dns_eai_from_ares(q->status)) == 0)
-    *addr = q->first_v4;
+  if ((eai = gev__dns_eai_from_ares(q->status)) == 0) {
+    if ((found = first_v4(q->ai)))
+      *addr = *found;
+    else
+      eai = EAI_NODATA; /* LCOV_EXCL_LINE: c-ares reports ENODATA first */
+  }
   gev__dns_req_free(q);
   return eai;
 }

@@ -39,7 +39,6 @@ int gev__dns_resolver_reset(void);
 
 /* What the c-ares callback keeps from the answer. */
 typedef enum gev__dns_want {
-  GEV__DNS_FIRST_V4, /* the first IPv4 address, into first_v4 */
   GEV__DNS_HOSTENT,  /* a one-block copy of the hostent, into host */
   GEV__DNS_ADDRINFO, /* c-ares' addrinfo result itself, into ai */
 } gev__dns_want;
@@ -51,7 +50,6 @@ typedef struct gev__dns_req {
   int done;                 /* private: the callback has run */
   int detached;             /* private: the caller left; callback frees */
   int status;               /* ro after done: ARES_SUCCESS or ARES_E* */
-  struct in_addr first_v4;  /* result for GEV__DNS_FIRST_V4 */
   struct hostent *host;     /* result for GEV__DNS_HOSTENT (owned) */
   struct ares_addrinfo *ai; /* result for GEV__DNS_ADDRINFO (owned) */
 } gev__dns_req;
@@ -87,12 +85,17 @@ const char *gev__dns_canon_name(const struct ares_addrinfo *ai,
 /* The EAI code for a c-ares status; sets errno when it is EAI_SYSTEM. */
 int gev__dns_eai_from_ares(int status);
 
-/* For gev_fork's child (KEEP mode), right after fork: closes the channel
- * inherited from the parent, if the thread has a resolver, so the child's
- * loop never reads the parent's answers; lookups in flight fail with
- * ECANCELED. Creates nothing. (The resolver also notices a fork by itself
- * at its next use; this only makes it happen at once.) */
-void gev__dns_fork_child(void);
+/* AI_ADDRCONFIG: which families have an address configured on some
+ * interface, loopback addresses not counting (glibc's rule). Sets *v4 and
+ * *v6 (0 or 1); returns 0, or -1 when the interfaces cannot be read (then
+ * nothing is filtered). Tests replace it to stage a host's interfaces. */
+extern int (*gev__dns_addrconfig_probe)(int *v4, int *v6);
+
+/* The servers c-ares reports, as "ip:port,..." with IPv6 in brackets and
+ * port 53 spelt out (c-ares >= 1.24 gives a csv that may leave the port
+ * out and may name an interface): csv rewritten into buf. 0, or -1 with
+ * ERANGE (buf too small) or EINVAL (an entry it cannot read). */
+int gev__dns_servers_normalize(const char *csv, char *buf, size_t len);
 
 /* For the socket layer (create_connection and friends): resolves host and
  * port for sockets of socktype (0 = any) and family (AF_UNSPEC, AF_INET,

@@ -28,9 +28,14 @@
 #define _GNU_SOURCE /* accept4 */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <math.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ev.h>
@@ -38,18 +43,21 @@
 #include "coro/tools.h"
 #include "gev/net.h"
 #include "hub/fdwait.h"
+#include "hub/waitable.h"
 #include "net/socket_internal.h"
 
 enum { DIR_READ = GEV__FD_READ, DIR_WRITE = GEV__FD_WRITE };
 
 struct gev_socket {
-  int fd;          /* rw: -1 once closed or detached */
-  int open;        /* rw: the creator's reference is still held */
-  unsigned refs;   /* rw: see the file comment */
-  double timeout;  /* rw: < 0 none, 0 non-blocking, > 0 seconds */
-  gev__hub *hub;   /* ro: the owning thread's hub */
-  unsigned magic;  /* private: SOCKET_LIVE until freed */
-  gev__fdwait fdw; /* private: readiness waits, one per direction */
+  int fd;                /* rw: -1 once closed or detached */
+  int open;              /* rw: the creator's reference is still held */
+  unsigned refs;         /* rw: see the file comment */
+  double timeout;        /* rw: < 0 none, 0 non-blocking, > 0 seconds */
+  gev__hub *hub;         /* ro: the owning thread's hub */
+  unsigned magic;        /* private: SOCKET_LIVE until freed */
+  gev__fdwait fdw;       /* private: readiness waits, one per direction */
+  gev__rawlink *closers; /* private: gev_wait entries, fired on close */
+  unsigned char pipe;    /* ro: a pipe or FIFO end (read/write, not recv) */
   /* ro: gev__hub_id(hub), for identity checks (a new hub may reuse the
    * address of one that is gone) */
   unsigned long long hub_id;
@@ -102,6 +110,7 @@ gev_socket *gev__socket_adopt(int fd) { return socket_alloc(fd); }
  * is closed) and wakes whoever is parked with EBADF. Returns the fd. */
 static int forget_fd(gev_socket *s) {
   int fd = s->fd;
+  gev__rawlink_fire_all(&s->closers, 0); /* they stop their watchers */
   gev__fdwait_stop(&s->fdw, EBADF);
   s->fd = -1;
   return fd;
@@ -219,6 +228,89 @@ static int wait_ready(gev_socket *s, gev__task *t, int dir, double timeout) {
 
 static int would_block(int err) { return err == EAGAIN || err == EWOULDBLOCK; }
 
+/* ---- Pipes ---------------------------------------------------------------
+ *
+ * A pipe has no recv/send, so no MSG_NOSIGNAL: writing to one whose
+ * reader is gone raises SIGPIPE in the writing thread. The write runs
+ * with SIGPIPE blocked, and a SIGPIPE it raised is taken off the pending
+ * set before the mask is restored (unless one was pending before: that
+ * one is the program's). */
+
+static ssize_t pipe_writev(int fd, const struct iovec *iov, int iovcnt) {
+  sigset_t pipe_set, old, pending;
+  int was_pending = 0, saved;
+  ssize_t n;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  if (sigismember(&old, SIGPIPE) && sigpending(&pending) == 0)
+    was_pending = sigismember(&pending, SIGPIPE);
+  n = writev(fd, iov, iovcnt);
+  if (n < 0 && errno == EPIPE && !was_pending) {
+    struct timespec zero = {0, 0};
+    saved = errno;
+    while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+      ;
+    errno = saved;
+  }
+  saved = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = saved;
+  return n;
+}
+
+/* Pipes take no flags but MSG_DONTWAIT (their fd is non-blocking anyway). */
+static int pipe_flags_ok(int flags) {
+  if (flags & ~MSG_DONTWAIT) {
+    errno = EOPNOTSUPP;
+    return 0;
+  }
+  return 1;
+}
+
+static ssize_t sys_recv(gev_socket *s, void *buf, size_t len, int flags,
+                        struct sockaddr *addr, socklen_t *addrlen) {
+  if (!s->pipe)
+    return recvfrom(s->fd, buf, len, flags, addr, addrlen);
+  if (!pipe_flags_ok(flags))
+    return -1;
+  if (addr && addrlen)
+    *addrlen = 0;
+  return read(s->fd, buf, len);
+}
+
+static ssize_t sys_send(gev_socket *s, const void *buf, size_t len, int flags,
+                        const struct sockaddr *addr, socklen_t addrlen) {
+  if (!s->pipe)
+    return sendto(s->fd, buf, len, flags | MSG_NOSIGNAL, addr, addrlen);
+  if (!pipe_flags_ok(flags))
+    return -1;
+  struct iovec one = {.iov_base = (void *)buf, .iov_len = len};
+  return pipe_writev(s->fd, &one, 1);
+}
+
+/* sendmsg(2), or on a pipe end a writev of the message's buffers (a pipe
+ * has no address or ancillary data: EOPNOTSUPP for those). */
+static ssize_t sys_sendmsg(gev_socket *s, const struct msghdr *msg, int flags) {
+  if (!s->pipe)
+    return sendmsg(s->fd, msg, flags | MSG_NOSIGNAL);
+  if (!pipe_flags_ok(flags))
+    return -1;
+  if (msg->msg_name || msg->msg_controllen) {
+    errno = EOPNOTSUPP;
+    return -1;
+  }
+  return pipe_writev(s->fd, msg->msg_iov, (int)msg->msg_iovlen);
+}
+
+/* 1 if fd is a pipe or FIFO, 0 if not, -1 (EBADF) if not open. */
+static int is_pipe(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) < 0)
+    return -1;
+  return S_ISFIFO(st.st_mode) != 0;
+}
+
 /* ---- Creating and releasing ------------------------------------------- */
 
 gev_socket *gev_socket_new(int domain, int type, int protocol) {
@@ -241,12 +333,23 @@ gev_socket *gev_socket_wrap(int fd) {
     errno = EBADF;
     return NULL;
   }
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
-    return NULL; /* EBADF or ENOTSOCK */
+  int pipe = 0;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) {
+    if (errno != ENOTSOCK)
+      return NULL; /* EBADF */
+    if ((pipe = is_pipe(fd)) <= 0) {
+      if (pipe == 0)
+        errno = ENOTSOCK;
+      return NULL;
+    }
+  }
   int fl = fcntl(fd, F_GETFL);
   if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
     return NULL;
-  return socket_alloc(fd);
+  gev_socket *s = socket_alloc(fd);
+  if (s)
+    s->pipe = (unsigned char)pipe;
+  return s;
 }
 
 int gev_socket_close(gev_socket *s) {
@@ -449,27 +552,67 @@ int gev_socket_connect(gev_socket *s, const struct sockaddr *addr,
   return (int)leave(s, rc);
 }
 
+/* One transfer syscall of a call, retried as the socket layer does. */
+typedef struct io_op {
+  int dir; /* DIR_READ or DIR_WRITE: what to wait for on EAGAIN */
+  int flags;
+  void *buf;
+  size_t len;
+  struct sockaddr *addr;
+  socklen_t *addrlen;
+  const struct sockaddr *to;
+  socklen_t tolen;
+  const struct msghdr *msg;
+} io_op;
+
+static ssize_t io_syscall(gev_socket *s, const io_op *op) {
+  if (op->msg)
+    return sys_sendmsg(s, op->msg, op->flags);
+  if (op->dir == DIR_READ)
+    return sys_recv(s, op->buf, op->len, op->flags, op->addr, op->addrlen);
+  return sys_send(s, op->buf, op->len, op->flags, op->to, op->tolen);
+}
+
+/* Runs op on s, parking (for each wait at most the socket's timeout, or
+ * until deadline when >= 0) while it would block, and retrying EINTR. */
+static ssize_t io_run(gev_socket *s, gev__task *t, const io_op *op,
+                      double deadline) {
+  ssize_t n;
+  double left;
+  for (;;) {
+    n = io_syscall(s, op);
+    if (n >= 0)
+      return n;
+    if (errno == EINTR)
+      continue;
+    if (!would_block(errno) || (op->flags & MSG_DONTWAIT) ||
+        remaining(s, deadline, &left) < 0 ||
+        wait_ready(s, t, op->dir, left) < 0)
+      return -1;
+  }
+}
+
+/* A whole call: checks, the call's reference, op, and back. */
+static ssize_t io_call(gev_socket *s, const io_op *op) {
+  gev__task *t;
+  if (enter(s, &t) < 0)
+    return -1;
+  return leave(s, io_run(s, t, op, -1));
+}
+
 ssize_t gev_socket_recvfrom(gev_socket *s, void *buf, size_t len, int flags,
                             struct sockaddr *addr, socklen_t *addrlen) {
   if (!buf && len) {
     errno = EINVAL;
     return -1;
   }
-  gev__task *t;
-  if (enter(s, &t) < 0)
-    return -1;
-  ssize_t n;
-  for (;;) {
-    n = recvfrom(s->fd, buf, len, flags, addr, addrlen);
-    if (n >= 0)
-      break;
-    if (errno == EINTR)
-      continue;
-    if (!would_block(errno) || (flags & MSG_DONTWAIT) ||
-        wait_ready(s, t, DIR_READ, s->timeout) < 0)
-      break;
-  }
-  return leave(s, n);
+  io_op op = {.dir = DIR_READ,
+              .flags = flags,
+              .buf = buf,
+              .len = len,
+              .addr = addr,
+              .addrlen = addrlen};
+  return io_call(s, &op);
 }
 
 ssize_t gev_socket_recv(gev_socket *s, void *buf, size_t len, int flags) {
@@ -482,54 +625,140 @@ ssize_t gev_socket_sendto(gev_socket *s, const void *buf, size_t len, int flags,
     errno = EINVAL;
     return -1;
   }
-  gev__task *t;
-  if (enter(s, &t) < 0)
-    return -1;
-  ssize_t n;
-  for (;;) {
-    n = sendto(s->fd, buf, len, flags | MSG_NOSIGNAL, addr, addrlen);
-    if (n >= 0)
-      break;
-    if (errno == EINTR)
-      continue;
-    if (!would_block(errno) || (flags & MSG_DONTWAIT) ||
-        wait_ready(s, t, DIR_WRITE, s->timeout) < 0)
-      break;
-  }
-  return leave(s, n);
+  io_op op = {.dir = DIR_WRITE,
+              .flags = flags,
+              .buf = (void *)buf,
+              .len = len,
+              .to = addr,
+              .tolen = addrlen};
+  return io_call(s, &op);
 }
 
 ssize_t gev_socket_send(gev_socket *s, const void *buf, size_t len, int flags) {
   return gev_socket_sendto(s, buf, len, flags, NULL, 0);
 }
 
-int gev_socket_sendall(gev_socket *s, const void *buf, size_t len, int flags) {
-  if (!buf && len) {
+ssize_t gev_socket_sendmsg(gev_socket *s, const struct msghdr *msg, int flags) {
+  if (!msg) {
+    errno = EINVAL;
+    return -1;
+  }
+  io_op op = {.dir = DIR_WRITE, .flags = flags, .msg = msg};
+  return io_call(s, &op);
+}
+
+ssize_t gev_socket_writev(gev_socket *s, const struct iovec *iov, int iovcnt) {
+  struct msghdr msg = {.msg_iov = (struct iovec *)iov,
+                       .msg_iovlen = iovcnt > 0 ? (size_t)iovcnt : 0};
+  if ((!iov && iovcnt) || iovcnt < 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  return gev_socket_sendmsg(s, &msg, 0);
+}
+
+/* At most this many iovecs per sendmsg of sendall_iov (a window moved
+ * along the caller's array, which is never modified). */
+#define IOV_WINDOW 64
+
+/* Fills win with the unsent part of iov[i...], starting off bytes into
+ * iov[i]. Returns how many entries it used. */
+static size_t iov_window(const struct iovec *iov, size_t n, size_t i,
+                         size_t off, struct iovec *win) {
+  size_t k = 0;
+  for (; i < n && k < IOV_WINDOW; i++, off = 0) {
+    if (iov[i].iov_len <= off)
+      continue;
+    win[k].iov_base = (char *)iov[i].iov_base + off;
+    win[k++].iov_len = iov[i].iov_len - off;
+  }
+  return k;
+}
+
+/* Moves (*i, *off) forward by sent bytes. */
+static void iov_advance(const struct iovec *iov, size_t n, size_t *i,
+                        size_t *off, size_t sent) {
+  while (*i < n && sent >= iov[*i].iov_len - *off) {
+    sent -= iov[*i].iov_len - *off;
+    (*i)++;
+    *off = 0;
+  }
+  *off += sent;
+}
+
+int gev_socket_sendall_iov(gev_socket *s, const struct iovec *iov, int iovcnt,
+                           int flags) {
+  if ((!iov && iovcnt) || iovcnt < 0) {
     errno = EINVAL;
     return -1;
   }
   gev__task *t;
   if (enter(s, &t) < 0)
     return -1;
-  const char *p = buf;
+  struct iovec win[IOV_WINDOW];
+  struct msghdr msg = {.msg_iov = win};
+  io_op op = {.dir = DIR_WRITE, .flags = flags, .msg = &msg};
+  double deadline = deadline_for(s);
+  size_t i = 0, off = 0;
+  ssize_t rc = 0;
+  while ((msg.msg_iovlen = iov_window(iov, (size_t)iovcnt, i, off, win)) > 0) {
+    if ((rc = io_run(s, t, &op, deadline)) < 0)
+      break;
+    iov_advance(iov, (size_t)iovcnt, &i, &off, (size_t)rc);
+  }
+  return (int)leave(s, rc < 0 ? -1 : 0);
+}
+
+int gev_socket_sendall(gev_socket *s, const void *buf, size_t len, int flags) {
+  struct iovec one = {.iov_base = (void *)buf, .iov_len = len};
+  if (!buf && len) {
+    errno = EINVAL;
+    return -1;
+  }
+  return gev_socket_sendall_iov(s, &one, 1, flags);
+}
+
+/* One sendfile(2) of at most len bytes: the count, 0 at end of file, or -1
+ * (EINTR retried). */
+static ssize_t sendfile_once(int out, int in, off_t *off, size_t len) {
+  ssize_t n;
+  while ((n = sendfile(out, in, off, len)) < 0 && errno == EINTR)
+    ;
+  return n;
+}
+
+ssize_t gev_socket_sendfile(gev_socket *s, int in_fd, off_t *offset,
+                            size_t count) {
+  if (offset && *offset < 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  gev__task *t;
+  if (enter(s, &t) < 0)
+    return -1;
+  if (s->pipe) { /* sendfile would raise SIGPIPE on a reader gone */
+    errno = EOPNOTSUPP;
+    return (ssize_t)leave(s, -1);
+  }
   double deadline = deadline_for(s), left;
-  int rc = 0;
-  while (len > 0) {
-    ssize_t n = send(s->fd, p, len, flags | MSG_NOSIGNAL);
-    if (n >= 0) {
-      p += n;
-      len -= (size_t)n;
+  size_t sent = 0;
+  ssize_t rc = 0;
+  while (count == 0 || sent < count) {
+    size_t chunk = count ? count - sent : (size_t)INT_MAX;
+    ssize_t n = sendfile_once(s->fd, in_fd, offset, chunk);
+    if (n > 0) {
+      sent += (size_t)n;
       continue;
     }
-    if (errno == EINTR)
-      continue;
+    if (n == 0)
+      break; /* end of file */
     if (!would_block(errno) || remaining(s, deadline, &left) < 0 ||
         wait_ready(s, t, DIR_WRITE, left) < 0) {
       rc = -1;
       break;
     }
   }
-  return (int)leave(s, rc);
+  return leave(s, rc < 0 ? -1 : (ssize_t)sent);
 }
 
 /* Checks readiness without parking (timeout 0). */
@@ -568,4 +797,61 @@ int gev_socket_wait_read(gev_socket *s, double timeout) {
 
 int gev_socket_wait_write(gev_socket *s, double timeout) {
   return wait_dir(s, DIR_WRITE, timeout);
+}
+
+/* ---- Waiting with gev_wait -------------------------------------------- */
+
+static int socket_wait_check(const gev_waitable *w) {
+  int ev = w->events_;
+  if (check(w->obj_) < 0)
+    return -1;
+  if (!(ev & (GEV_WAIT_READ | GEV_WAIT_WRITE)) ||
+      (ev & ~(GEV_WAIT_READ | GEV_WAIT_WRITE))) {
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+static int socket_wait_ready(const gev_waitable *w) {
+  const gev_socket *s = w->obj_;
+  return s->fd < 0 || gev__fd_ready_now(s->fd, w->events_);
+}
+
+/* Closing the socket reports it ready (its next call fails with EBADF);
+ * the fire stops the fd's watcher before the fd is closed. */
+static void socket_closed(gev__rawlink *l, int err) {
+  gev__wait_entry_fire((gev__wait_entry *)(void *)l, err, 0);
+}
+
+static int socket_wait_arm(gev__wait_entry *e) {
+  gev_socket *s = e->w->obj_;
+  if (gev__wait_entry_watch_fd(e, s->fd, e->w->events_) < 0)
+    return -1;
+  e->link.fire = socket_closed;
+  gev__rawlink_add(&s->closers, &e->link);
+  return 0;
+}
+
+static void socket_wait_disarm(gev__wait_entry *e) {
+  gev__wait_entry_unwatch_fd(e);
+  gev__rawlink_del(&e->link);
+}
+
+static void socket_hold(const gev_waitable *w) { gev_socket_ref(w->obj_); }
+
+static void socket_release(const gev_waitable *w) { gev_socket_unref(w->obj_); }
+
+static const gev__waitable_ops socket_waitable_ops = {
+    .check = socket_wait_check,
+    .ready = socket_wait_ready,
+    .arm = socket_wait_arm,
+    .disarm = socket_wait_disarm,
+    .hold = socket_hold,
+    .release = socket_release,
+};
+
+gev_waitable gev_waitable_socket(gev_socket *s, int events) {
+  return (gev_waitable){
+      .ops_ = &socket_waitable_ops, .obj_ = s, .fd_ = -1, .events_ = events};
 }

@@ -145,12 +145,47 @@ out_close:
   return NULL;
 }
 
+/* Where to bind a connecting socket: host NULL means "no bind" when port
+ * is 0 too; otherwise host NULL/""/"*" is the wildcard of the family. */
+typedef struct source_addr {
+  const char *host;
+  int port;
+} source_addr;
+
+static int source_wanted(const source_addr *src) {
+  return src && (src->port != 0 ||
+                 (src->host && *src->host && strcmp(src->host, "*") != 0));
+}
+
+static int source_wildcard(const source_addr *src) {
+  return !src->host || !*src->host || strcmp(src->host, "*") == 0;
+}
+
+/* Binds s (of family) to src. 0, or -1 with errno (EAFNOSUPPORT: src is
+ * of another family). */
+static int bind_source(gev_socket *s, int family, const source_addr *src) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  const char *host = src->host;
+  if (source_wildcard(src))
+    host = family == AF_INET6 ? "::" : NULL;
+  if (gev_sockaddr_parse(host, src->port, &ss, &len) < 0)
+    return -1;
+  if (ss.ss_family != family) {
+    errno = EAFNOSUPPORT;
+    return -1;
+  }
+  return gev_socket_bind(s, (struct sockaddr *)&ss, len);
+}
+
 static gev_socket *connect_one(const struct sockaddr *addr, socklen_t len,
-                               double timeout) {
+                               double timeout, const source_addr *src) {
   gev_socket *s = gev_socket_new(addr->sa_family, SOCK_STREAM, 0);
   if (!s)
     return NULL;
   gev_socket_settimeout(s, timeout);
+  if (source_wanted(src) && bind_source(s, addr->sa_family, src) < 0)
+    goto out_close;
   if (gev_socket_connect(s, addr, len) < 0)
     goto out_close;
   gev_socket_settimeout(s, -1);
@@ -179,27 +214,47 @@ static double time_left(double deadline, double timeout) {
   return deadline < 0 ? timeout : deadline - gev_monotonic();
 }
 
-gev_socket *gev_create_connection(const char *host, int port, double timeout) {
-  if (!host || isnan(timeout) || port < 0 || port > 65535) {
+/* The family a numeric source host requires, or AF_UNSPEC (none, or the
+ * wildcard, which fits either); -1 with EAFNOSUPPORT if not numeric. */
+static int source_family(const source_addr *src) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  if (!source_wanted(src) || source_wildcard(src))
+    return AF_UNSPEC;
+  if (gev_sockaddr_parse(src->host, 0, &ss, &len) < 0)
+    return -1;
+  return ss.ss_family;
+}
+
+static gev_socket *connect_to(const char *host, int port, double timeout,
+                              const source_addr *src) {
+  if (!host || isnan(timeout) || port < 0 || port > 65535 ||
+      (src && (src->port < 0 || src->port > 65535))) {
     errno = EINVAL;
     return NULL;
   }
+  int family = source_family(src);
+  if (family < 0)
+    return NULL;
   double deadline = timeout > 0 ? gev_monotonic() + timeout : -1;
   struct sockaddr_storage ss;
   socklen_t len;
   if (gev_sockaddr_parse(host, port, &ss, &len) == 0 && *host)
-    return connect_one((struct sockaddr *)&ss, len, timeout);
+    return connect_one((struct sockaddr *)&ss, len, timeout, src);
   struct addrinfo *list = resolve(host, port, timeout);
   if (!list)
     return NULL;
   gev_socket *s = NULL;
+  errno = EAFNOSUPPORT; /* if no address is of the source's family */
   for (struct addrinfo *ai = list; ai && !s; ai = ai->ai_next) {
     double left = time_left(deadline, timeout);
     if (deadline >= 0 && left <= 0) {
       errno = ETIMEDOUT;
       break;
     }
-    s = connect_one(ai->ai_addr, ai->ai_addrlen, left);
+    if (family != AF_UNSPEC && ai->ai_family != family)
+      continue;
+    s = connect_one(ai->ai_addr, ai->ai_addrlen, left, src);
     if (!s && (errno == ECANCELED || errno == EPERM))
       break; /* killed, or misused from the hub: do not try the next one */
   }
@@ -207,4 +262,15 @@ gev_socket *gev_create_connection(const char *host, int port, double timeout) {
   gev_freeaddrinfo(list);
   errno = saved;
   return s;
+}
+
+gev_socket *gev_create_connection(const char *host, int port, double timeout) {
+  return connect_to(host, port, timeout, NULL);
+}
+
+gev_socket *gev_create_connection_from(const char *host, int port,
+                                       double timeout, const char *source_host,
+                                       int source_port) {
+  source_addr src = {source_host, source_port};
+  return connect_to(host, port, timeout, &src);
 }

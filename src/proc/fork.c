@@ -2,19 +2,21 @@
  * Fork support: in a forked child, keep the hub (re-initialised) or drop
  * it. See gev/prefork.h for the two modes.
  *
- * Keeping: libev's ev_loop_fork() makes the loop rebuild, at its next
- * iteration, what the kernel shares across fork (the epoll set, the
- * eventfd or pipe that wakes it for signals and async watchers) and re-arm
- * every watcher. The c-ares channel's sockets are shared with the parent
- * too, and their io watchers are re-armed with the rest: left alone, the
- * child's loop could read answers meant for the parent. The resolver
- * notices a fork by itself (dns.c counts forks with pthread_atfork) but
- * only when it is next used, so reinit calls gev__dns_fork_child() at
- * once: the shared channel is closed (lookups the child inherited in
- * flight fail with ECANCELED) and the next lookup opens one of the child's
- * own. A child that had no resolver gets none.
+ * What each subsystem does about a fork is its own business: the hub,
+ * the resolver and the signal layer register fork hooks (hub/hooks.h),
+ * and this file only runs them at the right moments, in layer order.
  *
- * Dropping: see gev__hub_forget_after_fork() in hub.c.
+ * Keeping: the hub's hook calls ev_loop_fork(), which makes the loop
+ * rebuild, at its next iteration, what the kernel shares across fork (the
+ * epoll set, the eventfd or pipe that wakes it for signals and async
+ * watchers) and re-arm every watcher; the resolver's hook closes the
+ * c-ares channel it shares with the parent (lookups the child inherited
+ * in flight fail with ECANCELED; the next lookup opens a channel of the
+ * child's own), so the child's loop never reads answers meant for the
+ * parent.
+ *
+ * Dropping: the signal layer stops its watchers, then the hub forgets
+ * itself (gev__hub_forget_after_fork in hub.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -22,23 +24,18 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <ev.h>
-
 #include "gev/prefork.h"
+#include "hub/hooks.h"
 #include "hub/park.h"
-#include "net/dns_internal.h"
-#include "proc/signal_internal.h"
 
 GEV_EXTERN int gev_fork_reinit(void) {
-  gev__hub *h = gev__hub_peek();
-  if (!h)
+  if (!gev__hub_peek())
     return 0;
   if (gev_in_hub()) {
     errno = EPERM;
     return -1;
   }
-  ev_loop_fork(gev__hub_evloop(h));
-  gev__dns_fork_child();
+  gev__fork_run_keep();
   return 0;
 }
 
@@ -49,8 +46,8 @@ GEV_EXTERN int gev_fork_discard(void) {
     errno = EPERM;
     return -1;
   }
-  gev__signal_forget_all();
-  return gev__hub_forget_after_fork();
+  gev__fork_run_discard();
+  return 0;
 }
 
 GEV_EXTERN pid_t gev_fork(gev_fork_mode mode) {
@@ -68,9 +65,12 @@ GEV_EXTERN pid_t gev_fork(gev_fork_mode mode) {
     return -1;
   }
   fflush(NULL); /* or buffered output would be written twice */
+  gev__fork_run_prepare();
   pid = fork();
-  if (pid != 0)
+  if (pid != 0) {
+    gev__fork_run_parent();
     return pid;
+  }
   if ((mode == GEV_FORK_KEEP ? gev_fork_reinit() : gev_fork_discard()) < 0) {
     gev__log(GEV_LOG_ERROR, "gev: after fork: %s", strerror(errno));
     _exit(127);

@@ -9,8 +9,8 @@
  * parked task.
  *
  * Bookkeeping, per thread (struct sig_state, on the heap):
- *   - every live handler handle, so gev_hub_destroy() (through an
- *     ev_cleanup watcher on the hub's loop) and gev_fork_discard() can stop
+ *   - every live handler handle, so gev_hub_destroy() (through the
+ *     state's exit hook, hub/hooks.h) and gev_fork_discard() can stop
  *     them: a watcher left active in a destroyed loop would stay on
  *     libev's per-signal list and be called into freed memory later;
  *   - every active waiter, for gev_fork_discard().
@@ -30,8 +30,9 @@
 #include <ev.h>
 
 #include "gev/signal.h"
+#include "hub/child.h"
+#include "hub/hooks.h"
 #include "hub/hub_internal.h"
-#include "proc/signal_internal.h"
 
 #ifndef NSIG
 #define NSIG 65 /* LCOV_EXCL_LINE: every libc we build on defines it */
@@ -58,20 +59,16 @@ typedef struct sig_wait {
 } sig_wait;
 
 typedef struct sig_state {
-  struct ev_loop *loop; /* ro: the hub's loop */
-  ev_cleanup cleanup;   /* private: stops everything with the loop */
+  gev__hub_state base;  /* first: the hub's loop, and the exit hook */
   gev_signal *handlers; /* private: live handler handles */
   sig_wait *waits;      /* private: active waits */
 } sig_state;
 
-/* The thread's state lives in its slot of the hub layer's thread block
- * (park.h): libgev has one thread-local variable, the coroutine layer's.
- * It is set only once the thread's hub, so its block, exists. */
-static sig_state *state_peek(void) {
-  return gev__tls_slot_peek(GEV__TLS_SIGNALS);
-}
-static void state_set(sig_state *st) {
-  gev__tls_slot_set(GEV__TLS_SIGNALS, st);
+/* The thread's sig_state is in its slot of the hub layer's thread block
+ * (park.h): libgev's only thread-local variable is the coroutine layer's
+ * root. */
+static gev__hub_state *state_peek(void) {
+  return gev__tls_hub_state_peek(GEV__STATE_SIGNALS);
 }
 
 /* ---- Which loop owns each signal (process-wide) -------------------------- */
@@ -106,11 +103,29 @@ static void owner_release(int signum) {
   pthread_mutex_unlock(&owners_lock);
 }
 
+/* SIGCHLD belongs to the default loop, whose reaper watches it from the
+ * start (libev attaches it there for good). libev shares one handler per
+ * signal between the reaper and every other SIGCHLD watcher, and gev
+ * keeps the reaper's handler out until something asks for it: a SIGCHLD
+ * watcher holds the reaper while it is active. */
+static int sigchld_claim(sig_state *st) {
+  if (!ev_is_default_loop(st->base.loop)) {
+    errno = EBUSY;
+    return -1;
+  }
+  return gev__reaper_hold(st->base.loop);
+}
+
 /* Starts w on the state's loop, claiming its signal first. */
 static int watcher_start(sig_state *st, ev_signal *w) {
-  if (owner_claim(st->loop, w->signum) < 0)
+  if (w->signum == SIGCHLD && sigchld_claim(st) < 0)
     return -1;
-  ev_signal_start(st->loop, w);
+  if (owner_claim(st->base.loop, w->signum) < 0) {
+    if (w->signum == SIGCHLD)
+      gev__reaper_release();
+    return -1;
+  }
+  ev_signal_start(st->base.loop, w);
   gev__watcher_started();
   return 0;
 }
@@ -118,9 +133,11 @@ static int watcher_start(sig_state *st, ev_signal *w) {
 static void watcher_stop(sig_state *st, ev_signal *w) {
   if (!ev_is_active(w))
     return;
-  ev_signal_stop(st->loop, w);
+  ev_signal_stop(st->base.loop, w);
   gev__watcher_stopped();
   owner_release(w->signum);
+  if (w->signum == SIGCHLD)
+    gev__reaper_release();
 }
 
 /* ---- Per-thread state ---------------------------------------------------- */
@@ -130,33 +147,28 @@ static void handler_detach(sig_state *st, gev_signal *s);
 /* The hub's loop is being destroyed: stop every handler (their handles
  * stay valid, detached, until cancelled). No wait can be active then: the
  * hub has unwound every greenlet and the main coroutine is the destroyer. */
-static void cleanup_cb(struct ev_loop *loop, ev_cleanup *w, int revents) {
-  sig_state *st = w->data;
-  (void)loop, (void)revents;
+static void state_gone(gev__hub_state *base) {
+  sig_state *st = (sig_state *)base;
   while (st->handlers)
     handler_detach(st, st->handlers);
-  if (state_peek() == st)
-    state_set(NULL);
-  free(st);
 }
+
+static void forget_all(void);
+
+static const gev__fork_hooks signal_fork_hooks = {.layer = GEV__LAYER_PROC,
+                                                  .discard = forget_all};
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+
+static void register_hooks(void) { gev__at_fork(&signal_fork_hooks); }
 
 /* The calling thread's state for its current hub (created if needed), or
  * NULL with errno ENOMEM. */
 static sig_state *state_get(void) {
-  gev__hub *h = gev__hub_get();
-  sig_state *st;
-  if (!h)
+  gev__hub_state **slot = gev__tls_hub_state(GEV__STATE_SIGNALS);
+  pthread_once(&hooks_once, register_hooks);
+  if (!slot)
     return NULL;
-  if ((st = state_peek()) && st->loop == gev__hub_evloop(h))
-    return st;
-  if (!(st = calloc(1, sizeof *st)))
-    return NULL;
-  st->loop = gev__hub_evloop(h);
-  ev_cleanup_init(&st->cleanup, cleanup_cb);
-  st->cleanup.data = st;
-  ev_cleanup_start(st->loop, &st->cleanup);
-  state_set(st);
-  return st;
+  return (sig_state *)gev__hub_state_get(slot, sizeof(sig_state), state_gone);
 }
 
 /* ---- Handlers ------------------------------------------------------------ */
@@ -206,7 +218,7 @@ static void handler_link(sig_state *st, gev_signal *s) {
 /* Stops s and takes it off its state's list; s stays allocated. */
 static void handler_detach(sig_state *st, gev_signal *s) {
   if (ev_is_active(&s->watcher))
-    ev_ref(st->loop); /* undo the unref taken when it started */
+    ev_ref(st->base.loop); /* undo the unref taken when it started */
   watcher_stop(st, &s->watcher);
   if (s->prev)
     s->prev->next = s->next;
@@ -234,7 +246,7 @@ GEV_EXTERN gev_signal *gev_signal_handler(int signum, gev_signal_fn fn,
   s->arg = arg;
   if (watcher_start(st, &s->watcher) < 0)
     goto out_free;
-  ev_unref(st->loop); /* a handler alone does not keep the hub running */
+  ev_unref(st->base.loop); /* a handler alone does not keep the hub running */
   handler_link(st, s);
   return s;
 out_free:
@@ -246,7 +258,7 @@ GEV_EXTERN int gev_signal_cancel(gev_signal *s) {
   if (!s)
     return 0;
   if (s->state) {
-    if (s->state != state_peek()) {
+    if (&s->state->base != state_peek()) {
       errno = EXDEV;
       return -1;
     }
@@ -359,12 +371,13 @@ GEV_EXTERN int gev_signal_wait(int signum, double timeout) {
 
 /* ---- After fork ---------------------------------------------------------- */
 
-/* Drops the parent's signal state in a forked child without running
- * anything: stops every watcher (so libev's per-signal lists hold nothing
- * that points into the old hub) and frees handles and waits. The parent's
- * handle pointers are dangling in the child afterwards. */
-void gev__signal_forget_all(void) {
-  sig_state *st = state_peek();
+/* The signal layer's discard hook (hub/hooks.h): drops the parent's
+ * signal state in a forked child without running anything. Stops every
+ * watcher (so libev's per-signal lists hold nothing that points into the
+ * old hub) and frees handles and waits. The parent's handle pointers are
+ * dangling in the child afterwards. */
+static void forget_all(void) {
+  sig_state *st = (sig_state *)state_peek();
   if (!st)
     return;
   while (st->handlers) {
@@ -378,7 +391,5 @@ void gev__signal_forget_all(void) {
     wait_unlink(st, sw);
     free(sw);
   }
-  ev_cleanup_stop(st->loop, &st->cleanup);
-  state_set(NULL);
-  free(st);
+  gev__hub_state_drop(&st->base);
 }

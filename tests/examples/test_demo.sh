@@ -6,8 +6,7 @@
 # Usage: test_demo.sh SOURCE_ROOT EXAMPLES_BUILD_DIR
 # Every process the demo starts inherits a marker in its environment; a
 # process still alive with the marker after the demo has exited is a leak.
-# Markers carry this script's pid: other runs of this test on the machine
-# (other build trees) have processes of their own, which are none of ours.
+# The marker names this run ($$), so demos of parallel runs stay apart.
 set -uo pipefail
 top=$1 bin=$2
 pid=""
@@ -23,7 +22,7 @@ marked() {
     pid=${env#/proc/}
     pid=${pid%/environ}
     [ "$pid" = "$$" ] && continue
-    { tr '\0' '\n' <"$env"; } 2>/dev/null | grep -qx "GEV_DEMO_MARK=$$.$1" ||
+    { tr '\0' '\n' <"$env"; } 2>/dev/null | grep -qx "GEV_DEMO_MARK=$1.$$" ||
       continue
     grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null && continue
     echo "$pid"
@@ -47,7 +46,7 @@ expect_none_left() {
 # script begins with SIGINT and SIGQUIT ignored, and a shell cannot trap
 # what it was started ignoring: env puts their default action back.
 start_demo() {
-  GEV_DEMO_MARK=$$.$1 GEV_DEMO_BIN=$bin env --default-signal=INT,QUIT \
+  GEV_DEMO_MARK=$1.$$ GEV_DEMO_BIN=$bin env --default-signal=INT,QUIT \
     setsid "$top/scripts/demo" >"$state/$1.out" 2>&1 </dev/null &
   pid=$!
 }

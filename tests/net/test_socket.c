@@ -1,6 +1,8 @@
 /* Cooperative sockets over real loopback sockets: echo in every family,
  * bulk transfer, timeouts, close/kill/Timeout interruption, concurrent-use
  * refusal, peer errors, bad input. */
+#define _GNU_SOURCE /* pipe2 */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -561,12 +563,11 @@ START_TEST(bad_input) {
   ck_assert_int_eq(errno, EINVAL);
   ck_assert_ptr_null(gev_socket_wrap(-1));
   ck_assert_int_eq(errno, EBADF);
-  int pipefd[2];
-  ck_assert_int_eq(pipe(pipefd), 0);
-  ck_assert_ptr_null(gev_socket_wrap(pipefd[0]));
+  int devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+  ck_assert_int_ge(devnull, 0);
+  ck_assert_ptr_null(gev_socket_wrap(devnull)); /* neither socket nor pipe */
   ck_assert_int_eq(errno, ENOTSOCK);
-  close(pipefd[0]);
-  close(pipefd[1]);
+  close(devnull);
   ck_assert_ptr_null(gev_socket_listen_tcp("not-an-ip", 0, 1, 0));
   ck_assert_int_eq(errno, EAFNOSUPPORT);
   ck_assert_ptr_null(gev_socket_listen_tcp("127.0.0.1", 70000, 1, 0));
@@ -593,6 +594,57 @@ START_TEST(bad_input) {
   int fd = gev_socket_detach(server);
   ck_assert_int_ge(fd, 0);
   ck_assert_int_eq(close(fd), 0);
+  gev_test_all_clean(fds);
+}
+END_TEST
+
+/* Pipes wrap too: read/write instead of recv/send, parking both ways, and
+ * a write to a pipe whose reader is gone fails with EPIPE instead of
+ * killing the process with SIGPIPE (which stays at its default action
+ * here). */
+static void *drain_pipe(void *arg) {
+  char buf[65536];
+  uintptr_t total = 0;
+  ssize_t n;
+  while ((n = gev_socket_recv(arg, buf, sizeof buf, 0)) > 0)
+    total += (uintptr_t)n;
+  return n < 0 ? gev_fail(errno, "read") : (void *)total;
+}
+
+START_TEST(pipe_ends_wrap) {
+  int fds = gev_test_fd_count(), p[2];
+  static char big[1 << 20];
+  void *v = NULL;
+  ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+  gev_socket *r = gev_socket_wrap(p[0]), *w = gev_socket_wrap(p[1]);
+  ck_assert_ptr_nonnull(r);
+  ck_assert_ptr_nonnull(w);
+  gev_greenlet *g = gev_spawn(drain_pipe, r);
+  ck_assert_int_eq(gev_socket_sendall(w, big, sizeof big, 0), 0);
+  ck_assert_int_eq(gev_socket_send(w, "x", 1, MSG_OOB), -1);
+  ck_assert_int_eq(errno, EOPNOTSUPP);
+  ck_assert_int_eq(gev_socket_shutdown(w, SHUT_WR), -1);
+  ck_assert_int_eq(errno, ENOTSOCK);
+  gev_socket_close(w);
+  ck_assert_int_eq(gev_greenlet_get(g, 5, &v), 0);
+  ck_assert_uint_eq((uintptr_t)v, sizeof big);
+  gev_greenlet_unref(g);
+  /* Reader gone: EPIPE, and no SIGPIPE left pending or delivered. */
+  ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+  gev_socket_close(r);
+  int gone = dup(p[0]);
+  close(gone);
+  ck_assert_ptr_null(gev_socket_wrap(gone)); /* not open: EBADF, not ENOTSOCK */
+  ck_assert_int_eq(errno, EBADF);
+  r = gev_socket_wrap(p[0]);
+  w = gev_socket_wrap(p[1]);
+  gev_socket_close(r);
+  ck_assert_int_eq(gev_socket_send(w, "x", 1, 0), -1);
+  ck_assert_int_eq(errno, EPIPE);
+  sigset_t pending;
+  ck_assert_int_eq(sigpending(&pending), 0);
+  ck_assert(!sigismember(&pending, SIGPIPE));
+  gev_socket_close(w);
   gev_test_all_clean(fds);
 }
 END_TEST
@@ -686,6 +738,7 @@ static Suite *socket_suite(void) {
   tcase_add_test(tc, connect_refused);
   tcase_add_test(tc, create_connection_tries_each_address);
   tcase_add_test(tc, bad_input);
+  tcase_add_test(tc, pipe_ends_wrap);
   tcase_add_test(tc, close_twice_aborts_loudly);
   tcase_add_test(tc, other_thread_refused);
   tcase_add_test(tc, wrap_existing_fd_and_format);

@@ -8,9 +8,7 @@
 #include <sys/wait.h>
 #include <time.h>
 
-#include <ev.h>
-
-#include "gev/hub.h"
+#include "gev/process.h"
 
 double pf_now(void) {
   struct timespec ts;
@@ -37,19 +35,12 @@ int pf_wait_pid(pid_t pid, double timeout) {
 }
 
 int pf_hub_wait_child(pid_t pid, double timeout) {
-  ev_child *w = malloc(sizeof *w); /* heap: the shared-stack rule */
-  int status = -1;
-  if (!w)
-    return -1;
-  ev_child_init(w, NULL, pid, 0);
-  if (gev_wait_watcher(w, GEV_WATCH_CHILD, timeout) > 0)
-    status = w->rstatus;
-  free(w);
-  if (status < 0) {
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
-  }
-  return status;
+  int status;
+  if (gev_waitpid(pid, &status, 0, timeout) == pid)
+    return status;
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
+  return -1;
 }
 
 /* Reads the state letter and parent pid of pid from /proc/pid/stat. */

@@ -27,10 +27,8 @@ double pf_now(void);
  * SIGKILL and reaped). */
 int pf_wait_pid(pid_t pid, double timeout);
 
-/* As pf_wait_pid for a process with a hub on libev's default loop, which
- * reaps every child itself when SIGCHLD arrives: parks on an ev_child
- * watcher instead. Call it right after fork, before the hub runs, or the
- * status may be reaped before the watcher exists. */
+/* As pf_wait_pid, parking in the hub (gev_waitpid) instead of polling. A
+ * child that ended before the call is reported too. */
 int pf_hub_wait_child(pid_t pid, double timeout);
 
 /* Non-zero while a process pid exists and is not a zombie. */

@@ -8,15 +8,19 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "dnsmasq_run.h"
 #include "gev/dns.h"
 #include "gev/net.h"
 #include "gev/prefork.h"
+#include "gev/process.h"
 #include "gev/signal.h"
 #include "gev/sync.h"
+#include "hub/hooks.h"
 #include "pftest.h"
 #include "testutil.h"
 
@@ -207,13 +211,15 @@ START_TEST(test_keep_from_a_greenlet) {
   pid_t pid = (pid_t)(intptr_t)v;
   ck_assert_int_gt(pid, 0);
   gev_greenlet_unref(g);
-  /* The child may already be gone and reaped by the default loop's own
-   * SIGCHLD watcher; either way no zombie must stay. */
+  /* Nothing reaps the child behind the program's back: it stays a zombie
+   * until waited for, however late. */
   for (int i = 0; i < 400 && pf_alive(pid); i++)
     gev_sleep(0.005);
   ck_assert(!pf_alive(pid));
-  for (int i = 0; i < 400 && pf_zombies(getpid()) > 0; i++)
-    gev_sleep(0.005); /* the hub reaps it when it sees SIGCHLD */
+  ck_assert_int_eq(pf_zombies(getpid()), 1);
+  int status = -1;
+  ck_assert_int_eq(gev_waitpid(pid, &status, 0, 5), pid);
+  ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   ck_assert_int_eq(pf_zombies(getpid()), 0);
 }
 END_TEST
@@ -259,6 +265,49 @@ START_TEST(test_keep_child_gets_its_own_resolver_channel) {
 }
 END_TEST
 
+/* Subsystems' fork hooks run in layer order whatever order they were
+ * registered in: prepare and discard from the top layer down, parent and
+ * keep from the bottom up, each set once however often registered. The
+ * layers below a discard hook are still intact when it runs. */
+static char order[128];
+static void note(const char *what) {
+  strncat(order, what, sizeof order - strlen(order) - 1);
+}
+static void net_prepare(void) { note("net-prepare "); }
+static void net_parent(void) { note("net-parent "); }
+static void net_keep(void) { note("net-keep "); }
+static void net_discard(void) {
+  note(gev_hub_coro() ? "net-discard " : "net-discard-without-hub ");
+}
+static void proc_prepare(void) { note("proc-prepare "); }
+static void proc_parent(void) { note("proc-parent "); }
+static void proc_keep(void) { note("proc-keep "); }
+static void proc_discard(void) { note("proc-discard "); }
+static const gev__fork_hooks net_hooks = {GEV__LAYER_NET, net_prepare,
+                                          net_parent, net_keep, net_discard};
+static const gev__fork_hooks proc_hooks = {
+    GEV__LAYER_PROC, proc_prepare, proc_parent, proc_keep, proc_discard};
+
+START_TEST(test_fork_hooks_run_in_layer_order) {
+  gev__at_fork(&proc_hooks);
+  gev__at_fork(&net_hooks);
+  gev__at_fork(&net_hooks);
+  ck_assert_int_eq(gev_sleep(0), 0);
+  order[0] = '\0';
+  pid_t pid = gev_fork(GEV_FORK_KEEP);
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0) {
+    CHILD_CHECK(!strcmp(order, "proc-prepare net-prepare net-keep proc-keep "));
+    order[0] = '\0';
+    CHILD_CHECK(gev_fork_discard() == 0);
+    CHILD_CHECK(!strcmp(order, "proc-discard net-discard "));
+    _exit(0);
+  }
+  ck_assert_str_eq(order, "proc-prepare net-prepare net-parent proc-parent ");
+  ck_assert_int_eq(pf_wait_pid(pid, 10), 0);
+}
+END_TEST
+
 static Suite *suite(void) {
   Suite *s = suite_create("fork");
   TCase *tc = tcase_create("fork");
@@ -270,6 +319,7 @@ static Suite *suite(void) {
   tcase_add_test(tc, test_bad_input);
   tcase_add_test(tc, test_keep_from_a_greenlet);
   tcase_add_test(tc, test_keep_child_gets_its_own_resolver_channel);
+  tcase_add_test(tc, test_fork_hooks_run_in_layer_order);
   suite_add_tcase(s, tc);
   return s;
 }

@@ -107,7 +107,6 @@ START_TEST(test_signal_from_another_process) {
     kill(parent, SIGUSR1);
     _exit(0);
   }
-  /* The hub's default loop reaps children itself: wait through it. */
   ck_assert_int_eq(pf_hub_wait_child(pid, 5), 0);
   wait_count(&s.count, 1);
   ck_assert_int_eq(s.count, 1);

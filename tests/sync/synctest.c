@@ -49,4 +49,16 @@ void spawned_unref_all(void) {
   nkept = 0;
 }
 
+static int fds_at_begin;
+
+void sync_test_begin(void) {
+  fds_at_begin = gev_test_fd_count();
+  log_reset();
+}
+
+void sync_test_end(void) {
+  spawned_unref_all();
+  gev_test_all_clean(fds_at_begin);
+}
+
 void run_hub(void) { ck_assert_int_eq(gev_run(), 0); }

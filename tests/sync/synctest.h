@@ -23,6 +23,11 @@ const char *strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 gev_greenlet *spawn_kept(gev_greenlet_fn fn, void *arg);
 void spawned_unref_all(void);
 
+/* Test start and end: counts fds and clears the log; drops the kept
+ * handles and checks that nothing leaked. */
+void sync_test_begin(void);
+void sync_test_end(void);
+
 /* Runs the hub until idle and checks it returned 0. */
 void run_hub(void);
 
