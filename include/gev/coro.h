@@ -17,6 +17,11 @@
  *     Throwing into a coroutine that never started kills it without running
  *     it. GEV_EKILL (ECANCELED, greenlet's GreenletExit) ends a coroutine
  *     "successfully": its parent receives a value (NULL), not an error.
+ *     Thrown into a coroutine that is already dead, GEV_EKILL is likewise
+ *     a plain return of NULL to its nearest live ancestor (greenlet turns
+ *     GreenletExit thrown into a dead greenlet into a return); any other
+ *     error thrown into a dead coroutine goes to that ancestor as an
+ *     error.
  *   - A coroutine belongs to the thread that created it; switching to it
  *     from another thread fails with EXDEV and switches nothing.
  *
@@ -32,6 +37,33 @@
  *     exactly-sized heap buffer, and copied back when it resumes. Switching
  *     to a dedicated-stack coroutine (the main coroutine, the hub) and back
  *     copies nothing. Memory per parked coroutine follows its live depth.
+ *
+ * Stack overflow reporting and process-wide signal state. The first time
+ * a thread uses gev (its first gev_coro_* or hub call), gev gives that
+ * thread an alternate signal stack (64 KiB, unless the thread already has
+ * one) and, once per process, installs a SIGSEGV and SIGBUS handler
+ * (SA_SIGINFO | SA_ONSTACK), remembering the disposition it replaced. The
+ * handler reports a fault on a guard page of a gev stack as above. Any
+ * other fault it hands back: it restores the remembered disposition and
+ * returns, so the faulting instruction faults again under it, with that
+ * disposition's own flags, mask and signature (SIG_DFL: the usual core
+ * dump). gev never installs its handler again, so a handler the program
+ * installs after gev stays in place; if that handler calls gev's (as the
+ * previous one) for a fault that is not gev's, gev's returns without
+ * touching the disposition. A shared library that wants no such handler
+ * must install its own before its first gev call and not chain to it.
+ *
+ * Out of memory while switching. A switch into a shared-mode coroutine that
+ * is not the region's occupant saves the occupant's live bytes to the heap;
+ * if that allocation fails, the switch fails with ENOMEM and nothing was
+ * switched (the caller of gev_coro_switch/throw sees -1, ENOMEM, and the
+ * target is left as it was). When a coroutine's function returns and its
+ * parent cannot be switched to for the same reason (or an unstarted parent's
+ * stack cannot be mapped), the result is dropped (a message is logged) and
+ * ENOMEM is thrown to the parent's nearest ancestor that can be switched to
+ * (the main coroutine at the latest, which always can): the call that
+ * ancestor is suspended in returns -1 with errno ENOMEM. The parent itself
+ * stays suspended as it was.
  *
  * THE SHARED-STACK RULE. While a shared-mode coroutine is suspended, its
  * stack bytes may be moved to the heap and the region reused by another
@@ -49,6 +81,7 @@
 #ifndef GEV_CORO_H
 #define GEV_CORO_H
 
+#include <errno.h>
 #include <stddef.h>
 
 #include "gev/log.h"
@@ -97,7 +130,11 @@ GEV_EXTERN gev_coro *gev_coro_new(gev_coro_fn fn, gev_coro *parent,
  * returns value at once.
  * Errors of the switch itself (nothing switched): EINVAL (target NULL),
  * EXDEV (target of another thread: "cannot switch to a different thread"),
- * ENOMEM (the target's stack could not be mapped). */
+ * ENOMEM (the target's stack could not be mapped, or, for a shared-mode
+ * target, the live bytes of the region's occupant could not be saved; see
+ * "Out of memory while switching" above). Switching into a coroutine that
+ * is parked in the hub (a greenlet, or any coroutine inside a blocking gev
+ * call) is an invalid switch: the parked call fails (see gev/hub.h). */
 GEV_EXTERN int gev_coro_switch(gev_coro *target, void *value, void **result);
 
 /* Resumes target with error err (> 0) instead of a value. Throwing into an
@@ -116,8 +153,9 @@ GEV_EXTERN int gev_coro_set_exit_error(int err);
  * switches away instead of finishing, a warning is printed and its stack is
  * discarded anyway. The control block lives on while children still name it
  * as parent. Freeing NULL does nothing.
- * Errors: EBUSY (it is the running coroutine), EINVAL (a main coroutine),
- * EXDEV (another thread's). */
+ * Errors: EBUSY (it is the running coroutine), EINVAL (a main coroutine, or
+ * a handle already freed), EPERM (the hub's own coroutine, gev_hub_coro():
+ * only gev_hub_destroy releases it), EXDEV (another thread's). */
 GEV_EXTERN int gev_coro_free(gev_coro *c);
 
 /* The running coroutine; the thread's main coroutine when none was entered.
@@ -134,6 +172,10 @@ GEV_EXTERN int gev_coro_set_parent(gev_coro *c, gev_coro *parent);
 GEV_EXTERN int gev_coro_started(const gev_coro *c); /* fn was entered */
 GEV_EXTERN int gev_coro_dead(const gev_coro *c);    /* fn returned/killed */
 GEV_EXTERN int gev_coro_is_main(const gev_coro *c);
+/* A number that names c and no other coroutine of the process, ever (a
+ * control block's address is reused once it is freed; its id is not). 0
+ * for NULL. */
+GEV_EXTERN unsigned long long gev_coro_id(const gev_coro *c);
 GEV_EXTERN gev_stack_mode gev_coro_stack_mode(const gev_coro *c);
 GEV_EXTERN const char *gev_coro_name(const gev_coro *c);
 /* Error c ended with (0 for success), valid once dead. */
@@ -145,8 +187,9 @@ GEV_EXTERN void *gev_coro_data(const gev_coro *c);
 
 /* Per-thread configuration. The default stack mode applies to coroutines
  * created afterwards. The shared region size (default 1 MiB, 64 KiB .. 1
- * GiB) can only be set before the thread's first shared-mode coroutine runs.
- * Errors: EINVAL (bad value), EBUSY (region already in use). */
+ * GiB) can be changed only while no shared-mode coroutine of the thread
+ * has started and is not yet dead (their frames hold addresses in the
+ * region). Errors: EINVAL (bad value), EBUSY (such a coroutine is alive). */
 GEV_EXTERN int gev_coro_set_default_stack_mode(gev_stack_mode mode);
 GEV_EXTERN gev_stack_mode gev_coro_default_stack_mode(void);
 GEV_EXTERN int gev_coro_set_shared_stack_size(size_t bytes);

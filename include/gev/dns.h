@@ -91,6 +91,12 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+/* <netdb.h> declares struct addrinfo only with POSIX or GNU features
+ * enabled (not under plain -std=c11). Declared here at file scope, it is the
+ * same type as libc's either way, so gev_getaddrinfo takes the caller's
+ * struct addrinfo whatever the caller's feature macros. */
+struct addrinfo;
+
 #include "gev/hub.h"
 
 /* glibc hides these two codes without _GNU_SOURCE; gev returns them. */

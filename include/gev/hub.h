@@ -29,7 +29,22 @@
  *              never block;
  *   EDEADLK    "would block forever": the loop ran out of work while the
  *              caller still waited (gevent's LoopExit);
+ *   EINTR      (GEV_EINVALID_SWITCH) an invalid switch: something other
+ *              than the hub switched into the parked coroutine with
+ *              gev_coro_switch (gevent's InvalidSwitchError). gev logs
+ *              "gev: invalid switch into <name> parked in <what>"; the call
+ *              is over (it left its wait queue, its timer is stopped) and
+ *              later wake-ups of the object go to others or to the next
+ *              call, none lost or delivered twice;
  *   EINVAL     the timeout is NaN (see below).
+ * An error thrown into a parked coroutine with gev_coro_throw (or the kill
+ * gev_coro_free throws) ends the call with that error; GEV_EKILL then
+ * cancels as a greenlet kill does (ECANCELED, sticky). If the call had
+ * already been woken when either came (its resume was queued but had not
+ * run), the wake decides the call's result instead, so that nothing a
+ * waker handed over (a semaphore unit, a queue item) is lost; the invalid
+ * switch is still logged and a thrown GEV_EKILL still cancels every later
+ * blocking call.
  * Timeouts are seconds as double: < 0 means wait forever, 0 means do not
  * wait (poll), > 0 bounds the wait. NaN is refused with EINVAL by every
  * call that takes a timeout or a number of seconds, even one that would
@@ -57,7 +72,9 @@
  * VM) neither expires nor extends any wait.
  *
  * Threads: objects belong to the hub of the thread that made them; using
- * them from another thread fails with EXDEV.
+ * them from another thread, or after that hub was destroyed, fails with
+ * EXDEV (a hub is told apart by an id that is never reused, not by its
+ * address, which a later hub may get).
  *
  * Child processes stay the program's own. The main thread's hub runs
  * libev's default loop, whose SIGCHLD handler would reap every child of
@@ -89,13 +106,24 @@ extern "C" {
 
 struct ev_loop;
 
+/* The error a blocking call reports after an invalid switch (see above). */
+#define GEV_EINVALID_SWITCH EINTR
+
+/* Seconds gev_hub_destroy gives the greenlets it kills to return. */
+#define GEV_HUB_DESTROY_GRACE 1.0
+
 /* ---- The hub ---------------------------------------------------------- */
 
 /* The calling thread's libev loop, creating the hub if needed, so other
- * libev code can share it. NULL with ENOMEM on failure. */
+ * libev code can share it: its watchers run from the hub's poll, and it
+ * may call ev_break (the hub then simply polls again while watchers are
+ * active; it never ends the hub's work early). NULL with ENOMEM on
+ * failure (the loop, or the hub's stack, which is mapped when the hub is
+ * created). */
 GEV_EXTERN struct ev_loop *gev_hub_loop(void);
 
-/* The calling thread's hub coroutine (created if needed), or NULL. */
+/* The calling thread's hub coroutine (created if needed), or NULL. It
+ * belongs to the hub: gev_coro_free refuses it (EPERM). */
 GEV_EXTERN gev_coro *gev_hub_coro(void);
 
 /* Non-zero when called from the hub: its coroutine or a loop callback. */
@@ -118,8 +146,18 @@ GEV_EXTERN int gev_run(void);
 /* Tears down the calling thread's hub: kills every greenlet still alive
  * (they get ECANCELED and are run until they return), runs their links,
  * stops gev's watchers, frees everything. A later gev call creates a new
- * hub. Must be called from the main coroutine. Errors: EPERM (from the hub
- * or a greenlet). Returns 0 when there was nothing to tear down too. */
+ * hub. Must be called from the main coroutine. A thread that exits without
+ * calling it has its hub torn down the same way as it exits.
+ * A killed greenlet that is still making blocking calls (each failing with
+ * ECANCELED) GEV_HUB_DESTROY_GRACE seconds after the teardown began
+ * ignores its kill: gev logs "gev: greenlet <name> ignored kill; abandoning
+ * it", ends it as failed with ECANCELED, and never runs it again; its
+ * coroutine and stack are leaked on purpose (its frames cannot be unwound,
+ * and may hold addresses the program still uses). A greenlet that never
+ * calls gev again cannot be interrupted at all.
+ * Errors: EPERM (from the hub or a greenlet), EBUSY (a plain coroutine,
+ * not a greenlet, is parked in the hub: free it first with gev_coro_free,
+ * which unwinds it). Returns 0 when there was nothing to tear down too. */
 GEV_EXTERN int gev_hub_destroy(void);
 
 /* Debug verifier: walks the callback queue, the greenlet list, wait queues
@@ -161,8 +199,8 @@ typedef struct gev_waiter {
   gev_coro *waiting; /* coroutine parked in get, or NULL */
   void *value;
   int err;
-  int state; /* 0 empty, 1 value or error stored */
-  unsigned owner;
+  int state;                /* 0 empty, 1 value or error stored */
+  unsigned long long owner; /* gev_coro_id of waiting */
 } gev_waiter;
 
 GEV_EXTERN void gev_waiter_init(gev_waiter *w);

@@ -82,7 +82,7 @@ typedef struct gev__waitq_storage {
 /* Private header every object below begins with. */
 struct gev__rawlink;
 typedef struct gev__sync_head {
-  void *hub_;                  /* the hub of the thread that made it */
+  void *hub_;                  /* its hub's id (never an address) */
   struct gev__rawlink *links_; /* gev_wait / gev_iwait watching it */
   gev__waitq_storage waiters_; /* coroutines parked on it */
   unsigned magic_;             /* its kind while alive; 0 once destroyed */
@@ -235,7 +235,7 @@ GEV_EXTERN int gev_lock_locked(const gev_lock *l);
 typedef struct gev_rlock {
   /* private */
   gev__sync_head h_;
-  const void *owner_; /* owning coroutine, NULL when free */
+  unsigned long long owner_; /* the owning coroutine's id, 0 when free */
   unsigned long depth_;
 } gev_rlock;
 

@@ -18,9 +18,16 @@
 #ifndef GEV_SRC_ARCH_SWITCH_H
 #define GEV_SRC_ARCH_SWITCH_H
 
+#include <stddef.h>
+
 void *gev__switch(void **save_sp, void *load_sp, void *value);
 void *gev__ctx_make(void *lo, void *hi);
 void gev__coro_entry(void *value) __attribute__((noreturn));
+
+/* Copies n bytes of stack from src to dst (not overlapping) without going
+ * through memcpy, which a sanitizer in the program may intercept and which
+ * would then check the stack frames' redzones it copies. */
+void gev__stack_copy(void *dst, const void *src, size_t n);
 
 #ifdef GEV_SWITCH_UCONTEXT
 #define GEV__SP_MARGIN 1024

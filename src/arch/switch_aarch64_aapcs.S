@@ -109,4 +109,36 @@ gev__ctx_trampoline:
 	.cfi_endproc
 	.size	gev__ctx_trampoline, .-gev__ctx_trampoline
 
+/*
+ * void gev__stack_copy(void *dst (x0), const void *src (x1), size_t n (x2))
+ *
+ * Copies live stack bytes of a shared-mode coroutine out of the shared
+ * region or back into it. Not memcpy: in a program built with
+ * AddressSanitizer memcpy is the sanitizer's, which checks both ranges and
+ * finds the redzones of the program's stack frames in them, whether or not
+ * libgev itself was built with the sanitizer. 32 bytes per step through
+ * q0/q1 (caller-saved), then the tail byte by byte; stack lengths are
+ * multiples of 16, so the tail is normally empty.
+ */
+	.globl	gev__stack_copy
+	.hidden	gev__stack_copy
+	.type	gev__stack_copy, %function
+	.p2align 4
+gev__stack_copy:
+	.cfi_startproc
+1:	cmp	x2, #32
+	b.lo	2f
+	ldp	q0, q1, [x1], #32
+	stp	q0, q1, [x0], #32
+	sub	x2, x2, #32
+	b	1b
+2:	cbz	x2, 3f
+	ldrb	w9, [x1], #1
+	strb	w9, [x0], #1
+	sub	x2, x2, #1
+	b	2b
+3:	ret
+	.cfi_endproc
+	.size	gev__stack_copy, .-gev__stack_copy
+
 	.section .note.GNU-stack,"",%progbits

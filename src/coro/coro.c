@@ -20,11 +20,18 @@
  * of the thread's: there, with no coroutine running on the region, the
  * occupant's live bytes [sp, top) are saved to an exactly sized heap buffer
  * and the target's are copied back (or its first frame is built), and the
- * scratch context switches on to the target.
+ * scratch context switches on to the target. If the occupant's bytes cannot
+ * be saved for lack of memory, the scratch context switches back to the
+ * coroutine that came from, whose switch then fails with ENOMEM: nothing
+ * was moved. When the switch leaves a coroutine that has just died, the
+ * room is made beforehand (the occupant is then suspended, so its size is
+ * known), since there is nowhere to go back to.
+ *
+ * The thread state these work on (creation, exit, configuration) is in
+ * thread.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,104 +44,9 @@
 
 #define DEFAULT_STACK (256 * 1024)
 #define MIN_STACK (16 * 1024)
-#define MAX_STACK ((size_t)1 << 30)
-#define DEFAULT_REGION (1024 * 1024)
 #define SCRATCH_STACK (64 * 1024)
 
-__thread gev__cthread *gev__tls_thread
-    __attribute__((tls_model("initial-exec")));
-
-void (*gev__coro_free_hook)(gev_coro *c);
-
-static pthread_key_t thread_key;
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static char scratch_marker;
-
-/* ---- Thread state ------------------------------------------------------ */
-
-static void thread_free(void *p);
-
-static void make_key(void) { pthread_key_create(&thread_key, thread_free); }
-
-static gev_stack_mode env_stack_mode(void) {
-  const char *m = getenv("GEV_STACK_MODE");
-  if (m && strcmp(m, "shared") == 0)
-    return GEV_STACK_SHARED;
-  return GEV_STACK_DEDICATED;
-}
-
-/* The thread's own stack, so that sanitizers are told where the main
- * coroutine lives when it is switched back to. */
-static void main_stack_bounds(gev__cthread *t) {
-  pthread_attr_t attr;
-  void *addr;
-  size_t size;
-  if (pthread_getattr_np(pthread_self(), &attr) != 0)
-    return; /* LCOV_EXCL_LINE: only fails on ENOMEM */
-  if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-    t->main.stack.lo = addr;
-    t->main.stack.hi = (char *)addr + size;
-  }
-  pthread_attr_destroy(&attr);
-}
-
-static gev__cthread *thread_new(void) {
-  gev__cthread *t = calloc(1, sizeof *t);
-  if (!t)
-    return NULL;
-  main_stack_bounds(t);
-  t->main.thr = t;
-  t->main.is_main = 1;
-  t->main.started = 1;
-  t->main.mode = GEV_STACK_DEDICATED;
-  t->main.refs = 1;
-  t->current = &t->main;
-  t->default_mode = env_stack_mode();
-  t->region_size = DEFAULT_REGION;
-  gev__overflow_thread_init(t);
-  pthread_once(&key_once, make_key);
-  pthread_setspecific(thread_key, t);
-  gev__tls_thread = t;
-  return t;
-}
-
-gev__cthread *gev__cthread_get(void) {
-  gev__cthread *t = gev__tls_thread;
-  if (__builtin_expect(t != NULL, 1))
-    return t;
-  t = thread_new();
-  if (!t)
-    errno = ENOMEM;
-  return t;
-}
-
-static void free_blocks(gev__cthread *t);
-
-static void release_idle(gev__cthread *t) {
-  free_blocks(t);
-  gev__stack_cache_clear(t);
-  if (t->region.map) {
-    gev__stack_unmap(&t->region);
-    t->stacks_mapped--;
-  }
-  if (t->scratch.map) {
-    gev__stack_unmap(&t->scratch);
-    t->stacks_mapped--;
-    t->scratch_sp = NULL;
-  }
-}
-
-/* Thread exit: whatever coroutines are still alive are leaked on purpose
- * (nothing can run them any more); idle stacks are returned. */
-static void thread_free(void *p) {
-  gev__cthread *t = p;
-  if (t->live == 0) {
-    release_idle(t);
-    gev__overflow_thread_fini(t);
-    free(t);
-  }
-  gev__tls_thread = NULL;
-}
 
 /* ---- Sanitizer and debugger hooks -------------------------------------- */
 
@@ -145,35 +57,16 @@ static void stack_bounds(const gev__cthread *t, const gev_coro *c,
   *size = (size_t)(s->hi - s->lo);
 }
 
-#ifdef GEV_ASAN
 /* Tells ASan that this context leaves for [lo, lo+size); a context that
  * will never run again passes NULL so its fake stack is dropped. */
-static void asan_leave(void **fake, const void *lo, size_t size) {
-  __sanitizer_start_switch_fiber(fake, lo, size);
-}
-static void asan_arrive(void *fake) {
-  __sanitizer_finish_switch_fiber(fake, NULL, NULL);
-}
-#else
 static inline void asan_leave(void **fake, const void *lo, size_t size) {
-  (void)fake, (void)lo, (void)size;
+  if (GEV_ASAN_PRESENT)
+    __sanitizer_start_switch_fiber(fake, lo, size);
 }
-static inline void asan_arrive(void *fake) { (void)fake; }
-#endif
-
-/* Copies stack bytes. Under ASan the copy is uninstrumented: both sides
- * are stack memory whose frames carry redzones. */
-#ifdef GEV_ASAN
-__attribute__((no_sanitize_address)) static void
-copy_bytes(char *dst, const char *src, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    dst[i] = src[i];
+static inline void asan_arrive(void *fake) {
+  if (GEV_ASAN_PRESENT)
+    __sanitizer_finish_switch_fiber(fake, NULL, NULL);
 }
-#else
-static void copy_bytes(char *dst, const char *src, size_t n) {
-  memcpy(dst, src, n);
-}
-#endif
 
 /* ---- Shared region ----------------------------------------------------- */
 
@@ -181,23 +74,45 @@ static char *live_bottom(const gev_coro *c) {
   return (char *)c->sp - GEV__SP_MARGIN;
 }
 
+static size_t live_length(const gev__cthread *t, const gev_coro *c) {
+  return (size_t)(t->region.hi - live_bottom(c));
+}
+
+/* Makes c's save buffer len bytes. A buffer that cannot shrink is kept:
+ * it is big enough. */
+static int size_saved(gev__cthread *t, gev_coro *c, size_t len) {
+  char *buf;
+  if (len == c->saved_cap)
+    return 0;
+  if (!(buf = realloc(c->saved, len)))
+    return len < c->saved_cap ? 0 : -1;
+  t->shared_saved += len;
+  t->shared_saved -= c->saved_cap;
+  c->saved = buf;
+  c->saved_cap = len;
+  return 0;
+}
+
 /* Saves the occupant's live bytes to its heap buffer, sized to fit. */
 static int save_shared(gev__cthread *t, gev_coro *c) {
-  char *lo = live_bottom(c);
-  size_t len = (size_t)(t->region.hi - lo);
-  if (len != c->saved_cap) {
-    char *buf = realloc(c->saved, len);
-    if (!buf)
-      return -1;
-    t->shared_saved += len;
-    t->shared_saved -= c->saved_cap;
-    c->saved = buf;
-    c->saved_cap = len;
-  }
-  copy_bytes(c->saved, lo, len);
+  size_t len = live_length(t, c);
+  if (size_saved(t, c, len) < 0)
+    return -1;
+  gev__stack_copy(c->saved, live_bottom(c), len);
   c->saved_len = len;
   t->shared_copies++;
   return 0;
+}
+
+/* Sizes the save buffer of a suspended occupant that target will evict,
+ * while the switcher can still be told (the scratch context saves into
+ * it). The running occupant's size is known only once it has switched, so
+ * the scratch context sizes that one; a dead one is not saved. */
+static int reserve_save(gev__cthread *t, const gev_coro *target) {
+  gev_coro *occ = t->occupant;
+  if (!occ || occ == target || occ == t->head.current || occ->dead)
+    return 0;
+  return size_saved(t, occ, live_length(t, occ));
 }
 
 /* The shadow of the region still describes the previous occupant's frames;
@@ -205,12 +120,7 @@ static int save_shared(gev__cthread *t, gev_coro *c) {
  * cost: ASan does not see stack-buffer overflows of shared-mode frames
  * that were evicted and restored. */
 static void clear_region_shadow(gev__cthread *t) {
-#ifdef GEV_ASAN
-  __asan_unpoison_memory_region(t->region.lo,
-                                (size_t)(t->region.hi - t->region.lo));
-#else
-  (void)t;
-#endif
+  gev__asan_unpoison(t->region.lo, (size_t)(t->region.hi - t->region.lo));
 }
 
 static void restore_shared(gev__cthread *t, gev_coro *c) {
@@ -218,7 +128,7 @@ static void restore_shared(gev__cthread *t, gev_coro *c) {
   /* Memcheck marked the region below the last occupant's sp as gone when
    * its frames returned; the bytes we copy in are a live stack again. */
   VALGRIND_MAKE_MEM_UNDEFINED(dst, c->saved_len);
-  copy_bytes(dst, c->saved, c->saved_len);
+  gev__stack_copy(dst, c->saved, c->saved_len);
   t->shared_copies++;
 }
 
@@ -239,6 +149,14 @@ static int ensure_region(gev__cthread *t) {
 }
 
 /* ---- Death and stack release ------------------------------------------- */
+
+static void mark_dead(gev__cthread *t, gev_coro *c) {
+  if (c->dead)
+    return;
+  c->dead = 1;
+  if (c->started && c->mode == GEV_STACK_SHARED)
+    t->shared_live--;
+}
 
 /* Gives back what a dead coroutine's stack held: its dedicated stack to
  * the cache, or its place in the shared region and its saved bytes. */
@@ -264,24 +182,38 @@ static void release_dying(gev__cthread *t) {
 
 /* ---- The scratch context ----------------------------------------------- */
 
+/* The occupant could not be saved: return to the context that switched
+ * here, whose switch fails (raw_switch sees switch_failed). Nothing has
+ * been moved yet. */
+static void scratch_go_back(gev__cthread *t, gev_coro *from) {
+  const void *lo;
+  size_t size;
+  t->switch_failed = 1;
+  t->head.current = from;
+  stack_bounds(t, from, &lo, &size);
+  asan_leave(&t->scratch_fake, lo, size);
+  gev__switch(&t->scratch_sp, from->sp, NULL);
+}
+
 static void scratch_main(gev__cthread *t) __attribute__((noreturn));
 static void scratch_main(gev__cthread *t) {
   for (;;) {
     gev_coro *to = t->pend_to;
-    gev_coro *occ = t->occupant;
+    gev_coro *occ;
     asan_arrive(t->scratch_fake);
     release_dying(t);
     occ = t->occupant;
     if (occ && occ != to && save_shared(t, occ) < 0) {
-      gev__log(GEV_LOG_FATAL, "gev: out of memory saving a shared stack");
-      abort(); /* LCOV_EXCL_LINE: malloc failure of a few KiB */
+      scratch_go_back(t, t->pend_from);
+      continue;
     }
     clear_region_shadow(t);
-    if (to->started)
+    if (to->started) {
       restore_shared(t, to);
-    else {
+    } else {
       VALGRIND_MAKE_MEM_UNDEFINED(t->region.hi - 256, 256);
       to->sp = gev__ctx_make(t->region.lo, t->region.hi);
+      t->shared_live++;
     }
     t->occupant = to;
     asan_leave(&t->scratch_fake, t->region.lo,
@@ -307,11 +239,11 @@ static void finish(gev__cthread *t, gev_coro *self, void *result)
     __attribute__((noreturn));
 
 void gev__coro_entry(void *value) {
-  gev__cthread *t = gev__tls_thread;
+  gev__cthread *t = gev__cthread_peek();
   gev_coro *self;
   if (value == &scratch_marker)
     scratch_main(t);
-  self = t->current;
+  self = t->head.current;
   asan_arrive(NULL);
   release_dying(t);
   finish(t, self, self->fn(t->xfer_value));
@@ -320,17 +252,26 @@ void gev__coro_entry(void *value) {
 /* ---- Switching --------------------------------------------------------- */
 
 /* Makes sure target can be switched to: a stack for an unstarted dedicated
- * coroutine, the region and scratch context for a shared one. */
+ * coroutine; for a shared one the region, the scratch context and room to
+ * save a suspended occupant. -1 with errno ENOMEM; nothing is changed that
+ * matters to anyone else. */
 static int prepare(gev__cthread *t, gev_coro *target) {
   if (target->mode == GEV_STACK_SHARED) {
     if (t->occupant == target)
       return 0;
-    return ensure_region(t) < 0 || ensure_scratch(t) < 0 ? -1 : 0;
-  }
-  if (target->started)
+    if (ensure_region(t) < 0 || ensure_scratch(t) < 0 ||
+        reserve_save(t, target) < 0) {
+      errno = ENOMEM;
+      return -1;
+    }
     return 0;
-  if (gev__stack_get(t, target->stack_size, &target->stack) < 0)
+  }
+  if (target->started || target->sp)
+    return 0;
+  if (gev__stack_get(t, target->stack_size, &target->stack) < 0) {
+    errno = ENOMEM;
     return -1;
+  }
   target->offset = (t->serial++ & 15u) * 64u;
   /* A cached stack's top was "popped" when its last frames returned;
    * tell Memcheck the new first frame is live stack again. */
@@ -342,15 +283,18 @@ static int prepare(gev__cthread *t, gev_coro *target) {
 }
 
 /* Switches from the running coroutine to target (already resolved and
- * prepared). Returns in cur when something switches back. */
-static void raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target,
-                       int dying) {
+ * prepared). Returns 0 in cur when something switches back, or -1 with
+ * ENOMEM at once when the scratch context could not make room for a shared
+ * target (nothing was switched). */
+static inline __attribute__((always_inline)) int
+raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target, int dying) {
   const void *lo;
   size_t size;
   void **fake = dying ? NULL : &cur->asan_fake;
-  t->current = target;
+  t->head.current = target;
   if (target->mode == GEV_STACK_SHARED && t->occupant != target) {
     t->pend_to = target;
+    t->pend_from = cur;
     asan_leave(fake, t->scratch.lo, (size_t)(t->scratch.hi - t->scratch.lo));
     if (!t->scratch_started) {
       t->scratch_started = 1;
@@ -366,11 +310,23 @@ static void raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target,
   }
   asan_arrive(cur->asan_fake);
   release_dying(t);
+  if (__builtin_expect(t->switch_failed, 0)) {
+    t->switch_failed = 0;
+    errno = ENOMEM;
+    return -1;
+  }
+  return 0;
 }
 
 /* Follows greenlet's forwarding rules: dead targets forward to their
- * parent; an error thrown into an unstarted target kills it. */
+ * parent; an error thrown into an unstarted target kills it. The kill
+ * error thrown into a dead target is a plain return of nothing, as
+ * greenlet turns GreenletExit thrown into a dead greenlet into a return. */
 static gev_coro *resolve(gev_coro *target, void **value, int *err) {
+  if (target->dead && *err == GEV_EKILL) {
+    *err = 0;
+    *value = NULL;
+  }
   for (;;) {
     if (target->dead) {
       target = target->parent;
@@ -420,21 +376,29 @@ static int check_target(gev__cthread **tp, gev_coro *target) {
   return 0;
 }
 
-static int switch_to(gev__cthread *t, gev_coro *target, void *value, int err,
-                     void **result) {
-  gev_coro *cur = t->current;
+/* Returns as gev__coro_switch_to(), but with `failed` (GEV__SWITCH_FAILED,
+ * or -1 for the public calls) when nothing was switched. Out of line, so
+ * that the direct switch's callers stay lean, and they tail-call it. */
+__attribute__((noinline)) static int switch_to(gev__cthread *t,
+                                               gev_coro *target, void *value,
+                                               int err, void **result,
+                                               int failed) {
+  gev_coro *cur = t->head.current;
   target = resolve(target, &value, &err);
-  t->xfer_value = value;
-  t->xfer_err = err;
-  if (target == cur)
-    return receive(t, result);
-  if (prepare(t, target) < 0) {
-    t->xfer_value = NULL;
-    t->xfer_err = 0;
-    errno = ENOMEM;
-    return -1;
+  if (target != cur) {
+    if (prepare(t, target) < 0)
+      return failed;
+    t->xfer_value = value;
+    t->xfer_err = err;
+    if (raw_switch(t, cur, target, 0) < 0) {
+      t->xfer_value = NULL;
+      t->xfer_err = 0;
+      return failed;
+    }
+  } else {
+    t->xfer_value = value;
+    t->xfer_err = err;
   }
-  raw_switch(t, cur, target, 0);
   return receive(t, result);
 }
 
@@ -443,31 +407,59 @@ static int switch_to(gev__cthread *t, gev_coro *target, void *value, int err,
 static inline int can_switch_directly(const gev__cthread *t,
                                       const gev_coro *target) {
   return t && target && target->thr == t && target->started && !target->dead &&
-         target != t->current &&
+         target != t->head.current &&
          (target->mode == GEV_STACK_DEDICATED || t->occupant == target);
 }
 
+/* The direct switch telling AddressSanitizer, out of line: only a process
+ * with an ASan runtime takes it, and the plain path stays free of checks. */
+__attribute__((noinline)) static int switch_directly_annotated(gev__cthread *t,
+                                                               gev_coro *target,
+                                                               void *value,
+                                                               void **result) {
+  gev_coro *cur = t->head.current;
+  const void *lo;
+  size_t size;
+  t->xfer_value = value;
+  t->head.current = target;
+  stack_bounds(t, target, &lo, &size);
+  asan_leave(&cur->asan_fake, lo, size);
+  gev__switch(&cur->sp, target->sp, NULL);
+  asan_arrive(cur->asan_fake);
+  if (__builtin_expect(t->dying != NULL, 0))
+    release_dying(t);
+  return receive(t, result);
+}
+
+static inline int switch_directly(gev__cthread *t, gev_coro *target,
+                                  void *value, void **result) {
+  gev_coro *cur = t->head.current;
+  if (GEV_ASAN_PRESENT)
+    return switch_directly_annotated(t, target, value, result);
+  t->xfer_value = value;
+  t->head.current = target;
+  gev__switch(&cur->sp, target->sp, NULL);
+  if (__builtin_expect(t->dying != NULL, 0))
+    release_dying(t);
+  return receive(t, result);
+}
+
 GEV_EXTERN int gev_coro_switch(gev_coro *target, void *value, void **result) {
-  gev__cthread *t = gev__tls_thread;
-  if (__builtin_expect(can_switch_directly(t, target), 1)) {
-    gev_coro *cur = t->current;
-    t->xfer_value = value;
-    t->current = target;
-#ifdef GEV_ASAN
-    const void *lo;
-    size_t size;
-    stack_bounds(t, target, &lo, &size);
-    asan_leave(&cur->asan_fake, lo, size);
-#endif
-    gev__switch(&cur->sp, target->sp, NULL);
-    asan_arrive(cur->asan_fake);
-    if (__builtin_expect(t->dying != NULL, 0))
-      release_dying(t);
-    return receive(t, result);
-  }
+  gev__cthread *t = gev__cthread_peek();
+  if (__builtin_expect(can_switch_directly(t, target), 1))
+    return switch_directly(t, target, value, result);
   if (check_target(&t, target) < 0)
     return -1;
-  return switch_to(t, target, value, 0, result);
+  return switch_to(t, target, value, 0, result, -1);
+}
+
+int gev__coro_switch_to(gev_coro *target, void *value, void **result) {
+  gev__cthread *t = gev__cthread_peek();
+  if (__builtin_expect(can_switch_directly(t, target), 1))
+    return switch_directly(t, target, value, result);
+  if (check_target(&t, target) < 0)
+    return GEV__SWITCH_FAILED;
+  return switch_to(t, target, value, 0, result, GEV__SWITCH_FAILED);
 }
 
 GEV_EXTERN int gev_coro_throw(gev_coro *target, int err, void **result) {
@@ -478,21 +470,29 @@ GEV_EXTERN int gev_coro_throw(gev_coro *target, int err, void **result) {
     errno = EINVAL;
     return -1;
   }
-  return switch_to(t, target, NULL, err, result);
+  return switch_to(t, target, NULL, err, result, -1);
 }
 
 /* The coroutine's function returned: hand its result to the parent chain
- * and never come back. */
+ * and never come back. If the parent cannot be switched to for lack of
+ * memory (see gev/coro.h), the result is dropped and ENOMEM is thrown to
+ * the parent's nearest ancestor that can be; the main coroutine always
+ * can. */
 static void finish(gev__cthread *t, gev_coro *self, void *result) {
   int err = self->exit_error;
   gev_coro *target;
   void *value = err ? NULL : result;
-  self->dead = 1;
+  mark_dead(t, self);
   t->dying = self;
   target = resolve(self->parent, &value, &err);
-  if (prepare(t, target) < 0) {
-    /* The main coroutine always has a stack: go there instead. */
-    target = &t->main; /* LCOV_EXCL_LINE: needs ENOMEM mapping a stack */
+  while (prepare(t, target) < 0) {
+    gev__log(GEV_LOG_ERROR,
+             "gev: coroutine %s finished, but its parent %s cannot be "
+             "resumed for lack of memory; ENOMEM goes to its ancestors",
+             gev_coro_name(self), gev_coro_name(target));
+    value = NULL;
+    err = ENOMEM;
+    target = resolve(target->parent, &value, &err);
   }
   t->xfer_value = value;
   t->xfer_err = err;
@@ -505,11 +505,11 @@ GEV_EXTERN int gev_coro_set_exit_error(int err) {
   gev__cthread *t = gev__cthread_get();
   if (!t)
     return -1;
-  if (t->current->is_main || err < 0) {
+  if (t->head.current->is_main || err < 0) {
     errno = EINVAL;
     return -1;
   }
-  t->current->exit_error = err == GEV_EKILL ? 0 : err;
+  t->head.current->exit_error = err == GEV_EKILL ? 0 : err;
   return 0;
 }
 
@@ -517,7 +517,7 @@ GEV_EXTERN int gev_coro_set_exit_error(int err) {
 
 /* Control blocks are recycled through a short per-thread free list: glibc's
  * calloc skips its thread cache, and create/free in a loop is the common
- * pattern (spawned greenlets). */
+ * pattern (spawned greenlets). A recycled block gets a new id. */
 static gev_coro *block_get(gev__cthread *t) {
   gev_coro *c = t->free_blocks;
   if (!c)
@@ -538,7 +538,7 @@ static void block_put(gev__cthread *t, gev_coro *c) {
   t->nfree_blocks++;
 }
 
-static void free_blocks(gev__cthread *t) {
+void gev__coro_free_blocks(gev__cthread *t) {
   gev_coro *c;
   while ((c = t->free_blocks)) {
     t->free_blocks = c->parent;
@@ -552,7 +552,7 @@ static int valid_opts(const gev_coro_opts *o, size_t *size,
   size_t page = gev__page_size();
   *size = o && o->stack_size ? o->stack_size : DEFAULT_STACK;
   *mode = o && o->stack_mode ? o->stack_mode : t->default_mode;
-  if (*size < MIN_STACK || *size > MAX_STACK)
+  if (*size < MIN_STACK || *size > GEV__MAX_STACK)
     return -1;
   if (*mode != GEV_STACK_DEDICATED && *mode != GEV_STACK_SHARED)
     return -1;
@@ -560,20 +560,17 @@ static int valid_opts(const gev_coro_opts *o, size_t *size,
   return 0;
 }
 
-GEV_EXTERN gev_coro *gev_coro_new(gev_coro_fn fn, gev_coro *parent,
-                                  const gev_coro_opts *opts) {
-  gev__cthread *t = gev__cthread_get();
+static gev_coro *coro_new(gev__cthread *t, gev_coro_fn fn, gev_coro *parent,
+                          const gev_coro_opts *opts) {
   gev_coro *c;
   size_t size;
   gev_stack_mode mode;
-  if (!t)
-    return NULL;
   if (!fn || valid_opts(opts, &size, &mode, t) < 0) {
     errno = EINVAL;
     return NULL;
   }
   if (!parent)
-    parent = t->current;
+    parent = t->head.current;
   if (parent->thr != t) {
     errno = EXDEV;
     return NULL;
@@ -584,6 +581,7 @@ GEV_EXTERN gev_coro *gev_coro_new(gev_coro_fn fn, gev_coro *parent,
     block_put(t, c);
     return NULL;
   }
+  c->head.id = gev__coro_new_id(t);
   c->thr = t;
   c->fn = fn;
   c->mode = (unsigned char)mode;
@@ -591,8 +589,37 @@ GEV_EXTERN gev_coro *gev_coro_new(gev_coro_fn fn, gev_coro *parent,
   c->refs = 1;
   c->parent = parent;
   parent->refs++;
+  return c;
+}
+
+GEV_EXTERN gev_coro *gev_coro_new(gev_coro_fn fn, gev_coro *parent,
+                                  const gev_coro_opts *opts) {
+  gev__cthread *t = gev__cthread_get();
+  gev_coro *c;
+  if (!t || !(c = coro_new(t, fn, parent, opts)))
+    return NULL;
   t->live++;
   return c;
+}
+
+gev_coro *gev__coro_new_owned(gev_coro_fn fn, gev_coro *parent,
+                              const gev_coro_opts *opts) {
+  gev__cthread *t = gev__cthread_get();
+  gev_coro *c;
+  if (!t || !(c = coro_new(t, fn, parent, opts)))
+    return NULL;
+  c->owned = 1;
+  t->owned_live++;
+  return c;
+}
+
+int gev__coro_prepare(gev_coro *c) {
+  gev__cthread *t;
+  if (check_target(&t, c) < 0)
+    return -1;
+  if (c->mode == GEV_STACK_SHARED || c->started || c->dead)
+    return 0;
+  return prepare(t, c);
 }
 
 static void coro_unref(gev_coro *c) {
@@ -606,7 +633,7 @@ static void coro_unref(gev_coro *c) {
 
 /* Discards a suspended coroutine's stack without running it. */
 void gev__coro_discard(gev_coro *c) {
-  c->dead = 1;
+  mark_dead(c->thr, c);
   release_stack(c->thr, c);
 }
 
@@ -620,8 +647,8 @@ static int would_cycle(const gev_coro *c, const gev_coro *parent) {
 /* greenlet's GC behaviour: throw the kill error in so the coroutine can
  * unwind, with the freeing coroutine as the place it returns to. */
 static void kill_for_free(gev__cthread *t, gev_coro *c) {
-  if (!would_cycle(c, t->current))
-    gev_coro_set_parent(c, t->current);
+  if (!would_cycle(c, t->head.current))
+    gev_coro_set_parent(c, t->head.current);
   gev_coro_throw(c, GEV_EKILL, NULL);
   if (!c->dead) {
     gev__log(GEV_LOG_WARNING,
@@ -632,39 +659,71 @@ static void kill_for_free(gev__cthread *t, gev_coro *c) {
   }
 }
 
-GEV_EXTERN int gev_coro_free(gev_coro *c) {
-  gev__cthread *t;
-  if (!c)
-    return 0;
-  if (check_target(&t, c) < 0)
-    return -1;
-  if (c->is_main || c->handle_freed) {
-    errno = EINVAL;
-    return -1;
-  }
-  if (c == t->current) {
+static inline __attribute__((always_inline)) int coro_free(gev__cthread *t,
+                                                           gev_coro *c) {
+  if (c == t->head.current) {
     errno = EBUSY;
     return -1;
   }
   if (c->started && !c->dead)
     kill_for_free(t, c);
-  if (!c->dead)
-    c->dead = 1; /* never started: nothing to release */
+  if (!c->started) {
+    mark_dead(t, c);
+    release_stack(t, c); /* gev__coro_prepare may have mapped one */
+  }
   if (c->mode == GEV_STACK_SHARED && c->saved)
     drop_saved(t, c);
   c->handle_freed = 1;
-  if (c->task && gev__coro_free_hook)
-    gev__coro_free_hook(c);
-  t->live--;
+  if (c->head.upper && t->hooks && t->hooks->coro_free)
+    t->hooks->coro_free(c, c->head.upper);
+  c->head.upper = NULL;
+  if (c->owned)
+    t->owned_live--;
+  else
+    t->live--;
   coro_unref(c);
   return 0;
+}
+
+static int check_free(gev__cthread **tp, gev_coro *c) {
+  if (check_target(tp, c) < 0)
+    return -1;
+  if (c->is_main || c->handle_freed) {
+    errno = EINVAL;
+    return -1;
+  }
+  return 0;
+}
+
+GEV_EXTERN int gev_coro_free(gev_coro *c) {
+  gev__cthread *t;
+  if (!c)
+    return 0;
+  if (check_free(&t, c) < 0)
+    return -1;
+  if (c->owned) {
+    errno = EPERM; /* the hub's own coroutine */
+    return -1;
+  }
+  return coro_free(t, c);
+}
+
+int gev__coro_free_owned(gev_coro *c) {
+  gev__cthread *t;
+  if (check_free(&t, c) < 0)
+    return -1;
+  if (!c->owned) {
+    errno = EINVAL;
+    return -1;
+  }
+  return coro_free(t, c);
 }
 
 /* ---- Queries ----------------------------------------------------------- */
 
 GEV_EXTERN gev_coro *gev_coro_current(void) {
   gev__cthread *t = gev__cthread_get();
-  return t ? t->current : NULL;
+  return t ? t->head.current : NULL;
 }
 
 GEV_EXTERN gev_coro *gev_coro_main(void) {
@@ -681,7 +740,7 @@ GEV_EXTERN int gev_coro_set_parent(gev_coro *c, gev_coro *parent) {
     errno = EINVAL;
     return -1;
   }
-  if (c->thr != parent->thr || c->thr != gev__tls_thread) {
+  if (c->thr != parent->thr || c->thr != gev__cthread_peek()) {
     errno = EXDEV;
     return -1;
   }
@@ -698,6 +757,9 @@ GEV_EXTERN int gev_coro_set_parent(gev_coro *c, gev_coro *parent) {
 GEV_EXTERN int gev_coro_started(const gev_coro *c) { return c && c->started; }
 GEV_EXTERN int gev_coro_dead(const gev_coro *c) { return c && c->dead; }
 GEV_EXTERN int gev_coro_is_main(const gev_coro *c) { return c && c->is_main; }
+GEV_EXTERN unsigned long long gev_coro_id(const gev_coro *c) {
+  return c ? c->head.id : 0;
+}
 GEV_EXTERN gev_stack_mode gev_coro_stack_mode(const gev_coro *c) {
   return c ? (gev_stack_mode)c->mode : GEV_STACK_DEFAULT;
 }
@@ -716,72 +778,3 @@ GEV_EXTERN void gev_coro_set_data(gev_coro *c, void *data) {
     c->data = data;
 }
 GEV_EXTERN void *gev_coro_data(const gev_coro *c) { return c ? c->data : NULL; }
-
-/* ---- Per-thread configuration ------------------------------------------ */
-
-GEV_EXTERN int gev_coro_set_default_stack_mode(gev_stack_mode mode) {
-  gev__cthread *t = gev__cthread_get();
-  if (!t)
-    return -1;
-  if (mode != GEV_STACK_DEDICATED && mode != GEV_STACK_SHARED) {
-    errno = EINVAL;
-    return -1;
-  }
-  t->default_mode = mode;
-  return 0;
-}
-
-GEV_EXTERN gev_stack_mode gev_coro_default_stack_mode(void) {
-  gev__cthread *t = gev__cthread_get();
-  return t ? t->default_mode : GEV_STACK_DEDICATED;
-}
-
-GEV_EXTERN int gev_coro_set_shared_stack_size(size_t bytes) {
-  gev__cthread *t = gev__cthread_get();
-  size_t page = gev__page_size();
-  if (!t)
-    return -1;
-  if (bytes < 64 * 1024 || bytes > MAX_STACK) {
-    errno = EINVAL;
-    return -1;
-  }
-  if (t->region.map) {
-    if (t->occupant) {
-      errno = EBUSY;
-      return -1;
-    }
-    gev__stack_unmap(&t->region);
-    t->stacks_mapped--;
-  }
-  t->region_size = (bytes + page - 1) & ~(page - 1);
-  return 0;
-}
-
-GEV_EXTERN void gev_coro_get_stats(gev_coro_stats *out) {
-  gev__cthread *t = gev__cthread_get();
-  memset(out, 0, sizeof *out);
-  if (!t)
-    return;
-  out->live = t->live;
-  out->stacks_mapped = t->stacks_mapped;
-  out->stacks_cached = t->ncache;
-  out->shared_saved = t->shared_saved;
-  out->shared_copies = t->shared_copies;
-}
-
-GEV_EXTERN int gev_coro_thread_cleanup(void) {
-  gev__cthread *t = gev__cthread_get();
-  if (!t)
-    return -1;
-  if (t->live != 0 || t->current != &t->main) {
-    errno = EBUSY;
-    return -1;
-  }
-  if (t->occupant) {
-    /* Only a dead occupant can remain once nothing is live. */
-    t->occupant = NULL; /* LCOV_EXCL_LINE */
-  }
-  release_idle(t);
-  t->scratch_started = 0;
-  return 0;
-}

@@ -1,13 +1,14 @@
 /*
- * Internal: the coroutine control block, per-thread coroutine state and the
- * stack allocator. The hub reaches coroutine internals only through
- * gev/coro.h plus gev__coro_thread_id() below.
+ * Internal to src/coro: the coroutine control block, the per-thread
+ * coroutine state and the stack allocator. Other layers see only
+ * gev/coro.h and coro_ext.h.
  */
 #ifndef GEV_SRC_CORO_INTERNAL_H
 #define GEV_SRC_CORO_INTERNAL_H
 
 #include <stddef.h>
 
+#include "coro/coro_ext.h"
 #include "gev/coro.h"
 
 /* A mapped stack: [lo, hi) usable, a PROT_NONE guard page just below lo. */
@@ -21,15 +22,17 @@ typedef struct gev__stack {
 typedef struct gev__cthread gev__cthread;
 
 struct gev_coro {
-  void *sp;           /* private: saved stack pointer while suspended */
-  gev__cthread *thr;  /* ro: owning thread */
-  gev_coro *parent;   /* rw through gev_coro_set_parent; holds a ref */
-  gev_coro_fn fn;     /* ro */
-  void *data;         /* rw: user data */
-  char *name;         /* ro: owned copy, or NULL */
-  unsigned refs;      /* private: handle + one per child naming it parent */
-  unsigned char mode; /* ro: GEV_STACK_DEDICATED or GEV_STACK_SHARED */
+  gev__coro_head head; /* first: the layer above's slot and the id */
+  void *sp;            /* private: saved stack pointer while suspended */
+  gev__cthread *thr;   /* ro: owning thread */
+  gev_coro *parent;    /* rw through gev_coro_set_parent; holds a ref */
+  gev_coro_fn fn;      /* ro */
+  void *data;          /* rw: user data */
+  char *name;          /* ro: owned copy, or NULL */
+  unsigned refs;       /* private: handle + one per child naming it parent */
+  unsigned char mode;  /* ro: GEV_STACK_DEDICATED or GEV_STACK_SHARED */
   unsigned char started, dead, is_main, handle_freed;
+  unsigned char owned; /* ro: the layer above's (coro_ext.h) */
   int exit_error;    /* rw: set by gev_coro_set_exit_error; result once dead */
   size_t stack_size; /* ro: requested dedicated stack size */
   gev__stack stack;  /* private: dedicated stack, mapped at first switch */
@@ -37,16 +40,7 @@ struct gev_coro {
   size_t saved_len, saved_cap;
   unsigned offset; /* private: varying start offset of the stack top */
   void *asan_fake; /* private: AddressSanitizer fake stack handle */
-  void *task;      /* private to the hub: its per-coroutine task */
 };
-
-/* Called by gev_coro_free() before a coroutine's control block goes, so the
- * hub can drop the task it attached (set by the hub, may stay NULL). */
-extern void (*gev__coro_free_hook)(gev_coro *c);
-
-/* Marks a suspended coroutine dead and releases its stack without running
- * it (after fork, a child must not run the parent's coroutines). */
-void gev__coro_discard(gev_coro *c);
 
 /* Per-thread stack cache and allocation. */
 int gev__stack_get(gev__cthread *t, size_t size, gev__stack *out);
@@ -65,34 +59,70 @@ void gev__overflow_thread_fini(gev__cthread *t);
 #define GEV__FREE_BLOCKS_MAX 1024
 
 struct gev__cthread {
-  gev_coro main;     /* the thread's own stack; never dies */
-  gev_coro *current; /* running coroutine */
-  gev_stack_mode default_mode;
+  gev__thread_head head; /* first: what the layer above sees; head.current
+                            is the running coroutine */
+  /* What every switch touches, in the head's cache line. */
   void *xfer_value; /* value/error in flight during a switch */
   int xfer_err;
-  gev_coro *dying; /* finished coroutine whose stack the next
-                      runner releases */
+  int switch_failed;            /* the scratch context could not make room */
+  gev_coro *dying;              /* finished coroutine whose stack the next
+                                   runner releases */
+  gev_coro *occupant;           /* whose live stack is in the shared region */
+  gev_coro main;                /* the thread's own stack; never dies */
+  const gev__coro_hooks *hooks; /* the layer above's, or NULL */
+  gev_stack_mode default_mode;
   /* Shared-mode region and the scratch context that copies stacks. */
   gev__stack region;
   size_t region_size;
-  gev_coro *occupant; /* whose live stack is in the region */
+  size_t shared_live; /* started shared-mode coroutines not yet dead */
   gev__stack scratch;
   void *scratch_sp;
   void *scratch_fake;
   int scratch_started;
-  gev_coro *pend_to; /* shared coroutine the scratch runs next */
+  gev_coro *pend_to;   /* shared coroutine the scratch runs next */
+  gev_coro *pend_from; /* the context that switched to the scratch */
   /* Dedicated stack cache, LIFO. */
   gev__stack cache[GEV__STACK_CACHE_MAX];
   size_t ncache;
   gev_coro *free_blocks; /* recycled control blocks, via ->parent */
   size_t nfree_blocks;
+  /* Coroutine ids: a range taken from the process-wide counter. */
+  unsigned long long next_id, id_end;
   /* Counters. */
-  size_t live, stacks_mapped, shared_saved, shared_copies;
+  size_t live;       /* the user's coroutines (gev_coro_stats.live) */
+  size_t owned_live; /* coroutines of the layer above (coro_ext.h) */
+  size_t stacks_mapped, shared_saved, shared_copies;
   unsigned serial;
   void *altstack; /* alternate signal stack we installed */
   size_t altstack_size;
 };
 
-gev__cthread *gev__cthread_get(void);
+#define GEV__MAX_STACK ((size_t)1 << 30)
+
+/* thread.c: creates the calling thread's state; NULL with ENOMEM. */
+gev__cthread *gev__cthread_new(void);
+
+/* A new coroutine id (see gev_coro_id): the next of the thread's range,
+ * or the first of a new range (thread.c). */
+unsigned long long gev__coro_new_id_range(gev__cthread *t);
+static inline unsigned long long gev__coro_new_id(gev__cthread *t) {
+  if (__builtin_expect(t->next_id != t->id_end, 1))
+    return t->next_id++;
+  return gev__coro_new_id_range(t);
+}
+
+/* coro.c: frees the thread's recycled control blocks. */
+void gev__coro_free_blocks(gev__cthread *t);
+
+/* The calling thread's state if it exists. */
+static inline gev__cthread *gev__cthread_peek(void) {
+  return (gev__cthread *)(void *)gev__tls_root;
+}
+
+/* The calling thread's state, created if needed; NULL with ENOMEM. */
+static inline gev__cthread *gev__cthread_get(void) {
+  gev__cthread *t = gev__cthread_peek();
+  return __builtin_expect(t != NULL, 1) ? t : gev__cthread_new();
+}
 
 #endif

@@ -55,10 +55,8 @@ void gev__stack_unmap(gev__stack *s) {
   if (!s->map)
     return;
   VALGRIND_STACK_DEREGISTER(s->vg_id);
-#ifdef GEV_ASAN
   /* Frames that never returned leave poisoned shadow behind. */
-  __asan_unpoison_memory_region(s->lo, (size_t)(s->hi - s->lo));
-#endif
+  gev__asan_unpoison(s->lo, (size_t)(s->hi - s->lo));
   munmap(s->map, s->map_size);
   memset(s, 0, sizeof *s);
 }
@@ -80,9 +78,7 @@ int gev__stack_get(gev__cthread *t, size_t size, gev__stack *out) {
 void gev__stack_put(gev__cthread *t, gev__stack *s) {
   if (!s->map)
     return;
-#ifdef GEV_ASAN
-  __asan_unpoison_memory_region(s->lo, (size_t)(s->hi - s->lo));
-#endif
+  gev__asan_unpoison(s->lo, (size_t)(s->hi - s->lo));
   if (t->ncache < GEV__STACK_CACHE_MAX) {
     t->cache[t->ncache++] = *s;
     memset(s, 0, sizeof *s);
@@ -103,13 +99,16 @@ size_t gev__stack_cached(const gev__cthread *t) { return t->ncache; }
 
 /* ---- Overflow reporting ------------------------------------------------ */
 
+/* The dispositions gev's handler replaced, once per process (see
+ * gev/coro.h: it is never installed again, so a handler the program
+ * installs later stays). */
 static struct sigaction old_segv, old_bus;
 static pthread_once_t handler_once = PTHREAD_ONCE_INIT;
 
 /* The guard page of the stack the current coroutine runs on. A fault a
  * little below it (a large frame stepping over the page) counts too. */
 static int in_guard(const gev__cthread *t, const char *addr) {
-  const gev_coro *c = t->current;
+  const gev_coro *c = t->head.current;
   const gev__stack *s;
   if (!c || c->is_main)
     return 0;
@@ -119,28 +118,36 @@ static int in_guard(const gev__cthread *t, const char *addr) {
   return addr < s->lo && addr + 16 * gev__page_size() >= s->map;
 }
 
-extern __thread gev__cthread *gev__tls_thread;
+static void overflow_handler(int sig, siginfo_t *si, void *uctx);
+
+/* Whether the process's disposition for sig is still this file's handler
+ * (and not one the program installed after gev, which may be calling it as
+ * the handler it replaced). */
+static int handler_installed(int sig) {
+  struct sigaction cur;
+  return sigaction(sig, NULL, &cur) == 0 && (cur.sa_flags & SA_SIGINFO) &&
+         cur.sa_sigaction == overflow_handler;
+}
 
 static void overflow_handler(int sig, siginfo_t *si, void *uctx) {
-  gev__cthread *t = gev__tls_thread;
+  gev__cthread *t = gev__cthread_peek();
   struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
+  (void)uctx;
   if (t && in_guard(t, si->si_addr)) {
-    const char *name = t->current->name;
+    const char *name = t->head.current->name;
     gev__log_parts(GEV_LOG_FATAL, "gev: stack overflow in coroutine ",
                    name ? name : "<unnamed>", NULL);
     signal(SIGABRT, SIG_DFL);
     abort();
   }
-  /* Not ours: hand it on, or re-fault with the previous disposition. */
-  if (old->sa_flags & SA_SIGINFO && old->sa_sigaction) {
-    old->sa_sigaction(sig, si, uctx);
-    return;
-  }
-  if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
-    old->sa_handler(sig);
-    return;
-  }
-  sigaction(sig, old, NULL);
+  /* Not ours. Calling the previous handler from here would run it with
+   * this handler's mask and flags; instead give the signal back to it:
+   * restore its disposition and return, so that the faulting instruction
+   * faults again and the kernel delivers the fault as that disposition
+   * asks (SIG_DFL dumps core). Unless a handler installed after gev has
+   * called this one: its disposition stays, and it goes on from here. */
+  if (handler_installed(sig))
+    sigaction(sig, old, NULL);
 }
 
 static void install_handler(void) {

@@ -1,10 +1,21 @@
 /*
  * Internal: hooks for the tools that must understand coroutine stacks.
- * Valgrind (when its headers were found at build time) and AddressSanitizer
- * (when the build uses it); without them every hook compiles to nothing.
+ * Valgrind (when its headers were found at build time) and AddressSanitizer;
+ * without them every hook compiles or folds to nothing.
+ *
+ * AddressSanitizer has to hear about every stack switch and about stack
+ * memory gev reuses (the shared region, cached stacks), or it reports the
+ * program's own frames. That holds whether libgev itself is built with it
+ * (GEV_ASAN) or only the program is: a program built with ASan may link a
+ * libgev built without it, and the sanitizer's runtime is then in the
+ * process all the same. So a plain build reaches the runtime's interface
+ * through weak references, which are NULL when no runtime is there;
+ * GEV_ASAN_PRESENT says which.
  */
 #ifndef GEV_SRC_CORO_TOOLS_H
 #define GEV_SRC_CORO_TOOLS_H
+
+#include <stddef.h>
 
 #ifdef GEV_HAVE_VALGRIND
 #include <valgrind/memcheck.h>
@@ -22,9 +33,29 @@
 #define GEV_ASAN 1
 #endif
 #endif
+
 #ifdef GEV_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
+#define GEV_ASAN_PRESENT 1
+#else
+void __sanitizer_start_switch_fiber(void **fake_stack_save, const void *bottom,
+                                    size_t size) __attribute__((weak));
+void __sanitizer_finish_switch_fiber(void *fake_stack_save,
+                                     const void **bottom_old, size_t *size_old)
+    __attribute__((weak));
+void __asan_unpoison_memory_region(void const volatile *addr, size_t size)
+    __attribute__((weak));
+/* One symbol stands for the runtime: the others come with it. */
+#define GEV_ASAN_PRESENT                                                       \
+  __builtin_expect(__sanitizer_start_switch_fiber != NULL, 0)
 #endif
+
+/* Marks [p, p+n) addressable for ASan: stack memory whose frames are gone
+ * without having returned (or that another coroutine's frames used). */
+static inline void gev__asan_unpoison(const void *p, size_t n) {
+  if (GEV_ASAN_PRESENT)
+    __asan_unpoison_memory_region(p, n);
+}
 
 #endif

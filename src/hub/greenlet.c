@@ -49,9 +49,9 @@ static void list_del(gev__hub *h, gev_greenlet *g) {
   h->ngreenlets--;
 }
 
-/* Greenlet objects are recycled through a short per-thread free list: a
- * spawn-heavy program allocates and frees them in bursts that outrun
- * glibc's small per-thread cache.
+/* Greenlet objects are recycled through a short per-thread free list (in
+ * the hub layer's thread block): a spawn-heavy program allocates and frees
+ * them in bursts that outrun glibc's small per-thread cache.
  *
  * A handle used after its last release (a second gev_greenlet_unref is
  * the usual slip) must fail loudly, not corrupt the greenlet that reuses
@@ -62,8 +62,6 @@ static void list_del(gev__hub *h, gev_greenlet *g) {
  * newer greenlet cannot be told from it: the check is a safety net.) */
 #define FREE_GREENLETS_MAX 1024
 enum { GREENLET_LIVE = 0x4772656eu, GREENLET_DEAD = 0x64656164u };
-static __thread gev_greenlet *free_head, *free_tail;
-static __thread size_t nfree_greenlets;
 
 static void poison(gev_greenlet *g) {
 #ifdef GEV_ASAN
@@ -89,16 +87,16 @@ static void check_alive(const gev_greenlet *g, const char *rule) {
     gev__die(rule);
 }
 
-static gev_greenlet *greenlet_alloc(void) {
-  gev_greenlet *g = free_head;
+static gev_greenlet *greenlet_alloc(gev__tls *tls) {
+  gev_greenlet *g = tls->free_head;
   if (!g)
     g = calloc(1, sizeof *g);
   else {
     unpoison(g);
-    free_head = g->next;
-    if (!free_head)
-      free_tail = NULL;
-    nfree_greenlets--;
+    tls->free_head = g->next;
+    if (!tls->free_head)
+      tls->free_tail = NULL;
+    tls->nfree_greenlets--;
     memset(g, 0, sizeof *g);
   }
   if (g)
@@ -107,34 +105,35 @@ static gev_greenlet *greenlet_alloc(void) {
 }
 
 void gev__greenlet_release_memory(gev_greenlet *g) {
+  gev__tls *tls = gev__tls_peek();
   /* volatile: a plain store right before free() is optimised away */
   *(volatile unsigned *)&g->magic = GREENLET_DEAD;
-  if (nfree_greenlets >= FREE_GREENLETS_MAX) {
+  if (!tls || tls->nfree_greenlets >= FREE_GREENLETS_MAX) {
     free(g);
     return;
   }
   g->next = NULL;
-  if (free_tail) {
-    unpoison(free_tail);
-    free_tail->next = g;
-    poison(free_tail);
+  if (tls->free_tail) {
+    unpoison(tls->free_tail);
+    tls->free_tail->next = g;
+    poison(tls->free_tail);
   } else {
-    free_head = g;
+    tls->free_head = g;
   }
-  free_tail = g;
-  nfree_greenlets++;
+  tls->free_tail = g;
+  tls->nfree_greenlets++;
   poison(g);
 }
 
-void gev__greenlet_free_cache(void) {
+void gev__greenlet_free_cache(gev__tls *tls) {
   gev_greenlet *g;
-  while ((g = free_head)) {
+  while ((g = tls->free_head)) {
     unpoison(g);
-    free_head = g->next;
+    tls->free_head = g->next;
     free(g);
   }
-  free_tail = NULL;
-  nfree_greenlets = 0;
+  tls->free_tail = NULL;
+  tls->nfree_greenlets = 0;
 }
 
 /* Links gev adds itself (joinall, iwait) use the node embedded in the
@@ -304,7 +303,7 @@ static void run_start(gev__cb *cb) {
     gev_coro *c = g->coro;
     g->coro = NULL;
     g->task.coro = NULL;
-    c->task = NULL;
+    gev__coro_set_upper(c, NULL);
     gev_coro_free(c);
     g->errmsg = strdup("no memory for the greenlet's stack");
     complete(g, NULL, ENOMEM);
@@ -318,7 +317,7 @@ static void reap(gev_greenlet *g) {
     gev_coro *c = g->coro;
     g->coro = NULL;
     g->task.coro = NULL;
-    c->task = NULL;
+    gev__coro_set_upper(c, NULL);
     gev_coro_free(c);
   }
 }
@@ -335,7 +334,7 @@ static void run_start_and_reap(gev__cb *cb) {
 static void resume_and_reap(gev__cb *cb) {
   gev_greenlet *g = (gev_greenlet *)cb; /* task is the first member */
   g->refs++;
-  gev_coro_switch(g->coro, NULL, NULL);
+  gev__task_resume(&g->task);
   reap(g);
   gev_greenlet_unref(g);
 }
@@ -366,7 +365,7 @@ static gev_greenlet *greenlet_new(const gev_spawn_opts *o, gev_greenlet_fn fn,
     errno = EINVAL;
     return NULL;
   }
-  if (!(g = greenlet_alloc()))
+  if (!(g = greenlet_alloc(h->tls)))
     return NULL;
   if (o && o->name && !(g->name = strdup(o->name)))
     goto out_free;
@@ -376,6 +375,7 @@ static gev_greenlet *greenlet_new(const gev_spawn_opts *o, gev_greenlet_fn fn,
   if (!(g->coro = gev_coro_new(greenlet_main, h->coro, &co)))
     goto out_free;
   g->hub = h;
+  g->hub_id = h->id;
   g->fn = fn;
   g->arg = arg;
   g->id = ++h->next_id;
@@ -476,7 +476,8 @@ GEV_EXTERN void *gev_fail(int err, const char *fmt, ...) {
   gev__task *t;
   gev_greenlet *g;
   va_list ap;
-  if (!h || !(t = h->thr->current->task) || !(g = t->greenlet) || err <= 0)
+  if (!h || !(t = gev__coro_upper(h->thr->current)) || !(g = t->greenlet) ||
+      err <= 0)
     return NULL;
   g->fail_err = err;
   free(g->errmsg);
@@ -493,7 +494,7 @@ GEV_EXTERN void *gev_fail(int err, const char *fmt, ...) {
 GEV_EXTERN gev_greenlet *gev_getcurrent(void) {
   gev__hub *h = gev__hub_peek();
   gev__task *t;
-  if (!h || !(t = h->thr->current->task))
+  if (!h || !(t = gev__coro_upper(h->thr->current)))
     return NULL;
   return t->greenlet;
 }
@@ -506,7 +507,7 @@ int gev__greenlet_check(const gev_greenlet *g) {
     return -1;
   }
   check_alive(g, USED_AFTER_RELEASE);
-  if (g->hub != gev__hub_peek()) {
+  if (g->hub_id != gev__hub_current_id()) { /* its hub may be gone */
     errno = EXDEV;
     return -1;
   }
@@ -550,7 +551,7 @@ static void kill_unstarted(gev_greenlet *g) {
   }
   g->coro = NULL;
   g->task.coro = NULL;
-  c->task = NULL;
+  gev__coro_set_upper(c, NULL);
   gev_coro_free(c);
   complete(g, NULL, 0);
 }
@@ -587,6 +588,20 @@ void gev__greenlet_kill_all(gev__hub *h) {
 
 /* The hub goes away: greenlet objects still held by handles stay valid
  * (all finished) but leave its list. */
+/* gev_hub_destroy gives up on g, which went on making blocking calls long
+ * after its kill: it ends as failed with ECANCELED (its joiners and links
+ * learn so) and never runs again; its coroutine is left suspended, and
+ * leaked on purpose (see abandon_if_overdue in hub.c). */
+void gev__greenlet_abandon(gev_greenlet *g) {
+  gev__log(GEV_LOG_ERROR, "gev: greenlet %s ignored kill; abandoning it",
+           gev_greenlet_name(g));
+  g->coro = NULL;
+  g->reported = 1;
+  free(g->errmsg);
+  g->errmsg = strdup("ignored its kill; abandoned");
+  complete(g, NULL, ECANCELED);
+}
+
 void gev__greenlet_detach_all(gev__hub *h) {
   gev_greenlet *g;
   while ((g = h->greenlets)) {

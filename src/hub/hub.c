@@ -12,9 +12,12 @@
  *      work (gev__run_soon then breaks out of ev_run) or no watcher is left;
  *   3. fired watchers (timers, io, signals, children) wake parked tasks,
  *      which queues them for the next pass.
- * When ev_run returns with nothing queued and nothing active, the loop is
- * exhausted: the main coroutine, if it waits, is woken successfully if it
- * is in gev_run, with EDEADLK ("would block forever") otherwise.
+ * When ev_run returns with nothing queued, no watcher active (its return
+ * value) and none pending, the loop is exhausted: the main coroutine, if it
+ * waits, is woken successfully if it is in gev_run, with EDEADLK ("would
+ * block forever") otherwise. ev_run also returns when other libev code
+ * sharing the loop calls ev_break; with watchers still active that is not
+ * the end of the work, and the hub just polls again.
  *
  * The queue lives outside libev on purpose: a wake-up or spawn costs a
  * pointer append, with no watcher to start or stop, so a hand-off between
@@ -23,6 +26,17 @@
  * A wake goes through the queue rather than switching at once so that the
  * waker keeps running (gevent's rule: only the hub switches into parked
  * greenlets) and wake-ups are served in order.
+ *
+ * A parked task knows how its park ended by what its switch to the hub
+ * returned: the hub's resume carries a token nothing else can send, for the
+ * park generation it was queued for. Anything else is an error thrown in
+ * (a wake with that error) or an invalid switch (logged, EINTR), and a
+ * resume still queued for that park is stale and dropped when it runs.
+ *
+ * Per-thread state: the hub layer's block (struct gev__tls) hangs from the
+ * coroutine layer's thread root, and the coroutine layer calls the hooks
+ * registered here when a coroutine with a task is freed and when the
+ * thread exits (which tears the hub down as gev_hub_destroy does).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -39,7 +53,13 @@
 
 #define DRAIN_BUDGET 0.005 /* seconds per callback pass */
 
-static __thread gev__hub *tls_hub;
+static gev__hub *tls_hub_peek(void) { return gev__hub_peek(); }
+
+/* Makes h (or none) the thread's hub. */
+static void tls_set_hub(gev__tls *tls, gev__hub *h) {
+  tls->head.hub = h;
+  tls->head.hub_id = h ? h->id : 0;
+}
 
 /* ---- Errors ------------------------------------------------------------ */
 
@@ -130,7 +150,11 @@ GEV_EXTERN int gev_run_callback(gev_callback_fn fn, void *arg) {
 
 static void resume_task(gev__cb *cb) {
   gev__task *t = (gev__task *)cb;
-  gev__hub_switch_out(t->hub, t->coro, NULL);
+  if (t->orphan) {
+    free(t); /* its coroutine was freed while this resume was queued */
+    return;
+  }
+  gev__task_resume(t);
 }
 
 /* Starts w to fire after seconds, counted from now: libev counts a timer
@@ -170,25 +194,80 @@ void gev__task_init(gev__task *t, gev__hub *h, gev_coro *c) {
   t->coro = c;
   ev_init(&t->deadline, deadline_cb);
   t->deadline.data = t;
-  c->task = t;
+  gev__coro_set_upper(c, t);
 }
 
 void gev__task_fini(gev__task *t) {
   gev__scopes_drop(t);
-  if (t->coro && t->coro->task == t)
-    t->coro->task = NULL;
+  if (t->coro && gev__coro_upper(t->coro) == t)
+    gev__coro_set_upper(t->coro, NULL);
 }
 
-gev__task *gev__task_of(gev_coro *c) { return c->task; }
+gev__task *gev__task_of(gev_coro *c) { return gev__coro_upper(c); }
 
-/* Tasks of plain coroutines (not greenlets, not main) are allocated on
- * first use and released with the coroutine. */
-static void free_plain_task(gev_coro *c) {
-  gev__task *t = c->task;
-  if (t && !t->greenlet && t != &t->hub->main_task) {
-    gev__task_fini(t);
+/* Tasks of plain coroutines (neither greenlets nor main) are allocated on
+ * first use, listed in the hub so that its teardown can detach them, and
+ * released with the coroutine. */
+static int is_plain(const gev__hub *h, const gev__task *t) {
+  return !t->greenlet && t != &h->main_task;
+}
+
+static void plain_unlink(gev__hub *h, gev__task *t) {
+  if (t->plain_prev)
+    t->plain_prev->plain_next = t->plain_next;
+  else
+    h->plain_tasks = t->plain_next;
+  if (t->plain_next)
+    t->plain_next->plain_prev = t->plain_prev;
+  t->plain_prev = t->plain_next = NULL;
+}
+
+/* Frees a plain task, or leaves it to its queued resume (which must find
+ * it) when there is one. */
+static void plain_release(gev__hub *h, gev__task *t) {
+  plain_unlink(h, t);
+  gev__task_fini(t);
+  t->coro = NULL;
+  if (t->resume.queued)
+    t->orphan = 1;
+  else
     free(t);
+}
+
+static void waitq_unlink(gev__task *t);
+static void disarm_deadline(gev__hub *h, gev__task *t);
+
+/* The coroutine layer's free hook: a coroutine with a task is being freed.
+ * Greenlets and the main coroutine detach their tasks themselves; this
+ * releases a plain coroutine's, unparking it first if it was discarded
+ * while parked. */
+static void task_coro_freed(gev_coro *c, void *upper) {
+  gev__task *t = upper;
+  gev__hub *h = t->hub;
+  if (!is_plain(h, t))
+    return;
+  if (t->parked) {
+    waitq_unlink(t);
+    disarm_deadline(h, t);
+    t->parked = 0;
+    h->nparked--;
   }
+  plain_release(h, t);
+}
+
+static int plain_task_parked(const gev__hub *h) {
+  for (const gev__task *t = h->plain_tasks; t; t = t->plain_next)
+    if (t->parked)
+      return 1;
+  return 0;
+}
+
+/* Teardown: no plain coroutine is parked (gev_hub_destroy refuses then);
+ * their tasks leave with the hub and the next blocking call makes new
+ * ones. */
+static void detach_plain_tasks(gev__hub *h) {
+  while (h->plain_tasks)
+    plain_release(h, h->plain_tasks);
 }
 
 gev__task *gev__task_current(void) {
@@ -198,8 +277,8 @@ gev__task *gev__task_current(void) {
   if (!h)
     return NULL;
   c = h->thr->current;
-  if (c->task)
-    return c->task;
+  if ((t = gev__coro_upper(c)))
+    return t;
   if (c == h->coro) {
     errno = EPERM;
     return NULL;
@@ -207,6 +286,10 @@ gev__task *gev__task_current(void) {
   if (!(t = malloc(sizeof *t)))
     return NULL;
   gev__task_init(t, h, c);
+  t->plain_next = h->plain_tasks;
+  if (h->plain_tasks)
+    h->plain_tasks->plain_prev = t;
+  h->plain_tasks = t;
   return t;
 }
 
@@ -215,10 +298,15 @@ gev__task *gev__task_current(void) {
 /* Loop callbacks run on the hub's coroutine, so this covers them too. */
 static int in_hub(gev__hub *h) { return h->thr->current == h->coro; }
 
+__attribute__((noinline, cold)) static void abandon_if_overdue(gev__hub *h,
+                                                               gev__task *t);
+
 /* The checks of a task that may change between two parks of one call: a
  * kill, an expired scope. 0 or -1 with errno. */
 static int task_may_block(gev__task *t) {
   if (t->killed) {
+    if (t->hub->destroying)
+      abandon_if_overdue(t->hub, t);
     errno = ECANCELED;
     return -1;
   }
@@ -234,7 +322,7 @@ gev__task *gev__blocking_task(void) {
   gev__task *t;
   if (!h)
     return NULL;
-  t = h->thr->current->task;
+  t = gev__coro_upper(h->thr->current);
   if (!t) {
     if (in_hub(h)) {
       errno = EPERM;
@@ -281,20 +369,82 @@ static void disarm_deadline(gev__hub *h, gev__task *t) {
   }
 }
 
-int gev__hub_switch_out(gev__hub *h, gev_coro *to, void *value) {
-  return gev_coro_switch(to, value, NULL);
+/* What the hub resumes a parked task with (hub_internal.h). Nothing
+ * outside the hub sends it, so a parked task tells the hub's resume from
+ * any other switch into it. */
+const char gev__resume_token = 1;
+
+/* A new park of t: the next generation, not woken. A resume queued for an
+ * earlier park no longer matches (see gev__task_resume). */
+static void park_begin(gev__task *t) {
+  t->park_gen++;
+  t->wake_value = NULL;
+  t->wake_err = 0;
+  t->woken = 0;
 }
 
-static int park_current(gev__hub *h, gev__task *t, const char *what,
-                        void **value) {
+/* Queues the hub's resume of t's current park. A resume still queued from
+ * an earlier park (which ended without it) is reused where it stands. */
+static void queue_resume(gev__task *t) {
+  t->resume_gen = t->park_gen;
+  if (!t->resume.queued)
+    gev__run_soon(t->hub, &t->resume);
+}
+
+void gev__task_resume_failed(gev__task *t) {
+  /* No memory to make room on the shared stack: nothing was switched, and
+   * the wake stands. Try again on the next pass. */
+  gev__log(GEV_LOG_WARNING, "gev: cannot resume %s yet: %s",
+           gev_coro_name(t->coro), strerror(errno));
+  gev__run_soon(t->hub, &t->resume);
+}
+
+static const char *task_name(const gev__task *t) {
+  return t->greenlet ? gev_greenlet_name(t->greenlet) : gev_coro_name(t->coro);
+}
+
+/* The park of t ended without the hub's resume, as its switch to the hub
+ * returned rc (errno set when rc < 0) with value got. Either an error was
+ * thrown in (gev_coro_throw; gev_coro_free's kill): a wake with that
+ * error, GEV_EKILL making the cancellation sticky as a greenlet kill does.
+ * Or something switched in directly: gevent's "Invalid switch", logged and
+ * reported as EINTR. A wake delivered before either decides the call
+ * instead, so that nothing a waker handed over (a semaphore unit, a queue
+ * item) is lost; its queued resume is then stale. Returns -1 with errno
+ * for the call, or 0 when the earlier wake stands. */
+__attribute__((noinline, cold)) static int
+park_interrupted(gev__task *t, int rc, const char *what) {
+  int err = rc < 0 ? errno : EINTR;
+  if (rc == 0)
+    gev__log(GEV_LOG_ERROR, "gev: invalid switch into %s parked in %s",
+             task_name(t), what);
+  else if (err == GEV_EKILL && rc != GEV__SWITCH_FAILED)
+    t->killed = 1;
+  if (t->woken && rc != GEV__SWITCH_FAILED)
+    return 0;
+  waitq_unlink(t);
+  errno = err;
+  return -1;
+}
+
+/* Inlined: it is the heart of every blocking call. */
+static inline __attribute__((always_inline)) int
+park_current(gev__hub *h, gev__task *t, const char *what, void **value) {
+  void *got = NULL;
+  int rc;
   t->what = what;
   t->parked = 1;
   h->nparked++;
-  gev_coro_switch(h->coro, NULL, NULL);
+  rc = gev__coro_switch_to(h->coro, NULL, &got);
   h->nparked--;
   t->parked = 0;
-  t->what = NULL;
   disarm_deadline(h, t);
+  if (__builtin_expect(rc != 0 || got != GEV__RESUME_TOKEN || !t->woken, 0) &&
+      park_interrupted(t, rc, what) < 0) {
+    t->what = NULL;
+    return -1;
+  }
+  t->what = NULL;
   if (t->wake_err) {
     errno = t->wake_err;
     return -1;
@@ -307,9 +457,7 @@ static int park_current(gev__hub *h, gev__task *t, const char *what,
 /* Parks t, which gev__blocking_task() has vetted. */
 static int park_task(gev__task *t, double timeout, const char *what,
                      void **value) {
-  t->wake_value = NULL;
-  t->wake_err = 0;
-  t->woken = 0;
+  park_begin(t);
   arm_deadline(t->hub, t, timeout);
   return park_current(t->hub, t, what, value);
 }
@@ -323,6 +471,22 @@ int gev__park_task(gev__task *t, double timeout, const char *what,
     return -1;
   }
   return park_task(t, timeout, what, value);
+}
+
+/* gev_hub_destroy waits for the greenlets it killed to return. One that
+ * is still making blocking calls (which all fail with ECANCELED) when the
+ * grace has passed ignores its kill: it is abandoned here, inside the
+ * call, parked for good. Its coroutine and stack are leaked on purpose:
+ * it cannot be unwound, and its frames may hold addresses the program
+ * still uses, so the memory is not reused. */
+__attribute__((noinline, cold)) static void abandon_if_overdue(gev__hub *h,
+                                                               gev__task *t) {
+  if (!t->greenlet || gev_monotonic() < h->destroy_grace_end)
+    return;
+  gev__greenlet_abandon(t->greenlet);
+  park_begin(t);
+  park_current(h, t, "abandoned", NULL);
+  gev__die("an abandoned greenlet was resumed");
 }
 
 int gev__park(double timeout, const char *what, void **value) {
@@ -341,12 +505,11 @@ int gev__yield(void) {
   gev__task *t = gev__blocking_task();
   if (!t)
     return -1;
-  t->wake_value = NULL;
-  t->wake_err = 0;
+  park_begin(t);
   t->woken = 1;
   t->armed_scope = NULL;
-  gev__run_soon(tls_hub, &t->resume);
-  return park_current(tls_hub, t, "sleep(0)", NULL);
+  queue_resume(t);
+  return park_current(t->hub, t, "sleep(0)", NULL);
 }
 
 static void waitq_unlink(gev__task *t) {
@@ -373,7 +536,7 @@ int gev__wake(gev__task *t, void *value, int err) {
   t->wake_value = value;
   t->wake_err = err;
   waitq_unlink(t);
-  gev__run_soon(t->hub, &t->resume);
+  queue_resume(t);
   return 1;
 }
 
@@ -418,13 +581,15 @@ size_t gev__waitq_wake_all(gev__waitq *q, void *value, int err) {
 gev__task *gev__waitq_first(const gev__waitq *q) { return q->head; }
 
 void gev__watcher_started(void) {
-  if (tls_hub)
-    tls_hub->nwatchers++;
+  gev__hub *h = tls_hub_peek();
+  if (h)
+    h->nwatchers++;
 }
 
 void gev__watcher_stopped(void) {
-  if (tls_hub)
-    tls_hub->nwatchers--;
+  gev__hub *h = tls_hub_peek();
+  if (h)
+    h->nwatchers--;
 }
 
 /* ---- The hub coroutine ------------------------------------------------- */
@@ -438,14 +603,15 @@ static void loop_exhausted(gev__hub *h) {
   }
   if (!m->parked) {
     /* Nobody to wake: go back to the main coroutine with the error. */
-    gev_coro_throw(&h->thr->main, EDEADLK, NULL);
+    gev_coro_throw(h->thr->main, EDEADLK, NULL);
   }
 }
 
 /* The hub coroutine's body. Whoever first parks starts it, with no useful
  * argument: the hub is found through the thread. */
 static void *hub_main(void *arg) {
-  gev__hub *h = tls_hub;
+  gev__hub *h = tls_hub_peek();
+  int active;
   (void)arg;
   while (!h->stopping) {
     drain(h);
@@ -456,9 +622,13 @@ static void *hub_main(void *arg) {
       continue;
     }
     h->in_poll = 1;
-    ev_run(h->loop, 0);
+    active = ev_run(h->loop, 0);
     h->in_poll = 0;
-    if (!h->stopping && h->ncallbacks == 0)
+    /* ev_run returns the number of active watchers: with some left it was
+     * broken out of (gev__queue, or other libev code's ev_break), and the
+     * work is not over. */
+    if (!h->stopping && h->ncallbacks == 0 && active == 0 &&
+        ev_pending_count(h->loop) == 0)
       loop_exhausted(h);
   }
   return NULL;
@@ -470,24 +640,32 @@ static int is_main_thread(void) {
 
 static void hub_free(gev__hub *h) { free(h); }
 
-static gev__hub *hub_new(void) {
-  gev__cthread *thr = gev__cthread_get();
+static unsigned long long next_hub_id = 1;
+
+static gev__hub *hub_new(gev__tls *tls) {
+  gev__thread_head *thr = gev__thread_get();
   gev_coro_opts o = {.stack_mode = GEV_STACK_DEDICATED, .name = "hub"};
   gev__hub *h;
   if (!thr || !(h = calloc(1, sizeof *h)))
     return NULL;
   h->thr = thr;
+  h->tls = tls;
+  h->id = __atomic_fetch_add(&next_hub_id, 1, __ATOMIC_RELAXED);
   h->is_default = is_main_thread();
   h->loop = h->is_default ? gev__default_loop_open() : ev_loop_new(0);
   if (!h->loop)
     goto out_free;
-  h->coro = gev_coro_new(hub_main, &thr->main, &o);
+  h->coro = gev__coro_new_owned(hub_main, thr->main, &o);
   if (!h->coro)
     goto out_loop;
-  gev__task_init(&h->main_task, h, &thr->main);
-  gev__coro_free_hook = free_plain_task;
-  thr->live--; /* the hub's own coroutine is not the user's to free */
+  /* Map the hub's stack now: every park switches to the hub, and a park
+   * must never find it unreachable. */
+  if (gev__coro_prepare(h->coro) < 0)
+    goto out_coro;
+  gev__task_init(&h->main_task, h, thr->main);
   return h;
+out_coro:
+  gev__coro_free_owned(h->coro);
 out_loop:
   if (!h->is_default)
     ev_loop_destroy(h->loop);
@@ -497,31 +675,96 @@ out_free:
   return NULL;
 }
 
-static pthread_key_t hub_key;
-static pthread_once_t hub_key_once = PTHREAD_ONCE_INIT;
+/* ---- The thread's hub layer block -------------------------------------- */
 
-static void hub_thread_exit(void *p) {
-  (void)p;
-  gev_hub_destroy();
-}
+static void hub_thread_exit(gev__thread_head *head);
 
-static void make_hub_key(void) {
-  pthread_key_create(&hub_key, hub_thread_exit);
-}
+static const gev__coro_hooks hub_hooks = {
+    .coro_free = task_coro_freed,
+    .thread_exit = hub_thread_exit,
+};
 
-gev__hub *gev__hub_get(void) {
-  gev__hub *h = tls_hub;
-  if (__builtin_expect(h != NULL, 1))
-    return h;
-  if (!(h = hub_new()))
+static gev__tls *tls_get(void) {
+  gev__tls *tls = gev__tls_peek();
+  gev__thread_head *head;
+  if (tls)
+    return tls;
+  if (!(head = gev__thread_get()) || !(tls = calloc(1, sizeof *tls)))
     return NULL;
-  tls_hub = h;
-  pthread_once(&hub_key_once, make_hub_key);
-  pthread_setspecific(hub_key, h);
+  head->upper = tls;
+  gev__coro_set_hooks(&hub_hooks);
+  return tls;
+}
+
+/* The thread exits: the coroutine layer's destructor calls this first, on
+ * the main coroutine, with everything still in place. The hub goes as
+ * gev_hub_destroy() takes it down, then the slots and the block. A hub
+ * that cannot go (a plain coroutine parked in it) is left, with all it
+ * holds, rather than freed under that coroutine. */
+static void hub_thread_exit(gev__thread_head *head) {
+  gev__tls *tls = head->upper;
+  if (!tls)
+    return;
+  if (tls->head.hub && gev_hub_destroy() < 0) {
+    gev__log(GEV_LOG_WARNING,
+             "gev: a thread exits with a hub it cannot tear down (%s); the "
+             "hub is left as it is",
+             strerror(errno));
+    return;
+  }
+  for (int i = 0; i < GEV__TLS_NSLOTS; i++) {
+    if (tls->slot[i] && tls->slot_release[i])
+      tls->slot_release[i](tls->slot[i]);
+  }
+  gev__greenlet_free_cache(tls);
+  head->upper = NULL;
+  free(tls);
+}
+
+void **gev__tls_slot(int which) {
+  gev__tls *tls = tls_get();
+  return tls ? &tls->slot[which] : NULL;
+}
+
+gev__hub_state **gev__tls_hub_state(int which) {
+  gev__tls *tls = tls_get();
+  return tls ? &tls->states[which] : NULL;
+}
+
+gev__hub_state *gev__tls_hub_state_peek(int which) {
+  gev__tls *tls = gev__tls_peek();
+  return tls ? tls->states[which] : NULL;
+}
+
+int gev__tls_slot_set(int which, void *value) {
+  void **slot = gev__tls_slot(which);
+  if (!slot)
+    return -1;
+  *slot = value;
+  return 0;
+}
+
+void *gev__tls_slot_peek(int which) {
+  gev__tls *tls = gev__tls_peek();
+  return tls ? tls->slot[which] : NULL;
+}
+
+void gev__tls_slot_on_exit(int which, void (*release)(void *)) {
+  gev__tls *tls = tls_get();
+  if (tls)
+    tls->slot_release[which] = release;
+}
+
+gev__hub *gev__hub_create(void) {
+  gev__tls *tls = tls_get();
+  gev__hub *h;
+  if (!tls || !(h = hub_new(tls)))
+    return NULL;
+  tls_set_hub(tls, h);
   return h;
 }
 
-gev__hub *gev__hub_peek(void) { return tls_hub; }
+unsigned long long gev__hub_id(const gev__hub *h) { return h ? h->id : 0; }
 
 struct ev_loop *gev__hub_evloop(gev__hub *h) {
   return h->loop;
@@ -538,11 +781,11 @@ GEV_EXTERN gev_coro *gev_hub_coro(void) {
 }
 
 GEV_EXTERN int gev_in_hub(void) {
-  gev__hub *h = tls_hub;
+  gev__hub *h = tls_hub_peek();
   return h && in_hub(h);
 }
 
-GEV_EXTERN int gev_hub_exists(void) { return tls_hub != NULL; }
+GEV_EXTERN int gev_hub_exists(void) { return tls_hub_peek() != NULL; }
 
 GEV_EXTERN int gev_run(void) {
   gev__hub *h = gev__hub_get();
@@ -590,16 +833,23 @@ static void reset_default_loop(void) {
 }
 
 GEV_EXTERN int gev_hub_destroy(void) {
-  gev__hub *h = tls_hub;
+  gev__hub *h = tls_hub_peek();
+  gev__tls *tls;
   if (!h)
     return 0;
-  if (h->thr->current != &h->thr->main) {
+  if (h->thr->current != h->thr->main) {
     errno = EPERM;
     return -1;
   }
+  if (plain_task_parked(h)) {
+    errno = EBUSY; /* it would wake into a freed hub */
+    return -1;
+  }
   /* Kill what is alive and let it unwind; the loop then runs until idle
-   * (or until nothing but foreign watchers remain). */
+   * (or until nothing but foreign watchers remain). A greenlet that goes
+   * on past the grace is abandoned (abandon_if_overdue). */
   h->destroying = 1;
+  h->destroy_grace_end = gev_monotonic() + GEV_HUB_DESTROY_GRACE;
   gev__greenlet_kill_all(h);
   while (h->nrunning > 0 || h->ncallbacks > 0) {
     size_t before = h->nrunning + h->ncallbacks;
@@ -611,25 +861,25 @@ GEV_EXTERN int gev_hub_destroy(void) {
   }
   gev__greenlet_detach_all(h);
   h->stopping = 1;
-  h->thr->live++; /* balance the count taken off at creation */
-  gev_coro_free(h->coro);
+  gev__coro_free_owned(h->coro);
+  detach_plain_tasks(h);
   gev__task_fini(&h->main_task);
   gev__loop_destroy(h->loop);
   if (h->is_default) {
     reset_default_loop();
     gev__loop_destroy(ev_default_loop(0)); /* leave no descriptor behind */
   }
-  tls_hub = NULL;
-  pthread_setspecific(hub_key, NULL);
+  tls = h->tls;
+  tls_set_hub(tls, NULL);
   hub_free(h);
-  gev__greenlet_free_cache();
+  gev__greenlet_free_cache(tls);
   return 0;
 }
 
 /* ---- Introspection ----------------------------------------------------- */
 
 GEV_EXTERN void gev_hub_get_stats(gev_hub_stats *out) {
-  gev__hub *h = tls_hub;
+  gev__hub *h = tls_hub_peek();
   memset(out, 0, sizeof *out);
   if (!h)
     return;
@@ -672,7 +922,7 @@ static void verify_task(const gev__task *t) {
 }
 
 GEV_EXTERN int gev_hub_verify(void) {
-  gev__hub *h = tls_hub;
+  gev__hub *h = tls_hub_peek();
   size_t n = 0, running = 0;
   gev__cb *cb;
   gev_greenlet *g;
@@ -703,7 +953,7 @@ GEV_EXTERN int gev_hub_verify(void) {
 }
 
 GEV_EXTERN void gev_print_run_info(FILE *out) {
-  gev__hub *h = tls_hub;
+  gev__hub *h = tls_hub_peek();
   gev_greenlet *g;
   if (!h) {
     fprintf(out, "gev: no hub in this thread\n");
@@ -734,17 +984,20 @@ GEV_EXTERN void gev_print_run_info(FILE *out) {
 
 /* Marks c dead and releases its stack and control block without switching
  * to it. */
-static void forget_coro(gev_coro *c) {
-  if (c->started && !c->dead)
+static void forget_coro(gev_coro *c, int owned) {
+  if (gev_coro_started(c) && !gev_coro_dead(c))
     gev__coro_discard(c);
-  c->task = NULL;
-  gev_coro_free(c);
+  gev__coro_set_upper(c, NULL);
+  if (owned)
+    gev__coro_free_owned(c);
+  else
+    gev_coro_free(c);
 }
 
 static void forget_greenlet(gev_greenlet *g) {
   gev__task_fini(&g->task);
   if (g->coro)
-    forget_coro(g->coro);
+    forget_coro(g->coro, 0);
   gev__greenlet_free_links(g);
   free(g->errmsg);
   free(g->name);
@@ -752,11 +1005,11 @@ static void forget_greenlet(gev_greenlet *g) {
 }
 
 int gev__hub_forget_after_fork(void) {
-  gev__hub *h = tls_hub;
+  gev__hub *h = tls_hub_peek();
   gev_greenlet *g;
   if (!h)
     return 0;
-  if (h->thr->current != &h->thr->main) {
+  if (h->thr->current != h->thr->main) {
     errno = EPERM;
     return -1;
   }
@@ -768,11 +1021,10 @@ int gev__hub_forget_after_fork(void) {
     h->greenlets = g->next;
     forget_greenlet(g);
   }
-  h->thr->live++; /* balance the count taken off at creation */
-  forget_coro(h->coro);
+  forget_coro(h->coro, 1);
+  detach_plain_tasks(h);
   gev__task_fini(&h->main_task);
-  tls_hub = NULL;
-  pthread_setspecific(hub_key, NULL);
+  tls_set_hub(h->tls, NULL);
   hub_free(h);
   return 0;
 }

@@ -7,7 +7,7 @@
 
 #include <ev.h>
 
-#include "coro/coro_internal.h"
+#include "coro/coro_ext.h"
 #include "coro/log_internal.h"
 #include "hub/park.h"
 
@@ -19,7 +19,8 @@ struct gev__cb {
   unsigned char queued;     /* ro: on the queue now */
 };
 
-/* Per-coroutine blocking state; see park.h. Always on the heap. */
+/* Per-coroutine blocking state; see park.h. Always on the heap. A task
+ * hangs from its coroutine's slot for the layer above (coro_ext.h). */
 struct gev__task {
   gev__cb resume;         /* queued by gev__wake to switch back in */
   gev_coro *coro;         /* ro */
@@ -28,11 +29,16 @@ struct gev__task {
   const char *what;       /* ro: what it is parked on, NULL if running */
   void *wake_value;
   int wake_err;
+  unsigned park_gen;         /* private: counts parks; see park_current */
+  unsigned resume_gen;       /* private: the park the queued resume is for */
   unsigned char parked;      /* inside gev__park */
   unsigned char woken;       /* this park's wake has been delivered */
   unsigned char killed;      /* sticky cancellation */
   unsigned char scope_fired; /* the deadline that fired was a scope's */
-  gev__waitq *wq;            /* wait queue it sits on, or NULL */
+  unsigned char orphan;      /* plain task whose coroutine is gone; its
+                                queued resume frees it */
+  gev__task *plain_prev, *plain_next; /* private: hub->plain_tasks */
+  gev__waitq *wq;                     /* wait queue it sits on, or NULL */
   gev__task *wq_prev, *wq_next;
   ev_timer deadline;        /* armed while parked with a deadline */
   double deadline_at;       /* when it is due, on gev_monotonic()'s clock */
@@ -47,12 +53,33 @@ struct gev_timeout {
   int expired;
 };
 
+/* The hub layer's per-thread block, hung from the coroutine layer's
+ * thread root (head->upper); libgev has no other thread-local variable.
+ * Created with the thread's first hub, freed when the thread exits. */
+struct gev__tls {
+  gev__tls_head head;      /* first: the thread's hub (park.h) */
+  gev_greenlet *free_head; /* greenlet.c's recycled objects, */
+  gev_greenlet *free_tail; /* reused oldest first */
+  size_t nfree_greenlets;
+  void *slot[GEV__TLS_NSLOTS];          /* see park.h */
+  gev__hub_state *states[GEV__NSTATES]; /* see park.h */
+  void (*slot_release[GEV__TLS_NSLOTS])(void *);
+};
+
+/* The calling thread's hub layer block if it exists. */
+static inline gev__tls *gev__tls_peek(void) {
+  gev__thread_head *r = gev__tls_root;
+  return r ? (gev__tls *)r->upper : NULL;
+}
+
 struct gev__hub {
   struct ev_loop *loop;
   gev_coro *coro;
-  gev__cthread *thr;
-  gev__task main_task;  /* the thread's main coroutine's task */
-  gev__cb *head, *tail; /* callback queue */
+  gev__thread_head *thr; /* ro: the thread's coroutine state */
+  gev__tls *tls;         /* ro: the thread's hub layer block */
+  unsigned long long id; /* ro: never reused (see gev__hub_id) */
+  gev__task main_task;   /* the thread's main coroutine's task */
+  gev__cb *head, *tail;  /* callback queue */
   size_t ncallbacks;
   int in_poll;             /* inside a blocking ev_run */
   gev_greenlet *greenlets; /* every greenlet object alive, for run info */
@@ -63,15 +90,19 @@ struct gev__hub {
   int stopping;                 /* the hub coroutine is being unwound */
   int is_default;               /* loop is libev's default loop */
   struct gev__fdwaits *fdwaits; /* fdwait.c's state, NULL until used */
+  gev__task *plain_tasks;       /* tasks of plain coroutines, to detach */
+  double destroy_grace_end;     /* gev_monotonic() time killed greenlets
+                                   have to finish in gev_hub_destroy */
 };
 
 struct gev_greenlet {
-  gev__task task; /* first: the greenlet's own task */
-  gev__cb start;  /* starts the greenlet */
-  gev__cb done;   /* runs links once finished */
-  gev__hub *hub;  /* ro */
-  unsigned magic; /* private: live or released (see greenlet.c) */
-  gev_coro *coro; /* NULL once finished and released */
+  gev__task task;            /* first: the greenlet's own task */
+  gev__cb start;             /* starts the greenlet */
+  gev__cb done;              /* runs links once finished */
+  gev__hub *hub;             /* ro */
+  unsigned long long hub_id; /* ro: gev__hub_id(hub), for identity checks */
+  unsigned magic;            /* private: live or released (see greenlet.c) */
+  gev_coro *coro;            /* NULL once finished and released */
   gev_greenlet_fn fn;
   void *arg;
   void *value;
@@ -112,7 +143,23 @@ gev__task *gev__task_of(gev_coro *c);
 void gev__task_init(gev__task *t, gev__hub *h, gev_coro *c);
 void gev__task_fini(gev__task *t);
 void gev__hub_count_greenlet(gev__hub *h, gev_greenlet *g, int add);
-int gev__hub_switch_out(gev__hub *h, gev_coro *to, void *value);
+/* The value the hub resumes a parked task with (see park_current). */
+extern const char gev__resume_token;
+#define GEV__RESUME_TOKEN ((void *)&gev__resume_token)
+
+void gev__task_resume_failed(gev__task *t);
+
+/* Hub: switches into t for the wake its resume was queued for. A resume
+ * left over from a park that ended otherwise (a throw, an invalid switch)
+ * is dropped; one that cannot switch for lack of memory is queued again. */
+static inline void gev__task_resume(gev__task *t) {
+  if (!t->parked || !t->woken || t->resume_gen != t->park_gen)
+    return; /* stale: that park ended otherwise */
+  if (__builtin_expect(gev__coro_switch_to(t->coro, GEV__RESUME_TOKEN, NULL) ==
+                           GEV__SWITCH_FAILED,
+                       0))
+    gev__task_resume_failed(t);
+}
 int gev__yield(void);
 
 /* Forgets the calling thread's hub after fork (the hub's discard hook,
@@ -143,7 +190,8 @@ void gev__greenlet_kill_all(gev__hub *h);
 void gev__greenlet_detach_all(gev__hub *h);
 void gev__greenlet_free_links(gev_greenlet *g);
 void gev__greenlet_release_memory(gev_greenlet *g);
-void gev__greenlet_free_cache(void);
+void gev__greenlet_free_cache(gev__tls *tls);
+void gev__greenlet_abandon(gev_greenlet *g);
 void gev__greenlet_describe(FILE *out, gev_greenlet *g);
 /* Runs fn(arg) in the running coroutine as the body of a greenlet would
  * run: a gev_fail() inside it makes *err its error (and the value NULL)

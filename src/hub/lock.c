@@ -187,10 +187,16 @@ int gev_lock_locked(const gev_lock *l) {
 
 /* ---- RLock ----------------------------------------------------------- */
 
-/* Owner value while the lock is handed to a woken waiter that has not run
- * yet; it names itself as owner when it resumes. */
-static const char rlock_in_transit = 1;
-#define RLOCK_IN_TRANSIT ((const void *)&rlock_in_transit)
+/* Owners are coroutine ids (gev_coro_id), never reused, unlike control
+ * block addresses: a greenlet that dies holding the lock must not hand it
+ * to the next coroutine that gets its block. RLOCK_IN_TRANSIT marks the
+ * lock handed to a woken waiter that has not run yet; it names itself as
+ * owner when it resumes. */
+#define RLOCK_IN_TRANSIT ULLONG_MAX
+
+static unsigned long long rlock_me(void) {
+  return gev_coro_id(gev_coro_current());
+}
 
 static GEV__SYNC_KIND(rlock_kind, GEV__MAGIC_RLOCK, NULL, NULL);
 
@@ -213,7 +219,7 @@ void gev_rlock_free(gev_rlock *l) { gev__sync_free(l, &rlock_kind); }
 
 /* Acquires without waiting: 1 taken (or re-entered), 0 must wait, -1 on
  * error. */
-static int rlock_take(gev_rlock *l, const void *me) {
+static int rlock_take(gev_rlock *l, unsigned long long me) {
   if (l->owner_ == me) {
     if (l->depth_ == ULONG_MAX) {
       errno = EOVERFLOW;
@@ -232,7 +238,7 @@ static int rlock_take(gev_rlock *l, const void *me) {
 int gev_rlock_acquire(gev_rlock *l, double timeout) {
   if (rlock_check(l) < 0 || gev__bad_timeout(timeout))
     return -1;
-  const void *me = gev_coro_current();
+  unsigned long long me = rlock_me();
   int rc = rlock_take(l, me);
   if (rc != 0)
     return rc < 0 ? -1 : 0;
@@ -250,7 +256,7 @@ int gev_rlock_acquire(gev_rlock *l, double timeout) {
 int gev_rlock_try_acquire(gev_rlock *l) {
   if (rlock_check(l) < 0)
     return -1;
-  int rc = rlock_take(l, gev_coro_current());
+  int rc = rlock_take(l, rlock_me());
   if (rc == 0)
     errno = EAGAIN;
   return rc > 0 ? 0 : -1;
@@ -259,13 +265,13 @@ int gev_rlock_try_acquire(gev_rlock *l) {
 int gev_rlock_release(gev_rlock *l) {
   if (rlock_check(l) < 0)
     return -1;
-  if (l->owner_ != gev_coro_current()) {
+  if (l->owner_ != rlock_me()) {
     errno = EPERM;
     return -1;
   }
   if (--l->depth_ > 0)
     return 0;
-  l->owner_ = NULL;
+  l->owner_ = 0;
   if (gev__waitq_wake_one(gev__head_wq(l), GEV__GRANTED, 0))
     l->owner_ = RLOCK_IN_TRANSIT;
   return 0;
@@ -274,11 +280,11 @@ int gev_rlock_release(gev_rlock *l) {
 int gev_rlock_locked(const gev_rlock *l) {
   if (rlock_check(l) < 0)
     return -1;
-  return l->owner_ != NULL;
+  return l->owner_ != 0;
 }
 
 int gev_rlock_is_owned(const gev_rlock *l) {
   if (rlock_check(l) < 0)
     return -1;
-  return l->owner_ != NULL && l->owner_ == gev_coro_current();
+  return l->owner_ != 0 && l->owner_ == rlock_me();
 }

@@ -28,11 +28,13 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "coro/coro_ext.h"
 #include "coro/log_internal.h"
 #include "gev/hub.h"
 
 typedef struct gev__task gev__task;
 typedef struct gev__hub gev__hub;
+typedef struct gev__tls gev__tls;
 
 /* A FIFO of parked tasks. Zero-initialised is empty; no destroy needed once
  * empty. Lives in heap objects only (see the shared-stack rule). */
@@ -42,11 +44,74 @@ typedef struct gev__waitq {
   size_t len;      /* ro */
 } gev__waitq;
 
-/* The calling thread's hub, created on first use; NULL with ENOMEM. */
-gev__hub *gev__hub_get(void);
+/* The part of the hub layer's per-thread block (struct gev__tls, hung from
+ * the coroutine layer's thread root) that every layer may read. */
+typedef struct gev__tls_head {
+  gev__hub *hub;             /* ro: the thread's hub, or NULL */
+  unsigned long long hub_id; /* ro: gev__hub_id(hub), 0 without one */
+} gev__tls_head;
+
+static inline const gev__tls_head *gev__tls_head_peek(void) {
+  gev__thread_head *r = gev__tls_root;
+  return r ? (const gev__tls_head *)r->upper : NULL;
+}
+
 /* The hub if it exists, without creating one. */
-gev__hub *gev__hub_peek(void);
+static inline gev__hub *gev__hub_peek(void) {
+  const gev__tls_head *b = gev__tls_head_peek();
+  return b ? b->hub : NULL;
+}
+/* Creates the calling thread's hub (it has none); NULL with ENOMEM. */
+gev__hub *gev__hub_create(void);
+/* The calling thread's hub, created on first use; NULL with ENOMEM. */
+static inline gev__hub *gev__hub_get(void) {
+  gev__hub *h = gev__hub_peek();
+  return __builtin_expect(h != NULL, 1) ? h : gev__hub_create();
+}
 struct ev_loop *gev__hub_evloop(gev__hub *h);
+/* A number naming h and no other hub of the process, ever (a freed hub's
+ * address is reused; its id is not). Objects remember the id of their hub
+ * to tell "this thread's hub" from "a hub that used to be at this
+ * address". gev__hub_current_id() is 0 when the thread has no hub. */
+unsigned long long gev__hub_id(const gev__hub *h);
+static inline unsigned long long gev__hub_current_id(void) {
+  const gev__tls_head *b = gev__tls_head_peek();
+  return b ? b->hub_id : 0;
+}
+
+/* Per-thread slots for the layers above the hub, kept in the hub layer's
+ * thread block (itself hung from libgev's one thread-local root). A slot
+ * holds one pointer; its release function, if set, runs when the thread
+ * exits (after the hub's teardown). */
+enum {
+  GEV__TLS_DNS_CONFIG, /* net/dns_config.c: the thread's resolver settings */
+  GEV__TLS_RESOLVER,   /* net/dns.c: the thread's resolver */
+  GEV__TLS_NSLOTS
+};
+/* The slot's address, creating the thread's block if needed (NULL with
+ * ENOMEM). */
+void **gev__tls_slot(int which);
+/* The slot's value, or NULL when the thread has no block yet. */
+void *gev__tls_slot_peek(int which);
+/* Sets the slot (creating the block if needed). 0, or -1 with ENOMEM. */
+int gev__tls_slot_set(int which, void *value);
+/* Sets the function that releases the slot's value at thread exit. */
+void gev__tls_slot_on_exit(int which, void (*release)(void *));
+
+/* The same for the per-hub states of hooks.h (gev__hub_state_get takes
+ * the slot's address): one slot per subsystem, cleared by the state's own
+ * exit hook when the hub goes. */
+typedef struct gev__hub_state gev__hub_state;
+enum {
+  GEV__STATE_SIGNALS,   /* proc/signal.c */
+  GEV__STATE_PROCESSES, /* proc/process.c */
+  GEV__NSTATES
+};
+/* The slot's address, creating the thread's block if needed (NULL with
+ * ENOMEM). */
+gev__hub_state **gev__tls_hub_state(int which);
+/* The slot's value, or NULL when the thread has no block yet. */
+gev__hub_state *gev__tls_hub_state_peek(int which);
 
 /* The current coroutine's task, created on first use (NULL with ENOMEM, or
  * EPERM in the hub). */

@@ -622,7 +622,7 @@ static int imap_check(const gev_pool_imap *it) {
     errno = EINVAL;
     return -1;
   }
-  if (it->hub != (void *)gev__hub_peek()) {
+  if (it->hub != gev__sync_hub_token(gev__hub_current_id())) {
     errno = EXDEV;
     return -1;
   }

@@ -3,7 +3,10 @@
  * checking, destroying and freeing an object, the "granted" token, and
  * gev_wait's view of them. Each primitive records the hub of the thread
  * that created it and refuses calls from any other thread, since the hub's
- * wait queues are not thread-safe.
+ * wait queues are not thread-safe. It records the hub's id, not its
+ * address: a hub's memory is reused once it is destroyed, by this thread's
+ * next hub or another thread's, and an object of a hub that is gone must
+ * not pass for one of the hub that took its place.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,11 +20,11 @@ int gev__sync_setup(void *obj, size_t size, const gev__sync_kind *k) {
     errno = EINVAL;
     return -1;
   }
-  void *hub = gev__hub_get();
+  gev__hub *hub = gev__hub_get();
   if (!hub)
     return -1;
   memset(obj, 0, size);
-  gev__head(obj)->hub_ = hub;
+  gev__head(obj)->hub_ = gev__sync_hub_token(gev__hub_id(hub));
   gev__head(obj)->magic_ = k->magic;
   return 0;
 }
@@ -47,7 +50,7 @@ int gev__sync_check(const void *obj, const gev__sync_kind *k) {
     errno = EINVAL;
     return -1;
   }
-  if (gev__head(obj)->hub_ != (void *)gev__hub_peek()) {
+  if (gev__head(obj)->hub_ != gev__sync_hub_token(gev__hub_current_id())) {
     errno = EXDEV;
     return -1;
   }

@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <stdalign.h>
+#include <stdint.h>
 
 #include "gev/sync.h"
 #include "hub/park.h"
@@ -93,8 +94,14 @@ void *gev__sync_made(void *obj, int rc);
 
 /* Checks that obj is a live object of kind k owned by the calling
  * thread's hub. 0, or -1 with EINVAL (NULL, destroyed, wrong kind) or
- * EXDEV (another thread's hub). */
+ * EXDEV (another thread's hub, or a hub destroyed since). */
 int gev__sync_check(const void *obj, const gev__sync_kind *k);
+
+/* What an object's head records as its hub: the hub's id (gev__hub_id),
+ * never reused, in the pointer-sized field; it is never dereferenced. */
+static inline void *gev__sync_hub_token(unsigned long long id) {
+  return (void *)(uintptr_t)id;
+}
 
 /* Destroys obj if it is a live object of kind k (else does nothing):
  * marks it dead, wakes its head's waiters and gev_wait rawlinks with

@@ -21,7 +21,10 @@ static void waiter_deliver(gev_waiter *w, void *value, int err,
   gev__task *t;
   if (!gev_in_hub())
     gev__die(rule);
-  if (w->waiting && (t = w->waiting->task) && t->parked && !t->woken) {
+  /* waiting is checked against its id: a coroutine that left without
+   * clearing it (discarded after a fork) may have had its block reused. */
+  if (w->waiting && gev_coro_id(w->waiting) == w->owner &&
+      (t = gev__coro_upper(w->waiting)) && t->parked && !t->woken) {
     w->waiting = NULL;
     gev__wake(t, value, err);
     return;
@@ -63,6 +66,7 @@ GEV_EXTERN int gev_waiter_get(gev_waiter *w, void **value) {
   }
   me = gev_coro_current();
   w->waiting = me;
+  w->owner = gev_coro_id(me);
   rc = gev__park(-1, "Waiter", value);
   if (w->waiting == me)
     w->waiting = NULL;

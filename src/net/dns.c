@@ -81,10 +81,21 @@ struct gev__resolver {
   int dying;            /* private: freeing; callers will never resume */
   unsigned forks;       /* ro: fork_count when its sockets were made */
   ev_cleanup cleanup;   /* private: frees the resolver with the loop */
+  /* ro: gev__hub_id(hub) (a new hub may reuse the address of one that is
+   * gone) */
+  unsigned long long hub_id;
 };
 
-/* The calling thread's resolver. See resolver_get() for its lifetime. */
-static __thread gev__resolver *tls_resolver;
+/* The calling thread's resolver (see resolver_get() for its lifetime)
+ * lives in its slot of the hub layer's thread block (park.h): libgev has
+ * one thread-local variable, the coroutine layer's. */
+static gev__resolver *resolver_peek(void) {
+  return gev__tls_slot_peek(GEV__TLS_RESOLVER);
+}
+/* Set only once the thread's hub, so its block, exists. */
+static void resolver_set(gev__resolver *r) {
+  gev__tls_slot_set(GEV__TLS_RESOLVER, r);
+}
 static pthread_once_t resolver_once = PTHREAD_ONCE_INIT;
 static unsigned fork_count; /* see count_fork() */
 
@@ -500,8 +511,8 @@ static void resolver_free(gev__resolver *r) {
   channel_close(r);
   if (!r->loop_gone)
     ev_cleanup_stop(r->loop, &r->cleanup);
-  if (tls_resolver == r)
-    tls_resolver = NULL;
+  if (resolver_peek() == r)
+    resolver_set(NULL);
   free(r);
 }
 
@@ -522,8 +533,8 @@ static void cleanup_cb(struct ev_loop *loop, ev_cleanup *w, int revents) {
 /* Defensive: a resolver whose hub is gone without its cleanup having run
  * is dropped without touching the loop. */
 static void resolver_drop_stale(gev__hub *h) {
-  gev__resolver *r = tls_resolver;
-  if (!r || (r->hub == h && r->loop == gev__hub_evloop(h)))
+  gev__resolver *r = resolver_peek();
+  if (!r || (r->hub_id == gev__hub_id(h) && r->loop == gev__hub_evloop(h)))
     return;
   r->loop_gone = 1;
   resolver_kill(r);
@@ -548,7 +559,7 @@ static void count_fork(void) { fork_count++; }
  * channel goes at once, not at the next lookup. A child that had no
  * resolver gets none. */
 static void resolver_keep_after_fork(void) {
-  gev__resolver *r = tls_resolver;
+  gev__resolver *r = resolver_peek();
   if (r && r->forks != fork_count)
     resolver_after_fork(r);
 }
@@ -568,14 +579,16 @@ static gev__resolver *resolver_get(void) {
   if (!h)
     return NULL;
   resolver_drop_stale(h);
-  if (tls_resolver && tls_resolver->forks != fork_count)
-    resolver_after_fork(tls_resolver);
-  if (tls_resolver)
-    return tls_resolver;
-  gev__resolver *r = calloc(1, sizeof *r);
+  gev__resolver *r = resolver_peek();
+  if (r && r->forks != fork_count)
+    resolver_after_fork(r);
+  if (r)
+    return r;
+  r = calloc(1, sizeof *r);
   if (!r)
     return NULL;
   r->hub = h;
+  r->hub_id = gev__hub_id(h);
   r->loop = gev__hub_evloop(h);
   pthread_once(&resolver_once, resolver_global_init);
   r->forks = fork_count;
@@ -584,7 +597,7 @@ static gev__resolver *resolver_get(void) {
   ev_cleanup_init(&r->cleanup, cleanup_cb);
   r->cleanup.data = r;
   ev_cleanup_start(r->loop, &r->cleanup);
-  tls_resolver = r;
+  resolver_set(r);
   return r;
 }
 
@@ -714,7 +727,7 @@ void gev__dns_addrinfo_cb(void *arg, int status, int timeouts,
 /* ---- For the configuration calls --------------------------------------- */
 
 int gev__dns_resolver_reset(void) {
-  gev__resolver *r = tls_resolver;
+  gev__resolver *r = resolver_peek();
   if (r && r->inflight > 0) {
     errno = EBUSY;
     return -1;

@@ -13,7 +13,6 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +26,6 @@ typedef struct thread_config {
   char *servers;       /* owned copy behind pub.servers */
   int loaded;          /* the environment has been read */
 } thread_config;
-
-static __thread thread_config tls_config;
-static pthread_key_t config_key;
-static pthread_once_t config_key_once = PTHREAD_ONCE_INIT;
 
 /* ---- Parsing ----------------------------------------------------------- */
 
@@ -105,14 +100,28 @@ static const char *env_servers(void) {
 
 /* ---- The thread's settings --------------------------------------------- */
 
-static void config_thread_exit(void *arg) {
+/* Frees the thread's settings when it exits. */
+static void config_free(void *arg) {
   thread_config *c = arg;
   free(c->servers);
-  c->servers = NULL;
+  free(c);
 }
 
-static void config_key_init(void) {
-  pthread_key_create(&config_key, config_thread_exit);
+/* The thread's settings, kept in its slot of the hub layer's thread block
+ * (park.h; libgev has one thread-local variable, the coroutine layer's),
+ * allocated on first use; NULL with ENOMEM. */
+static thread_config *config_slot(void) {
+  void **slot = gev__tls_slot(GEV__TLS_DNS_CONFIG);
+  thread_config *c;
+  if (!slot)
+    return NULL;
+  if ((c = *slot))
+    return c;
+  if (!(c = calloc(1, sizeof *c)))
+    return NULL;
+  *slot = c;
+  gev__tls_slot_on_exit(GEV__TLS_DNS_CONFIG, config_free);
+  return c;
 }
 
 static int config_set_servers(thread_config *c, const char *servers) {
@@ -127,12 +136,10 @@ static int config_set_servers(thread_config *c, const char *servers) {
 
 /* Loads the defaults from the environment on first use. */
 static thread_config *config_load(void) {
-  thread_config *c = &tls_config;
+  thread_config *c = config_slot();
   const char *v;
-  if (c->loaded)
+  if (!c || c->loaded)
     return c;
-  pthread_once(&config_key_once, config_key_init);
-  pthread_setspecific(config_key, c); /* frees the strings at thread exit */
   c->pub.rotate = -1;
   if (config_set_servers(c, env_servers()) < 0)
     return NULL;

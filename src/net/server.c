@@ -98,6 +98,9 @@ struct gev_server {
   void *dgram_buf;            /* datagram receive buffer */
   void (*on_free)(void *arg); /* gev__server_on_free: a layer's cleanup */
   void *on_free_arg;
+  /* ro: gev__hub_id(hub), for identity checks (a new hub may reuse the
+   * address of one that is gone) */
+  unsigned long long hub_id;
 };
 
 /* ---- Watchers ----------------------------------------------------------- */
@@ -486,6 +489,7 @@ static gev_server *server_new(int datagram, const gev_server_opts *opts,
   srv->hub = gev__hub_get();
   if (!srv->hub)
     goto out_free_srv;
+  srv->hub_id = gev__hub_id(srv->hub);
   srv->loop = gev__hub_evloop(srv->hub);
   srv->listener = open_listener(srv, opts);
   if (!srv->listener)
@@ -536,7 +540,7 @@ static int check(const gev_server *srv) {
     errno = EBADF; /* its hub was destroyed */
     return -1;
   }
-  if (srv->hub != gev__hub_peek()) {
+  if (srv->hub_id != gev__hub_current_id()) {
     errno = EXDEV;
     return -1;
   }

@@ -58,6 +58,9 @@ struct gev_socket {
   gev__fdwait fdw;       /* private: readiness waits, one per direction */
   gev__rawlink *closers; /* private: gev_wait entries, fired on close */
   unsigned char pipe;    /* ro: a pipe or FIFO end (read/write, not recv) */
+  /* ro: gev__hub_id(hub), for identity checks (a new hub may reuse the
+   * address of one that is gone) */
+  unsigned long long hub_id;
 };
 
 static const char *const wait_names[2] = {"socket read", "socket write"};
@@ -89,7 +92,8 @@ static gev_socket *socket_alloc(int fd) {
                     .refs = 1,
                     .timeout = -1,
                     .hub = hub,
-                    .magic = SOCKET_LIVE};
+                    .magic = SOCKET_LIVE,
+                    .hub_id = gev__hub_id(hub)};
   if (gev__fdwait_init(&s->fdw, hub, fd, 1) < 0)
     goto out_free;
   return s;
@@ -141,7 +145,7 @@ static void release(gev_socket *s) {
 
 static int wrong_thread(const gev_socket *s) {
   check_alive(s);
-  return s->hub != gev__hub_peek();
+  return s->hub_id != gev__hub_current_id(); /* its hub may be gone */
 }
 
 /* Checks a socket for a call that keeps no state across a park. */

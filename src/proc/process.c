@@ -43,7 +43,12 @@ struct proc_state {
   gev_process *procs;  /* private: every process of this hub */
 };
 
-static __thread gev__hub_state *tls_state; /* a proc_state */
+/* The thread's proc_state is in its slot of the hub layer's thread block
+ * (park.h): libgev's only thread-local variable is the coroutine layer's
+ * root. */
+static gev__hub_state *state_peek(void) {
+  return gev__tls_hub_state_peek(GEV__STATE_PROCESSES);
+}
 
 /* ---- Lifetime ------------------------------------------------------------ */
 
@@ -96,7 +101,7 @@ static void state_gone(gev__hub_state *base) {
  * the inherited pidfds) and report ECHILD, to greenlets parked in wait
  * too. (Dropping the hub runs state_gone.) */
 static void forget_after_fork(void) {
-  proc_state *st = (proc_state *)tls_state;
+  proc_state *st = (proc_state *)state_peek();
   gev_process *p = st ? st->procs : NULL, *next;
   for (; p; p = next) {
     next = p->next;
@@ -113,9 +118,11 @@ static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 static void register_hooks(void) { gev__at_fork(&fork_hooks); }
 
 static proc_state *state_get(void) {
+  gev__hub_state **slot = gev__tls_hub_state(GEV__STATE_PROCESSES);
   pthread_once(&hooks_once, register_hooks);
-  return (proc_state *)gev__hub_state_get(&tls_state, sizeof(proc_state),
-                                          state_gone);
+  if (!slot)
+    return NULL;
+  return (proc_state *)gev__hub_state_get(slot, sizeof(proc_state), state_gone);
 }
 
 static void proc_link(proc_state *st, gev_process *p) {

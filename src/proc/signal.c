@@ -64,7 +64,12 @@ typedef struct sig_state {
   sig_wait *waits;      /* private: active waits */
 } sig_state;
 
-static __thread gev__hub_state *tls_state; /* a sig_state */
+/* The thread's sig_state is in its slot of the hub layer's thread block
+ * (park.h): libgev's only thread-local variable is the coroutine layer's
+ * root. */
+static gev__hub_state *state_peek(void) {
+  return gev__tls_hub_state_peek(GEV__STATE_SIGNALS);
+}
 
 /* ---- Which loop owns each signal (process-wide) -------------------------- */
 
@@ -159,9 +164,11 @@ static void register_hooks(void) { gev__at_fork(&signal_fork_hooks); }
 /* The calling thread's state for its current hub (created if needed), or
  * NULL with errno ENOMEM. */
 static sig_state *state_get(void) {
+  gev__hub_state **slot = gev__tls_hub_state(GEV__STATE_SIGNALS);
   pthread_once(&hooks_once, register_hooks);
-  return (sig_state *)gev__hub_state_get(&tls_state, sizeof(sig_state),
-                                         state_gone);
+  if (!slot)
+    return NULL;
+  return (sig_state *)gev__hub_state_get(slot, sizeof(sig_state), state_gone);
 }
 
 /* ---- Handlers ------------------------------------------------------------ */
@@ -251,7 +258,7 @@ GEV_EXTERN int gev_signal_cancel(gev_signal *s) {
   if (!s)
     return 0;
   if (s->state) {
-    if (&s->state->base != tls_state) {
+    if (&s->state->base != state_peek()) {
       errno = EXDEV;
       return -1;
     }
@@ -370,7 +377,7 @@ GEV_EXTERN int gev_signal_wait(int signum, double timeout) {
  * old hub) and frees handles and waits. The parent's handle pointers are
  * dangling in the child afterwards. */
 static void forget_all(void) {
-  sig_state *st = (sig_state *)tls_state;
+  sig_state *st = (sig_state *)state_peek();
   if (!st)
     return;
   while (st->handlers) {

@@ -215,6 +215,37 @@ START_TEST(test_free_suspended_throws_kill) {
 }
 END_TEST
 
+START_TEST(test_kill_thrown_into_dead_is_a_plain_return) {
+  void *r = (void *)1;
+  gev_coro *c = gev_coro_new(return_arg, NULL, NULL);
+  ck_assert_int_eq(gev_coro_switch(c, (void *)5, &r), 0);
+  ck_assert(gev_coro_dead(c));
+  /* greenlet: GreenletExit thrown into a dead greenlet becomes a return */
+  ck_assert_int_eq(gev_coro_throw(c, GEV_EKILL, &r), 0);
+  ck_assert_ptr_null(r);
+  /* any other error still goes to the nearest live ancestor */
+  ck_assert_int_eq(gev_coro_throw(c, EPIPE, &r), -1);
+  ck_assert_int_eq(errno, EPIPE);
+  gev_coro_free(c);
+}
+END_TEST
+
+START_TEST(test_ids_are_never_reused) {
+  unsigned long long seen[64];
+  ck_assert_uint_ne(gev_coro_id(gev_coro_main()), 0);
+  ck_assert_uint_eq(gev_coro_id(NULL), 0);
+  for (int i = 0; i < 64; i++) {
+    /* Freed blocks are recycled: the same address comes back at once. */
+    gev_coro *c = gev_coro_new(return_arg, NULL, NULL);
+    seen[i] = gev_coro_id(c);
+    ck_assert_uint_ne(seen[i], gev_coro_id(gev_coro_main()));
+    for (int j = 0; j < i; j++)
+      ck_assert_uint_ne(seen[i], seen[j]);
+    gev_coro_free(c);
+  }
+}
+END_TEST
+
 /* ---- bad input ---- */
 
 START_TEST(test_bad_input) {
@@ -341,6 +372,8 @@ static Suite *coro_suite(void) {
   tcase_add_test(tc, test_throw_into_unstarted_kills_without_running);
   tcase_add_test(tc, test_exit_error_goes_to_parent_kill_is_success);
   tcase_add_test(tc, test_free_suspended_throws_kill);
+  tcase_add_test(tc, test_kill_thrown_into_dead_is_a_plain_return);
+  tcase_add_test(tc, test_ids_are_never_reused);
   tcase_add_test(tc, test_bad_input);
   tcase_add_test(tc, test_free_running_refused);
   tcase_add_test(tc, test_switch_to_other_thread_refused);

@@ -177,6 +177,36 @@ START_TEST(test_env_default_and_region_size) {
 }
 END_TEST
 
+/* The region's occupant dies while another shared coroutine is parked:
+ * the region may not move under the parked one's frames. */
+static void *park_with_pointer(void *arg) {
+  volatile int local = 7;
+  volatile int *volatile p = &local; /* an address in the region */
+  void *v;
+  gev_coro_switch(gev_coro_main(), NULL, &v);
+  return (void *)(intptr_t)(*p + (int)(intptr_t)v);
+}
+
+START_TEST(test_region_size_refused_while_a_parked_one_lives) {
+  gev_coro *parked = gev_coro_new(park_with_pointer, NULL, &shared);
+  gev_coro *quick = gev_coro_new(park_once, NULL, &shared);
+  void *r;
+  ck_assert_int_eq(gev_coro_switch(parked, NULL, NULL), 0);
+  ck_assert_int_eq(gev_coro_switch(quick, NULL, NULL), 0);
+  ck_assert_int_eq(gev_coro_switch(quick, (void *)1, NULL), 0); /* dies */
+  ck_assert(gev_coro_dead(quick));
+  ck_assert_int_eq(gev_coro_set_shared_stack_size(256 * 1024), -1);
+  ck_assert_int_eq(errno, EBUSY);
+  ck_assert_int_eq(gev_coro_switch(parked, (void *)1, &r), 0);
+  ck_assert_int_eq((int)(intptr_t)r, 8);
+  /* Nothing alive on the region any more: it may move now. */
+  ck_assert_int_eq(gev_coro_set_shared_stack_size(256 * 1024), 0);
+  gev_coro_free(quick);
+  gev_coro_free(parked);
+  ck_assert_int_eq(gev_coro_set_shared_stack_size(1024 * 1024), 0);
+}
+END_TEST
+
 static Suite *shared_suite(void) {
   Suite *s = suite_create("coro-shared");
   TCase *tc = tcase_create("shared");
@@ -188,6 +218,7 @@ static Suite *shared_suite(void) {
   tcase_add_test(tc, test_deep_parked_while_shallow_run);
   tcase_add_test(tc, test_100000_parked_then_resumed);
   tcase_add_test(tc, test_env_default_and_region_size);
+  tcase_add_test(tc, test_region_size_refused_while_a_parked_one_lives);
   suite_add_tcase(s, tc);
   return s;
 }
