@@ -15,6 +15,14 @@
  *                    swapcontext (which also saves and restores the signal
  *                    mask with a system call: that is what it costs).
  *   switch.ratio     ucontext / gev.
+ *   switch.bare      the bare-metal limit: the same ping-pong shape (two
+ *                    contexts switching from two different functions)
+ *                    through a switch that only pushes the callee-saved
+ *                    registers, swaps stack pointers and pops (no control
+ *                    words, no checks, no value), defined below in this
+ *                    file. x86-64 and AArch64 only.
+ *   switch.ratio.bare  gev / bare: what greenlet semantics, the checks and
+ *                    the floating-point control state add to the switch.
  *   switch.shared0   a shared-mode coroutine and the main coroutine switch
  *                    back and forth; the coroutine stays the occupant of the
  *                    shared region, so nothing is copied (ns per switch).
@@ -26,7 +34,7 @@
  *                    about 2 * shared1k - shared0; that figure and the
  *                    bytes moved per copy go to stderr.
  *
- * The five are measured in interleaved rounds and each figure is its best
+ * The six are measured in interleaved rounds and each figure is its best
  * round. The copy counters of gev_coro_get_stats() confirm that shared0
  * copies nothing and shared1k copies on every resume; a benchmark that does
  * not measure what it says fails instead of printing.
@@ -175,6 +183,125 @@ static double round_ucontext(void) {
   return uc_elapsed / UC_SWITCHES;
 }
 
+/* ---- bare: the callee-saved registers and nothing else ---------------- */
+
+#if defined(__x86_64__) || defined(__aarch64__)
+#define HAVE_BARE 1
+enum { BARE_SWITCHES = 100000, BARE_STACK = 64 * 1024 };
+
+/* void bench_bare_switch(void **save_sp, void *load_sp): saves the
+ * callee-saved registers on the running stack, stores sp, loads the other
+ * sp, restores its registers and returns into it. A fresh context is a
+ * frame of zero registers whose return address is its function. */
+void bench_bare_switch(void **save_sp, void *load_sp);
+#if defined(__x86_64__)
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".type bench_bare_switch, @function\n"
+        "bench_bare_switch:\n"
+        "  pushq %rbp\n"
+        "  pushq %rbx\n"
+        "  pushq %r12\n"
+        "  pushq %r13\n"
+        "  pushq %r14\n"
+        "  pushq %r15\n"
+        "  movq %rsp, (%rdi)\n"
+        "  movq %rsi, %rsp\n"
+        "  popq %r15\n"
+        "  popq %r14\n"
+        "  popq %r13\n"
+        "  popq %r12\n"
+        "  popq %rbx\n"
+        "  popq %rbp\n"
+        "  ret\n"
+        ".size bench_bare_switch, .-bench_bare_switch\n");
+enum { BARE_REGS = 6 };
+#else
+__asm__(".text\n"
+        ".p2align 4\n"
+        ".type bench_bare_switch, %function\n"
+        "bench_bare_switch:\n"
+        "  sub sp, sp, #160\n"
+        "  stp x19, x20, [sp, #0]\n"
+        "  stp x21, x22, [sp, #16]\n"
+        "  stp x23, x24, [sp, #32]\n"
+        "  stp x25, x26, [sp, #48]\n"
+        "  stp x27, x28, [sp, #64]\n"
+        "  stp x29, x30, [sp, #80]\n"
+        "  stp d8, d9, [sp, #96]\n"
+        "  stp d10, d11, [sp, #112]\n"
+        "  stp d12, d13, [sp, #128]\n"
+        "  stp d14, d15, [sp, #144]\n"
+        "  mov x9, sp\n"
+        "  str x9, [x0]\n"
+        "  mov sp, x1\n"
+        "  ldp x19, x20, [sp, #0]\n"
+        "  ldp x21, x22, [sp, #16]\n"
+        "  ldp x23, x24, [sp, #32]\n"
+        "  ldp x25, x26, [sp, #48]\n"
+        "  ldp x27, x28, [sp, #64]\n"
+        "  ldp x29, x30, [sp, #80]\n"
+        "  ldp d8, d9, [sp, #96]\n"
+        "  ldp d10, d11, [sp, #112]\n"
+        "  ldp d12, d13, [sp, #128]\n"
+        "  ldp d14, d15, [sp, #144]\n"
+        "  add sp, sp, #160\n"
+        "  ret\n"
+        ".size bench_bare_switch, .-bench_bare_switch\n");
+enum { BARE_REGS = 20 };
+#endif
+
+static void *bare_main_sp, *bare_ping_sp, *bare_pong_sp;
+static double bare_elapsed;
+
+/* A fresh context at the top of [stack, stack+size): zero registers, then
+ * fn as the return address (x86-64) or link register (AArch64), placed so
+ * that fn starts with the stack aligned as after a call. */
+static void *bare_make(char *stack, size_t size, void (*fn)(void)) {
+  uintptr_t top = ((uintptr_t)stack + size) & ~(uintptr_t)15;
+  void **frame;
+#if defined(__x86_64__)
+  frame = (void **)(top - 8) - (BARE_REGS + 1);
+  memset(frame, 0, (BARE_REGS + 1) * sizeof *frame);
+  frame[BARE_REGS] = (void *)fn;
+#else
+  frame = (void **)top - BARE_REGS;
+  memset(frame, 0, BARE_REGS * sizeof *frame);
+  frame[11] = (void *)fn; /* x30 */
+#endif
+  return frame;
+}
+
+/* The two sides, each switching from its own function as switch.gev's. */
+static void bare_ponger(void) {
+  for (;;)
+    bench_bare_switch(&bare_pong_sp, bare_ping_sp);
+}
+
+static void bare_pinger(void) {
+  double t0;
+  bench_bare_switch(&bare_ping_sp, bare_pong_sp);
+  t0 = bench_now_ns();
+  for (int i = 0; i < BARE_SWITCHES / 2; i++)
+    bench_bare_switch(&bare_ping_sp, bare_pong_sp);
+  bare_elapsed = bench_now_ns() - t0;
+  bench_bare_switch(&bare_ping_sp, bare_main_sp);
+  abort(); /* never resumed */
+}
+
+static double round_bare(void) {
+  char *ping_stack = malloc(BARE_STACK), *pong_stack = malloc(BARE_STACK);
+  if (!ping_stack || !pong_stack)
+    bench_die("malloc");
+  bare_ping_sp = bare_make(ping_stack, BARE_STACK, bare_pinger);
+  bare_pong_sp = bare_make(pong_stack, BARE_STACK, bare_ponger);
+  bench_bare_switch(&bare_main_sp, bare_ping_sp);
+  free(ping_stack);
+  free(pong_stack);
+  return bare_elapsed / BARE_SWITCHES;
+}
+#endif
+
 /* ---- shared mode ------------------------------------------------------- */
 
 static size_t shared_copies(void) {
@@ -271,7 +398,7 @@ static double round_shared1k(void) {
 }
 
 int main(void) {
-  double gev = 0, same = 0, uc = 0, sh0 = 0, sh1k = 0;
+  double gev = 0, same = 0, uc = 0, sh0 = 0, sh1k = 0, bare = 0;
   /* One untimed pass maps the stacks, the region and the scratch stack. */
   round_gev();
   round_same_site();
@@ -281,6 +408,9 @@ int main(void) {
     bench_keep_min(&gev, round_gev());
     bench_keep_min(&same, round_same_site());
     bench_keep_min(&uc, round_ucontext());
+#ifdef HAVE_BARE
+    bench_keep_min(&bare, round_bare());
+#endif
     bench_keep_min(&sh0, round_shared0());
     bench_keep_min(&sh1k, round_shared1k());
   }
@@ -288,6 +418,10 @@ int main(void) {
   bench_print("switch.gev.samesite", same, 2, "ns");
   bench_print("switch.ucontext", uc, 2, "ns");
   bench_print("switch.ratio", uc / gev, 1, "x");
+  if (bare > 0) {
+    bench_print("switch.bare", bare, 2, "ns");
+    bench_print("switch.ratio.bare", gev / bare, 2, "x");
+  }
   bench_print("switch.shared0", sh0, 2, "ns");
   bench_print("switch.shared1k", sh1k, 2, "ns");
   fprintf(stderr,

@@ -5,7 +5,11 @@
  *                   void *load_sp    (rsi),
  *                   void *value      (rdx))   -> value of the switcher (rax)
  *
- * Saved frame, from the saved stack pointer upwards (64 bytes):
+ * int gev__switch_direct(void **save_sp (rdi), void *load_sp (rsi),
+ *                        void *value (rdx), void **result (rcx))
+ *
+ * Saved frame, from the saved stack pointer upwards (64 bytes), the same
+ * for every suspended context (src/arch/switch.h names the offsets):
  *
  *   +--------+----------------------------------------------+
  *   | sp+0   | MXCSR (4 bytes), x87 control word (2 bytes)  |
@@ -15,33 +19,80 @@
  *   | sp+32  | r12                                          |
  *   | sp+40  | rbx                                          |
  *   | sp+48  | rbp                                          |
- *   | sp+56  | return address                               |
+ *   | sp+56  | resume address                               |
  *   +--------+----------------------------------------------+
  *
  * These are the registers the ABI makes callee-saved, plus the SSE and x87
  * control state, which the ABI also treats as preserved across calls.
  * Everything else is caller-saved, so the C caller has already spilled it.
+ *
+ * The resume address is where the context goes on: for gev__switch, its
+ * return address into the C code that called it. gev__switch_direct is
+ * tail-called from C (the direct switch of coro.c), so the address above
+ * its frame is the return address of whoever called the C function; it
+ * keeps two more words there and resumes through .Lresume_direct:
+ *
+ *   | sp+56  | .Lresume_direct                              |
+ *   | sp+64  | result (where the value received is stored)  |
+ *   | sp+72  | return address into the caller's caller      |
+ *
+ * .Lresume_direct stores the value received in *result and returns 0 to
+ * that caller, or, when the switcher left work behind (gev__switch sets
+ * r11: a dead coroutine's stack to release, an error thrown in), hands
+ * both to gev__switch_resumed in C. Its CFI describes those two words, so
+ * a suspended context unwinds the same way whichever entry suspended it:
+ * resume address, then the frame at sp+64.
+ *
+ * Return prediction. The CPU predicts `ret` from its stack of return
+ * addresses, which after a switch holds the other context's calls: a `ret`
+ * into a context that suspended at another place is mispredicted (tens of
+ * cycles, most of a switch). So the restore compares the address it goes
+ * to with the switcher's own return address (r10, the top of that stack):
+ * when they are equal (both sides switched from the same place) it returns
+ * with `ret`, which is then predicted and keeps the stack in step; when
+ * they differ it jumps, and the indirect-branch predictor, which learns
+ * from the path taken, predicts it. The jump leaves one stale entry on the
+ * return stack; the contexts' later returns would have found the other
+ * context's entries there anyway. (These jumps and the stack swap itself
+ * are incompatible with CET shadow stacks; the files are not marked for
+ * them, so the loader never enables them for a process with libgev.)
  */
-	.text
-	.globl	gev__switch
-	.hidden	gev__switch
-	.type	gev__switch, @function
-	.p2align 4
-gev__switch:
-	.cfi_startproc
+
+/* Saves the running context's frame, switches stacks, restores the other
+ * context's frame and goes to its resume address. On entry: rdi save_sp,
+ * rsi load_sp, rdx value, r10 the switcher's return address, r11 whether
+ * the switcher leaves work behind; the CFA is rsp+8 with the return address
+ * at CFA-8. On leaving: rax value, r10 and r11 unchanged. */
+	.macro	SWITCH_STACKS
 	pushq	%rbp
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset rbp, 0
 	pushq	%rbx
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset rbx, 0
 	pushq	%r12
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset r12, 0
 	pushq	%r13
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset r13, 0
 	pushq	%r14
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset r14, 0
 	pushq	%r15
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset r15, 0
 	subq	$8, %rsp
+	.cfi_adjust_cfa_offset 8
 	stmxcsr	(%rsp)
 	fnstcw	4(%rsp)
 	movl	(%rsp), %r8d
 	movzwl	4(%rsp), %r9d
 	movq	%rsp, (%rdi)
+	/* From here on rsp points to the other context's frame, which has the
+	 * same layout: the CFI above describes it as well. */
 	movq	%rsi, %rsp
+	.cfi_remember_state
 	/* Loading MXCSR and the x87 control word is slow (serialising on many
 	 * cores) and the control bits almost never differ between contexts:
 	 * reload only when they do. MXCSR's low six bits are sticky exception
@@ -51,24 +102,111 @@ gev__switch:
 	movl	(%rsp), %ecx
 	xorl	%r8d, %ecx
 	testl	$0xffc0, %ecx
-	jne	2f
-1:	cmpw	4(%rsp), %r9w
-	jne	3f
-4:	addq	$8, %rsp
+	jne	7f
+6:	cmpw	4(%rsp), %r9w
+	jne	8f
+9:	addq	$8, %rsp
+	.cfi_adjust_cfa_offset -8
 	popq	%r15
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore r15
 	popq	%r14
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore r14
 	popq	%r13
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore r13
 	popq	%r12
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore r12
 	popq	%rbx
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore rbx
 	popq	%rbp
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore rbp
 	movq	%rdx, %rax
+	RESUME
+	/* Out of line: reload what differs, then go on restoring, with the
+	 * CFI state of the jumps here. */
+	.cfi_restore_state
+7:	ldmxcsr	(%rsp)
+	jmp	6b
+8:	fldcw	4(%rsp)
+	jmp	9b
+	.endm
+
+/* Goes to the address on top of the stack (CFA rsp+8): with `ret` when it
+ * is the switcher's own return address (r10), else with a jump. */
+	.macro	RESUME
+	cmpq	(%rsp), %r10
+	jne	5f
 	ret
-2:	ldmxcsr	(%rsp)
-	jmp	1b
-3:	fldcw	4(%rsp)
-	jmp	4b
+5:	popq	%rcx
+	.cfi_adjust_cfa_offset -8
+	.cfi_register rip, rcx
+	jmp	*%rcx
+	.endm
+
+	.text
+	.globl	gev__switch
+	.hidden	gev__switch
+	.type	gev__switch, @function
+	.p2align 4
+gev__switch:
+	.cfi_startproc
+	movq	(%rsp), %r10
+	movl	$1, %r11d
+	SWITCH_STACKS
 	.cfi_endproc
 	.size	gev__switch, .-gev__switch
+
+	.globl	gev__switch_direct
+	.hidden	gev__switch_direct
+	.type	gev__switch_direct, @function
+	.p2align 4
+gev__switch_direct:
+	.cfi_startproc
+	movq	(%rsp), %r10
+	pushq	%rcx
+	.cfi_adjust_cfa_offset 8
+	leaq	.Lresume_direct(%rip), %rax
+	pushq	%rax
+	/* From here the frame's resume address is .Lresume_direct, whose own
+	 * CFI describes the two words above it. */
+	.cfi_def_cfa_offset 8
+	xorl	%r11d, %r11d
+	SWITCH_STACKS
+	.cfi_endproc
+	.size	gev__switch_direct, .-gev__switch_direct
+
+/* Where a context suspended by gev__switch_direct resumes: rax holds the
+ * value, the stack the result pointer and the return address. The nop
+ * keeps the label inside this CFI region for unwinders that look up the
+ * address before a return address. */
+	.type	gev__switch_resume_direct, @function
+	.p2align 4
+gev__switch_resume_direct:
+	.cfi_startproc
+	.cfi_def_cfa_offset 16
+	nop
+.Lresume_direct:
+	popq	%rcx
+	.cfi_adjust_cfa_offset -8
+	.cfi_remember_state
+	testl	%r11d, %r11d
+	jne	1f
+	testq	%rcx, %rcx
+	je	2f
+	movq	%rax, (%rcx)
+2:	xorl	%eax, %eax
+	RESUME
+	.cfi_restore_state
+1:	movq	%rax, %rdi
+	movq	%rcx, %rsi
+	jmp	gev__switch_resumed
+	.cfi_endproc
+	.size	gev__switch_resume_direct, .-gev__switch_resume_direct
 
 /*
  * void *gev__ctx_make(void *lo (rdi), void *hi (rsi))

@@ -195,6 +195,8 @@ static void scratch_go_back(gev__cthread *t, gev_coro *from) {
   gev__switch(&t->scratch_sp, from->sp, NULL);
 }
 
+/* The scratch context's loop: each switch into it (from raw_switch, with
+ * the value in flight in t->xfer_value) makes room for t->pend_to. */
 static void scratch_main(gev__cthread *t) __attribute__((noreturn));
 static void scratch_main(gev__cthread *t) {
   for (;;) {
@@ -219,7 +221,7 @@ static void scratch_main(gev__cthread *t) {
     asan_leave(&t->scratch_fake, t->region.lo,
                (size_t)(t->region.hi - t->region.lo));
     to->started = 1;
-    gev__switch(&t->scratch_sp, to->sp, NULL);
+    gev__switch(&t->scratch_sp, to->sp, t->xfer_value);
   }
 }
 
@@ -246,7 +248,7 @@ void gev__coro_entry(void *value) {
   self = t->head.current;
   asan_arrive(NULL);
   release_dying(t);
-  finish(t, self, self->fn(t->xfer_value));
+  finish(t, self, self->fn(value));
 }
 
 /* ---- Switching --------------------------------------------------------- */
@@ -283,11 +285,13 @@ static int prepare(gev__cthread *t, gev_coro *target) {
 }
 
 /* Switches from the running coroutine to target (already resolved and
- * prepared). Returns 0 in cur when something switches back, or -1 with
- * ENOMEM at once when the scratch context could not make room for a shared
- * target (nothing was switched). */
+ * prepared), passing value. Returns 0 in cur when something switches
+ * back, with *got the value it passed, or -1 with ENOMEM at once when the
+ * scratch context could not make room for a shared target (nothing was
+ * switched). */
 static inline __attribute__((always_inline)) int
-raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target, int dying) {
+raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target, int dying,
+           void *value, void **got) {
   const void *lo;
   size_t size;
   void **fake = dying ? NULL : &cur->asan_fake;
@@ -295,18 +299,19 @@ raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target, int dying) {
   if (target->mode == GEV_STACK_SHARED && t->occupant != target) {
     t->pend_to = target;
     t->pend_from = cur;
+    t->xfer_value = value;
     asan_leave(fake, t->scratch.lo, (size_t)(t->scratch.hi - t->scratch.lo));
     if (!t->scratch_started) {
       t->scratch_started = 1;
-      gev__switch(&cur->sp, t->scratch_sp, &scratch_marker);
+      *got = gev__switch(&cur->sp, t->scratch_sp, &scratch_marker);
     } else {
-      gev__switch(&cur->sp, t->scratch_sp, NULL);
+      *got = gev__switch(&cur->sp, t->scratch_sp, NULL);
     }
   } else {
     stack_bounds(t, target, &lo, &size);
     target->started = 1;
     asan_leave(fake, lo, size);
-    gev__switch(&cur->sp, target->sp, NULL);
+    *got = gev__switch(&cur->sp, target->sp, value);
   }
   asan_arrive(cur->asan_fake);
   release_dying(t);
@@ -346,19 +351,32 @@ static gev_coro *resolve(gev_coro *target, void **value, int *err) {
   }
 }
 
-static inline int receive(gev__cthread *t, void **result) {
+/* The resumed side's reading of a switch: the error thrown in, if any,
+ * else the value passed. */
+static inline int receive(gev__cthread *t, void *value, void **result) {
   int err = t->xfer_err;
-  void *v = t->xfer_value;
-  t->xfer_err = 0;
-  t->xfer_value = NULL;
   if (err) {
+    t->xfer_err = 0;
     errno = err;
     return -1;
   }
   if (result)
-    *result = v;
+    *result = value;
   return 0;
 }
+
+int gev__switch_resumed(void *value, void **result) {
+  gev__cthread *t = gev__cthread_peek();
+  release_dying(t);
+  return receive(t, value, result);
+}
+
+#if !GEV__SWITCH_DIRECT_ASM
+int gev__switch_direct(void **save_sp, void *load_sp, void *value,
+                       void **result) {
+  return gev__switch_resumed(gev__switch(save_sp, load_sp, value), result);
+}
+#endif
 
 static int check_target(gev__cthread **tp, gev_coro *target) {
   gev__cthread *t = gev__cthread_get();
@@ -388,18 +406,15 @@ __attribute__((noinline)) static int switch_to(gev__cthread *t,
   if (target != cur) {
     if (prepare(t, target) < 0)
       return failed;
-    t->xfer_value = value;
     t->xfer_err = err;
-    if (raw_switch(t, cur, target, 0) < 0) {
-      t->xfer_value = NULL;
+    if (raw_switch(t, cur, target, 0, value, &value) < 0) {
       t->xfer_err = 0;
       return failed;
     }
   } else {
-    t->xfer_value = value;
     t->xfer_err = err;
   }
-  return receive(t, result);
+  return receive(t, value, result);
 }
 
 /* The common case, kept short: a live, started target of this thread
@@ -420,28 +435,24 @@ __attribute__((noinline)) static int switch_directly_annotated(gev__cthread *t,
   gev_coro *cur = t->head.current;
   const void *lo;
   size_t size;
-  t->xfer_value = value;
   t->head.current = target;
   stack_bounds(t, target, &lo, &size);
   asan_leave(&cur->asan_fake, lo, size);
-  gev__switch(&cur->sp, target->sp, NULL);
+  value = gev__switch(&cur->sp, target->sp, value);
   asan_arrive(cur->asan_fake);
-  if (__builtin_expect(t->dying != NULL, 0))
-    release_dying(t);
-  return receive(t, result);
+  release_dying(t);
+  return receive(t, value, result);
 }
 
+/* The direct switch ends in a tail call of the assembly, which returns
+ * straight to the caller of gev_coro_switch (see switch.h). */
 static inline int switch_directly(gev__cthread *t, gev_coro *target,
                                   void *value, void **result) {
   gev_coro *cur = t->head.current;
   if (GEV_ASAN_PRESENT)
     return switch_directly_annotated(t, target, value, result);
-  t->xfer_value = value;
   t->head.current = target;
-  gev__switch(&cur->sp, target->sp, NULL);
-  if (__builtin_expect(t->dying != NULL, 0))
-    release_dying(t);
-  return receive(t, result);
+  return gev__switch_direct(&cur->sp, target->sp, value, result);
 }
 
 GEV_EXTERN int gev_coro_switch(gev_coro *target, void *value, void **result) {
@@ -494,9 +505,8 @@ static void finish(gev__cthread *t, gev_coro *self, void *result) {
     err = ENOMEM;
     target = resolve(target->parent, &value, &err);
   }
-  t->xfer_value = value;
   t->xfer_err = err;
-  raw_switch(t, self, target, 1);
+  raw_switch(t, self, target, 1, value, &value);
   gev__log(GEV_LOG_FATAL, "gev: a dead coroutine was resumed");
   abort();
 }

@@ -62,7 +62,7 @@ struct gev__cthread {
   gev__thread_head head; /* first: what the layer above sees; head.current
                             is the running coroutine */
   /* What every switch touches, in the head's cache line. */
-  void *xfer_value; /* value/error in flight during a switch */
+  void *xfer_value; /* value in flight through the scratch context */
   int xfer_err;
   int switch_failed;            /* the scratch context could not make room */
   gev_coro *dying;              /* finished coroutine whose stack the next
