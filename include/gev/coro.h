@@ -25,18 +25,39 @@
  *   - A coroutine belongs to the thread that created it; switching to it
  *     from another thread fails with EXDEV and switches nothing.
  *
- * Stacks come in two modes, chosen per coroutine (gev_coro_opts.stack_mode)
- * with a per-thread default that the environment variable
- * GEV_STACK_MODE=dedicated|shared sets for the whole process:
+ * Stacks come in three modes, chosen per coroutine
+ * (gev_coro_opts.stack_mode) with a per-thread default that the environment
+ * variable GEV_STACK_MODE=auto|dedicated|shared sets for the whole process
+ * (auto when unset):
  *   - dedicated: an mmap'd, lazily committed stack with a PROT_NONE guard
- *     page below it, taken from a per-thread cache. Overflowing it prints
- *     "gev: stack overflow in coroutine <name>" and aborts.
+ *     page below it, taken from a per-thread cache. Overflowing it runs
+ *     into the guard page, which prints "gev: stack overflow in coroutine
+ *     <name>" and aborts. Each such stack is two of the process's memory
+ *     mappings, and Linux allows vm.max_map_count of them (65,530 by
+ *     default): a process can hold about 32,000 dedicated stacks at once,
+ *     less what else it maps. Past that, a switch into a new dedicated
+ *     coroutine fails with ENOMEM (a greenlet fails to start with ENOMEM).
+ *     A parked coroutine costs at least the page its frames touch.
  *   - shared: greenlet's stack slicing. Shared-mode coroutines of a thread
  *     run on one shared stack region. When another coroutine needs the
  *     region, the live part of the occupant's stack is copied to an
  *     exactly-sized heap buffer, and copied back when it resumes. Switching
  *     to a dedicated-stack coroutine (the main coroutine, the hub) and back
- *     copies nothing. Memory per parked coroutine follows its live depth.
+ *     copies nothing. Memory per parked coroutine follows its live depth
+ *     (about 1 KiB for a greenlet parked in a gev call), there is no limit
+ *     but memory, and overflowing the region hits its guard page as above.
+ *     The shared-stack rule below applies.
+ *   - auto (the default): a coroutine's first switch gives it a dedicated
+ *     stack while the process holds fewer than gev_coro_auto_limit()
+ *     stacks (a quarter of vm.max_map_count unless set), or a cached one
+ *     of the thread's, and a shared one otherwise. So a program whose
+ *     coroutines are few runs them all on guard-paged dedicated stacks,
+ *     and one with a million parked greenlets holds them in about 1-2 KiB
+ *     each instead of failing; no switch fails for want of mappings. The
+ *     price: an auto-mode coroutine may turn out shared, so code written
+ *     for the default mode follows the shared-stack rule, as gev itself
+ *     does. Ask for GEV_STACK_DEDICATED where code must point into another
+ *     coroutine's stack.
  *
  * Stack overflow reporting and process-wide signal state. The first time
  * a thread uses gev (its first gev_coro_* or hub call), gev gives that
@@ -104,6 +125,7 @@ typedef enum gev_stack_mode {
   GEV_STACK_DEFAULT = 0, /* the thread's default (see above) */
   GEV_STACK_DEDICATED,
   GEV_STACK_SHARED,
+  GEV_STACK_AUTO, /* dedicated within a budget, shared past it */
 } gev_stack_mode;
 
 typedef struct gev_coro_opts {
@@ -176,6 +198,8 @@ GEV_EXTERN int gev_coro_is_main(const gev_coro *c);
  * control block's address is reused once it is freed; its id is not). 0
  * for NULL. */
 GEV_EXTERN unsigned long long gev_coro_id(const gev_coro *c);
+/* GEV_STACK_DEDICATED or GEV_STACK_SHARED; GEV_STACK_AUTO for an
+ * auto-mode coroutine whose first switch has not yet chosen. */
 GEV_EXTERN gev_stack_mode gev_coro_stack_mode(const gev_coro *c);
 GEV_EXTERN const char *gev_coro_name(const gev_coro *c);
 /* Error c ended with (0 for success), valid once dead. */
@@ -193,6 +217,15 @@ GEV_EXTERN void *gev_coro_data(const gev_coro *c);
 GEV_EXTERN int gev_coro_set_default_stack_mode(gev_stack_mode mode);
 GEV_EXTERN gev_stack_mode gev_coro_default_stack_mode(void);
 GEV_EXTERN int gev_coro_set_shared_stack_size(size_t bytes);
+
+/* GEV_STACK_AUTO's budget: how many stacks (dedicated ones, and each
+ * thread's shared region and scratch stack) the process may hold mapped
+ * before auto-mode coroutines start on shared stacks. Process-wide, for
+ * every thread; the default is a quarter of vm.max_map_count as read at
+ * first use (16,382 with Linux's default), which leaves most mappings to
+ * the rest of the program. 0 makes every auto-mode coroutine shared. */
+GEV_EXTERN void gev_coro_set_auto_limit(size_t stacks);
+GEV_EXTERN size_t gev_coro_auto_limit(void);
 
 /* Counters of the calling thread, for leak checks and benchmarks. */
 typedef struct gev_coro_stats {

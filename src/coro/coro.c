@@ -255,9 +255,16 @@ void gev__coro_entry(void *value) {
 
 /* Makes sure target can be switched to: a stack for an unstarted dedicated
  * coroutine; for a shared one the region, the scratch context and room to
- * save a suspended occupant. -1 with errno ENOMEM; nothing is changed that
- * matters to anyone else. */
+ * save a suspended occupant. An unstarted auto-mode coroutine becomes
+ * dedicated if a stack is to be had within the budget (stack.c), else
+ * shared. -1 with errno ENOMEM; nothing is changed that matters to anyone
+ * else. */
 static int prepare(gev__cthread *t, gev_coro *target) {
+  if (__builtin_expect(target->mode == GEV_STACK_AUTO, 0))
+    target->mode =
+        gev__stack_get_auto(t, target->stack_size, &target->stack) == 0
+            ? GEV_STACK_DEDICATED
+            : GEV_STACK_SHARED;
   if (target->mode == GEV_STACK_SHARED) {
     if (t->occupant == target)
       return 0;
@@ -270,7 +277,8 @@ static int prepare(gev__cthread *t, gev_coro *target) {
   }
   if (target->started || target->sp)
     return 0;
-  if (gev__stack_get(t, target->stack_size, &target->stack) < 0) {
+  if (!target->stack.map &&
+      gev__stack_get(t, target->stack_size, &target->stack) < 0) {
     errno = ENOMEM;
     return -1;
   }
@@ -564,7 +572,8 @@ static int valid_opts(const gev_coro_opts *o, size_t *size,
   *mode = o && o->stack_mode ? o->stack_mode : t->default_mode;
   if (*size < MIN_STACK || *size > GEV__MAX_STACK)
     return -1;
-  if (*mode != GEV_STACK_DEDICATED && *mode != GEV_STACK_SHARED)
+  if (*mode != GEV_STACK_DEDICATED && *mode != GEV_STACK_SHARED &&
+      *mode != GEV_STACK_AUTO)
     return -1;
   *size = (*size + page - 1) & ~(page - 1);
   return 0;

@@ -30,7 +30,8 @@ struct gev_coro {
   void *data;          /* rw: user data */
   char *name;          /* ro: owned copy, or NULL */
   unsigned refs;       /* private: handle + one per child naming it parent */
-  unsigned char mode;  /* ro: GEV_STACK_DEDICATED or GEV_STACK_SHARED */
+  unsigned char mode;  /* ro: GEV_STACK_DEDICATED or GEV_STACK_SHARED;
+                          GEV_STACK_AUTO until its first switch decides */
   unsigned char started, dead, is_main, handle_freed;
   unsigned char owned; /* ro: the layer above's (coro_ext.h) */
   int exit_error;    /* rw: set by gev_coro_set_exit_error; result once dead */
@@ -44,6 +45,11 @@ struct gev_coro {
 
 /* Per-thread stack cache and allocation. */
 int gev__stack_get(gev__cthread *t, size_t size, gev__stack *out);
+/* As gev__stack_get for GEV_STACK_AUTO: a cached stack, or a new one while
+ * the process holds fewer than gev__stack_auto_limit() stacks; -1 (errno
+ * untouched) when there is neither. */
+int gev__stack_get_auto(gev__cthread *t, size_t size, gev__stack *out);
+size_t gev__stack_auto_limit(void);
 void gev__stack_put(gev__cthread *t, gev__stack *s);
 int gev__stack_map(size_t size, gev__stack *out);
 void gev__stack_unmap(gev__stack *s);

@@ -7,6 +7,19 @@
  * memcheck treat it as a stack. A stack overflow runs into the guard page;
  * the SIGSEGV handler here, on an alternate signal stack, names the
  * coroutine and aborts.
+ *
+ * The limit that shapes the rest. Every stack is two memory mappings (the
+ * guard page is one, since its protection differs from the stack's), and
+ * Linux allows a process vm.max_map_count of them (65,530 by default); a
+ * guard page carved out of a larger mapping splits it just the same, and
+ * a hole left unmapped instead can be filled by the next mmap of anyone in
+ * the process. So a process holds at most about 32,000 guarded stacks, and
+ * a parked coroutine's stack costs at least the page its frames touch. The
+ * default mode, GEV_STACK_AUTO (gev/coro.h), therefore takes dedicated
+ * stacks only while the process holds fewer than a budget of them (a
+ * quarter of vm.max_map_count unless set), and gives the coroutines beyond
+ * it shared ones, which need no mapping and keep only their live bytes.
+ * The count of mapped stacks is process-wide, as the limit is.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,6 +42,41 @@ size_t gev__page_size(void) {
   return page;
 }
 
+/* Stacks mapped in the process (guard + stack mappings each), and the
+ * budget GEV_STACK_AUTO keeps to (0: not yet computed). */
+static size_t mapped_in_process;
+static size_t auto_limit;
+
+static size_t default_auto_limit(void) {
+  FILE *f = fopen("/proc/sys/vm/max_map_count", "re");
+  long max = 65530; /* Linux's default, when /proc cannot tell */
+  if (f) {
+    if (fscanf(f, "%ld", &max) != 1 || max < 64)
+      max = 65530;
+    fclose(f);
+  }
+  return (size_t)max / 4;
+}
+
+size_t gev__stack_auto_limit(void) {
+  size_t n = __atomic_load_n(&auto_limit, __ATOMIC_RELAXED);
+  if (n == 0) {
+    n = default_auto_limit();
+    size_t unset = 0;
+    if (!__atomic_compare_exchange_n(&auto_limit, &unset, n, 0,
+                                     __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+      n = unset; /* set meanwhile */
+  }
+  return n == (size_t)-1 ? 0 : n;
+}
+
+GEV_EXTERN void gev_coro_set_auto_limit(size_t stacks) {
+  /* 0 is stored as SIZE_MAX, since 0 means "not computed yet". */
+  __atomic_store_n(&auto_limit, stacks ? stacks : (size_t)-1, __ATOMIC_RELAXED);
+}
+
+GEV_EXTERN size_t gev_coro_auto_limit(void) { return gev__stack_auto_limit(); }
+
 int gev__stack_map(size_t size, gev__stack *out) {
   size_t page = gev__page_size();
   size_t total = size + page;
@@ -44,6 +92,7 @@ int gev__stack_map(size_t size, gev__stack *out) {
   out->lo = map + page;
   out->hi = map + total;
   out->vg_id = VALGRIND_STACK_REGISTER(out->lo, out->hi);
+  __atomic_fetch_add(&mapped_in_process, 1, __ATOMIC_RELAXED);
   return 0;
 out_unmap:
   munmap(map, total);
@@ -59,9 +108,11 @@ void gev__stack_unmap(gev__stack *s) {
   gev__asan_unpoison(s->lo, (size_t)(s->hi - s->lo));
   munmap(s->map, s->map_size);
   memset(s, 0, sizeof *s);
+  __atomic_fetch_sub(&mapped_in_process, 1, __ATOMIC_RELAXED);
 }
 
-int gev__stack_get(gev__cthread *t, size_t size, gev__stack *out) {
+/* Takes a cached stack of the size: 0, or -1 if there is none. */
+static int cache_take(gev__cthread *t, size_t size, gev__stack *out) {
   for (size_t i = t->ncache; i-- > 0;) {
     if ((size_t)(t->cache[i].hi - t->cache[i].lo) != size)
       continue;
@@ -69,10 +120,29 @@ int gev__stack_get(gev__cthread *t, size_t size, gev__stack *out) {
     t->cache[i] = t->cache[--t->ncache];
     return 0;
   }
+  return -1;
+}
+
+static int map_counted(gev__cthread *t, size_t size, gev__stack *out) {
   if (gev__stack_map(size, out) < 0)
     return -1;
   t->stacks_mapped++;
   return 0;
+}
+
+int gev__stack_get(gev__cthread *t, size_t size, gev__stack *out) {
+  if (cache_take(t, size, out) == 0)
+    return 0;
+  return map_counted(t, size, out);
+}
+
+int gev__stack_get_auto(gev__cthread *t, size_t size, gev__stack *out) {
+  if (cache_take(t, size, out) == 0)
+    return 0;
+  if (__atomic_load_n(&mapped_in_process, __ATOMIC_RELAXED) >=
+      gev__stack_auto_limit())
+    return -1;
+  return map_counted(t, size, out);
 }
 
 void gev__stack_put(gev__cthread *t, gev__stack *s) {

@@ -40,7 +40,9 @@ static gev_stack_mode env_stack_mode(void) {
   const char *m = getenv("GEV_STACK_MODE");
   if (m && strcmp(m, "shared") == 0)
     return GEV_STACK_SHARED;
-  return GEV_STACK_DEDICATED;
+  if (m && strcmp(m, "dedicated") == 0)
+    return GEV_STACK_DEDICATED;
+  return GEV_STACK_AUTO;
 }
 
 /* The thread's own stack, so that sanitizers are told where the main
@@ -145,7 +147,8 @@ GEV_EXTERN int gev_coro_set_default_stack_mode(gev_stack_mode mode) {
   gev__cthread *t = gev__cthread_get();
   if (!t)
     return -1;
-  if (mode != GEV_STACK_DEDICATED && mode != GEV_STACK_SHARED) {
+  if (mode != GEV_STACK_DEDICATED && mode != GEV_STACK_SHARED &&
+      mode != GEV_STACK_AUTO) {
     errno = EINVAL;
     return -1;
   }
@@ -155,7 +158,7 @@ GEV_EXTERN int gev_coro_set_default_stack_mode(gev_stack_mode mode) {
 
 GEV_EXTERN gev_stack_mode gev_coro_default_stack_mode(void) {
   gev__cthread *t = gev__cthread_get();
-  return t ? t->default_mode : GEV_STACK_DEDICATED;
+  return t ? t->default_mode : GEV_STACK_AUTO;
 }
 
 /* The region can move only when no live coroutine's frames are on it or

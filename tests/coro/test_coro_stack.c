@@ -65,7 +65,8 @@ END_TEST
 /* Overflows a coroutine with the given options in a forked child and
  * checks it died of SIGABRT saying "gev: stack overflow in coroutine
  * <name>". */
-static void expect_overflow_report(const gev_coro_opts *o) {
+static void expect_overflow_report_limit(const gev_coro_opts *o,
+                                         size_t auto_limit) {
   char buf[256] = {0}, want[128];
   int pipefd[2], st;
   ssize_t n, len = 0;
@@ -73,6 +74,7 @@ static void expect_overflow_report(const gev_coro_opts *o) {
   pid_t pid = fork();
   if (pid == 0) {
     dup2(pipefd[1], 2);
+    gev_coro_set_auto_limit(auto_limit);
     gev_coro_set_shared_stack_size(128 * 1024);
     gev_coro *c = gev_coro_new(deep, NULL, o);
     gev_coro_switch(c, (void *)(uintptr_t)100000, NULL);
@@ -89,6 +91,10 @@ static void expect_overflow_report(const gev_coro_opts *o) {
   ck_assert_msg(strstr(buf, want), "stderr was: %s", buf);
 }
 
+static void expect_overflow_report(const gev_coro_opts *o) {
+  expect_overflow_report_limit(o, gev_coro_auto_limit());
+}
+
 START_TEST(test_overflow_is_reported_with_name) {
   gev_coro_opts o = {.stack_size = 64 * 1024,
                      .name = "deep-diver",
@@ -100,6 +106,23 @@ END_TEST
 START_TEST(test_overflow_in_shared_mode_is_reported) {
   gev_coro_opts o = {.name = "shared-diver", .stack_mode = GEV_STACK_SHARED};
   expect_overflow_report(&o);
+}
+END_TEST
+
+/* Auto mode within its budget: a dedicated stack, guard page and all. */
+START_TEST(test_overflow_in_auto_mode_dedicated_is_reported) {
+  gev_coro_opts o = {.stack_size = 64 * 1024,
+                     .name = "auto-diver",
+                     .stack_mode = GEV_STACK_AUTO};
+  expect_overflow_report_limit(&o, 1000);
+}
+END_TEST
+
+/* Auto mode past its budget: the shared region, whose guard page reports
+ * it the same way. */
+START_TEST(test_overflow_in_auto_mode_past_budget_is_reported) {
+  gev_coro_opts o = {.name = "auto-shared-diver", .stack_mode = GEV_STACK_AUTO};
+  expect_overflow_report_limit(&o, 0);
 }
 END_TEST
 
@@ -160,6 +183,8 @@ static Suite *stack_suite(void) {
   tcase_add_test(tc, test_deep_recursion_within_limit);
   tcase_add_test(tc, test_overflow_is_reported_with_name);
   tcase_add_test(tc, test_overflow_in_shared_mode_is_reported);
+  tcase_add_test(tc, test_overflow_in_auto_mode_dedicated_is_reported);
+  tcase_add_test(tc, test_overflow_in_auto_mode_past_budget_is_reported);
   tcase_add_test(tc, test_stack_cache_reuse);
   tcase_add_test(tc, test_100000_cycles_do_not_grow);
   suite_add_tcase(s, tc);
