@@ -636,9 +636,24 @@ int gev__coro_prepare(gev_coro *c) {
   gev__cthread *t;
   if (check_target(&t, c) < 0)
     return -1;
-  if (c->mode == GEV_STACK_SHARED || c->started || c->dead)
+  if (c->dead || c == t->head.current ||
+      (c->mode == GEV_STACK_DEDICATED && (c->started || c->sp)))
     return 0;
   return prepare(t, c);
+}
+
+void gev__coro_exit_to(gev_coro *target, void *value) {
+  gev__cthread *t = gev__cthread_peek();
+  gev_coro *self = t->head.current;
+  if (self->exit_error || target->dead || target == self ||
+      prepare(t, target) < 0)
+    finish(t, self, value);
+  mark_dead(t, self);
+  t->dying = self;
+  t->xfer_err = 0;
+  raw_switch(t, self, target, 1, value, &value);
+  gev__log(GEV_LOG_FATAL, "gev: a dead coroutine was resumed");
+  abort();
 }
 
 static void coro_unref(gev_coro *c) {

@@ -93,9 +93,20 @@ gev_coro *gev__coro_new_owned(gev_coro_fn fn, gev_coro *parent,
 /* Releases an owned coroutine as gev_coro_free() releases others. */
 int gev__coro_free_owned(gev_coro *c);
 
-/* Maps the stack of an unstarted dedicated-mode coroutine now, so that no
- * switch into it can fail for lack of memory. 0, or -1 with ENOMEM. */
+/* Makes sure a switch from the running coroutine into c cannot fail for
+ * lack of memory: maps the stack of an unstarted dedicated-mode coroutine
+ * (an auto-mode one chooses its stack), or for a shared-mode one that is
+ * not the region's occupant makes room to save the occupant. Valid until
+ * another coroutine runs. 0, or -1 with ENOMEM (EINVAL, EXDEV for a bad
+ * c). */
 int gev__coro_prepare(gev_coro *c);
+
+/* Ends the running coroutine as if its function had returned value, but
+ * switches to target (live, not running, prepared with gev__coro_prepare)
+ * instead of its parent; the coroutine is dead and its stack released as
+ * after a return. Never returns. Where target cannot be switched to
+ * after all, the coroutine returns value to its parent as usual. */
+void gev__coro_exit_to(gev_coro *target, void *value) __attribute__((noreturn));
 
 /* What gev__coro_switch_to() returns when nothing was switched. */
 #define GEV__SWITCH_FAILED (-2)

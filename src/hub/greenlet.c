@@ -207,10 +207,13 @@ static int link_applies(const struct gev__link *l, const gev_greenlet *g) {
          (l->when == GEV__LINK_EXCEPTION) == (g->err != 0);
 }
 
+static void reap(gev_greenlet *g);
+
 static void run_done(gev__cb *cb) {
   gev_greenlet *g = (gev_greenlet *)((char *)cb - offsetof(gev_greenlet, done));
   struct gev__link *l;
   int user_links = 0;
+  reap(g);
   g->refs++; /* links may drop handles */
   while ((l = g->links)) {
     g->links = l->next;
@@ -248,15 +251,20 @@ static void complete(gev_greenlet *g, void *value, int err) {
   schedule_done(g); /* runs the links, then wakes the joiners */
 }
 
-/* The coroutine body of every greenlet. */
+/* The coroutine body of every greenlet. Once complete, it ends by
+ * switching to what the hub would run next when that is another switch
+ * (gev__hub_take_switch), else to the hub, its parent. */
 static void *greenlet_main(void *arg) {
   gev_greenlet *g = arg;
+  gev_coro *to;
   void *value;
   g->fail_err = 0;
   value = g->fn(g->arg);
   if (g->fail_err == ECANCELED)
     g->fail_err = 0;
   complete(g, g->fail_err ? NULL : value, g->fail_err);
+  if (gev__hub_take_switch(g->hub, &to, &value))
+    gev__coro_exit_to(to, value);
   return NULL;
 }
 
@@ -287,17 +295,36 @@ void *gev__greenlet_run_inline(gev_greenlet_fn fn, void *arg, int *err,
   return *err ? NULL : value;
 }
 
-/* Hub: switch into the greenlet for its first run; when it comes back
- * dead, release the coroutine. */
-static void run_start(gev__cb *cb) {
-  gev_greenlet *g =
-      (gev_greenlet *)((char *)cb - offsetof(gev_greenlet, start));
+/* Frees g's coroutine once it is dead: from its done callback, which the
+ * hub runs after the coroutine has ended (whoever it ended switching to). */
+static void reap(gev_greenlet *g) {
+  if (g->coro && gev_coro_dead(g->coro)) {
+    gev_coro *c = g->coro;
+    g->coro = NULL;
+    g->task.coro = NULL;
+    gev__coro_set_upper(c, NULL);
+    gev_coro_free(c);
+  }
+}
+
+/* What a start does before its switch; 0 if g is not to run (finished, or
+ * the hub stops). */
+static int start_begin(gev_greenlet *g) {
   gev__hub *h = g->hub;
   g->scheduled = 0;
   if (g->ready || h->stopping)
-    return;
+    return 0;
   g->started = 1;
   h->nrunning++;
+  return 1;
+}
+
+/* Hub: switch into the greenlet for its first run. */
+static void run_start(gev__cb *cb) {
+  gev_greenlet *g =
+      (gev_greenlet *)((char *)cb - offsetof(gev_greenlet, start));
+  if (!start_begin(g))
+    return;
   if (gev_coro_switch(g->coro, g, NULL) < 0 && !gev_coro_started(g->coro)) {
     /* Its stack could not be mapped: it fails without running. */
     gev_coro *c = g->coro;
@@ -310,33 +337,27 @@ static void run_start(gev__cb *cb) {
   }
 }
 
-/* Hub side of every switch into a greenlet: free its coroutine once dead.
- * Called after gev_coro_switch returns in the hub. */
-static void reap(gev_greenlet *g) {
-  if (g->coro && gev_coro_dead(g->coro)) {
-    gev_coro *c = g->coro;
-    g->coro = NULL;
-    g->task.coro = NULL;
-    gev__coro_set_upper(c, NULL);
-    gev_coro_free(c);
-  }
-}
-
-static void run_start_and_reap(gev__cb *cb) {
+/* The start's take: only once the switch cannot fail (the stack is
+ * mapped); otherwise the hub runs it and handles the failure. */
+static int take_start(gev__cb *cb, gev_coro **to, void **value) {
   gev_greenlet *g =
       (gev_greenlet *)((char *)cb - offsetof(gev_greenlet, start));
-  g->refs++;
-  run_start(cb);
-  reap(g);
-  gev_greenlet_unref(g);
+  if (!g->ready && !g->hub->stopping && gev__coro_prepare(g->coro) < 0)
+    return -1;
+  if (!start_begin(g))
+    return 0;
+  *to = g->coro;
+  *value = g;
+  return 1;
 }
 
-static void resume_and_reap(gev__cb *cb) {
+static void resume_greenlet(gev__cb *cb) {
   gev_greenlet *g = (gev_greenlet *)cb; /* task is the first member */
-  g->refs++;
   gev__task_resume(&g->task);
-  reap(g);
-  gev_greenlet_unref(g);
+}
+
+static int take_resume_greenlet(gev__cb *cb, gev_coro **to, void **value) {
+  return gev__task_take_resume((gev__task *)cb, to, value);
 }
 
 /* ---- Spawning ---------------------------------------------------------- */
@@ -383,8 +404,10 @@ static gev_greenlet *greenlet_new(const gev_spawn_opts *o, gev_greenlet_fn fn,
   g->alive_ref = 1;
   gev__task_init(&g->task, h, g->coro);
   g->task.greenlet = g;
-  g->task.resume.run = resume_and_reap;
-  g->start.run = run_start_and_reap;
+  g->task.resume.run = resume_greenlet;
+  g->task.resume.take = take_resume_greenlet;
+  g->start.run = run_start;
+  g->start.take = take_start;
   g->done.run = run_done;
   list_add(h, g);
   return g;

@@ -96,24 +96,63 @@ static gev__cb *dequeue(gev__hub *h) {
   return cb;
 }
 
-/* Runs queued callbacks until the queue is empty or the pass has used its
- * time budget; the clock is read every 64 callbacks only. */
-static void drain(gev__hub *h) {
-  double start = 0;
-  unsigned n = 0;
-  gev__cb *cb;
-  while (!h->stopping && (cb = dequeue(h))) {
-    cb->run(cb);
-    if ((++n & 63) == 0) {
-      double now = gev_monotonic();
-      if (start == 0)
-        start = now;
-      else if (now - start > DRAIN_BUDGET)
-        break;
-    }
+/* Puts cb, just dequeued, back at the head of the queue. */
+static void requeue_front(gev__hub *h, gev__cb *cb) {
+  cb->queued = 1;
+  cb->next = h->head;
+  h->head = cb;
+  if (!h->tail)
+    h->tail = cb;
+  h->ncallbacks++;
+}
+
+/* Counts a callback run in this pass (by the hub or on its behalf); every
+ * 64 the clock is read, and the pass ends once it has used its budget. */
+static void pass_count(gev__hub *h) {
+  if ((++h->pass_n & 63) == 0) {
+    double now = gev_monotonic();
+    if (h->pass_start == 0)
+      h->pass_start = now;
+    else if (now - h->pass_start > DRAIN_BUDGET)
+      h->pass_over = 1;
   }
+}
+
+/* Runs queued callbacks until the queue is empty or the pass has used its
+ * time budget. Coroutines that park or end during the pass may run some of
+ * them on the hub's behalf (gev__hub_take_switch). */
+static void drain(gev__hub *h) {
+  gev__cb *cb;
+  h->pass_n = 0;
+  h->pass_start = 0;
+  h->pass_over = 0;
+  h->draining = 1;
+  while (!h->stopping && !h->pass_over && (cb = dequeue(h))) {
+    cb->run(cb);
+    pass_count(h);
+  }
+  h->draining = 0;
   if (h->destroying && h->nrunning == 0 && h->ncallbacks == 0)
     gev__wake(&h->main_task, NULL, 0);
+}
+
+int gev__hub_take_switch(gev__hub *h, gev_coro **to, void **value) {
+  gev__cb *cb;
+  if (!h->draining || h->stopping || h->destroying)
+    return 0;
+  while (!h->pass_over && (cb = h->head) && cb->take) {
+    int r;
+    dequeue(h);
+    r = cb->take(cb, to, value);
+    if (r < 0) {
+      requeue_front(h, cb);
+      return 0;
+    }
+    pass_count(h);
+    if (r > 0)
+      return 1;
+  }
+  return 0;
 }
 
 typedef struct user_cb {
@@ -157,6 +196,25 @@ static void resume_task(gev__cb *cb) {
   gev__task_resume(t);
 }
 
+int gev__task_take_resume(gev__task *t, gev_coro **to, void **value) {
+  if (!gev__task_resume_due(t))
+    return 0;
+  if (gev__coro_prepare(t->coro) < 0)
+    return -1;
+  *to = t->coro;
+  *value = GEV__RESUME_TOKEN;
+  return 1;
+}
+
+static int take_resume_task(gev__cb *cb, gev_coro **to, void **value) {
+  gev__task *t = (gev__task *)cb;
+  if (t->orphan) {
+    free(t);
+    return 0;
+  }
+  return gev__task_take_resume(t, to, value);
+}
+
 /* Starts w to fire after seconds, counted from now: libev counts a timer
  * from its cached loop time, which is stale by however long the running
  * greenlet has computed since the loop last polled, so the cache is
@@ -190,6 +248,7 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 void gev__task_init(gev__task *t, gev__hub *h, gev_coro *c) {
   memset(t, 0, sizeof *t);
   t->resume.run = resume_task;
+  t->resume.take = take_resume_task;
   t->hub = h;
   t->coro = c;
   ev_init(&t->deadline, deadline_cb);
@@ -427,6 +486,16 @@ park_interrupted(gev__task *t, int rc, const char *what) {
   return -1;
 }
 
+/* Leaves the parking coroutine: for the hub, or for whatever the hub would
+ * switch to next (gev__hub_take_switch). Returns as gev__coro_switch_to. */
+static inline int switch_away(gev__hub *h, void **got) {
+  gev_coro *to;
+  void *v;
+  if (h->draining && gev__hub_take_switch(h, &to, &v))
+    return gev__coro_switch_to(to, v, got);
+  return gev__coro_switch_to(h->coro, NULL, got);
+}
+
 /* Inlined: it is the heart of every blocking call. */
 static inline __attribute__((always_inline)) int
 park_current(gev__hub *h, gev__task *t, const char *what, void **value) {
@@ -435,7 +504,7 @@ park_current(gev__hub *h, gev__task *t, const char *what, void **value) {
   t->what = what;
   t->parked = 1;
   h->nparked++;
-  rc = gev__coro_switch_to(h->coro, NULL, &got);
+  rc = switch_away(h, &got);
   h->nparked--;
   t->parked = 0;
   disarm_deadline(h, t);

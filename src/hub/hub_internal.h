@@ -16,7 +16,16 @@ typedef struct gev__cb gev__cb;
 struct gev__cb {
   gev__cb *next;            /* private: queue link */
   void (*run)(gev__cb *cb); /* called from the hub */
-  unsigned char queued;     /* ro: on the queue now */
+  /* Optional, for a callback whose work is a switch into a coroutine (a
+   * parked task's resume, a greenlet's start): called instead of run by a
+   * coroutine that leaves on the hub's behalf (gev__hub_take_switch), with
+   * cb dequeued. Returns 1 after doing all run would do before its switch,
+   * with the coroutine to switch to in *to (a switch into it cannot fail)
+   * and the value in *value; 0 when run would switch to nothing (a stale
+   * resume), cb being done; -1, having changed nothing, to leave cb to the
+   * hub (it goes back to the head of the queue). */
+  int (*take)(gev__cb *cb, gev_coro **to, void **value);
+  unsigned char queued; /* ro: on the queue now */
 };
 
 /* Per-coroutine blocking state; see park.h. Always on the heap. A task
@@ -82,6 +91,10 @@ struct gev__hub {
   gev__cb *head, *tail;  /* callback queue */
   size_t ncallbacks;
   int in_poll;             /* inside a blocking ev_run */
+  int draining;            /* inside a callback pass (drain) */
+  int pass_over;           /* this pass has used its time budget */
+  unsigned pass_n;         /* callbacks run in this pass */
+  double pass_start;       /* when the pass's budget started counting */
   gev_greenlet *greenlets; /* every greenlet object alive, for run info */
   size_t ngreenlets, nrunning, nparked, nwatchers;
   unsigned long next_id;
@@ -149,17 +162,41 @@ extern const char gev__resume_token;
 
 void gev__task_resume_failed(gev__task *t);
 
-/* Hub: switches into t for the wake its resume was queued for. A resume
- * left over from a park that ended otherwise (a throw, an invalid switch)
- * is dropped; one that cannot switch for lack of memory is queued again. */
+/* Whether t's queued resume is for its current park: one left over from a
+ * park that ended otherwise (a throw, an invalid switch) is stale. */
+static inline int gev__task_resume_due(const gev__task *t) {
+  return t->parked && t->woken && t->resume_gen == t->park_gen;
+}
+
+/* Hub: switches into t for the wake its resume was queued for. A stale
+ * resume is dropped; one that cannot switch for lack of memory is queued
+ * again. */
 static inline void gev__task_resume(gev__task *t) {
-  if (!t->parked || !t->woken || t->resume_gen != t->park_gen)
-    return; /* stale: that park ended otherwise */
+  if (!gev__task_resume_due(t))
+    return;
   if (__builtin_expect(gev__coro_switch_to(t->coro, GEV__RESUME_TOKEN, NULL) ==
                            GEV__SWITCH_FAILED,
                        0))
     gev__task_resume_failed(t);
 }
+
+/* The take of a task's resume (see gev__cb): 0 if stale, -1 if the switch
+ * could fail (left to the hub, which handles that), else 1. */
+int gev__task_take_resume(gev__task *t, gev_coro **to, void **value);
+
+/* Switching on the hub's behalf. When the running coroutine parks, or a
+ * greenlet ends, during a callback pass of the hub, and the callbacks at
+ * the head of the queue are switches into coroutines (resumes, greenlet
+ * starts), the hub would do nothing but those switches next. The coroutine
+ * that leaves does them itself: this runs the head's take (see gev__cb),
+ * dropping stale ones, and returns 1 with the coroutine to switch to, or
+ * 0 when the hub must run (the head is another kind of callback, the queue
+ * is empty, the pass has used its time budget, the hub stops). Order and
+ * budget are the hub's: the switch is counted in its pass, and only a
+ * callback at the head of the queue is taken, so parked greenlets are
+ * still resumed in wake order, after everything queued before. It saves
+ * the switch into the hub and back. */
+int gev__hub_take_switch(gev__hub *h, gev_coro **to, void **value);
 int gev__yield(void);
 
 /* Forgets the calling thread's hub after fork (the hub's discard hook,
