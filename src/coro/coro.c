@@ -154,6 +154,7 @@ static void mark_dead(gev__cthread *t, gev_coro *c) {
   if (c->dead)
     return;
   c->dead = 1;
+  c->head.direct = NULL;
   if (c->started && c->mode == GEV_STACK_SHARED)
     t->shared_live--;
 }
@@ -209,6 +210,8 @@ static void scratch_main(gev__cthread *t) {
       scratch_go_back(t, t->pend_from);
       continue;
     }
+    if (occ)
+      occ->head.direct = NULL; /* evicted: the next switch restores it */
     clear_region_shadow(t);
     if (to->started) {
       restore_shared(t, to);
@@ -218,6 +221,7 @@ static void scratch_main(gev__cthread *t) {
       t->shared_live++;
     }
     t->occupant = to;
+    to->head.direct = t;
     asan_leave(&t->scratch_fake, t->region.lo,
                (size_t)(t->region.hi - t->region.lo));
     to->started = 1;
@@ -318,6 +322,7 @@ raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target, int dying,
   } else {
     stack_bounds(t, target, &lo, &size);
     target->started = 1;
+    target->head.direct = t;
     asan_leave(fake, lo, size);
     *got = gev__switch(&cur->sp, target->sp, value);
   }
@@ -426,12 +431,11 @@ __attribute__((noinline)) static int switch_to(gev__cthread *t,
 }
 
 /* The common case, kept short: a live, started target of this thread
- * whose stack is in place (dedicated, or the shared region's occupant). */
+ * whose stack is in place (dedicated, or the shared region's occupant),
+ * which is what head.direct says. */
 static inline int can_switch_directly(const gev__cthread *t,
                                       const gev_coro *target) {
-  return t && target && target->thr == t && target->started && !target->dead &&
-         target != t->head.current &&
-         (target->mode == GEV_STACK_DEDICATED || t->occupant == target);
+  return t && target && target->head.direct == t && target != t->head.current;
 }
 
 /* The direct switch telling AddressSanitizer, out of line: only a process
@@ -567,9 +571,15 @@ void gev__coro_free_blocks(gev__cthread *t) {
 
 static int valid_opts(const gev_coro_opts *o, size_t *size,
                       gev_stack_mode *mode, gev__cthread *t) {
-  size_t page = gev__page_size();
-  *size = o && o->stack_size ? o->stack_size : DEFAULT_STACK;
-  *mode = o && o->stack_mode ? o->stack_mode : t->default_mode;
+  size_t page;
+  if (!o || (!o->stack_size && !o->stack_mode)) { /* the usual: defaults */
+    *size = DEFAULT_STACK;
+    *mode = t->default_mode;
+    return 0;
+  }
+  page = gev__page_size();
+  *size = o->stack_size ? o->stack_size : DEFAULT_STACK;
+  *mode = o->stack_mode ? o->stack_mode : t->default_mode;
   if (*size < MIN_STACK || *size > GEV__MAX_STACK)
     return -1;
   if (*mode != GEV_STACK_DEDICATED && *mode != GEV_STACK_SHARED &&
@@ -631,6 +641,10 @@ gev_coro *gev__coro_new_owned(gev_coro_fn fn, gev_coro *parent,
   t->owned_live++;
   return c;
 }
+
+_Static_assert(offsetof(gev__cthread, head) == 0,
+               "gev: a thread's state starts with the head gev__tls_root "
+               "points to, which head.direct is compared with");
 
 int gev__coro_prepare(gev_coro *c) {
   gev__cthread *t;

@@ -62,6 +62,9 @@ gev__thread_head *gev__thread_get(void);
 typedef struct gev__coro_head {
   void *upper;           /* rw by the layer above; NULL when created */
   unsigned long long id; /* ro: see gev_coro_id() */
+  void *direct; /* private: the owning thread's state (its head) while a
+                   switch into the coroutine needs no preparation (started,
+                   alive, its stack in place); NULL otherwise */
 } gev__coro_head;
 
 static inline void *gev__coro_upper(const gev_coro *c) {
@@ -70,6 +73,13 @@ static inline void *gev__coro_upper(const gev_coro *c) {
 
 static inline void gev__coro_set_upper(gev_coro *c, void *upper) {
   ((gev__coro_head *)(void *)c)->upper = upper;
+}
+
+/* Whether a switch into c from the calling thread needs no preparation
+ * (gev__coro_prepare would return 0 at once). */
+static inline int gev__coro_ready(const gev_coro *c) {
+  void *d = ((const gev__coro_head *)(const void *)c)->direct;
+  return d && d == (void *)gev__tls_root;
 }
 
 /* The running coroutine, or NULL if the thread has no coroutine state. */

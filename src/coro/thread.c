@@ -74,6 +74,7 @@ static gev__cthread *thread_new(void) {
   t->main.thr = t;
   t->main.is_main = 1;
   t->main.started = 1;
+  t->main.head.direct = t;
   t->main.mode = GEV_STACK_DEDICATED;
   t->main.refs = 1;
   t->main.head.id = gev__coro_new_id(t);

@@ -342,7 +342,8 @@ static void run_start(gev__cb *cb) {
 static int take_start(gev__cb *cb, gev_coro **to, void **value) {
   gev_greenlet *g =
       (gev_greenlet *)((char *)cb - offsetof(gev_greenlet, start));
-  if (!g->ready && !g->hub->stopping && gev__coro_prepare(g->coro) < 0)
+  if (!g->ready && !g->hub->stopping && !gev__coro_ready(g->coro) &&
+      gev__coro_prepare(g->coro) < 0)
     return -1;
   if (!start_begin(g))
     return 0;
@@ -354,10 +355,6 @@ static int take_start(gev__cb *cb, gev_coro **to, void **value) {
 static void resume_greenlet(gev__cb *cb) {
   gev_greenlet *g = (gev_greenlet *)cb; /* task is the first member */
   gev__task_resume(&g->task);
-}
-
-static int take_resume_greenlet(gev__cb *cb, gev_coro **to, void **value) {
-  return gev__task_take_resume((gev__task *)cb, to, value);
 }
 
 /* ---- Spawning ---------------------------------------------------------- */
@@ -402,10 +399,10 @@ static gev_greenlet *greenlet_new(const gev_spawn_opts *o, gev_greenlet_fn fn,
   g->id = ++h->next_id;
   g->refs = 2; /* the handle and the alive reference */
   g->alive_ref = 1;
-  gev__task_init(&g->task, h, g->coro);
+  gev__task_init_zeroed(&g->task, h, g->coro); /* g came zeroed */
   g->task.greenlet = g;
   g->task.resume.run = resume_greenlet;
-  g->task.resume.take = take_resume_greenlet;
+  g->task.resume.take = gev__task_take;
   g->start.run = run_start;
   g->start.take = take_start;
   g->done.run = run_done;

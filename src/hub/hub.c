@@ -143,7 +143,9 @@ int gev__hub_take_switch(gev__hub *h, gev_coro **to, void **value) {
   while (!h->pass_over && (cb = h->head) && cb->take) {
     int r;
     dequeue(h);
-    r = cb->take(cb, to, value);
+    /* Resumes, the common case, without the indirect call. */
+    r = cb->take == gev__task_take ? gev__task_take(cb, to, value)
+                                   : cb->take(cb, to, value);
     if (r < 0) {
       requeue_front(h, cb);
       return 0;
@@ -196,23 +198,19 @@ static void resume_task(gev__cb *cb) {
   gev__task_resume(t);
 }
 
-int gev__task_take_resume(gev__task *t, gev_coro **to, void **value) {
-  if (!gev__task_resume_due(t))
-    return 0;
-  if (gev__coro_prepare(t->coro) < 0)
-    return -1;
-  *to = t->coro;
-  *value = GEV__RESUME_TOKEN;
-  return 1;
-}
-
-static int take_resume_task(gev__cb *cb, gev_coro **to, void **value) {
+int gev__task_take(gev__cb *cb, gev_coro **to, void **value) {
   gev__task *t = (gev__task *)cb;
   if (t->orphan) {
     free(t);
     return 0;
   }
-  return gev__task_take_resume(t, to, value);
+  if (!gev__task_resume_due(t))
+    return 0;
+  if (!gev__coro_ready(t->coro) && gev__coro_prepare(t->coro) < 0)
+    return -1;
+  *to = t->coro;
+  *value = GEV__RESUME_TOKEN;
+  return 1;
 }
 
 /* Starts w to fire after seconds, counted from now: libev counts a timer
@@ -247,8 +245,12 @@ static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents) {
 
 void gev__task_init(gev__task *t, gev__hub *h, gev_coro *c) {
   memset(t, 0, sizeof *t);
+  gev__task_init_zeroed(t, h, c);
+}
+
+void gev__task_init_zeroed(gev__task *t, gev__hub *h, gev_coro *c) {
   t->resume.run = resume_task;
-  t->resume.take = take_resume_task;
+  t->resume.take = gev__task_take;
   t->hub = h;
   t->coro = c;
   ev_init(&t->deadline, deadline_cb);
@@ -376,7 +378,7 @@ static int task_may_block(gev__task *t) {
   return 0;
 }
 
-gev__task *gev__blocking_task(void) {
+__attribute__((noinline)) static gev__task *blocking_task_slow(void) {
   gev__hub *h = gev__hub_get();
   gev__task *t;
   if (!h)
@@ -392,6 +394,20 @@ gev__task *gev__blocking_task(void) {
   }
   return task_may_block(t) < 0 ? NULL : t;
 }
+
+/* The common case inline: the running coroutine has a task (so the
+ * thread has its hub), neither killed nor in a timeout scope. */
+static inline gev__task *blocking_task(void) {
+  gev__thread_head *r = gev__tls_root;
+  gev__task *t;
+  if (__builtin_expect(r != NULL, 1) &&
+      (t = gev__coro_upper(r->current)) != NULL &&
+      __builtin_expect(!t->killed && !t->scopes, 1))
+    return t;
+  return blocking_task_slow();
+}
+
+gev__task *gev__blocking_task(void) { return blocking_task(); }
 
 int gev__may_block(void) { return gev__blocking_task() ? 0 : -1; }
 
@@ -524,8 +540,8 @@ park_current(gev__hub *h, gev__task *t, const char *what, void **value) {
 }
 
 /* Parks t, which gev__blocking_task() has vetted. */
-static int park_task(gev__task *t, double timeout, const char *what,
-                     void **value) {
+static inline __attribute__((always_inline)) int
+park_task(gev__task *t, double timeout, const char *what, void **value) {
   park_begin(t);
   arm_deadline(t->hub, t, timeout);
   return park_current(t->hub, t, what, value);
@@ -560,7 +576,7 @@ __attribute__((noinline, cold)) static void abandon_if_overdue(gev__hub *h,
 
 int gev__park(double timeout, const char *what, void **value) {
   gev__task *t;
-  if (gev__bad_timeout(timeout) || !(t = gev__blocking_task()))
+  if (gev__bad_timeout(timeout) || !(t = blocking_task()))
     return -1;
   if (timeout == 0) {
     errno = ETIMEDOUT;
@@ -571,7 +587,7 @@ int gev__park(double timeout, const char *what, void **value) {
 
 /* Yields behind the callbacks already queued (gev_sleep(0)). */
 int gev__yield(void) {
-  gev__task *t = gev__blocking_task();
+  gev__task *t = blocking_task();
   if (!t)
     return -1;
   park_begin(t);
@@ -613,7 +629,7 @@ int gev__waitq_wait(gev__waitq *q, double timeout, const char *what,
                     void **value) {
   gev__task *t;
   int rc;
-  if (gev__bad_timeout(timeout) || !(t = gev__blocking_task()))
+  if (gev__bad_timeout(timeout) || !(t = blocking_task()))
     return -1;
   if (timeout == 0) {
     errno = ETIMEDOUT;

@@ -132,7 +132,6 @@ struct gev_greenlet {
   ev_timer later;            /* spawn_later */
   double later_at;           /* when to start, on gev_monotonic()'s clock */
   gev_greenlet *prev, *next; /* hub->greenlets */
-  gev_spawn_opts opts;
   struct gev__link {
     struct gev__link *next;
     gev_link_fn fn;
@@ -154,6 +153,8 @@ void gev__run_soon(gev__hub *h, gev__cb *cb);
 void gev__timer_start(gev__hub *h, ev_timer *w, double seconds);
 gev__task *gev__task_of(gev_coro *c);
 void gev__task_init(gev__task *t, gev__hub *h, gev_coro *c);
+/* As gev__task_init, for a task in memory already zeroed. */
+void gev__task_init_zeroed(gev__task *t, gev__hub *h, gev_coro *c);
 void gev__task_fini(gev__task *t);
 void gev__hub_count_greenlet(gev__hub *h, gev_greenlet *g, int add);
 /* The value the hub resumes a parked task with (see park_current). */
@@ -180,9 +181,10 @@ static inline void gev__task_resume(gev__task *t) {
     gev__task_resume_failed(t);
 }
 
-/* The take of a task's resume (see gev__cb): 0 if stale, -1 if the switch
- * could fail (left to the hub, which handles that), else 1. */
-int gev__task_take_resume(gev__task *t, gev_coro **to, void **value);
+/* The take of a task's resume (see gev__cb), greenlets' included: 0 if
+ * stale, -1 if the switch could fail (left to the hub, which handles
+ * that), else 1. */
+int gev__task_take(gev__cb *cb, gev_coro **to, void **value);
 
 /* Switching on the hub's behalf. When the running coroutine parks, or a
  * greenlet ends, during a callback pass of the hub, and the callbacks at

@@ -284,6 +284,53 @@ static gev_waitable *greenlet_waitables(gev_greenlet **gs, size_t n) {
   return ws;
 }
 
+/* The count of finished greenlets among gs. */
+static int count_finished(gev_greenlet **gs, size_t n) {
+  int k = 0;
+  for (size_t i = 0; i < n; i++)
+    k += gev__greenlet_finished(gs[i]);
+  return k;
+}
+
+/* gev_joinall waiting for every greenlet without stopping at a failure:
+ * then waiting for each in turn is waiting for all, and costs a park only
+ * for those not yet finished when their turn comes, with no link, wait
+ * entry or allocation per greenlet (a batch of spawned greenlets that the
+ * hub runs while the caller waits for the first costs one park). Returns
+ * as gev_joinall. */
+static int join_each(gev_greenlet **gs, size_t n, double timeout) {
+  double deadline;
+  if (!gs && n) {
+    errno = EINVAL;
+    return -1;
+  }
+  for (size_t i = 0; i < n; i++)
+    if (gev__greenlet_check(gs[i]) < 0)
+      return -1;
+  if (gev__bad_timeout(timeout))
+    return -1;
+  deadline = deadline_of(timeout);
+  for (size_t i = 0; i < n; i++) {
+    gev_greenlet *g = gs[i];
+    int rc = 0;
+    if (gev__greenlet_finished(g))
+      continue;
+    if (timeout == 0)
+      return count_finished(gs, n); /* asks without waiting */
+    gev_greenlet_ref(g); /* a link may drop the caller's handle meanwhile */
+    while (rc == 0 && !gev__greenlet_finished(g))
+      rc = gev__waitq_wait(&g->joiners, remaining(deadline), "joinall", NULL);
+    if (rc < 0) {
+      int err = errno;
+      gev_greenlet_unref(g);
+      errno = err;
+      return own_timeout(deadline) ? count_finished(gs, n) : -1;
+    }
+    gev_greenlet_unref(g);
+  }
+  return (int)n;
+}
+
 GEV_EXTERN int gev_joinall(gev_greenlet **gs, size_t n, double timeout,
                            int flags, size_t count) {
   size_t want = count && count < n ? count : n;
@@ -292,6 +339,8 @@ GEV_EXTERN int gev_joinall(gev_greenlet **gs, size_t n, double timeout,
     errno = EINVAL;
     return -1;
   }
+  if (want == n && !(flags & GEV_JOIN_RAISE_ERROR))
+    return join_each(gs, n, timeout);
   if (!(ws = greenlet_waitables(gs, n)))
     return -1;
   int rc =

@@ -45,16 +45,12 @@ void *gev__sync_made(void *obj, int rc) {
   return NULL;
 }
 
-int gev__sync_check(const void *obj, const gev__sync_kind *k) {
-  if (!obj || gev__head(obj)->magic_ != k->magic) {
+int gev__sync_check_failed(const void *obj, const gev__sync_kind *k) {
+  if (!obj || gev__head(obj)->magic_ != k->magic)
     errno = EINVAL;
-    return -1;
-  }
-  if (gev__head(obj)->hub_ != gev__sync_hub_token(gev__hub_current_id())) {
+  else
     errno = EXDEV;
-    return -1;
-  }
-  return 0;
+  return -1;
 }
 
 void gev__sync_destroy(void *obj, const gev__sync_kind *k) {

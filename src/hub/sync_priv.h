@@ -92,15 +92,25 @@ int gev__sync_setup(void *obj, size_t size, const gev__sync_kind *k);
 void *gev__sync_alloc(size_t size);
 void *gev__sync_made(void *obj, int rc);
 
-/* Checks that obj is a live object of kind k owned by the calling
- * thread's hub. 0, or -1 with EINVAL (NULL, destroyed, wrong kind) or
- * EXDEV (another thread's hub, or a hub destroyed since). */
-int gev__sync_check(const void *obj, const gev__sync_kind *k);
-
 /* What an object's head records as its hub: the hub's id (gev__hub_id),
  * never reused, in the pointer-sized field; it is never dereferenced. */
 static inline void *gev__sync_hub_token(unsigned long long id) {
   return (void *)(uintptr_t)id;
+}
+
+/* Checks that obj is a live object of kind k owned by the calling
+ * thread's hub. 0, or -1 with EINVAL (NULL, destroyed, wrong kind) or
+ * EXDEV (another thread's hub, or a hub destroyed since). Inline: every
+ * call on a sync object starts with it; gev__sync_check_failed sets the
+ * error. */
+int gev__sync_check_failed(const void *obj, const gev__sync_kind *k);
+static inline int gev__sync_check(const void *obj, const gev__sync_kind *k) {
+  if (__builtin_expect(obj && gev__head(obj)->magic_ == k->magic &&
+                           gev__head(obj)->hub_ ==
+                               gev__sync_hub_token(gev__hub_current_id()),
+                       1))
+    return 0;
+  return gev__sync_check_failed(obj, k);
 }
 
 /* Destroys obj if it is a live object of kind k (else does nothing):
