@@ -36,6 +36,8 @@
  *              is over (it left its wait queue, its timer is stopped) and
  *              later wake-ups of the object go to others or to the next
  *              call, none lost or delivered twice;
+ *   ENOMEM     no memory to arm the call's timeout (or, for a plain
+ *              coroutine, its first blocking call's task);
  *   EINVAL     the timeout is NaN (see below).
  * An error thrown into a parked coroutine with gev_coro_throw (or the kill
  * gev_coro_free throws) ends the call with that error; GEV_EKILL then

@@ -769,6 +769,14 @@ int gev__coro_free_owned(gev_coro *c) {
 
 /* ---- Queries ----------------------------------------------------------- */
 
+void gev__coro_prefetch_stack(const gev_coro *c) {
+  const char *p = c->saved ? c->saved : (const char *)c->sp;
+  if (p) {
+    __builtin_prefetch(p);
+    __builtin_prefetch(p + 64);
+  }
+}
+
 GEV_EXTERN gev_coro *gev_coro_current(void) {
   gev__cthread *t = gev__cthread_get();
   return t ? t->head.current : NULL;

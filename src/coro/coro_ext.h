@@ -82,6 +82,13 @@ static inline int gev__coro_ready(const gev_coro *c) {
   return d && d == (void *)gev__tls_root;
 }
 
+/* Starts loading the stack a switch into c will read: for a suspended
+ * shared-mode coroutine its saved bytes, for a dedicated one the top of
+ * its frames. For a caller that knows, a while before, which coroutine it
+ * will switch to; reads c's control block, which had best be in cache
+ * already (prefetch it first: it starts with its head). */
+void gev__coro_prefetch_stack(const gev_coro *c);
+
 /* The running coroutine, or NULL if the thread has no coroutine state. */
 static inline gev_coro *gev__coro_running(void) {
   gev__thread_head *r = gev__tls_root;

@@ -118,6 +118,30 @@ static void pass_count(gev__hub *h) {
   }
 }
 
+/* Before a switch into the coroutine of a callback just taken or run,
+ * when many greenlets are parked, the next callbacks' memory is likely
+ * cold: it is fetched in a pipeline, each step starting the loads that the
+ * previous steps made possible: the third callback's task, the second's
+ * coroutine, the next one's stack. */
+static inline gev_coro *task_coro_of(const gev__cb *cb) {
+  return cb->take == gev__task_take ? ((const gev__task *)cb)->coro : NULL;
+}
+
+static inline void prefetch_next(gev__hub *h) {
+  gev__cb *n1 = h->head, *n2;
+  gev_coro *c;
+  if (!n1)
+    return;
+  if ((c = task_coro_of(n1)))
+    gev__coro_prefetch_stack(c);
+  if (!(n2 = n1->next))
+    return;
+  if ((c = task_coro_of(n2)))
+    __builtin_prefetch(c);
+  if (n2->next)
+    __builtin_prefetch(n2->next);
+}
+
 /* Runs queued callbacks until the queue is empty or the pass has used its
  * time budget. Coroutines that park or end during the pass may run some of
  * them on the hub's behalf (gev__hub_take_switch). */
@@ -128,6 +152,7 @@ static void drain(gev__hub *h) {
   h->pass_over = 0;
   h->draining = 1;
   while (!h->stopping && !h->pass_over && (cb = dequeue(h))) {
+    prefetch_next(h);
     cb->run(cb);
     pass_count(h);
   }
@@ -151,8 +176,10 @@ int gev__hub_take_switch(gev__hub *h, gev_coro **to, void **value) {
       return 0;
     }
     pass_count(h);
-    if (r > 0)
+    if (r > 0) {
+      prefetch_next(h);
       return 1;
+    }
   }
   return 0;
 }
@@ -224,19 +251,14 @@ void gev__timer_start(gev__hub *h, ev_timer *w, double seconds) {
   h->nwatchers++;
 }
 
-/* The deadline timer fired. Deadlines are points on gev_monotonic()'s
- * clock; libev's timer only approximates one (its own clock reads, the
- * poll's rounding), so a timer that fired early is re-armed for the rest
- * instead of waking the task: a wait never times out before its time. */
-static void deadline_cb(struct ev_loop *loop, ev_timer *w, int revents) {
-  gev__task *t = w->data;
-  double left = t->deadline_at - gev_monotonic();
-  (void)loop, (void)revents;
-  t->hub->nwatchers--; /* a one-shot timer stops itself */
-  if (left > 0) {
-    gev__timer_start(t->hub, w, left);
-    return;
-  }
+/* A task's deadline came due (deadlines.c). Deadlines are points on
+ * gev_monotonic()'s clock and the wheel never serves one early; should the
+ * clock say otherwise, it is armed again for the rest: a wait never times
+ * out before its time. */
+void gev__task_deadline_due(gev__task *t) {
+  if (t->deadline_at > gev_monotonic() &&
+      gev__deadline_arm(t->hub, t, t->deadline_at) == 0)
+    return; /* LCOV_EXCL_LINE: the wheel serves no deadline early */
   t->scope_fired = t->armed_scope != NULL;
   if (t->armed_scope)
     t->armed_scope->expired = 1;
@@ -253,8 +275,6 @@ void gev__task_init_zeroed(gev__task *t, gev__hub *h, gev_coro *c) {
   t->resume.take = gev__task_take;
   t->hub = h;
   t->coro = c;
-  ev_init(&t->deadline, deadline_cb);
-  t->deadline.data = t;
   gev__coro_set_upper(c, t);
 }
 
@@ -411,16 +431,16 @@ gev__task *gev__blocking_task(void) { return blocking_task(); }
 
 int gev__may_block(void) { return gev__blocking_task() ? 0 : -1; }
 
-/* Arms the task's deadline timer: the earlier of the call's timeout,
- * counted from now, and its scopes' deadlines, all on gev_monotonic()'s
- * clock. A wait without either reads no clock at all. */
-static void arm_deadline(gev__hub *h, gev__task *t, double timeout) {
+/* Arms the task's deadline: the earlier of the call's timeout, counted
+ * from now, and its scopes' deadlines, all on gev_monotonic()'s clock. A
+ * wait without either reads no clock at all. 0, or -1 with ENOMEM. */
+static int arm_deadline(gev__hub *h, gev__task *t, double timeout) {
   gev_timeout *scope = NULL;
   double now, at;
   t->armed_scope = NULL;
   t->scope_fired = 0;
   if (timeout < 0 && !t->scopes)
-    return;
+    return 0;
   now = gev_monotonic();
   at = timeout >= 0 ? now + timeout : HUGE_VAL;
   if (t->scopes) {
@@ -432,16 +452,13 @@ static void arm_deadline(gev__hub *h, gev__task *t, double timeout) {
   }
   t->armed_scope = scope;
   if (at == HUGE_VAL)
-    return;
-  t->deadline_at = at;
-  gev__timer_start(h, &t->deadline, at - now);
+    return 0;
+  return gev__deadline_arm(h, t, at);
 }
 
-static void disarm_deadline(gev__hub *h, gev__task *t) {
-  if (ev_is_active(&t->deadline)) {
-    ev_timer_stop(h->loop, &t->deadline);
-    h->nwatchers--;
-  }
+static inline void disarm_deadline(gev__hub *h, gev__task *t) {
+  if (gev__deadline_armed(&t->dl))
+    gev__deadline_disarm(h, t);
 }
 
 /* What the hub resumes a parked task with (hub_internal.h). Nothing
@@ -543,7 +560,8 @@ park_current(gev__hub *h, gev__task *t, const char *what, void **value) {
 static inline __attribute__((always_inline)) int
 park_task(gev__task *t, double timeout, const char *what, void **value) {
   park_begin(t);
-  arm_deadline(t->hub, t, timeout);
+  if (arm_deadline(t->hub, t, timeout) < 0)
+    return -1;
   return park_current(t->hub, t, what, value);
 }
 
@@ -723,7 +741,11 @@ static int is_main_thread(void) {
   return getpid() == (pid_t)syscall(SYS_gettid);
 }
 
-static void hub_free(gev__hub *h) { free(h); }
+/* Frees the hub's memory; its loop, with the watchers in it, is gone. */
+static void hub_free(gev__hub *h) {
+  gev__deadlines_free(h);
+  free(h);
+}
 
 static unsigned long long next_hub_id = 1;
 
@@ -745,7 +767,7 @@ static gev__hub *hub_new(gev__tls *tls) {
     goto out_loop;
   /* Map the hub's stack now: every park switches to the hub, and a park
    * must never find it unreachable. */
-  if (gev__coro_prepare(h->coro) < 0)
+  if (gev__coro_prepare(h->coro) < 0 || gev__deadlines_init(h) < 0)
     goto out_coro;
   gev__task_init(&h->main_task, h, thr->main);
   return h;
@@ -1001,7 +1023,7 @@ static void verify_task(const gev__task *t) {
     gev__die("a woken task is not queued to resume");
   if (!t->parked && t->wq)
     gev__die("a running task sits on a wait queue");
-  if (!t->parked && ev_is_active(&t->deadline))
+  if (!t->parked && gev__deadline_armed(&t->dl))
     gev__die("a running task has an armed deadline");
   verify_waitq(t);
 }

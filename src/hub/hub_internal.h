@@ -9,6 +9,7 @@
 
 #include "coro/coro_ext.h"
 #include "coro/log_internal.h"
+#include "hub/deadlines.h"
 #include "hub/park.h"
 
 /* A node of the hub's callback queue (FIFO, intrusive). */
@@ -49,7 +50,7 @@ struct gev__task {
   gev__task *plain_prev, *plain_next; /* private: hub->plain_tasks */
   gev__waitq *wq;                     /* wait queue it sits on, or NULL */
   gev__task *wq_prev, *wq_next;
-  ev_timer deadline;        /* armed while parked with a deadline */
+  gev__dl_place dl;         /* armed while parked with a deadline */
   double deadline_at;       /* when it is due, on gev_monotonic()'s clock */
   gev_timeout *scopes;      /* innermost first */
   gev_timeout *armed_scope; /* scope whose deadline is armed, or NULL */
@@ -103,6 +104,7 @@ struct gev__hub {
   int stopping;                 /* the hub coroutine is being unwound */
   int is_default;               /* loop is libev's default loop */
   struct gev__fdwaits *fdwaits; /* fdwait.c's state, NULL until used */
+  gev__deadlines *deadlines;    /* parked tasks' deadlines (deadlines.c) */
   gev__task *plain_tasks;       /* tasks of plain coroutines, to detach */
   double destroy_grace_end;     /* gev_monotonic() time killed greenlets
                                    have to finish in gev_hub_destroy */

@@ -147,7 +147,7 @@ int gev__park_task(gev__task *t, double timeout, const char *what,
  * gev_print_run_info ("sleep", "Queue.get", "read fd 5" ...), a static
  * string. Returns 0 with *value from the waker (value may be NULL), or -1
  * with errno: the waker's err, ETIMEDOUT, ECANCELED, EPERM, EDEADLK,
- * EINVAL (timeout NaN). */
+ * EINVAL (timeout NaN), ENOMEM (the deadline could not be armed). */
 int gev__park(double timeout, const char *what, void **value);
 
 /* Wakes t with value (err == 0) or error err. The first wake of a park
