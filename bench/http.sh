@@ -20,9 +20,6 @@ build=${1:-${GEV_BENCH_BUILD:-$root/build-bench}}
 duration=${GEV_HTTP_DURATION:-3}
 connections=${GEV_HTTP_CONNECTIONS:-100}
 rounds=${GEV_HTTP_ROUNDS:-3}
-ncpu=$(nproc)
-server_cpu=${GEV_BENCH_CPU:-$((ncpu - 1))}
-client_cpu=$(( (server_cpu + 1) % ncpu ))
 
 httpd=$build/examples/httpd
 ref=$build/bench/bench_ref_httpd
@@ -31,46 +28,16 @@ for bin in "$httpd" "$ref"; do
 done
 command -v wrk >/dev/null || { echo "http.sh: wrk not installed" >&2; exit 1; }
 
-pin_server=() pin_client=()
-if command -v taskset >/dev/null && taskset -c "$server_cpu" true 2>/dev/null
-then
-  pin_server=(taskset -c "$server_cpu")
-  if [ "$ncpu" -gt 1 ]; then
-    pin_client=(taskset -c "$client_cpu")
-  fi
-fi
+bench_name=http.sh
+# shellcheck source=bench/servers.sh
+source "$root/bench/servers.sh"
 
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do
-    kill -TERM "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# Starts a server binary on a free port in stack mode $1, pinned to the
-# server CPU; sets $port and adds its pid to pids (so call it directly, not
-# in a subshell).
-start_server() {
-  local mode=$1 out=$tmp/out.$RANDOM
+# Starts a server binary on a free port in stack mode $1 (see start_server
+# in servers.sh).
+start_in_mode() {
+  local mode=$1
   shift
-  # The file exists before the server opens it: sed below must not fail
-  # (and end the script, under pipefail) while the server is starting.
-  : >"$out"
-  GEV_STACK_MODE=$mode "${pin_server[@]}" "$@" --port 0 >>"$out" 2>"$out.err" &
-  pids+=($!)
-  local i
-  for i in $(seq 100); do
-    port=$(sed -n 's/^listening on .*:\([0-9]*\)$/\1/p' "$out" | head -1)
-    [ -n "$port" ] && return 0
-    sleep 0.05
-  done
-  echo "http.sh: $1 did not start: $(cat "$out.err")" >&2
-  exit 1
+  GEV_STACK_MODE=$mode start_server "$@" --port 0
 }
 
 # Runs wrk for $2 seconds against 127.0.0.1:$1; prints requests/second.
@@ -88,9 +55,9 @@ max() { echo $(( $1 > $2 ? $1 : $2 )); }
 # machine a slow round measures the neighbours, not the server.
 run_pair() {
   local mode=$1 suffix=$2 gev_port ref_port gev=0 ref_rps=0 r
-  start_server "$mode" "$httpd" --idle-timeout 60
+  start_in_mode "$mode" "$httpd" --idle-timeout 60
   gev_port=$port
-  start_server "$mode" "$ref"
+  start_in_mode "$mode" "$ref"
   ref_port=$port
   wrk_rps "$gev_port" 1 >/dev/null # warm-up: connection setup, caches
   wrk_rps "$ref_port" 1 >/dev/null
@@ -98,20 +65,11 @@ run_pair() {
     gev=$(max "$gev" "$(wrk_rps "$gev_port" "$duration")")
     ref_rps=$(max "$ref_rps" "$(wrk_rps "$ref_port" "$duration")")
   done
-  cleanup_servers
+  stop_servers
   echo "bench: http.gev$suffix $gev req/s"
   echo "bench: http.ref$suffix $ref_rps req/s"
   awk -v g="$gev" -v r="$ref_rps" \
     'BEGIN { printf "bench: http.ratio'"$suffix"' %.3f x\n", (r > 0 ? g / r : 0) }'
-}
-
-cleanup_servers() {
-  local p
-  for p in "${pids[@]}"; do
-    kill -TERM "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-  done
-  pids=()
 }
 
 run_pair dedicated ""

@@ -2,7 +2,7 @@
  * crawler — resolve (or fetch) many names at once, one greenlet each.
  *
  *   crawler [--dns IP[:PORT][,...]] [--timeout SECONDS] [--concurrency N]
- *           [--fetch] [NAME_OR_URL ...]
+ *           [--fetch [--cafile FILE] [--insecure]] [NAME_OR_URL ...]
  *
  * Inputs come from the arguments, or one per line from stdin when there
  * are none; each is trimmed of surrounding whitespace and empty ones are
@@ -16,11 +16,15 @@
  * untrusted bytes: a name or URL holding anything but visible ASCII (CR,
  * LF, NUL, other control bytes, spaces, bytes >= 0x80) is refused before
  * it reaches a DNS query or a request line, so it cannot inject headers.
+ * An https:// URL is fetched the same way over TLS (gev/tls.h), verifying
+ * the server's certificate and name against the system's CA store, or the
+ * CAs in --cafile FILE; --insecure skips verification.
  *
  * Output, one line per input in input order, after all are done:
  *   NAME ADDRESS            resolved
  *   URL STATUS BODY_BYTES   fetched (--fetch)
- *   NAME ERROR <reason>     failed (not found, refused, invalid URL ...)
+ *   NAME ERROR <reason>     failed (not found, refused, invalid URL,
+ *                           certificate verify failed: <why> ...)
  *   NAME TIMEOUT            not finished by the deadline (it was killed)
  * where the input is printed with every byte outside visible ASCII (and
  * the backslash) written as \xHH, so each input takes exactly one line
@@ -40,6 +44,7 @@
 #include "gev/hub.h"
 #include "gev/net.h"
 #include "gev/sync.h"
+#include "stream_io.h"
 
 #define EXIT_USAGE 2
 
@@ -48,6 +53,8 @@ typedef struct options {
   double timeout;
   long concurrency;
   int fetch;
+  const char *cafile; /* https: trust these CAs, not the system's */
+  int insecure;       /* https: no verification */
 } options;
 
 /* One input (trimmed, NUL-terminated; len counts any NUL inside). */
@@ -60,9 +67,10 @@ typedef struct input {
 typedef struct job {
   const input *in;
   int fetch;
-  int ok;         /* set by the greenlet when it succeeded */
-  int timed_out;  /* not finished by the deadline */
-  char line[512]; /* the output after "input " */
+  struct gev_tls_ctx *tls; /* for https URLs (shared by all jobs) */
+  int ok;                  /* set by the greenlet when it succeeded */
+  int timed_out;           /* not finished by the deadline */
+  char line[512];          /* the output after "input " */
 } job;
 
 /* ---- Reasons ----------------------------------------------------------- */
@@ -134,6 +142,7 @@ static void resolve(job *j) {
 /* ---- Fetching ---------------------------------------------------------- */
 
 typedef struct url {
+  int https;
   char host[256];
   int port;
   char path[1024];
@@ -146,16 +155,18 @@ static int host_char(unsigned char c) {
          (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
 }
 
-/* Parses http://host[:port][/path]. Everything must be visible ASCII, so
- * the path goes into the request line as it is: no CR or LF can end the
- * line early and add header fields of the input's choosing. */
+/* Parses http[s]://host[:port][/path]. Everything must be visible ASCII,
+ * so the path goes into the request line as it is: no CR or LF can end
+ * the line early and add header fields of the input's choosing. */
 static int url_parse(const input *in, url *u) {
-  const char *s = in->text, *p = s + 7, *host_end, *path;
-  if (!visible_ascii(in) || strncmp(s, "http://", 7) != 0)
+  const char *s = in->text, *p, *host_end, *path;
+  u->https = strncmp(s, "https://", 8) == 0;
+  if (!visible_ascii(in) || (!u->https && strncmp(s, "http://", 7) != 0))
     return -1;
+  p = s + (u->https ? 8 : 7);
   path = p + strcspn(p, "/");
   host_end = memchr(p, ':', (size_t)(path - p));
-  u->port = 80;
+  u->port = u->https ? 443 : 80;
   if (host_end) {
     char *end;
     long port = strtol(host_end + 1, &end, 10);
@@ -178,16 +189,51 @@ static int url_parse(const input *in, url *u) {
   return 0;
 }
 
+/* A connection, plain or over TLS. */
+typedef struct conn {
+  gev_socket *sock;
+  struct gev_tls_stream *tls; /* NULL: plain */
+} conn;
+
+/* Why a call on c failed: for TLS failures OpenSSL's reason
+ * ("certificate verify failed: hostname mismatch"). */
+static const char *conn_reason(conn *c, int err) {
+#if GEV_HAVE_TLS
+  if (c->tls && err == EPROTO)
+    return gev_tls_last_error();
+#endif
+  return errno_reason(err);
+}
+
+/* Starts TLS over c->sock for host. 0, or -1 with the reason in *why. */
+static int conn_start_tls(conn *c, job *j, const char *host, const char **why) {
+#if GEV_HAVE_TLS
+  if (!j->tls) {
+    *why = "no TLS context";
+    return -1;
+  }
+  c->tls = gev_tls_wrap(j->tls, c->sock, host);
+  if (c->tls && gev_tls_handshake(c->tls) == 0)
+    return 0;
+  *why =
+      errno == EPROTO || !c->tls ? gev_tls_last_error() : errno_reason(errno);
+  return -1;
+#else
+  *why = "built without TLS";
+  return -1;
+#endif
+}
+
 /* Reads the whole response; fills status and body size. 0 or -1/errno
  * (EBADMSG for something that is not HTTP). */
-static int read_response(gev_socket *s, int *status, long *body) {
+static int read_response(conn *s, int *status, long *body) {
   char buf[16384], head[64];
   size_t head_len = 0;
   long total = 0, header_end = -1;
   const char *crlf2 = "\r\n\r\n";
   int matched = 0;
   ssize_t n;
-  while ((n = gev_socket_recv(s, buf, sizeof buf, 0)) > 0) {
+  while ((n = io_recv(s->sock, s->tls, buf, sizeof buf)) > 0) {
     for (ssize_t i = 0; i < n && header_end < 0; i++) {
       matched = buf[i] == crlf2[matched] ? matched + 1 : buf[i] == '\r' ? 1 : 0;
       if (matched == 4)
@@ -232,23 +278,29 @@ static void fetch(job *j) {
           : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
   inet_ntop(ai->ai_family, addr, ip, sizeof ip);
   gev_freeaddrinfo(ai);
-  gev_socket *s = gev_create_connection(ip, u.port, -1);
-  if (!s) {
+  conn c = {gev_create_connection(ip, u.port, -1), NULL};
+  const char *why;
+  if (!c.sock) {
     fail(j, errno_reason(errno));
+    return;
+  }
+  if (u.https && conn_start_tls(&c, j, u.host, &why) < 0) {
+    fail(j, why);
+    io_close(c.sock, c.tls);
     return;
   }
   int n = snprintf(request, sizeof request,
                    "GET %s HTTP/1.0\r\nHost: %s\r\nUser-Agent: gev-crawler\r\n"
                    "Connection: close\r\n\r\n",
                    u.path, u.host);
-  if (gev_socket_sendall(s, request, (size_t)n, 0) < 0 ||
-      read_response(s, &status, &body) < 0) {
-    fail(j, errno == EBADMSG ? "bad response" : errno_reason(errno));
+  if (io_sendall(c.sock, c.tls, request, (size_t)n) < 0 ||
+      read_response(&c, &status, &body) < 0) {
+    fail(j, errno == EBADMSG ? "bad response" : conn_reason(&c, errno));
   } else {
     snprintf(j->line, sizeof j->line, "%d %ld", status, body);
     j->ok = 1;
   }
-  gev_socket_close(s);
+  io_close(c.sock, c.tls);
 }
 
 static void *run_job(void *arg) {
@@ -264,16 +316,19 @@ static void *run_job(void *arg) {
 
 static void usage(FILE *out) {
   fprintf(out, "usage: crawler [--dns IP[:PORT][,...]] [--timeout SECONDS]"
-               " [--concurrency N] [--fetch] [NAME_OR_URL ...]\n");
+               " [--concurrency N]\n"
+               "               [--fetch [--cafile FILE] [--insecure]]"
+               " [NAME_OR_URL ...]\n");
 }
 
 static void help(void) {
   usage(stdout);
   fputs(
       "\n"
-      "Resolves host names, or with --fetch fetches http:// URLs, all at "
-      "once:\n"
-      "one greenlet per input, the whole run bounded by --timeout.\n"
+      "Resolves host names, or with --fetch fetches http:// and https:// "
+      "URLs,\n"
+      "all at once: one greenlet per input, the whole run bounded by\n"
+      "--timeout.\n"
       "\n"
       "Inputs are the arguments, or one per line on standard input when there\n"
       "are none. Surrounding whitespace is trimmed; empty inputs are skipped.\n"
@@ -288,9 +343,13 @@ static void help(void) {
       "                         as TIMEOUT\n"
       "  --concurrency N        at most N inputs in flight at once (default\n"
       "                         100); the others wait for a free slot\n"
-      "  --fetch                inputs are URLs http://HOST[:PORT][/PATH]:\n"
+      "  --fetch                inputs are URLs http[s]://HOST[:PORT][/PATH]:\n"
       "                         resolve HOST, connect, GET PATH, read the\n"
-      "                         whole response\n"
+      "                         whole response (https: over TLS, verifying\n"
+      "                         the server's certificate and name)\n"
+      "  --cafile FILE          https: trust the CAs in FILE (PEM) instead of\n"
+      "                         the system's\n"
+      "  --insecure             https: do not verify the server\n"
       "  --help                 print this help and exit\n"
       "Options may also be given as --name=VALUE; -- ends the options.\n"
       "\n"
@@ -301,7 +360,8 @@ static void help(void) {
       "  INPUT ERROR REASON     failed: not found, refused, server failure,\n"
       "                         connection refused, invalid name, invalid URL\n"
       "                         (anything but visible ASCII, or not\n"
-      "                         http://HOST[:PORT][/PATH]) ...\n"
+      "                         http[s]://HOST[:PORT][/PATH]), certificate\n"
+      "                         verify failed: WHY ...\n"
       "  INPUT TIMEOUT          not finished by the deadline\n"
       "Bytes of an input outside visible ASCII, and the backslash, are shown\n"
       "as \\xHH, so every input takes exactly one line. A summary line goes\n"
@@ -339,6 +399,10 @@ static int parse_options(int argc, char **argv, options *o, int *first) {
       return 1;
     } else if (strcmp(argv[i], "--fetch") == 0) {
       o->fetch = 1;
+    } else if (strcmp(argv[i], "--insecure") == 0) {
+      o->insecure = 1;
+    } else if ((v = option_value(argc, argv, &i, "--cafile"))) {
+      o->cafile = v;
     } else if ((v = option_value(argc, argv, &i, "--dns"))) {
       o->dns = v;
     } else if ((v = option_value(argc, argv, &i, "--timeout"))) {
@@ -481,6 +545,33 @@ static int report(const job *jobs, size_t n, double elapsed) {
   return ok == n ? 0 : 1;
 }
 
+/* ---- TLS ----------------------------------------------------------------- */
+
+/* The client context for https URLs: the system's CAs, or --cafile's, or
+ * no verification with --insecure. NULL after printing why. */
+static struct gev_tls_ctx *tls_context(const options *o) {
+#if GEV_HAVE_TLS
+  gev_tls_ctx *ctx = gev_tls_ctx_new(GEV_TLS_CLIENT);
+  if (ctx && (o->insecure ? gev_tls_ctx_set_verify(ctx, GEV_TLS_VERIFY_NONE)
+              : o->cafile ? gev_tls_ctx_load_verify(ctx, o->cafile, NULL)
+                          : 0) == 0)
+    return ctx;
+  fprintf(stderr, "crawler: TLS: %s\n", gev_tls_last_error());
+  gev_tls_ctx_free(ctx);
+  return NULL;
+#else
+  if (o->cafile || o->insecure)
+    fprintf(stderr, "crawler: built without TLS\n");
+  return NULL;
+#endif
+}
+
+static void tls_context_free(struct gev_tls_ctx *ctx) {
+#if GEV_HAVE_TLS
+  gev_tls_ctx_free(ctx);
+#endif
+}
+
 int main(int argc, char **argv) {
   options o;
   int first, status;
@@ -498,6 +589,9 @@ int main(int argc, char **argv) {
     usage(stderr);
     return EXIT_USAGE;
   }
+  struct gev_tls_ctx *tls = o.fetch ? tls_context(&o) : NULL;
+  if (o.fetch && !tls && (GEV_HAVE_TLS || o.cafile || o.insecure))
+    return EXIT_USAGE;
   input *inputs = read_inputs(argc - first, argv + first, &n);
   job *jobs = calloc(n ? n : 1, sizeof *jobs);
   gev_greenlet **gs = calloc(n ? n : 1, sizeof *gs);
@@ -506,7 +600,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   for (size_t i = 0; i < n; i++)
-    jobs[i] = (job){.in = &inputs[i], .fetch = o.fetch};
+    jobs[i] = (job){.in = &inputs[i], .fetch = o.fetch, .tls = tls};
   double start = now();
   run_all(jobs, gs, n, o.concurrency, start + o.timeout);
   status = report(jobs, n, now() - start);
@@ -519,5 +613,6 @@ int main(int argc, char **argv) {
   free(jobs);
   free(gs);
   gev_hub_destroy();
+  tls_context_free(tls);
   return status;
 }

@@ -4,6 +4,8 @@
  *   httpd [--host ADDR] [--port PORT] [--idle-timeout SECONDS]
  *         [--max-body BYTES] [--graceful-timeout SECONDS]
  *         [--workers N [--max-requests N] [--timeout SECONDS]]
+ *         [--tls-cert FILE --tls-key FILE [--tls-handshake-timeout SECONDS]
+ *          [--tls-session-cache N]]
  *
  * Defaults: 127.0.0.1, port 8080 (0 picks a free port), idle timeout 60 s,
  * bodies up to 1 MiB, graceful timeout 30 s. Prints "listening on
@@ -47,6 +49,13 @@
  * client still sends for at most 2 s (or the idle timeout, if shorter)
  * before it closes, so every connection ends within the idle timeout of
  * its last step, whatever state it is in.
+ *
+ * With --tls-cert and --tls-key (PEM certificate chain and key) it serves
+ * HTTPS instead (gev/tls.h): each connection's greenlet first completes
+ * the TLS handshake within --tls-handshake-timeout seconds (default 10),
+ * then runs the same code over the TLS stream, and ends with close_notify.
+ * --tls-session-cache N keeps N sessions for resumption (0 turns
+ * resumption off, session tickets included; default: OpenSSL's cache).
  */
 #include <errno.h>
 #include <signal.h>
@@ -62,6 +71,7 @@
 #include "gev/prefork.h"
 #include "gev/server.h"
 #include "http_parser.h"
+#include "stream_io.h"
 
 #define MAX_HEAD 8192
 #define BUF_SIZE 16384
@@ -78,12 +88,17 @@ typedef struct config {
   unsigned long max_requests;
   double timeout, graceful_timeout;
   gev_worker *worker; /* in a worker process */
+  const char *tls_cert, *tls_key;
+  double tls_handshake_timeout;
+  long tls_session_cache;  /* < 0: the default */
+  struct gev_tls_ctx *tls; /* NULL: plain HTTP */
 } config;
 
 /* One connection's state, on the heap (see the shared-stack rule). */
 typedef struct conn {
   gev_server *srv;
   gev_socket *sock;
+  struct gev_tls_stream *tls; /* over sock, or NULL for plain HTTP */
   const config *cfg;
   double deadline; /* of the step in progress */
   size_t len;      /* bytes buffered */
@@ -104,8 +119,7 @@ static ssize_t fill(conn *c) {
   if (left <= 0 || c->len == sizeof c->buf)
     return -1;
   gev_socket_settimeout(c->sock, left);
-  ssize_t n =
-      gev_socket_recv(c->sock, c->buf + c->len, sizeof c->buf - c->len, 0);
+  ssize_t n = io_recv(c->sock, c->tls, c->buf + c->len, sizeof c->buf - c->len);
   if (n > 0)
     c->len += (size_t)n;
   return n;
@@ -146,10 +160,11 @@ static void skip_blank_lines(conn *c) {
 
 /* Waits for the next request to begin: between requests the connection is
  * idle, and a stopping server may give it up (gev/server.h). Bytes already
- * buffered (pipelining) are the next request. 0, or -1 to close. */
+ * buffered (pipelining; over TLS also in the TLS stream) are the next
+ * request. 0, or -1 to close. */
 static int await_request(conn *c) {
   c->deadline = gev_monotonic() + c->cfg->idle_timeout;
-  if (c->len > 0)
+  if (c->len > 0 || io_buffered(c->tls))
     return 0;
   return gev_server_wait_request(c->srv, c->sock, c->cfg->idle_timeout);
 }
@@ -176,7 +191,7 @@ static int read_head(conn *c, http_request *req) {
 
 static int send_bytes(conn *c, const char *data, size_t len) {
   gev_socket_settimeout(c->sock, c->cfg->idle_timeout);
-  return gev_socket_sendall(c->sock, data, len, 0);
+  return io_sendall(c->sock, c->tls, data, len);
 }
 
 /* Closes gracefully after a final response while the client may still be
@@ -189,14 +204,14 @@ static void linger_close(conn *c) {
       c->cfg->idle_timeout < LINGER_MAX ? c->cfg->idle_timeout : LINGER_MAX;
   double end = gev_monotonic() + limit;
   size_t drained = 0;
-  if (gev_socket_shutdown(c->sock, SHUT_WR) < 0)
+  if (io_shutdown_write(c->sock, c->tls) < 0)
     return;
   while (drained < LINGER_BYTES) {
     double left = end - gev_monotonic();
     if (left <= 0)
       return;
     gev_socket_settimeout(c->sock, left);
-    ssize_t n = gev_socket_recv(c->sock, c->buf, sizeof c->buf, 0);
+    ssize_t n = io_recv(c->sock, c->tls, c->buf, sizeof c->buf);
     if (n <= 0)
       return;
     drained += (size_t)n;
@@ -206,7 +221,8 @@ static void linger_close(conn *c) {
 /* After the last response of a connection: lingers only when the client
  * sent more than was answered (the common case closes at once). */
 static void close_after_last(conn *c) {
-  if (c->len > 0 || gev_socket_wait_read(c->sock, 0) == 0)
+  if (c->len > 0 || io_buffered(c->tls) ||
+      gev_socket_wait_read(c->sock, 0) == 0)
     linger_close(c);
 }
 
@@ -287,20 +303,75 @@ static void serve_connection(conn *c, http_request *req) {
   }
 }
 
-static void handle(gev_server *srv, gev_socket *client,
-                   const struct sockaddr *peer, socklen_t peerlen, void *arg) {
+static void serve_client(gev_server *srv, gev_socket *client,
+                         struct gev_tls_stream *tls, const config *cfg) {
   conn *c = malloc(sizeof *c);
   http_request *req = malloc(sizeof *req);
   if (c && req) {
     c->srv = srv;
     c->sock = client;
-    c->cfg = arg;
+    c->tls = tls;
+    c->cfg = cfg;
     c->len = 0;
     c->scanned = 0;
     serve_connection(c, req);
   }
   free(req);
   free(c);
+}
+
+static void handle(gev_server *srv, gev_socket *client,
+                   const struct sockaddr *peer, socklen_t peerlen, void *arg) {
+  serve_client(srv, client, NULL, arg);
+}
+
+/* ---- TLS ------------------------------------------------------------------
+ */
+
+#if GEV_HAVE_TLS
+static void handle_tls(gev_server *srv, gev_tls_stream *client,
+                       const struct sockaddr *peer, socklen_t peerlen,
+                       void *arg) {
+  serve_client(srv, gev_tls_socket(client), client, arg);
+}
+
+/* The server context from --tls-cert/--tls-key, made once (before any
+ * fork, so workers share it). 0, or -1 after printing why. */
+static int setup_tls(config *cfg) {
+  if (!cfg->tls_cert)
+    return 0;
+  cfg->tls = gev_tls_ctx_new(GEV_TLS_SERVER);
+  if (!cfg->tls ||
+      gev_tls_ctx_use_certificate(cfg->tls, cfg->tls_cert, cfg->tls_key) < 0 ||
+      (cfg->tls_session_cache >= 0 &&
+       gev_tls_ctx_set_session_cache(cfg->tls, (size_t)cfg->tls_session_cache,
+                                     0) < 0)) {
+    fprintf(stderr, "httpd: TLS: %s\n", gev_tls_last_error());
+    return -1;
+  }
+  return 0;
+}
+
+static void teardown_tls(config *cfg) { gev_tls_ctx_free(cfg->tls); }
+#else
+static int setup_tls(config *cfg) {
+  if (!cfg->tls_cert)
+    return 0;
+  fprintf(stderr, "httpd: built without TLS\n");
+  return -1;
+}
+
+static void teardown_tls(config *cfg) {}
+#endif
+
+/* A stream server for HTTP, or HTTPS when the config has a context. */
+static gev_server *http_server(gev_server_opts *opts, config *cfg) {
+#if GEV_HAVE_TLS
+  if (cfg->tls)
+    return gev_tls_server_new(opts, cfg->tls, cfg->tls_handshake_timeout,
+                              handle_tls, cfg);
+#endif
+  return gev_stream_server_new(opts, handle, cfg);
 }
 
 /* ---- Process --------------------------------------------------------------
@@ -314,7 +385,10 @@ static void usage(const char *prog) {
   fprintf(stderr,
           "usage: %s [--host ADDR] [--port PORT] [--idle-timeout SECONDS]\n"
           "       [--max-body BYTES] [--graceful-timeout SECONDS]\n"
-          "       [--workers N [--max-requests N] [--timeout SECONDS]]\n",
+          "       [--workers N [--max-requests N] [--timeout SECONDS]]\n"
+          "       [--tls-cert FILE --tls-key FILE"
+          " [--tls-handshake-timeout SECONDS]\n"
+          "        [--tls-session-cache N]]\n",
           prog);
   exit(2);
 }
@@ -362,9 +436,19 @@ static void parse_args(int argc, char **argv, config *cfg) {
       cfg->timeout = seconds_arg(prog, v);
     else if (strcmp(arg, "--graceful-timeout") == 0)
       cfg->graceful_timeout = seconds_arg(prog, v);
+    else if (strcmp(arg, "--tls-cert") == 0)
+      cfg->tls_cert = v;
+    else if (strcmp(arg, "--tls-key") == 0)
+      cfg->tls_key = v;
+    else if (strcmp(arg, "--tls-handshake-timeout") == 0)
+      cfg->tls_handshake_timeout = seconds_arg(prog, v);
+    else if (strcmp(arg, "--tls-session-cache") == 0)
+      cfg->tls_session_cache = (long)count_arg(prog, v, 1ul << 31);
     else
       usage(prog);
   }
+  if (!cfg->tls_cert != !cfg->tls_key)
+    usage(prog);
 }
 
 /* ---- Prefork mode ---------------------------------------------------------
@@ -378,8 +462,7 @@ static int http_worker(gev_worker *w, void *arg) {
   signal(SIGPIPE, SIG_IGN);
   gev_server_opts opts = {.listener = gev_socket_wrap(gev_worker_listen_fd(w)),
                           .name = "http"};
-  gev_server *srv =
-      opts.listener ? gev_stream_server_new(&opts, handle, cfg) : NULL;
+  gev_server *srv = opts.listener ? http_server(&opts, cfg) : NULL;
   if (!srv) {
     fprintf(stderr, "httpd: worker cannot serve: %s\n", strerror(errno));
     return 1;
@@ -427,7 +510,7 @@ static int run_single(config *cfg) {
                           .backlog = 1024,
                           .stop_timeout = cfg->graceful_timeout,
                           .name = "http"};
-  gev_server *srv = gev_stream_server_new(&opts, handle, cfg);
+  gev_server *srv = http_server(&opts, cfg);
   if (!srv) {
     fprintf(stderr, "httpd: listen on %s:%d: %s\n", cfg->host, cfg->port,
             strerror(errno));
@@ -466,7 +549,12 @@ int main(int argc, char **argv) {
                 .port = 8080,
                 .idle_timeout = 60,
                 .max_body = MAX_BODY_DEFAULT,
-                .graceful_timeout = 30};
+                .graceful_timeout = 30,
+                .tls_session_cache = -1};
   parse_args(argc, argv, &cfg);
-  return cfg.workers > 0 ? run_prefork(&cfg) : run_single(&cfg);
+  if (setup_tls(&cfg) < 0)
+    return 1;
+  int status = cfg.workers > 0 ? run_prefork(&cfg) : run_single(&cfg);
+  teardown_tls(&cfg);
+  return status;
 }

@@ -7,6 +7,7 @@
  *   gev/net.h     cooperative sockets
  *   gev/dns.h     asynchronous DNS over c-ares
  *   gev/server.h  StreamServer, DatagramServer
+ *   gev/tls.h     TLS streams and servers (when GEV_HAVE_TLS)
  *   gev/signal.h  signal handlers and waits through the hub
  *   gev/prefork.h fork support and the prefork master
  *   gev/process.h child processes (subprocess) and waitpid
@@ -32,6 +33,9 @@
 #endif
 #if __has_include("gev/server.h")
 #include "gev/server.h"
+#endif
+#if GEV_HAVE_TLS && __has_include("gev/tls.h")
+#include "gev/tls.h"
 #endif
 #if __has_include("gev/signal.h")
 #include "gev/signal.h"

@@ -47,6 +47,7 @@
 #include "gev/sync.h"
 #include "hub/park.h"
 #include "net/listener.h"
+#include "net/server_internal.h"
 #include "net/socket_internal.h"
 
 #define BACKOFF_MIN 0.01
@@ -94,7 +95,9 @@ struct gev_server {
   gev__waitq forever;           /* parked in serve_forever */
   struct sockaddr_storage addr; /* ro: listening address */
   socklen_t addrlen;
-  void *dgram_buf; /* datagram receive buffer */
+  void *dgram_buf;            /* datagram receive buffer */
+  void (*on_free)(void *arg); /* gev__server_on_free: a layer's cleanup */
+  void *on_free_arg;
   /* ro: gev__hub_id(hub), for identity checks (a new hub may reuse the
    * address of one that is gone) */
   unsigned long long hub_id;
@@ -745,7 +748,14 @@ static void server_release(gev_server *srv) {
   free(srv->slots);
   free((char *)srv->opts.name);
   free(srv->dgram_buf);
+  if (srv->on_free)
+    srv->on_free(srv->on_free_arg);
   free(srv);
+}
+
+void gev__server_on_free(gev_server *srv, void (*fn)(void *arg), void *arg) {
+  srv->on_free = fn;
+  srv->on_free_arg = arg;
 }
 
 /* Non-zero when the caller may park until the handlers have returned: not
