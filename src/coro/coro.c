@@ -643,7 +643,7 @@ gev_coro *gev__coro_new_owned(gev_coro_fn fn, gev_coro *parent,
 }
 
 _Static_assert(offsetof(gev__cthread, head) == 0,
-               "gev: a thread's state starts with the head gev__tls_root "
+               "gev: a thread's state starts with the head gev__thread_root "
                "points to, which head.direct is compared with");
 
 int gev__coro_prepare(gev_coro *c) {

@@ -79,7 +79,7 @@ static inline void gev__coro_set_upper(gev_coro *c, void *upper) {
  * (gev__coro_prepare would return 0 at once). */
 static inline int gev__coro_ready(const gev_coro *c) {
   void *d = ((const gev__coro_head *)(const void *)c)->direct;
-  return d && d == (void *)gev__tls_root;
+  return d && d == (void *)gev__thread_root;
 }
 
 /* Starts loading the stack a switch into c will read: for a suspended

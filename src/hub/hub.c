@@ -418,7 +418,7 @@ __attribute__((noinline)) static gev__task *blocking_task_slow(void) {
 /* The common case inline: the running coroutine has a task (so the
  * thread has its hub), neither killed nor in a timeout scope. */
 static inline gev__task *blocking_task(void) {
-  gev__thread_head *r = gev__tls_root;
+  gev__thread_head *r = gev__thread_root;
   gev__task *t;
   if (__builtin_expect(r != NULL, 1) &&
       (t = gev__coro_upper(r->current)) != NULL &&
