@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # HTTP benchmark: wrk -t1 -c100 -d3s against examples/httpd (gev) and
 # bench_ref_httpd (the same server as plain libev callbacks), alternating
-# in the same run, in both stack modes. The server is pinned to one CPU and wrk to
-# another, so they do not fight over a core.
+# in the same run, in the default stack mode and in shared mode. The server
+# is pinned to one CPU and wrk to another, so they do not fight over a core.
 #
 #   bench/http.sh [BUILD_DIR]        (default: $GEV_BENCH_BUILD or build-bench)
 #
@@ -12,14 +12,15 @@
 #   bench: http.ratio <gev/ref> x          bench: http.ratio.shared ...
 # Environment: GEV_BENCH_CPU (server CPU; default the last one),
 # GEV_HTTP_DURATION (seconds per wrk round, default 3), GEV_HTTP_ROUNDS
-# (rounds per server, best kept; default 3), GEV_HTTP_CONNECTIONS (100).
+# (rounds per server, alternating; the median is kept; default 5),
+# GEV_HTTP_CONNECTIONS (100).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 build=${1:-${GEV_BENCH_BUILD:-$root/build-bench}}
 duration=${GEV_HTTP_DURATION:-3}
 connections=${GEV_HTTP_CONNECTIONS:-100}
-rounds=${GEV_HTTP_ROUNDS:-3}
+rounds=${GEV_HTTP_ROUNDS:-5}
 
 httpd=$build/examples/httpd
 ref=$build/bench/bench_ref_httpd
@@ -37,7 +38,11 @@ source "$root/bench/servers.sh"
 start_in_mode() {
   local mode=$1
   shift
-  GEV_STACK_MODE=$mode start_server "$@" --port 0
+  if [ "$mode" = default ]; then
+    start_server "$@" --port 0
+  else
+    GEV_STACK_MODE=$mode start_server "$@" --port 0
+  fi
 }
 
 # Runs wrk for $2 seconds against 127.0.0.1:$1; prints requests/second.
@@ -47,14 +52,17 @@ wrk_rps() {
   awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }' "$tmp/wrk"
 }
 
-max() { echo $(( $1 > $2 ? $1 : $2 )); }
+# The median of the numbers given as arguments.
+median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
+  END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }
 
-# One side-by-side comparison in stack mode $1; $2 suffixes the names. Both
-# servers run at once (the idle one costs nothing); wrk alternates between
-# them for $rounds rounds and each keeps its best round, since on a shared
-# machine a slow round measures the neighbours, not the server.
+# One side-by-side comparison in stack mode $1 ("default" leaves
+# GEV_STACK_MODE unset); $2 suffixes the names. Both servers run at once
+# (the idle one costs nothing); wrk alternates between them for $rounds
+# rounds and each keeps its median round, so that neither a lucky nor an
+# unlucky round on a shared machine decides the ratio.
 run_pair() {
-  local mode=$1 suffix=$2 gev_port ref_port gev=0 ref_rps=0 r
+  local mode=$1 suffix=$2 gev_port ref_port r gevs=() refs=()
   start_in_mode "$mode" "$httpd" --idle-timeout 60
   gev_port=$port
   start_in_mode "$mode" "$ref"
@@ -62,15 +70,19 @@ run_pair() {
   wrk_rps "$gev_port" 1 >/dev/null # warm-up: connection setup, caches
   wrk_rps "$ref_port" 1 >/dev/null
   for r in $(seq "$rounds"); do
-    gev=$(max "$gev" "$(wrk_rps "$gev_port" "$duration")")
-    ref_rps=$(max "$ref_rps" "$(wrk_rps "$ref_port" "$duration")")
+    gevs+=("$(wrk_rps "$gev_port" "$duration")")
+    refs+=("$(wrk_rps "$ref_port" "$duration")")
   done
   stop_servers
+  local gev ref_rps
+  gev=$(median "${gevs[@]}")
+  ref_rps=$(median "${refs[@]}")
+  echo "http.sh: $mode rounds: gev ${gevs[*]}; ref ${refs[*]}" >&2
   echo "bench: http.gev$suffix $gev req/s"
   echo "bench: http.ref$suffix $ref_rps req/s"
   awk -v g="$gev" -v r="$ref_rps" \
     'BEGIN { printf "bench: http.ratio'"$suffix"' %.3f x\n", (r > 0 ? g / r : 0) }'
 }
 
-run_pair dedicated ""
+run_pair default ""
 run_pair shared ".shared"

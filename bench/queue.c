@@ -7,7 +7,8 @@
  *               to a consumer greenlet;
  *   sem.gev     one ping-pong between two greenlets over two Semaphores
  *               (each side releases the other's semaphore, then waits on
- *               its own): two hand-offs, each going through the hub.
+ *               its own): two hand-offs, each resumed in the hub's order.
+ *   sem.handoff.switches  one hand-off (sem.gev / 2) in switch.gev units.
  * The three are measured in interleaved rounds and each figure is its best
  * round, so that all three see the same machine: on a shared machine one
  * slow round says nothing. The ratios to the switch go to stderr.
@@ -136,6 +137,7 @@ int main(void) {
   printf("bench: queue.gev %.1f ns\n", qu);
   printf("bench: sem.gev %.1f ns\n", se);
   printf("bench: switch.gev %.1f ns\n", sw);
+  printf("bench: sem.handoff.switches %.2f x\n", se / sw / 2);
   fprintf(stderr,
           "queue item = %.2f switches; semaphore ping-pong = %.2f switches "
           "(%.2f per hand-off)\n",
