@@ -434,13 +434,9 @@ int gev__may_block(void) { return gev__blocking_task() ? 0 : -1; }
 /* Arms the task's deadline: the earlier of the call's timeout, counted
  * from now, and its scopes' deadlines, all on gev_monotonic()'s clock. A
  * wait without either reads no clock at all. 0, or -1 with ENOMEM. */
-static int arm_deadline(gev__hub *h, gev__task *t, double timeout) {
+static int arm_deadline_slow(gev__hub *h, gev__task *t, double timeout) {
   gev_timeout *scope = NULL;
   double now, at;
-  t->armed_scope = NULL;
-  t->scope_fired = 0;
-  if (timeout < 0 && !t->scopes)
-    return 0;
   now = gev_monotonic();
   at = timeout >= 0 ? now + timeout : HUGE_VAL;
   if (t->scopes) {
@@ -454,6 +450,14 @@ static int arm_deadline(gev__hub *h, gev__task *t, double timeout) {
   if (at == HUGE_VAL)
     return 0;
   return gev__deadline_arm(h, t, at);
+}
+
+static inline int arm_deadline(gev__hub *h, gev__task *t, double timeout) {
+  t->armed_scope = NULL;
+  t->scope_fired = 0;
+  if (timeout < 0 && !t->scopes)
+    return 0; /* no clock read, no deadline */
+  return arm_deadline_slow(h, t, timeout);
 }
 
 static inline void disarm_deadline(gev__hub *h, gev__task *t) {
@@ -520,12 +524,26 @@ park_interrupted(gev__task *t, int rc, const char *what) {
 }
 
 /* Leaves the parking coroutine: for the hub, or for whatever the hub would
- * switch to next (gev__hub_take_switch). Returns as gev__coro_switch_to. */
+ * switch to next (gev__hub_take_switch). The usual case inline: the head
+ * of the queue is a due resume of a coroutine ready to be switched to.
+ * Returns as gev__coro_switch_to. */
 static inline int switch_away(gev__hub *h, void **got) {
   gev_coro *to;
   void *v;
-  if (h->draining && gev__hub_take_switch(h, &to, &v))
-    return gev__coro_switch_to(to, v, got);
+  gev__cb *cb = h->head;
+  if (__builtin_expect(h->draining && cb != NULL, 1)) {
+    gev__task *t = (gev__task *)cb;
+    if (cb->take == gev__task_take && !h->pass_over && !t->orphan &&
+        gev__task_resume_due(t) && gev__coro_ready(t->coro) && !h->stopping &&
+        !h->destroying) {
+      dequeue(h);
+      pass_count(h);
+      prefetch_next(h);
+      return gev__coro_switch_to(t->coro, GEV__RESUME_TOKEN, got);
+    }
+    if (gev__hub_take_switch(h, &to, &v))
+      return gev__coro_switch_to(to, v, got);
+  }
   return gev__coro_switch_to(h->coro, NULL, got);
 }
 
