@@ -59,10 +59,12 @@ median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
 # One side-by-side comparison in stack mode $1 ("default" leaves
 # GEV_STACK_MODE unset); $2 suffixes the names. Both servers run at once
 # (the idle one costs nothing); wrk alternates between them for $rounds
-# rounds and each keeps its median round, so that neither a lucky nor an
-# unlucky round on a shared machine decides the ratio.
+# rounds. Each server's figure is its median round, and the ratio is the
+# median of the rounds' ratios (each round's gev figure over the ref figure
+# measured right after it), so that neither a lucky or unlucky round nor
+# the machine's load drifting over the run decides it.
 run_pair() {
-  local mode=$1 suffix=$2 gev_port ref_port r gevs=() refs=()
+  local mode=$1 suffix=$2 gev_port ref_port r gevs=() refs=() ratios=()
   start_in_mode "$mode" "$httpd" --idle-timeout 60
   gev_port=$port
   start_in_mode "$mode" "$ref"
@@ -72,16 +74,15 @@ run_pair() {
   for r in $(seq "$rounds"); do
     gevs+=("$(wrk_rps "$gev_port" "$duration")")
     refs+=("$(wrk_rps "$ref_port" "$duration")")
+    ratios+=("$(awk -v g="${gevs[-1]}" -v r="${refs[-1]}" \
+      'BEGIN { printf "%d\n", (r > 0 ? 1000000 * g / r : 0) }')")
   done
   stop_servers
-  local gev ref_rps
-  gev=$(median "${gevs[@]}")
-  ref_rps=$(median "${refs[@]}")
   echo "http.sh: $mode rounds: gev ${gevs[*]}; ref ${refs[*]}" >&2
-  echo "bench: http.gev$suffix $gev req/s"
-  echo "bench: http.ref$suffix $ref_rps req/s"
-  awk -v g="$gev" -v r="$ref_rps" \
-    'BEGIN { printf "bench: http.ratio'"$suffix"' %.3f x\n", (r > 0 ? g / r : 0) }'
+  echo "bench: http.gev$suffix $(median "${gevs[@]}") req/s"
+  echo "bench: http.ref$suffix $(median "${refs[@]}") req/s"
+  awk -v q="$(median "${ratios[@]}")" \
+    'BEGIN { printf "bench: http.ratio'"$suffix"' %.3f x\n", q / 1000000 }'
 }
 
 run_pair default ""
