@@ -298,8 +298,9 @@ static int count_finished(gev_greenlet **gs, size_t n) {
  * entry or allocation per greenlet (a batch of spawned greenlets that the
  * hub runs while the caller waits for the first costs one park). Returns
  * as gev_joinall. */
-static int join_each(gev_greenlet **gs, size_t n, double timeout) {
-  double deadline;
+/* Vets the arguments of the calls over many greenlets: 0, or -1 with
+ * errno (EINVAL for NULL or NaN, a handle's own errors). */
+static int check_greenlets(gev_greenlet **gs, size_t n, double timeout) {
   if (!gs && n) {
     errno = EINVAL;
     return -1;
@@ -307,7 +308,12 @@ static int join_each(gev_greenlet **gs, size_t n, double timeout) {
   for (size_t i = 0; i < n; i++)
     if (gev__greenlet_check(gs[i]) < 0)
       return -1;
-  if (gev__bad_timeout(timeout))
+  return gev__bad_timeout(timeout) ? -1 : 0;
+}
+
+static int join_each(gev_greenlet **gs, size_t n, double timeout) {
+  double deadline;
+  if (check_greenlets(gs, n, timeout) < 0)
     return -1;
   deadline = deadline_of(timeout);
   for (size_t i = 0; i < n; i++) {
@@ -358,14 +364,7 @@ GEV_EXTERN int gev_join_all(gev_greenlet **gs, size_t n, double timeout) {
 GEV_EXTERN int gev_killall(gev_greenlet **gs, size_t n, int block,
                            double timeout) {
   int k;
-  if (!gs && n) {
-    errno = EINVAL;
-    return -1;
-  }
-  for (size_t i = 0; i < n; i++)
-    if (gev__greenlet_check(gs[i]) < 0)
-      return -1;
-  if (gev__bad_timeout(timeout))
+  if (check_greenlets(gs, n, timeout) < 0)
     return -1;
   if (block && gev_in_hub()) {
     errno = EPERM;
