@@ -290,3 +290,5 @@ GEV_EXTERN char *gev_describe_address(const void *pc, int exact, char *buf,
              (unsigned long)((uintptr_t)pc - o.bias));
   return buf;
 }
+
+size_t gev__coro_saved_bytes(const gev_coro *c) { return c->saved_len; }
