@@ -18,7 +18,7 @@
  * The saved frame. This header is the one description of the frame a
  * suspended context leaves at its saved stack pointer: the assembly files
  * build and read it with the GEV__FRAME_* offsets below (and say so in
- * their frame tables), the debugger table (src/coro/debug.c) hands the
+ * their frame tables), the debugger table (src/coro/thread.c) hands the
  * same numbers to the gdb extension (tools/gdb/gev.py), and
  * gev__call_parked() unwinds through them. Change the frame here, and
  * everything that reads it follows.

@@ -8,7 +8,7 @@
  * Saved frame, from the saved stack pointer upwards (GEV__FRAME_SIZE, 176
  * bytes, keeping sp 16-byte aligned as the architecture requires; the
  * offsets are the GEV__FRAME_* constants of switch.h, which the gdb
- * extension (tools/gdb/gev.py, through src/coro/debug.c) and the
+ * extension (tools/gdb/gev.py, through src/coro/thread.c) and the
  * parked-stack unwinder below read too: change the frame there):
  *
  *   +--------+----------------------------------------------+

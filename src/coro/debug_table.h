@@ -12,7 +12,7 @@
  * (the registry's list head, which a debugger reads as a pointer). Keys are "struct.field";
  * readers look entries up by key and ignore the ones they do not know, so the
  * tables may grow. The symbols are exported (in .dynsym) so that a stripped
- * library still has them: gev__debug_coro (src/coro/debug.c) and
+ * library still has them: gev__debug_coro (src/coro/thread.c) and
  * gev__debug_hub (src/hub/registry.c).
  */
 #ifndef GEV_SRC_CORO_DEBUG_TABLE_H
