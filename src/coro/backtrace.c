@@ -91,11 +91,16 @@ static int unwind_parked(gev__cthread *t, gev_coro *c, void **frames, int max) {
 }
 #endif
 
-/* The running coroutine: backtrace(3), without this function's frame. */
-static int unwind_self(void **frames, int max) {
+/* The running coroutine: backtrace(3) from the return address `from` on
+ * (the frames of gev's own calls go). */
+static int unwind_self(const void *from, void **frames, int max) {
   void *tmp[PROBE_FRAMES];
-  int n = backtrace(tmp, PROBE_FRAMES), k = 0;
-  for (int i = 2; i < n && k < max; i++) /* this and gev_coro_backtrace */
+  int n = backtrace(tmp, PROBE_FRAMES), i = 0, k = 0;
+  while (i < n && tmp[i] != from)
+    i++;
+  if (i == n)
+    i = 0;
+  for (; i < n && k < max; i++)
     frames[k++] = tmp[i];
   return k;
 }
@@ -113,7 +118,7 @@ GEV_EXTERN int gev_coro_backtrace(gev_coro *c, void **frames, int max) {
     return -1;
   }
   if (c == t->head.current)
-    return unwind_self(frames, max);
+    return unwind_self(__builtin_return_address(0), frames, max);
   if (!c->started || max == 0)
     return 0;
 #if GEV__FRAME_KNOWN

@@ -55,7 +55,9 @@ static void emit_backtrace(sink *s, gev_coro *c) {
   char where[256];
   int n = gev_coro_backtrace(c, frames, MAX_FRAMES);
   if (n < 0 && errno == EBUSY) {
-    emit(s, "      (stack saved, %zu bytes: the shared region is in use)",
+    emit(s,
+         "      (stack saved (%zu bytes), not unwound: this report is made on "
+         "the shared region)",
          gev__coro_saved_bytes(c));
     return;
   }

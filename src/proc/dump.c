@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -15,11 +16,20 @@
 #include "hub/hub_internal.h"
 #include "proc/signal_internal.h"
 
-static void dump(int signum, void *arg) {
-  (void)arg;
+/* In the hub, which runs on a dedicated stack: from there every parked
+ * coroutine can be unwound, shared-mode ones included. */
+static void dump_from_hub(void *arg) {
+  int signum = (int)(intptr_t)arg;
   gev__log(GEV_LOG_INFO, "gev: signal %d (%s): run info follows", signum,
            strsignal(signum));
   gev_log_run_info(GEV_LOG_INFO);
+}
+
+/* The signal's handler greenlet hands the dump to the hub. */
+static void dump(int signum, void *arg) {
+  (void)arg;
+  if (gev_run_callback(dump_from_hub, (void *)(intptr_t)signum) < 0)
+    gev__log(GEV_LOG_ERROR, "gev: no memory to dump on signal %d", signum);
 }
 
 GEV_EXTERN int gev_dump_on_signal(int signum) {

@@ -338,8 +338,8 @@ class GevBt(gdb.Command):
         if gev.c.field(coro, "coro.mode") == gev.c.off("mode.shared"):
             thr = gev.c.field(coro, "coro.thr")
             if gev.c.field(thr, "thread.occupant") != coro:
-                gdb.write("(stack saved, %d bytes: its bytes are on the heap "
-                          "while another coroutine uses the shared region)\n"
+                gdb.write("(stack saved (%d bytes) on the heap "
+                          "while another coroutine occupies the shared region)\n"
                           % gev.c.field(coro, "coro.saved_len"))
                 return
         _unwinder.regs = _saved_registers(gev, coro)
