@@ -75,6 +75,23 @@
  * itself: its waiters, watchers and timeout state live in control blocks on
  * the heap. Dedicated-mode coroutines have no such restriction.
  *
+ * Debuggers and profilers. Every coroutine's stack ends at a trampoline
+ * whose unwind information (DWARF CFI) says "outermost frame" and which
+ * clears the frame pointer, and the switch's CFI is exact at every
+ * instruction, so an unwinder stopped anywhere in a coroutine walks up to
+ * its start and no further:
+ *   - gdb: `bt` in the running coroutine; for parked ones the extension
+ *     installed beside the library (tools/gdb/gev.py: `gev greenlets`,
+ *     `gev bt ID`), live or on a core file;
+ *   - in the program: gev_coro_backtrace() below, gev_print_run_info()
+ *     and the blocking monitor (gev/monitor.h);
+ *   - perf: `perf record --call-graph dwarf` unwinds with the CFI and needs
+ *     nothing else; `perf record -g` (frame pointers) needs the program
+ *     and libgev built with -fno-omit-frame-pointer (for libgev:
+ *     meson setup -Dc_args=-fno-omit-frame-pointer), and then shows each
+ *     sample's greenlet stack from the sampled function down to
+ *     gev__coro_entry, which is where the chain ends.
+ *
  * Errors: calls that can fail return -1 (or NULL) and set errno. Each call
  * lists its errors. Calls from a coroutine of another thread fail with EXDEV.
  */

@@ -10,19 +10,7 @@
 
 #include "gev/hub.h"
 #include "gev/monitor.h"
-#include "obs_common.h"
-#include "testutil.h"
-
-static int fds_before;
-static void setup(void) {
-  fds_before = gev_test_fd_count();
-  obs_log_capture();
-}
-static void teardown(void) {
-  gev_monitor_stop();
-  obs_log_release();
-  gev_test_all_clean(fds_before);
-}
+#include "obs_fixture.h"
 
 static void *spin_300ms(void *arg) {
   (void)arg;
@@ -222,7 +210,7 @@ END_TEST
 static Suite *monitor_suite(void) {
   Suite *s = suite_create("monitor");
   TCase *tc = tcase_create("monitor");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, obs_setup, obs_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_busy_greenlet_reported_once);
   tcase_add_test(tc, test_no_report_without_blocking);

@@ -12,18 +12,7 @@
 #include "gev/hub.h"
 #include "gev/monitor.h"
 #include "gev/sync.h"
-#include "obs_common.h"
-#include "testutil.h"
-
-static int fds_before;
-static void setup(void) {
-  fds_before = gev_test_fd_count();
-  obs_log_capture();
-}
-static void teardown(void) {
-  obs_log_release();
-  gev_test_all_clean(fds_before);
-}
+#include "obs_fixture.h"
 
 static void *alpha(void *arg) {
   obs_park_in_alpha(30);
@@ -239,7 +228,7 @@ END_TEST
 static Suite *runinfo_suite(void) {
   Suite *s = suite_create("runinfo");
   TCase *tc = tcase_create("runinfo");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, obs_setup, obs_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_run_info_dedicated);
   tcase_add_test(tc, test_run_info_shared);

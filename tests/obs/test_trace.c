@@ -6,15 +6,7 @@
 #include <string.h>
 
 #include "gev/hub.h"
-#include "obs_common.h"
-#include "testutil.h"
-
-static int fds_before;
-static void setup(void) { fds_before = gev_test_fd_count(); }
-static void teardown(void) {
-  gev_set_trace(NULL, NULL);
-  gev_test_all_clean(fds_before);
-}
+#include "obs_fixture.h"
 
 /* The events seen, as "EVENT from->to" with coroutine ids. */
 static char seen[4096];
@@ -111,7 +103,7 @@ END_TEST
 static Suite *trace_suite(void) {
   Suite *s = suite_create("trace");
   TCase *tc = tcase_create("trace");
-  tcase_add_checked_fixture(tc, setup, teardown);
+  tcase_add_checked_fixture(tc, obs_setup, obs_teardown);
   tcase_set_timeout(tc, 60);
   tcase_add_test(tc, test_coroutine_scenario);
   tcase_add_test(tc, test_greenlet_scenario);
