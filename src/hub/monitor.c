@@ -36,6 +36,7 @@
 #include <unistd.h>
 
 #include "gev/monitor.h"
+#include "hub/hooks.h"
 #include "hub/hub_internal.h"
 
 #define MAX_FRAMES 64
@@ -74,6 +75,28 @@ static struct {
 } mon = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static pthread_once_t cond_once = PTHREAD_ONCE_INIT;
+
+/* Fork: the child has no monitor thread, and none of the locks or the
+ * request may be left as that thread had them. The child's first new
+ * hub starts a thread again if the monitor was wanted. */
+static void atfork_prepare(void) { pthread_mutex_lock(&mon.lock); }
+static void atfork_parent(void) { pthread_mutex_unlock(&mon.lock); }
+static void make_cond(void) {
+  pthread_condattr_t attr;
+  pthread_condattr_init(&attr);
+  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+  pthread_cond_init(&mon.wake, &attr);
+  pthread_condattr_destroy(&attr);
+}
+
+static void atfork_child(void) {
+  pthread_mutex_init(&mon.lock, NULL);
+  make_cond();
+  mon.running = 0;
+  __atomic_store_n(&req.state, REQ_IDLE, __ATOMIC_RELAXED);
+  sem_destroy(&req.done);
+  sem_init(&req.done, 0, 0);
+}
 static pthread_once_t env_once = PTHREAD_ONCE_INIT;
 
 /* ---- In the hub's thread: the signal handler ---------------------------- */
@@ -303,13 +326,15 @@ static void *monitor_main(void *arg) {
 
 /* ---- Starting and stopping (under mon.lock) ------------------------------ */
 
+static void restart_in_child(void);
+static const gev__fork_hooks monitor_fork_hooks = {.layer = GEV__LAYER_HUB,
+                                                   .keep = restart_in_child};
+
 static void init_cond(void) {
-  pthread_condattr_t attr;
-  pthread_condattr_init(&attr);
-  pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-  pthread_cond_init(&mon.wake, &attr);
-  pthread_condattr_destroy(&attr);
+  make_cond();
   sem_init(&req.done, 0, 0);
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  gev__at_fork(&monitor_fork_hooks);
 }
 
 static int install_handler(void) {
@@ -496,13 +521,18 @@ static void first_hub(void) {
     first_hub_fn();
 }
 
+/* A child that keeps its parent's hub (gev_fork, gev_fork_reinit) gets
+ * its monitor thread here, as one that makes a new hub does below. */
+static void restart_in_child(void) {
+  if (!__atomic_load_n(&mon.wanted, __ATOMIC_RELAXED))
+    return;
+  pthread_mutex_lock(&mon.lock);
+  if (mon.wanted && mon.pid != getpid())
+    ensure_thread();
+  pthread_mutex_unlock(&mon.lock);
+}
+
 void gev__monitor_hub_created(void) {
   pthread_once(&env_once, first_hub);
-  if (__builtin_expect(__atomic_load_n(&mon.wanted, __ATOMIC_RELAXED),
-                       0)) { /* a forked child's first hub */
-    pthread_mutex_lock(&mon.lock);
-    if (mon.wanted && mon.pid != getpid())
-      ensure_thread();
-    pthread_mutex_unlock(&mon.lock);
-  }
+  restart_in_child(); /* a forked child's first hub */
 }

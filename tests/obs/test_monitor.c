@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "gev/hub.h"
 #include "gev/monitor.h"
+#include "gev/prefork.h"
 #include "obs_fixture.h"
 
 static void *spin_300ms(void *arg) {
@@ -184,6 +187,7 @@ START_TEST(test_memory_watch) {
   char *big = malloc(64 * 1024 * 1024);
   ck_assert_ptr_nonnull(big);
   memset(big, 1, 64 * 1024 * 1024);
+  __asm__ volatile("" : : "r"(big) : "memory"); /* the pages are used */
   ck_assert_int_eq(gev_sleep(2.2), 0);
   char *log = obs_log_text();
   ck_assert_msg(obs_log_count("memory usage") == 1, "%s", log);
@@ -207,6 +211,44 @@ START_TEST(test_memory_environment) {
 }
 END_TEST
 
+/* In a forked child (both ways gev forks), the monitor runs again and
+ * reports the child's blocked hub. The child exits with the number of
+ * the first check that failed. */
+static int child_checks(gev_fork_mode mode) {
+  if (mode == GEV_FORK_DISCARD && gev_sleep(0) < 0) /* the child's new hub */
+    return 2;
+  if (!gev_monitor_running())
+    return 3;
+  gev_spawn_opts o = {.name = "child-spinner"};
+  gev_greenlet *g = gev_spawn_ex(&o, spin_300ms, NULL);
+  if (!g || gev_greenlet_join(g, -1) < 0)
+    return 4;
+  gev_greenlet_unref(g);
+  if (obs_log_count("by greenlet child-spinner") != 1)
+    return 5;
+  return 0;
+}
+
+static void fork_and_check(gev_fork_mode mode) {
+  int status;
+  ck_assert_int_eq(gev_monitor_start(0.1), 0);
+  ck_assert_int_eq(gev_sleep(0), 0);
+  pid_t pid = gev_fork(mode);
+  ck_assert_int_ge(pid, 0);
+  if (pid == 0)
+    _exit(child_checks(mode));
+  ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+  ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                "child status %d", status);
+  ck_assert_int_eq(obs_log_count("child-spinner"), 0); /* not here */
+}
+
+START_TEST(test_fork_keep) { fork_and_check(GEV_FORK_KEEP); }
+END_TEST
+
+START_TEST(test_fork_discard) { fork_and_check(GEV_FORK_DISCARD); }
+END_TEST
+
 static Suite *monitor_suite(void) {
   Suite *s = suite_create("monitor");
   TCase *tc = tcase_create("monitor");
@@ -219,6 +261,8 @@ static Suite *monitor_suite(void) {
   tcase_add_test(tc, test_signal_state_restored);
   tcase_add_test(tc, test_memory_watch);
   tcase_add_test(tc, test_memory_environment);
+  tcase_add_test(tc, test_fork_keep);
+  tcase_add_test(tc, test_fork_discard);
   suite_add_tcase(s, tc);
   return s;
 }
