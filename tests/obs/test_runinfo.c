@@ -52,7 +52,7 @@ static void kill_three(gev_greenlet **gs, gev_event *ev) {
   ck_assert_int_eq(gev_killall(gs, 3, 1, 5), 0);
   for (int i = 0; i < 3; i++)
     gev_greenlet_unref(gs[i]);
-  gev_event_destroy(ev);
+  gev_event_free(ev);
 }
 
 static void check_run_info_names(gev_stack_mode mode) {
@@ -144,10 +144,12 @@ START_TEST(test_coro_backtrace_calls) {
   gev_coro *c = gev_coro_new(parker, NULL, NULL);
   ck_assert_int_eq(gev_coro_backtrace(c, frames, 16), 0); /* not started */
   ck_assert_int_eq(gev_coro_switch(c, NULL, NULL), 0);
-  int n = gev_coro_backtrace(c, frames, 16);
+  int n = gev_coro_backtrace(c, frames, 16), found = 0;
   ck_assert_int_ge(n, 3);
-  ck_assert_ptr_nonnull(
-      strstr(gev_describe_address(frames[1], 0, buf, sizeof buf), "parker+0x"));
+  for (int i = 0; i < n; i++)
+    found |= strstr(gev_describe_address(frames[i], 0, buf, sizeof buf),
+                    "parker+0x") != NULL;
+  ck_assert(found);
   ck_assert_int_eq(gev_coro_backtrace(c, frames, 1), 1);
   ck_assert_int_eq(gev_coro_backtrace(c, NULL, 0), 0);
   n = gev_coro_backtrace(gev_coro_current(), frames, 16);
