@@ -142,19 +142,24 @@ gev__ctx_make:
 2:	str	xzr, [x9], #8
 	cmp	x9, x1
 	b.lo	2b
-	adr	x10, gev__ctx_trampoline
+	adr	x10, gev__ctx_trampoline_start
 	str	x10, [x0, #GEV__FRAME_PC]
 	ret
 	.cfi_endproc
 	.size	gev__ctx_make, .-gev__ctx_make
 
 /* First code a new context runs: x0 already holds the switch value. The
- * link register is undefined so unwinders stop here. */
+ * link register is undefined so unwinders stop here. A fresh context's
+ * frame "returns" to gev__ctx_trampoline_start, after a nop: unwinders
+ * look a return address up just before it, which must still be inside
+ * this function and its CFI. */
 	.type	gev__ctx_trampoline, %function
 	.p2align 4
 gev__ctx_trampoline:
 	.cfi_startproc
 	.cfi_undefined x30
+	nop
+gev__ctx_trampoline_start:
 	mov	x29, xzr
 	bl	gev__coro_entry
 	brk	#0

@@ -136,7 +136,7 @@ gev__ctx_make:
 	movq	$0, GEV__FRAME_R12(%rax)
 	movq	$0, GEV__FRAME_RBX(%rax)
 	movq	$0, GEV__FRAME_RBP(%rax)
-	leaq	gev__ctx_trampoline(%rip), %rcx
+	leaq	gev__ctx_trampoline_start(%rip), %rcx
 	movq	%rcx, GEV__FRAME_PC(%rax)
 	movq	$0, GEV__FRAME_SIZE(%rax)
 	movq	$0, GEV__FRAME_SIZE+8(%rax)
@@ -145,12 +145,17 @@ gev__ctx_make:
 	.size	gev__ctx_make, .-gev__ctx_make
 
 /* First code a new context runs: pass the switch value on to C. The return
- * address is undefined so debuggers and unwinders stop here. */
+ * address is undefined so debuggers and unwinders stop here. A fresh
+ * context's frame "returns" to gev__ctx_trampoline_start, after a nop:
+ * unwinders look a return address up one byte before it (where the call
+ * was), which must still be inside this function and its CFI. */
 	.type	gev__ctx_trampoline, @function
 	.p2align 4
 gev__ctx_trampoline:
 	.cfi_startproc
 	.cfi_undefined rip
+	nop
+gev__ctx_trampoline_start:
 	movq	%rax, %rdi
 	xorl	%ebp, %ebp
 	call	gev__coro_entry

@@ -5,10 +5,14 @@
  * gev_run. It lets any process trace it (the machine may restrict ptrace
  * to ancestors), prints "ready <pid> <id>..." with the coroutine ids of
  * the greenlets in alpha, beta, gamma, shared-1, shared-2 order, then
- * waits until killed (or 120 s). */
+ * waits until killed (or 120 s).
+ *
+ * "obs_target switch" instead switches between two coroutines a few times
+ * and exits: gdb steps through the switches there. */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -47,7 +51,27 @@ static void *announce(void *arg) {
   return NULL;
 }
 
-int main(void) {
+static gev_coro *main_coro;
+
+static void *bounce(void *arg) {
+  for (int i = 0; i < 20; i++)
+    gev_coro_switch(main_coro, arg, NULL);
+  return arg;
+}
+
+static int switch_only(void) {
+  gev_coro *c;
+  main_coro = gev_coro_main();
+  c = gev_coro_new(bounce, NULL, NULL);
+  while (!gev_coro_dead(c))
+    gev_coro_switch(c, NULL, NULL);
+  gev_coro_free(c);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "switch") == 0)
+    return switch_only();
   gev_spawn_opts o = {.stack_mode = GEV_STACK_DEDICATED};
   gev_event *ev = gev_event_new();
   prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);

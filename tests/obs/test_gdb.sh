@@ -3,7 +3,9 @@
 # file of it: `gev greenlets` lists the parked greenlets of obs_target
 # with what they wait on, and `gev bt ID` shows the function each is
 # parked in; of two shared-mode greenlets, the region's occupant is
-# unwound and the one copied out is reported as saved.
+# unwound and the one copied out is reported as saved. Then the switch's
+# CFI: stopped at every instruction of many switches, gdb's backtrace
+# still reaches main or the coroutine's trampoline.
 #
 #   test_gdb.sh OBS_TARGET GEV_PY
 set -uo pipefail
@@ -83,3 +85,31 @@ pid=""
 look "$target" "$work/core.$tpid"
 check "core file"
 echo "core file: ok"
+
+# Every instruction of the switches of "obs_target switch".
+cat >"$work/step.gdb" <<'GDB'
+set pagination off
+break gev__switch
+run switch
+delete
+set $i = 0
+while $i < 300
+  stepi
+  echo === step\n
+  bt
+  set $i = $i + 1
+end
+GDB
+timeout 170 gdb -nx -batch -x "$work/step.gdb" "$target" >"$work/out" 2>&1
+steps=$(grep -c '^=== step' "$work/out")
+[ "$steps" -ge 300 ] || fail "switch stepping: only $steps steps"
+if grep -q "Backtrace stopped\|corrupt stack" "$work/out"; then
+  fail "switch stepping: an unwind failed"
+fi
+# Each step's backtrace ends in main or in a coroutine's trampoline.
+awk '/^=== step/ { if (n && !root) bad++; n++; root = 0; next }
+     /^#[0-9]+ +(0x[0-9a-f]+ in )?(main|gev__ctx_trampoline) \(/ { root = 1 }
+     END { if (n && !root) bad++; exit bad ? 1 : 0 }' "$work/out" ||
+  fail "switch stepping: a backtrace did not reach main or the trampoline"
+grep -q "gev__switch" "$work/out" || fail "switch stepping: never inside the switch"
+echo "switch CFI: ok ($steps instructions)"
