@@ -46,6 +46,7 @@
 
 /* ---- Unwinding a parked stack ------------------------------------------ */
 
+#if GEV__FRAME_KNOWN
 typedef struct probe {
   const void *first_pc; /* the parked function's resume address */
   void **frames;
@@ -70,7 +71,6 @@ static void probe_run(void *arg) {
     __sanitizer_start_switch_fiber(NULL, p->back_lo, p->back_size);
 }
 
-#if GEV__FRAME_KNOWN
 static int unwind_parked(gev__cthread *t, gev_coro *c, void **frames, int max) {
   probe p = {.frames = frames, .max = max};
   gev__stack s;
