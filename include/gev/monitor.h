@@ -24,12 +24,13 @@
  *   gev monitor:   #1  handle+0x3e (app+0x1b0e)
  *   ...
  *
- * naming the coroutine that runs in the hub's thread ("main", "hub" for a
- * loop callback, or the greenlet) and where it is: the monitor interrupts
- * the hub's thread with GEV_MONITOR_SIGNAL, whose handler (it only reads
- * and calls backtrace(3)) records the running coroutine and its stack; the
- * monitor's thread then names the frames (gev_describe_address, gev/coro.h)
- * and logs. The signal restarts whatever system call it interrupts
+ * naming the coroutine that runs in the hub's thread (a greenlet by name,
+ * "the main coroutine", or "the hub" running a callback or watcher) with
+ * its id (gev_coro_id, as gdb's `gev bt` takes it), and where it is: the
+ * monitor interrupts the hub's thread with GEV_MONITOR_SIGNAL, whose handler
+ * (it only reads and calls backtrace(3)) records the running coroutine and its
+ * stack; the monitor's thread then names the frames (gev_describe_address,
+ * gev/coro.h) and logs. The signal restarts whatever system call it interrupts
  * (SA_RESTART). A thread that blocks the signal is reported without a
  * backtrace. The durations are wall-clock (monotonic) time, so a hub
  * whose thread the system does not schedule counts as blocked too: choose

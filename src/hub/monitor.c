@@ -192,16 +192,20 @@ static int first_frame(void) {
 }
 
 static void log_capture(const gev__hub *h, double blocked) {
-  char name[NAME_MAX_LEN + 32], where[256];
+  char name[NAME_MAX_LEN + 48], where[256];
   int first = first_frame();
   if (req.greenlet_id)
-    snprintf(name, sizeof name, "Greenlet-%lu", req.greenlet_id);
+    snprintf(name, sizeof name, "greenlet Greenlet-%lu", req.greenlet_id);
+  else if (strcmp(req.kind, "main") == 0)
+    snprintf(name, sizeof name, "the main coroutine");
+  else if (strcmp(req.kind, "hub") == 0)
+    snprintf(name, sizeof name, "the hub (a callback or watcher)");
   else
-    snprintf(name, sizeof name, "%s", req.name);
+    snprintf(name, sizeof name, "%s %s", req.kind, req.name);
   gev__log(GEV_LOG_WARNING,
-           "gev monitor: hub %llu (thread %d) blocked for %.3f s by %s %s "
+           "gev monitor: hub %llu (thread %d) blocked for %.3f s by %s "
            "(id %llu)",
-           gev__hub_id(h), h->tid, blocked, req.kind, name, req.coro_id);
+           gev__hub_id(h), h->tid, blocked, name, req.coro_id);
   for (int i = first; i < req.nframes; i++)
     gev__log(
         GEV_LOG_WARNING, "gev monitor:   #%-2d %s", i - first,

@@ -123,8 +123,9 @@ START_TEST(test_main_blocking_reported) {
   obs_busy_spin(0.3);
   ck_assert_int_eq(gev_greenlet_join(g, -1), 0);
   char *log = obs_log_text();
-  ck_assert_msg(strstr(log, "blocked for") && strstr(log, "by main main"), "%s",
-                log);
+  ck_assert_msg(strstr(log, "blocked for") &&
+                    strstr(log, "by the main coroutine (id "),
+                "%s", log);
   ck_assert_msg(strstr(log, "obs_busy_spin"), "%s", log);
   free(log);
   gev_greenlet_unref(g);
