@@ -102,7 +102,10 @@ GEV_EXTERN int gev_monitor_running(void);
  * is acted on in the hub's next turn, never in the signal context; it
  * does not keep the hub alive) and lives as long as the hub. Setting
  * GEV_DUMP_SIGNAL=SIGUSR2 (a name, with or without SIG, or a number) in
- * the environment does the same for the first hub of the process.
+ * the environment does the same for the first hub of the process. It is
+ * read when libgev is loaded: always with the shared library; a program
+ * linked with the static one reads it only if it calls (links)
+ * gev_dump_on_signal somewhere.
  * Calling it again for the same signal does nothing. Returns 0, or -1:
  * EINVAL (not a catchable signal), EBUSY (another thread's hub watches
  * signum), ENOMEM. */

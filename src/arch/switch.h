@@ -45,10 +45,17 @@
 #define GEV__FRAME_RBP 48
 #define GEV__FRAME_PC 56 /* the return address */
 #define GEV__FRAME_SIZE 64
-#define GEV__FRAME_REGS                                                                                                                          \
-  "pc:" GEV__STR(GEV__FRAME_PC) " rbp:" GEV__STR(GEV__FRAME_RBP) " rbx"                                                                          \
-                                                                 ":" GEV__STR(GEV__FRAME_RBX) " r12:" GEV__STR(GEV__FRAME_R12) " r13:" GEV__STR( \
-                                                                     GEV__FRAME_R13) " r14:" GEV__STR(GEV__FRAME_R14) " r15:" GEV__STR(GEV__FRAME_R15)
+/* The register list, one register per line. */
+/* clang-format off */
+#define GEV__FRAME_REGS                                                        \
+  "pc:" GEV__STR(GEV__FRAME_PC)                                                \
+  " rbp:" GEV__STR(GEV__FRAME_RBP)                                             \
+  " rbx:" GEV__STR(GEV__FRAME_RBX)                                             \
+  " r12:" GEV__STR(GEV__FRAME_R12)                                             \
+  " r13:" GEV__STR(GEV__FRAME_R13)                                             \
+  " r14:" GEV__STR(GEV__FRAME_R14)                                             \
+  " r15:" GEV__STR(GEV__FRAME_R15)
+/* clang-format on */
 #define GEV__FRAME_KNOWN 1
 #elif defined(__aarch64__) && !defined(GEV_SWITCH_UCONTEXT)
 #define GEV__FRAME_X19 0 /* x19..x28 in pairs up to 72 */

@@ -9,11 +9,11 @@
  * by a NULL key. For a field of a struct the value is its offset and size
  * its size; for a constant (an enum value, a frame offset) the size is 0;
  * a text (the frame's register list) is in str, and so is an address
- * (the registry's list head, which a debugger reads as a pointer). Keys are "struct.field";
- * readers look entries up by key and ignore the ones they do not know, so the
- * tables may grow. The symbols are exported (in .dynsym) so that a stripped
- * library still has them: gev__debug_coro (src/coro/thread.c) and
- * gev__debug_hub (src/hub/registry.c).
+ * (the registry's list head, which a debugger reads as a pointer). Keys are
+ * "struct.field"; readers look entries up by key and ignore the ones they do
+ * not know, so the tables may grow. The symbols are exported (in .dynsym) so
+ * that a stripped library still has them: gev__debug_coro (src/coro/thread.c)
+ * and gev__debug_hub (src/hub/registry.c).
  */
 #ifndef GEV_SRC_CORO_DEBUG_TABLE_H
 #define GEV_SRC_CORO_DEBUG_TABLE_H
@@ -33,7 +33,8 @@ typedef struct gev__debug_entry {
   { key, (unsigned long long)(v), 0, NULL }
 #define GEV__DEBUG_TEXT(key, s)                                                \
   { key, 0, 0, s }
-#define GEV__DEBUG_ADDR(key, p) {key, 0, 0, (const char *)(const void *)(p)}
+#define GEV__DEBUG_ADDR(key, p)                                                \
+  { key, 0, 0, (const char *)(const void *)(p) }
 #define GEV__DEBUG_END                                                         \
   { NULL, 0, 0, NULL }
 

@@ -10,6 +10,7 @@
  * "obs_target switch" instead switches between two coroutines a few times
  * and exits: gdb steps through the switches there. */
 #define _GNU_SOURCE
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -75,6 +76,9 @@ int main(int argc, char **argv) {
   gev_spawn_opts o = {.stack_mode = GEV_STACK_DEDICATED};
   gev_event *ev = gev_event_new();
   prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+  /* As the examples do; it also links the dump support, which reads
+   * GEV_DUMP_SIGNAL, into this statically linked program. */
+  gev_dump_on_signal(SIGUSR1);
   o.name = "in-alpha";
   gev_spawn_ex(&o, alpha, NULL);
   o.name = "in-beta";
