@@ -7,26 +7,9 @@
 #   test_dump_env.sh OBS_TARGET
 set -uo pipefail
 target=$1
-work=$(mktemp -d)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*"
-  echo "--- stderr:"
-  cat "$work/err"
-  exit 1
-}
-
-mkfifo "$work/ready"
-GEV_DUMP_SIGNAL=SIGUSR2 "$target" >"$work/ready" 2>"$work/err" &
-pid=$!
-read -r word _ <"$work/ready" || fail "target did not start"
-[ "$word" = ready ] || fail "target said '$word'"
+. "$(dirname "$0")/obs_lib.sh"
+shown=$work/err
+obs_start GEV_DUMP_SIGNAL=SIGUSR2
 
 # Waits up to 10 s for the n-th "run info follows" on stderr.
 await_dump() {

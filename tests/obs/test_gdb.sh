@@ -19,27 +19,11 @@ if ldd "$target" 2>/dev/null | grep -q 'libasan'; then
   echo "SKIP: built with AddressSanitizer, whose terabytes of shadow mappings make gcore's core file impractical"
   exit 77
 fi
-work=$(mktemp -d)
-pid=""
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null
-  wait 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-fail() {
-  echo "FAIL: $*"
-  echo "--- gdb output:"
-  cat "$work/out"
-  exit 1
-}
-
-mkfifo "$work/ready"
-"$target" >"$work/ready" &
-pid=$!
-read -r word tpid a b c s1 s2 <"$work/ready" || { echo "FAIL: target did not start"; exit 1; }
-[ "$word" = ready ] && [ "$tpid" = "$pid" ] || { echo "FAIL: target said '$word $tpid'"; exit 1; }
+. "$(dirname "$0")/obs_lib.sh"
+shown=$work/out
+obs_start
+tpid=$pid
+a=${ready[2]} b=${ready[3]} c=${ready[4]} s1=${ready[5]} s2=${ready[6]}
 
 # Runs gdb on the given target arguments with the three commands.
 look() {
