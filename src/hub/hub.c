@@ -554,6 +554,7 @@ park_current(gev__hub *h, gev__task *t, const char *what, void **value) {
   int rc;
   t->what = what;
   t->parked = 1;
+  t->parked_at = h->turn_time;
   h->nparked++;
   rc = switch_away(h, &got);
   h->nparked--;
@@ -735,6 +736,11 @@ static void *hub_main(void *arg) {
   int active;
   (void)arg;
   while (!h->stopping) {
+    /* The blocking monitor (monitor.c) watches this counter from its
+     * thread: a turn that does not come round in time is a blocked hub.
+     * The time is the hub's notion of "now" for wait times. */
+    __atomic_store_n(&h->turns, h->turns + 1, __ATOMIC_RELAXED);
+    h->turn_time = gev_monotonic();
     drain(h);
     if (h->stopping)
       break;
@@ -742,9 +748,9 @@ static void *hub_main(void *arg) {
       ev_run(h->loop, EVRUN_NOWAIT); /* the pass ran out of time */
       continue;
     }
-    h->in_poll = 1;
+    __atomic_store_n(&h->in_poll, 1, __ATOMIC_RELAXED);
     active = ev_run(h->loop, 0);
-    h->in_poll = 0;
+    __atomic_store_n(&h->in_poll, 0, __ATOMIC_RELAXED);
     /* ev_run returns the number of active watchers: with some left it was
      * broken out of (gev__queue, or other libev code's ev_break), and the
      * work is not over. */
@@ -761,6 +767,7 @@ static int is_main_thread(void) {
 
 /* Frees the hub's memory; its loop, with the watchers in it, is gone. */
 static void hub_free(gev__hub *h) {
+  gev__registry_remove(h);
   gev__deadlines_free(h);
   free(h);
 }
@@ -788,6 +795,8 @@ static gev__hub *hub_new(gev__hthread *ht) {
   if (gev__coro_prepare(h->coro) < 0 || gev__deadlines_init(h) < 0)
     goto out_coro;
   gev__task_init(&h->main_task, h, thr->main);
+  h->turn_time = gev_monotonic();
+  gev__registry_add(h);
   return h;
 out_coro:
   gev__coro_free_owned(h->coro);
@@ -835,6 +844,7 @@ static void hub_thread_exit(gev__thread_head *head) {
              "gev: a thread exits with a hub it cannot tear down (%s); the "
              "hub is left as it is",
              strerror(errno));
+    gev__registry_remove(ht->head.hub); /* its thread is gone */
     return;
   }
   for (int i = 0; i < GEV__NSLOTS; i++) {
@@ -886,6 +896,7 @@ gev__hub *gev__hub_create(void) {
   if (!ht || !(h = hub_new(ht)))
     return NULL;
   hthread_set_hub(ht, h);
+  gev__monitor_hub_created();
   return h;
 }
 
@@ -1075,23 +1086,6 @@ GEV_EXTERN int gev_hub_verify(void) {
   if (running != h->nrunning)
     gev__die("running greenlet count is wrong");
   return 0;
-}
-
-GEV_EXTERN void gev_print_run_info(FILE *out) {
-  gev__hub *h = hub_peek();
-  gev_greenlet *g;
-  if (!h) {
-    fprintf(out, "gev: no hub in this thread\n");
-    return;
-  }
-  fprintf(out,
-          "gev hub: %zu greenlets, %zu running, %zu parked, "
-          "%zu callbacks queued\n",
-          h->ngreenlets, h->nrunning, h->nparked, h->ncallbacks);
-  if (h->main_task.parked)
-    fprintf(out, "  main: parked on %s\n", h->main_task.what);
-  for (g = h->greenlets; g; g = g->next)
-    gev__greenlet_describe(out, g);
 }
 
 /* ---- After fork: forgetting the parent's hub --------------------------- */
