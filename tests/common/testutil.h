@@ -12,6 +12,11 @@
 /* Number of open fds of this process (from /proc/self/fd). */
 int gev_test_fd_count(void);
 
+/* Non-zero when the test runs under Valgrind (its preload is mapped). For
+ * the few checks Valgrind cannot support: it virtualises RLIMIT_NOFILE and
+ * keeps descriptors of its own, and lacks some newer system calls. */
+int gev_test_under_valgrind(void);
+
 /* Checks that the coroutine layer holds nothing: no live coroutines, and
  * after gev_coro_thread_cleanup() no mapped stacks. Fails the test. */
 void gev_test_coro_clean(void);

@@ -784,6 +784,8 @@ static int wait_readable(int fd, int ms) {
 
 START_TEST(emfile_backoff_then_resume) {
   int fds = gev_test_fd_count();
+  if (gev_test_under_valgrind())
+    return; /* Valgrind's own descriptor limit hides EMFILE from the server */
   int ctl[2], portp[2];
   ck_assert_int_eq(pipe(ctl), 0);
   ck_assert_int_eq(pipe(portp), 0);
