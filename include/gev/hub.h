@@ -351,7 +351,19 @@ GEV_EXTERN int gev_greenlet_start_later(gev_greenlet *g, double seconds);
  *     return gev_fail(ECONNREFUSED, "connect to %s", host);
  * reads naturally. err == ECANCELED (the kill error) ends it successfully
  * with value NULL, as gevent's GreenletExit. From a non-greenlet this only
- * returns NULL. */
+ * returns NULL.
+ *
+ * Unobserved failures are reported. When a greenlet fails (an error other
+ * than the kill error), the hub logs "gev: greenlet <name> failed: <message>
+ * (<strerror>)" at GEV_LOG_ERROR through the log hook (gev/log.h), unless
+ * someone observed the failure as it happened: a greenlet or the main
+ * coroutine was waiting for it (join, get, kill with block, joinall, iwait,
+ * gev_wait), or a link of the program's ran for it (gev_greenlet_link,
+ * link_exception). Being a member of a Pool or a server's handler does not
+ * count: those report their failures like any other. gevent prints every
+ * failure at the moment of death, with its traceback; gev is quieter
+ * because a C error code has no traceback to lose, and whoever observed it
+ * has the code and the message (gev_greenlet_error, gev_greenlet_errmsg). */
 GEV_EXTERN void *gev_fail(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -377,7 +389,7 @@ GEV_EXTERN int gev_greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg);
  * only if it fails (link_exception), as gevent's; otherwise the link is
  * dropped unrun. A link_value does not count as observing a failure: a
  * greenlet that fails with only such links is still reported (see
- * DESIGN's handle_error). Errors: EINVAL, EXDEV, ENOMEM. */
+ * gev_fail). Errors: EINVAL, EXDEV, ENOMEM. */
 GEV_EXTERN int gev_greenlet_link_value(gev_greenlet *g, gev_link_fn fn,
                                        void *arg);
 GEV_EXTERN int gev_greenlet_link_exception(gev_greenlet *g, gev_link_fn fn,

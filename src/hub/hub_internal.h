@@ -138,9 +138,9 @@ struct gev_greenlet {
     struct gev__link *next;
     gev_link_fn fn;
     void *arg;
-    int internal; /* gev's own (joinall, iwait): not a user link */
-    int when;     /* GEV__LINK_ALWAYS, _VALUE or _EXCEPTION */
-  } own_link;     /* used by one internal link at a time */
+    int flags; /* GEV__LINK_OWN_NODE, GEV__LINK_QUIET */
+    int when;  /* GEV__LINK_ALWAYS, _VALUE or _EXCEPTION */
+  } own_link;  /* used by one GEV__LINK_OWN_NODE link at a time */
   unsigned char own_link_used;
 };
 
@@ -216,8 +216,10 @@ int gev__greenlet_check(const gev_greenlet *g);
 int gev__greenlet_finished(const gev_greenlet *g);
 /* Kills g without waiting (see gev_greenlet_kill). */
 void gev__greenlet_kill_now(gev_greenlet *g);
-int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
-                       int internal);
+/* flags of gev__greenlet_link: */
+#define GEV__LINK_OWN_NODE 1 /* may use the node embedded in the greenlet */
+#define GEV__LINK_QUIET 2    /* bookkeeping (see gev__greenlet_link_quiet) */
+int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg, int flags);
 void gev__greenlet_kill_all(gev__hub *h);
 void gev__greenlet_detach_all(gev__hub *h);
 void gev__greenlet_free_links(gev_greenlet *g);

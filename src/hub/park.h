@@ -173,6 +173,12 @@ gev__task *gev__waitq_first(const gev__waitq *q);
 void gev__watcher_started(void);
 void gev__watcher_stopped(void);
 
+/* As gev_greenlet_link, for gev's own bookkeeping of a greenlet (a pool's
+ * membership, a server's connection list): running it does not count as
+ * someone having observed a failure, so a failed pool member or server
+ * handler is still reported through the log hook. */
+int gev__greenlet_link_quiet(gev_greenlet *g, gev_link_fn fn, void *arg);
+
 /* Aborts with "gev: <rule>" on stderr. */
 void gev__die(const char *rule) __attribute__((noreturn));
 

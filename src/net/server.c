@@ -284,7 +284,7 @@ static int conn_spawn(gev_server *srv, conn *c) {
     c->g = gev_spawn_ex(&so, conn_run, c);
   if (!c->g)
     goto out_free_conn;
-  if (gev_greenlet_link(c->g, conn_done, c) < 0)
+  if (gev__greenlet_link_quiet(c->g, conn_done, c) < 0)
     goto out_kill;
   conn_link(srv, c);
   return 0;
