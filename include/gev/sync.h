@@ -177,7 +177,8 @@ typedef struct gev_semaphore {
   /* private */
   gev__sync_head h_;
   unsigned long count_;
-  unsigned long bound_; /* 0: unbounded */
+  unsigned long bound_;    /* 0: unbounded */
+  unsigned long xpending_; /* releases from other threads on their way */
 } gev_semaphore;
 
 /* A semaphore with value units (it may grow past value on release).

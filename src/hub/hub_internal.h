@@ -9,6 +9,7 @@
 
 #include "coro/coro_ext.h"
 #include "coro/log_internal.h"
+#include "gev/thread.h"
 #include "hub/park.h"
 
 /* A node of the hub's callback queue (FIFO, intrusive). */
@@ -93,6 +94,8 @@ struct gev__hub {
   gev__task *plain_tasks;       /* tasks of plain coroutines, to detach */
   double destroy_grace_end;     /* gev_monotonic() time killed greenlets
                                    have to finish in gev_hub_destroy */
+  gev_hub *xhub;                /* its handle and inbox (xthread.h) */
+  struct gev__proxy *proxies;   /* waits of other hubs on its objects */
 };
 
 struct gev_greenlet {

@@ -160,6 +160,9 @@ int gev__wake(gev__task *t, void *value, int err);
  * any return the task is no longer on q. */
 int gev__waitq_wait(gev__waitq *q, double timeout, const char *what,
                     void **value);
+/* Appends t, a task that stands for a wait elsewhere (xsync.c's
+ * proxies: parked, never run), to q without parking anything. */
+void gev__waitq_append(gev__waitq *q, gev__task *t);
 /* Wakes the first task of q; returns 1, or 0 if q was empty. */
 int gev__waitq_wake_one(gev__waitq *q, void *value, int err);
 /* Wakes every task on q; returns how many. */

@@ -1,0 +1,452 @@
+/*
+ * Cross-thread wake-ups (see xthread.h): each hub's handle with its inbox
+ * and ev_async watcher, the registry of live hubs, and the public calls of
+ * gev/thread.h that reach a hub from another thread.
+ *
+ * Locks: the registry lock guards the registry list; each handle's lock
+ * guards its inbox, its closed flag and every ev_async_send to its loop.
+ * Neither is ever taken while holding the other, and no message runs under
+ * either.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gev/thread.h"
+#include "hub/hooks.h"
+#include "hub/xthread.h"
+
+/* Messages run per turn of the watcher before the loop gets its turn
+ * (a flood from other threads must not starve I/O). */
+#define INBOX_BATCH 256
+
+struct gev_hub {
+  pthread_mutex_t lock;
+  unsigned refs;         /* atomic: the hub's own, and every holder's */
+  unsigned long long id; /* ro: the hub's id */
+  /* Under lock. */
+  int closed;             /* posts fail (the hub is going or gone) */
+  gev__xmsg *head, *tail; /* the inbox, FIFO */
+  size_t queued;          /* messages in the inbox */
+  struct ev_loop *loop;   /* ro while open */
+  ev_async async;         /* started by the hub; sent by posters */
+  /* The hub's thread only. */
+  gev__hub *hub;    /* NULL once finished */
+  size_t expect;    /* answers expected from other threads */
+  int expect_holds; /* the loop is held for them (ev_ref'd) */
+  ev_timer recheck; /* see gev__xhub_exhausted */
+  /* Under the registry lock. */
+  gev_hub *reg_prev, *reg_next;
+  int registered;
+};
+
+/* ---- The registry ------------------------------------------------------ */
+
+static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
+static gev_hub *reg_head;
+
+static void reg_add(gev_hub *x) {
+  pthread_mutex_lock(&reg_lock);
+  x->reg_prev = NULL;
+  x->reg_next = reg_head;
+  if (reg_head)
+    reg_head->reg_prev = x;
+  reg_head = x;
+  x->registered = 1;
+  pthread_mutex_unlock(&reg_lock);
+}
+
+/* Unlinks x; the caller holds the registry lock. */
+static void reg_unlink(gev_hub *x) {
+  if (!x->registered)
+    return;
+  if (x->reg_prev)
+    x->reg_prev->reg_next = x->reg_next;
+  else
+    reg_head = x->reg_next;
+  if (x->reg_next)
+    x->reg_next->reg_prev = x->reg_prev;
+  x->reg_prev = x->reg_next = NULL;
+  x->registered = 0;
+}
+
+static void reg_remove(gev_hub *x) {
+  pthread_mutex_lock(&reg_lock);
+  reg_unlink(x);
+  pthread_mutex_unlock(&reg_lock);
+}
+
+gev_hub *gev__xhub_ref(gev_hub *x) {
+  __atomic_fetch_add(&x->refs, 1, __ATOMIC_RELAXED);
+  return x;
+}
+
+void gev__xhub_unref(gev_hub *x) {
+  if (__atomic_fetch_sub(&x->refs, 1, __ATOMIC_ACQ_REL) != 1)
+    return;
+  pthread_mutex_destroy(&x->lock);
+  free(x);
+}
+
+gev_hub *gev__xhub_find(unsigned long long hub_id) {
+  gev_hub *x;
+  pthread_mutex_lock(&reg_lock);
+  for (x = reg_head; x && x->id != hub_id; x = x->reg_next)
+    ;
+  if (x)
+    gev__xhub_ref(x);
+  pthread_mutex_unlock(&reg_lock);
+  return x;
+}
+
+/* ---- Fork -------------------------------------------------------------- */
+
+/* gev_fork: the forking thread holds the registry lock and its own hub's
+ * inbox lock across fork(2), so that the child's copies are consistent;
+ * the child makes them fresh (no other thread exists there to hold them)
+ * and closes the handles of the parent's other threads, whose hubs do not
+ * exist in the child. */
+static void fork_prepare(void) {
+  gev__hub *h = gev__hub_peek();
+  pthread_mutex_lock(&reg_lock);
+  if (h)
+    pthread_mutex_lock(&h->xhub->lock);
+}
+
+static void fork_parent(void) {
+  gev__hub *h = gev__hub_peek();
+  if (h)
+    pthread_mutex_unlock(&h->xhub->lock);
+  pthread_mutex_unlock(&reg_lock);
+}
+
+static void fork_child(void) {
+  gev__hub *h = gev__hub_peek();
+  gev_hub *x, *next;
+  pthread_mutex_init(&reg_lock, NULL);
+  if (h)
+    pthread_mutex_init(&h->xhub->lock, NULL);
+  for (x = reg_head; x; x = next) {
+    next = x->reg_next;
+    if (h && x == h->xhub)
+      continue;
+    pthread_mutex_init(&x->lock, NULL);
+    x->closed = 1; /* its thread is not in this process */
+    reg_unlink(x);
+  }
+}
+
+static const gev__fork_hooks xthread_fork_hooks = {
+    .layer = GEV__LAYER_HUB,
+    .prepare = fork_prepare,
+    .parent = fork_parent,
+    .keep = fork_child,
+    .discard = fork_child,
+};
+
+/* ---- The inbox --------------------------------------------------------- */
+
+static gev__xmsg *inbox_pop(gev_hub *x) {
+  gev__xmsg *m;
+  pthread_mutex_lock(&x->lock);
+  if ((m = x->head)) {
+    x->head = m->next;
+    if (!x->head)
+      x->tail = NULL;
+    x->queued--;
+  }
+  pthread_mutex_unlock(&x->lock);
+  return m;
+}
+
+int gev__xhub_post(gev_hub *x, gev__xmsg *m) {
+  pthread_mutex_lock(&x->lock);
+  if (x->closed) {
+    pthread_mutex_unlock(&x->lock);
+    errno = ESHUTDOWN;
+    return -1;
+  }
+  m->next = NULL;
+  if (x->tail)
+    x->tail->next = m;
+  else
+    x->head = m;
+  x->tail = m;
+  /* The watcher runs until the inbox is empty: a send is needed only when
+   * it was. Sent under the lock, so the loop cannot be torn down under
+   * the call (the hub closes the inbox under this lock first). */
+  if (x->queued++ == 0)
+    ev_async_send(x->loop, &x->async);
+  pthread_mutex_unlock(&x->lock);
+  return 0;
+}
+
+static void stop_recheck(gev_hub *x) {
+  if (ev_is_active(&x->recheck)) {
+    ev_timer_stop(x->loop, &x->recheck);
+    x->hub->nwatchers--;
+  }
+}
+
+/* The hub's side: runs what other threads posted. */
+static void inbox_cb(struct ev_loop *loop, ev_async *w, int revents) {
+  gev_hub *x = w->data;
+  gev__xmsg *m;
+  (void)revents;
+  stop_recheck(x); /* something came: the wait was not forever */
+  for (int n = 0; n < INBOX_BATCH; n++) {
+    if (!(m = inbox_pop(x)))
+      return;
+    m->run(m, 0);
+  }
+  ev_async_send(loop, w); /* the rest on the next turn */
+}
+
+void gev__xhub_purge(gev__hub *h, const void *obj) {
+  gev_hub *x = h->xhub;
+  gev__xmsg *m, **pp, *found = NULL, **tail = &found;
+  if (!x || !__atomic_load_n(&x->queued, __ATOMIC_RELAXED))
+    return;
+  pthread_mutex_lock(&x->lock);
+  x->tail = NULL;
+  for (pp = &x->head; (m = *pp);) {
+    if (m->about != obj) {
+      x->tail = m;
+      pp = &m->next;
+      continue;
+    }
+    *pp = m->next;
+    x->queued--;
+    m->next = NULL;
+    *tail = m;
+    tail = &m->next;
+  }
+  pthread_mutex_unlock(&x->lock);
+  while ((m = found)) {
+    found = m->next;
+    m->run(m, EIDRM);
+  }
+}
+
+/* ---- Keeping the loop alive -------------------------------------------- */
+
+/* The async watcher counts as the loop's work while h expects answers. */
+static void hold_loop(gev_hub *x, int hold) {
+  if (hold == x->expect_holds)
+    return;
+  x->expect_holds = hold;
+  if (hold) {
+    ev_ref(x->loop);
+    x->hub->nwatchers++;
+  } else {
+    ev_unref(x->loop);
+    x->hub->nwatchers--;
+  }
+}
+
+void gev__hub_expect(gev__hub *h, int delta) {
+  gev_hub *x = h->xhub;
+  x->expect += delta;
+  hold_loop(x, x->expect > 0 && !x->closed);
+}
+
+/* Non-zero when the process has threads other than the caller (from
+ * /proc; when that cannot be read, other threads are assumed). */
+static int other_threads(void) {
+  char buf[1024], *p;
+  ssize_t n;
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 1;
+  n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0)
+    return 1;
+  buf[n] = '\0';
+  /* pid (comm) state ... : num_threads is the 18th field after comm,
+   * whose name may hold spaces and parentheses. */
+  if (!(p = strrchr(buf, ')')))
+    return 1;
+  for (int field = 0; field < 18 && p; field++)
+    p = strchr(p + 1, ' ');
+  return !p || strtol(p + 1, NULL, 10) != 1;
+}
+
+static void recheck_cb(struct ev_loop *loop, ev_timer *w, int revents) {
+  gev_hub *x = w->data;
+  (void)loop, (void)revents;
+  x->hub->nwatchers--; /* one-shot; the loop runs dry again and asks */
+}
+
+int gev__xhub_exhausted(gev__hub *h) {
+  gev_hub *x = h->xhub;
+  if (!x || x->closed || !other_threads())
+    return 0;
+  if (!ev_is_active(&x->recheck))
+    gev__timer_start(h, &x->recheck, GEV__XHUB_RECHECK);
+  return 1;
+}
+
+/* ---- Lifecycle --------------------------------------------------------- */
+
+int gev__xhub_open(gev__hub *h) {
+  gev_hub *x = calloc(1, sizeof *x);
+  if (!x) {
+    errno = ENOMEM;
+    return -1;
+  }
+  pthread_mutex_init(&x->lock, NULL);
+  x->refs = 1; /* the hub's */
+  x->id = gev__hub_id(h);
+  x->hub = h;
+  x->loop = gev__hub_evloop(h);
+  ev_async_init(&x->async, inbox_cb);
+  x->async.data = x;
+  ev_async_start(x->loop, &x->async);
+  ev_unref(x->loop); /* not work by itself: see hold_loop */
+  ev_init(&x->recheck, recheck_cb);
+  x->recheck.data = x;
+  h->xhub = x;
+  gev__at_fork(&xthread_fork_hooks);
+  reg_add(x);
+  return 0;
+}
+
+void gev__xhub_close(gev__hub *h) {
+  gev_hub *x = h->xhub;
+  pthread_mutex_lock(&x->lock);
+  x->closed = 1;
+  pthread_mutex_unlock(&x->lock);
+  reg_remove(x);
+  hold_loop(x, 0);
+  stop_recheck(x);
+  gev__proxies_close(h);
+  if (gev__xhub_pending(h))
+    ev_async_send(x->loop, &x->async);
+}
+
+int gev__xhub_pending(gev__hub *h) {
+  gev_hub *x = h->xhub;
+  size_t n;
+  pthread_mutex_lock(&x->lock);
+  n = x->queued;
+  pthread_mutex_unlock(&x->lock);
+  return n > 0;
+}
+
+int gev__xhub_closed(gev__hub *h) { return h->xhub->closed; }
+
+void gev__xhub_finish(gev__hub *h) {
+  gev_hub *x = h->xhub;
+  gev__xmsg *m;
+  /* Normally empty by now; whatever is left (the drain gave up) runs. */
+  while ((m = inbox_pop(x)))
+    m->run(m, 0);
+  gev__proxies_finish(h);
+  hold_loop(x, 0);
+  stop_recheck(x);
+  ev_ref(x->loop); /* libev's rule before stopping an unref'd watcher */
+  ev_async_stop(x->loop, &x->async);
+  pthread_mutex_lock(&x->lock);
+  x->loop = NULL;
+  pthread_mutex_unlock(&x->lock);
+  x->hub = NULL;
+  h->xhub = NULL;
+  gev__xhub_unref(x);
+}
+
+void gev__xhub_forget(gev__hub *h) {
+  gev_hub *x = h->xhub;
+  gev__xmsg *m;
+  x->closed = 1;
+  reg_unlink(x); /* the registry lock is fresh and ours (fork_child) */
+  while ((m = x->head)) {
+    x->head = m->next;
+    m->run(m, ESHUTDOWN);
+  }
+  x->tail = NULL;
+  x->queued = 0;
+  x->loop = NULL;
+  x->hub = NULL;
+  h->xhub = NULL;
+  gev__xhub_unref(x);
+}
+
+gev_hub *gev__xhub_of(gev__hub *h) { return h->xhub; }
+
+gev_hub *gev__xhub_self(void) {
+  gev__hub *h = gev__hub_get();
+  return h ? h->xhub : NULL;
+}
+
+/* ---- Public calls ------------------------------------------------------ */
+
+GEV_EXTERN gev_hub *gev_hub_current(void) {
+  gev_hub *x = gev__xhub_self();
+  return x ? gev__xhub_ref(x) : NULL;
+}
+
+GEV_EXTERN gev_hub *gev_hub_ref(gev_hub *h) {
+  return h ? gev__xhub_ref(h) : NULL;
+}
+
+GEV_EXTERN void gev_hub_unref(gev_hub *h) {
+  if (h)
+    gev__xhub_unref(h);
+}
+
+GEV_EXTERN int gev_hub_alive(const gev_hub *h) {
+  int closed;
+  if (!h) {
+    errno = EINVAL;
+    return -1;
+  }
+  pthread_mutex_lock((pthread_mutex_t *)&h->lock);
+  closed = h->closed;
+  pthread_mutex_unlock((pthread_mutex_t *)&h->lock);
+  return !closed;
+}
+
+GEV_EXTERN int gev_hub_is_current(const gev_hub *h) {
+  return h && h->id == gev__hub_current_id();
+}
+
+typedef struct user_msg {
+  gev__xmsg m;
+  gev_callback_fn fn;
+  void *arg;
+} user_msg;
+
+static void run_user_msg(gev__xmsg *m, int err) {
+  user_msg *u = (user_msg *)m;
+  gev_callback_fn fn = u->fn;
+  void *arg = u->arg;
+  free(u);
+  if (!err)
+    fn(arg);
+}
+
+GEV_EXTERN int gev_run_callback_threadsafe(gev_hub *h, gev_callback_fn fn,
+                                           void *arg) {
+  user_msg *u;
+  if (!h || !fn) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (!(u = calloc(1, sizeof *u))) {
+    errno = ENOMEM;
+    return -1;
+  }
+  u->m.run = run_user_msg;
+  u->fn = fn;
+  u->arg = arg;
+  if (gev__xhub_post(h, &u->m) < 0) {
+    free(u);
+    return -1;
+  }
+  return 0;
+}
