@@ -38,8 +38,8 @@ struct gev_coro {
   gev__stack stack;  /* private: dedicated stack, mapped at first switch */
   char *saved;       /* private: shared mode, live bytes while evicted */
   size_t saved_len, saved_cap;
-  unsigned offset; /* private: varying start offset of the stack top */
-  void *asan_fake; /* private: AddressSanitizer fake stack handle */
+  unsigned offset;  /* private: varying start offset of the stack top */
+  void *asan_fake;  /* private: AddressSanitizer fake stack handle */
   void *tsan_fiber; /* private: ThreadSanitizer fiber (tools.h), or NULL */
 };
 

@@ -6,6 +6,7 @@
 #define GEV_SRC_HUB_INTERNAL_H
 
 #include <ev.h>
+#include <stdarg.h>
 
 #include "coro/coro_ext.h"
 #include "coro/log_internal.h"
@@ -203,6 +204,10 @@ void gev__greenlet_describe(FILE *out, gev_greenlet *g);
  * (heap, the caller's; NULL if none). Returns fn's value. */
 void *gev__greenlet_run_inline(gev_greenlet_fn fn, void *arg, int *err,
                                char **msg);
+
+/* threadpool.c: gev_fail from a pool job (not in a greenlet): records
+ * err and the message as the job's error. 1 if the thread runs a job. */
+int gev__job_fail(int err, const char *fmt, va_list ap);
 
 /* timeout.c */
 double gev__scopes_deadline(gev__task *t, gev_timeout **which);

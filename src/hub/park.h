@@ -86,6 +86,7 @@ static inline unsigned long long gev__hub_current_id(void) {
 enum {
   GEV__TLS_DNS_CONFIG, /* net/dns_config.c: the thread's resolver settings */
   GEV__TLS_RESOLVER,   /* net/dns.c: the thread's resolver */
+  GEV__TLS_JOB,        /* hub/threadpool.c: the pool job this thread runs */
   GEV__TLS_NSLOTS
 };
 /* The slot's address, creating the thread's block if needed (NULL with

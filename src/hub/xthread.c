@@ -31,7 +31,8 @@ struct gev_hub {
   /* Under lock. */
   int closed;             /* posts fail (the hub is going or gone) */
   gev__xmsg *head, *tail; /* the inbox, FIFO */
-  size_t queued;          /* messages in the inbox */
+  size_t queued;          /* messages in the inbox (also read unlocked,
+                             with atomics, by gev__xhub_purge) */
   struct ev_loop *loop;   /* ro while open */
   ev_async async;         /* started by the hub; sent by posters */
   /* The hub's thread only. */
@@ -157,7 +158,7 @@ static gev__xmsg *inbox_pop(gev_hub *x) {
     x->head = m->next;
     if (!x->head)
       x->tail = NULL;
-    x->queued--;
+    __atomic_fetch_sub(&x->queued, 1, __ATOMIC_RELAXED);
   }
   pthread_mutex_unlock(&x->lock);
   return m;
@@ -179,7 +180,7 @@ int gev__xhub_post(gev_hub *x, gev__xmsg *m) {
   /* The watcher runs until the inbox is empty: a send is needed only when
    * it was. Sent under the lock, so the loop cannot be torn down under
    * the call (the hub closes the inbox under this lock first). */
-  if (x->queued++ == 0)
+  if (__atomic_fetch_add(&x->queued, 1, __ATOMIC_RELAXED) == 0)
     ev_async_send(x->loop, &x->async);
   pthread_mutex_unlock(&x->lock);
   return 0;
@@ -220,7 +221,7 @@ void gev__xhub_purge(gev__hub *h, const void *obj) {
       continue;
     }
     *pp = m->next;
-    x->queued--;
+    __atomic_fetch_sub(&x->queued, 1, __ATOMIC_RELAXED);
     m->next = NULL;
     *tail = m;
     tail = &m->next;
@@ -369,7 +370,7 @@ void gev__xhub_forget(gev__hub *h) {
     m->run(m, ESHUTDOWN);
   }
   x->tail = NULL;
-  x->queued = 0;
+  __atomic_store_n(&x->queued, 0, __ATOMIC_RELAXED);
   x->loop = NULL;
   x->hub = NULL;
   h->xhub = NULL;
