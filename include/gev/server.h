@@ -109,6 +109,8 @@ typedef struct gev_server_opts {
   size_t max_datagram;   /* datagram buffer size; 0 = 65536 */
   const char *name;      /* handler greenlets' name (not with a pool, whose
                             spawn names them); NULL: "Greenlet-N" */
+  int threads;           /* hubs serving (see "Threads"); <= 1: only the
+                            caller's */
 } gev_server_opts;
 
 /* Creates a stream (TCP or Unix) server; nothing is accepted before
