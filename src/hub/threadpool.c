@@ -26,7 +26,6 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -249,24 +248,11 @@ static void run_job(gev_thread_result *r, void **slot) {
   complete(r);
 }
 
-/* Synchronous faults stay deliverable (a stack overflow in a coroutine of
- * a job is reported, not a silent kill); everything else is blocked. */
-static void unblock_faults(void) {
-  sigset_t faults;
-  sigemptyset(&faults);
-  sigaddset(&faults, SIGSEGV);
-  sigaddset(&faults, SIGBUS);
-  sigaddset(&faults, SIGILL);
-  sigaddset(&faults, SIGFPE);
-  pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
-}
-
 static void *worker_main(void *arg) {
   gev_threadpool *p = arg;
   void **slot = gev__tls_slot(GEV__TLS_JOB); /* NULL: no gev_fail */
   gev_thread_result *r;
   int last;
-  unblock_faults();
   pthread_mutex_lock(&p->lock);
   while ((r = next_job_locked(p))) {
     pthread_mutex_unlock(&p->lock);
@@ -293,22 +279,10 @@ static void *worker_main(void *arg) {
 }
 
 /* Starts one more thread (detached; it counts itself out when it
- * retires). The new thread blocks every signal. 0 or -1 with errno. */
+ * retires). 0 or -1 with errno. */
 static int start_thread_locked(gev_threadpool *p) {
-  pthread_attr_t attr;
   pthread_t tid;
-  sigset_t all, old;
-  int rc;
-  if (pthread_attr_init(&attr) != 0) {
-    errno = ENOMEM;
-    return -1;
-  }
-  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  rc = pthread_create(&tid, &attr, worker_main, p);
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
-  pthread_attr_destroy(&attr);
+  int rc = gev__thread_spawn(&tid, 1, worker_main, p);
   if (rc != 0) {
     errno = rc;
     return -1;

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -382,6 +383,52 @@ gev_hub *gev__xhub_of(gev__hub *h) { return h->xhub; }
 gev_hub *gev__xhub_self(void) {
   gev__hub *h = gev__hub_get();
   return h ? h->xhub : NULL;
+}
+
+/* ---- gev's own threads ------------------------------------------------- */
+
+typedef struct spawn_call {
+  void *(*fn)(void *);
+  void *arg;
+} spawn_call;
+
+static void *spawned(void *p) {
+  spawn_call call = *(spawn_call *)p;
+  sigset_t faults;
+  free(p);
+  sigemptyset(&faults);
+  sigaddset(&faults, SIGSEGV);
+  sigaddset(&faults, SIGBUS);
+  sigaddset(&faults, SIGILL);
+  sigaddset(&faults, SIGFPE);
+  pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
+  return call.fn(call.arg);
+}
+
+int gev__thread_spawn(pthread_t *tid, int detached, void *(*fn)(void *),
+                      void *arg) {
+  spawn_call *call = malloc(sizeof *call);
+  pthread_attr_t attr;
+  sigset_t all, old;
+  int rc;
+  if (!call)
+    return ENOMEM;
+  call->fn = fn;
+  call->arg = arg;
+  if ((rc = pthread_attr_init(&attr)) != 0) {
+    free(call);
+    return rc;
+  }
+  pthread_attr_setdetachstate(&attr, detached ? PTHREAD_CREATE_DETACHED
+                                              : PTHREAD_CREATE_JOINABLE);
+  sigfillset(&all); /* the new thread starts with every signal blocked */
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  rc = pthread_create(tid, &attr, spawned, call);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
+  if (rc != 0)
+    free(call);
+  return rc;
 }
 
 /* ---- Public calls ------------------------------------------------------ */

@@ -42,6 +42,8 @@
 #ifndef GEV_SRC_HUB_XTHREAD_H
 #define GEV_SRC_HUB_XTHREAD_H
 
+#include <pthread.h>
+
 #include "hub/hub_internal.h"
 
 /* How often a hub that would report EDEADLK checks again for other
@@ -98,6 +100,14 @@ int gev__xhub_closed(gev__hub *h);
 void gev__xhub_finish(gev__hub *h);
 void gev__xhub_forget(gev__hub *h);
 int gev__xhub_exhausted(gev__hub *h);
+
+/* Starts fn(arg) in a new thread of gev's own (a pool thread, a server
+ * thread), joinable or detached. Such a thread blocks every signal except
+ * the synchronous faults (SIGSEGV, SIGBUS, SIGILL, SIGFPE, so a stack
+ * overflow is still reported): signals stay the program's threads'.
+ * 0, or an error number as pthread_create returns (EAGAIN, ENOMEM). */
+int gev__thread_spawn(pthread_t *tid, int detached, void *(*fn)(void *),
+                      void *arg);
 
 /* Proxies: the owning hub's side of waits of other hubs (xsync.c). A
  * proxy sits on the object's wait queue as a task; close() answers every

@@ -24,7 +24,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -32,6 +31,7 @@
 #include "coro/log_internal.h"
 #include "gev/sync.h"
 #include "gev/thread.h"
+#include "hub/xthread.h"
 #include "net/listener.h"
 #include "net/server_internal.h"
 
@@ -147,22 +147,11 @@ static void close_member(void *arg) {
     gev_server_close(m->srv);
 }
 
-static void unblock_faults(void) {
-  sigset_t faults;
-  sigemptyset(&faults);
-  sigaddset(&faults, SIGSEGV);
-  sigaddset(&faults, SIGBUS);
-  sigaddset(&faults, SIGILL);
-  sigaddset(&faults, SIGFPE);
-  pthread_sigmask(SIG_UNBLOCK, &faults, NULL);
-}
-
 static void *member_main(void *arg) {
   member *m = arg;
   gev__server_group *g = m->group;
   gev_server *srv = NULL;
   int closing;
-  unblock_faults();
   pthread_mutex_lock(&g->lock);
   closing = g->closing;
   pthread_mutex_unlock(&g->lock);
@@ -193,10 +182,7 @@ static void *member_main(void *arg) {
  */
 
 int gev__server_group_start(gev__server_group *g) {
-  sigset_t all, old;
-  int started = 0, rc = 0;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old); /* the threads block signals */
+  int started = 0, rc;
   for (int i = 0; i < g->n; i++) {
     member *m = &g->m[i];
     if (m->started)
@@ -204,7 +190,7 @@ int gev__server_group_start(gev__server_group *g) {
     pthread_mutex_lock(&g->lock);
     g->refs++;
     pthread_mutex_unlock(&g->lock);
-    if ((rc = pthread_create(&m->tid, NULL, member_main, m)) != 0) {
+    if ((rc = gev__thread_spawn(&m->tid, 0, member_main, m)) != 0) {
       group_release(g);
       gev__log(GEV_LOG_ERROR, "gev: cannot start a server thread: %s",
                strerror(rc));
@@ -213,7 +199,6 @@ int gev__server_group_start(gev__server_group *g) {
     m->started = 1;
     started++;
   }
-  pthread_sigmask(SIG_SETMASK, &old, NULL);
   return started;
 }
 

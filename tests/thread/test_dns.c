@@ -76,11 +76,13 @@ static void *resolver_of_a_new_thread(void *arg) {
 
 START_TEST(environment_chooses_the_resolver) {
   void *which;
+  thread_test_begin();
   setenv("GEV_DNS_RESOLVER", "thread", 1);
   pthread_t tid = plain_thread_start(resolver_of_a_new_thread, NULL);
   ck_assert_int_eq(pthread_join(tid, &which), 0);
   ck_assert_int_eq(I(which), GEV_DNS_THREAD);
   unsetenv("GEV_DNS_RESOLVER");
+  thread_test_end();
 }
 END_TEST
 

@@ -156,6 +156,7 @@ START_TEST(httpd_threads_serves_and_stops) {
   example_proc p;
   char buf[4096];
   int eof;
+  thread_test_begin();
   ex_start(&p, "httpd", args);
   for (int i = 0; i < 20; i++) {
     int fd = ex_connect(p.port);
@@ -174,6 +175,7 @@ START_TEST(httpd_threads_serves_and_stops) {
   ex_read(idle, buf, sizeof buf, 5000, &eof);
   ck_assert(eof);
   close(idle);
+  thread_test_end();
 }
 END_TEST
 
