@@ -434,6 +434,43 @@ START_TEST(objects_of_a_gone_hub_refuse_with_exdev) {
 }
 END_TEST
 
+/* The owning hub goes while waiters of other hubs wait: they are told at
+ * once (EXDEV), not left parked. */
+static int waiter_parked;
+
+static void own_then_go(void *arg) {
+  (void)arg;
+  sem = gev_semaphore_new(0);
+  count_add(&registered, 1);
+  while (!count_get(&waiter_parked))
+    gev_sleep(0.001);
+  gev_sleep(0.02); /* its proxy is queued here by now; then this thread's
+                       hub is destroyed (hub_thread) */
+}
+
+START_TEST(waiters_hear_when_the_owning_hub_goes) {
+  hub_thread owner;
+  thread_test_begin();
+  reset();
+  waiter_parked = 0;
+  hub_thread_start(&owner, own_then_go, NULL);
+  while (count_get(&registered) < 1)
+    gev_sleep(0.001);
+  gev_greenlet *g = gev_spawn(sem_waiter, NULL);
+  ck_assert_int_eq(gev_sleep(0.01), 0);
+  count_add(&waiter_parked, 1);
+  double t0 = now();
+  ck_assert_int_eq(gev_greenlet_join(g, 10), 0);
+  ck_assert(now() - t0 < 5);
+  ck_assert_int_eq(failed, 1);
+  ck_assert_int_eq(fail_errno, EXDEV);
+  gev_greenlet_unref(g);
+  ck_assert_int_eq(hub_thread_join(&owner), 0);
+  gev_semaphore_free(sem); /* its hub is gone: freed here */
+  thread_test_end();
+}
+END_TEST
+
 /* ---- gev_wait on an object of another hub -------------------------------- */
 
 static int watch_rc, watch_ready;
@@ -488,6 +525,7 @@ static Suite *xsync_suite(void) {
   tcase_add_test(tc, freed_from_another_thread);
   tcase_add_test(tc, objects_of_a_gone_hub_refuse_with_exdev);
   tcase_add_test(tc, gev_wait_on_objects_of_another_hub);
+  tcase_add_test(tc, waiters_hear_when_the_owning_hub_goes);
   suite_add_tcase(s, tc);
   return s;
 }
