@@ -3,7 +3,7 @@
  * and all that layer may touch. The hub includes this header, never
  * coro_internal.h.
  *
- * The thread root. gev__tls_root is libgev's one thread-local variable
+ * The thread root. gev__thread_root is libgev's one thread-local variable
  * (initial-exec, so every access is a single load from the thread pointer,
  * in the static and in the shared library alike). It points to the
  * thread's coroutine state, created on first use, whose head the layer
@@ -50,7 +50,7 @@ typedef struct gev__thread_head {
 } gev__thread_head;
 
 /* The thread root: NULL until the thread first uses gev. */
-extern __thread gev__thread_head *gev__tls_root
+extern __thread gev__thread_head *gev__thread_root
     __attribute__((tls_model("initial-exec")));
 
 /* The calling thread's coroutine state, created if needed (NULL with
@@ -74,7 +74,7 @@ static inline void gev__coro_set_upper(gev_coro *c, void *upper) {
 
 /* The running coroutine, or NULL if the thread has no coroutine state. */
 static inline gev_coro *gev__coro_running(void) {
-  gev__thread_head *r = gev__tls_root;
+  gev__thread_head *r = gev__thread_root;
   return r ? r->current : NULL;
 }
 

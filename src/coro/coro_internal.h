@@ -118,7 +118,7 @@ void gev__coro_free_blocks(gev__cthread *t);
 
 /* The calling thread's state if it exists. */
 static inline gev__cthread *gev__cthread_peek(void) {
-  return (gev__cthread *)(void *)gev__tls_root;
+  return (gev__cthread *)(void *)gev__thread_root;
 }
 
 /* The calling thread's state, created if needed; NULL with ENOMEM. */

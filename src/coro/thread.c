@@ -3,7 +3,7 @@
  * gev call, its teardown when the thread exits, and the per-thread
  * configuration and counters of gev/coro.h.
  *
- * The state is reached through gev__tls_root, libgev's only thread-local
+ * The state is reached through gev__thread_root, libgev's only thread-local
  * variable (initial-exec: one load from the thread pointer). Its head and
  * the hooks of coro_ext.h are the layer above's way in: the thread-exit
  * hook runs first when the thread exits, with everything still in place,
@@ -20,7 +20,7 @@
 
 #define DEFAULT_REGION (1024 * 1024)
 
-__thread gev__thread_head *gev__tls_root
+__thread gev__thread_head *gev__thread_root
     __attribute__((tls_model("initial-exec")));
 
 /* Coroutine ids are handed to threads in ranges of ID_RANGE, so that
@@ -84,7 +84,7 @@ static gev__cthread *thread_new(void) {
   gev__overflow_thread_init(t);
   pthread_once(&key_once, make_key);
   pthread_setspecific(thread_key, t);
-  gev__tls_root = &t->head;
+  gev__thread_root = &t->head;
   return t;
 }
 
@@ -130,7 +130,7 @@ static void release_idle(gev__cthread *t) {
 static void thread_free(void *p) {
   gev__cthread *t = p;
   const gev__coro_hooks *hooks = t->hooks;
-  gev__tls_root = &t->head;
+  gev__thread_root = &t->head;
   t->hooks = NULL;
   if (hooks && hooks->thread_exit)
     hooks->thread_exit(&t->head);
@@ -139,7 +139,7 @@ static void thread_free(void *p) {
     gev__overflow_thread_fini(t);
     free(t);
   }
-  gev__tls_root = NULL;
+  gev__thread_root = NULL;
 }
 
 /* ---- Per-thread configuration ------------------------------------------ */

@@ -87,16 +87,16 @@ static void check_alive(const gev_greenlet *g, const char *rule) {
     gev__die(rule);
 }
 
-static gev_greenlet *greenlet_alloc(gev__tls *tls) {
-  gev_greenlet *g = tls->free_head;
+static gev_greenlet *greenlet_alloc(gev__hthread *ht) {
+  gev_greenlet *g = ht->free_head;
   if (!g)
     g = calloc(1, sizeof *g);
   else {
     unpoison(g);
-    tls->free_head = g->next;
-    if (!tls->free_head)
-      tls->free_tail = NULL;
-    tls->nfree_greenlets--;
+    ht->free_head = g->next;
+    if (!ht->free_head)
+      ht->free_tail = NULL;
+    ht->nfree_greenlets--;
     memset(g, 0, sizeof *g);
   }
   if (g)
@@ -105,35 +105,35 @@ static gev_greenlet *greenlet_alloc(gev__tls *tls) {
 }
 
 void gev__greenlet_release_memory(gev_greenlet *g) {
-  gev__tls *tls = gev__tls_peek();
+  gev__hthread *ht = gev__hthread_peek();
   /* volatile: a plain store right before free() is optimised away */
   *(volatile unsigned *)&g->magic = GREENLET_DEAD;
-  if (!tls || tls->nfree_greenlets >= FREE_GREENLETS_MAX) {
+  if (!ht || ht->nfree_greenlets >= FREE_GREENLETS_MAX) {
     free(g);
     return;
   }
   g->next = NULL;
-  if (tls->free_tail) {
-    unpoison(tls->free_tail);
-    tls->free_tail->next = g;
-    poison(tls->free_tail);
+  if (ht->free_tail) {
+    unpoison(ht->free_tail);
+    ht->free_tail->next = g;
+    poison(ht->free_tail);
   } else {
-    tls->free_head = g;
+    ht->free_head = g;
   }
-  tls->free_tail = g;
-  tls->nfree_greenlets++;
+  ht->free_tail = g;
+  ht->nfree_greenlets++;
   poison(g);
 }
 
-void gev__greenlet_free_cache(gev__tls *tls) {
+void gev__greenlet_free_cache(gev__hthread *ht) {
   gev_greenlet *g;
-  while ((g = tls->free_head)) {
+  while ((g = ht->free_head)) {
     unpoison(g);
-    tls->free_head = g->next;
+    ht->free_head = g->next;
     free(g);
   }
-  tls->free_tail = NULL;
-  tls->nfree_greenlets = 0;
+  ht->free_tail = NULL;
+  ht->nfree_greenlets = 0;
 }
 
 /* Links gev adds itself (joinall, iwait) use the node embedded in the
@@ -365,7 +365,7 @@ static gev_greenlet *greenlet_new(const gev_spawn_opts *o, gev_greenlet_fn fn,
     errno = EINVAL;
     return NULL;
   }
-  if (!(g = greenlet_alloc(h->tls)))
+  if (!(g = greenlet_alloc(h->ht)))
     return NULL;
   if (o && o->name && !(g->name = strdup(o->name)))
     goto out_free;

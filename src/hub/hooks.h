@@ -57,7 +57,7 @@ void gev__fork_run_discard(void);
 
 /* A subsystem's state for one hub: the first member of its own struct,
  * found through the subsystem's slot of the thread block (park.h,
- * gev__tls_hub_state). */
+ * gev__thread_hub_state). */
 typedef struct gev__hub_state gev__hub_state;
 struct gev__hub_state {
   struct ev_loop *loop;             /* ro: the hub's loop */

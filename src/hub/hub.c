@@ -33,7 +33,7 @@
  * (a wake with that error) or an invalid switch (logged, EINTR), and a
  * resume still queued for that park is stale and dropped when it runs.
  *
- * Per-thread state: the hub layer's block (struct gev__tls) hangs from the
+ * Per-thread state: the hub layer's block (struct gev__hthread) hangs from the
  * coroutine layer's thread root, and the coroutine layer calls the hooks
  * registered here when a coroutine with a task is freed and when the
  * thread exits (which tears the hub down as gev_hub_destroy does).
@@ -54,12 +54,12 @@
 
 #define DRAIN_BUDGET 0.005 /* seconds per callback pass */
 
-static gev__hub *tls_hub_peek(void) { return gev__hub_peek(); }
+static gev__hub *hub_peek(void) { return gev__hub_peek(); }
 
 /* Makes h (or none) the thread's hub. */
-static void tls_set_hub(gev__tls *tls, gev__hub *h) {
-  tls->head.hub = h;
-  tls->head.hub_id = h ? h->id : 0;
+static void hthread_set_hub(gev__hthread *ht, gev__hub *h) {
+  ht->head.hub = h;
+  ht->head.hub_id = h ? h->id : 0;
 }
 
 /* ---- Errors ------------------------------------------------------------ */
@@ -588,13 +588,13 @@ size_t gev__waitq_wake_all(gev__waitq *q, void *value, int err) {
 gev__task *gev__waitq_first(const gev__waitq *q) { return q->head; }
 
 void gev__watcher_started(void) {
-  gev__hub *h = tls_hub_peek();
+  gev__hub *h = hub_peek();
   if (h)
     h->nwatchers++;
 }
 
 void gev__watcher_stopped(void) {
-  gev__hub *h = tls_hub_peek();
+  gev__hub *h = hub_peek();
   if (h)
     h->nwatchers--;
 }
@@ -620,7 +620,7 @@ static void loop_exhausted(gev__hub *h) {
 /* The hub coroutine's body. Whoever first parks starts it, with no useful
  * argument: the hub is found through the thread. */
 static void *hub_main(void *arg) {
-  gev__hub *h = tls_hub_peek();
+  gev__hub *h = hub_peek();
   int active;
   (void)arg;
   while (!h->stopping) {
@@ -652,14 +652,14 @@ static void hub_free(gev__hub *h) { free(h); }
 
 static unsigned long long next_hub_id = 1;
 
-static gev__hub *hub_new(gev__tls *tls) {
+static gev__hub *hub_new(gev__hthread *ht) {
   gev__thread_head *thr = gev__thread_get();
   gev_coro_opts o = {.stack_mode = GEV_STACK_DEDICATED, .name = "hub"};
   gev__hub *h;
   if (!thr || !(h = calloc(1, sizeof *h)))
     return NULL;
   h->thr = thr;
-  h->tls = tls;
+  h->ht = ht;
   h->id = __atomic_fetch_add(&next_hub_id, 1, __ATOMIC_RELAXED);
   h->is_default = is_main_thread();
   h->loop = h->is_default ? gev__default_loop_open() : ev_loop_new(0);
@@ -698,16 +698,16 @@ static const gev__coro_hooks hub_hooks = {
     .thread_exit = hub_thread_exit,
 };
 
-static gev__tls *tls_get(void) {
-  gev__tls *tls = gev__tls_peek();
+static gev__hthread *hthread_get(void) {
+  gev__hthread *ht = gev__hthread_peek();
   gev__thread_head *head;
-  if (tls)
-    return tls;
-  if (!(head = gev__thread_get()) || !(tls = calloc(1, sizeof *tls)))
+  if (ht)
+    return ht;
+  if (!(head = gev__thread_get()) || !(ht = calloc(1, sizeof *ht)))
     return NULL;
-  head->upper = tls;
+  head->upper = ht;
   gev__coro_set_hooks(&hub_hooks);
-  return tls;
+  return ht;
 }
 
 /* The thread exits: the coroutine layer's destructor calls this first, on
@@ -716,65 +716,65 @@ static gev__tls *tls_get(void) {
  * that cannot go (a plain coroutine parked in it) is left, with all it
  * holds, rather than freed under that coroutine. */
 static void hub_thread_exit(gev__thread_head *head) {
-  gev__tls *tls = head->upper;
-  if (!tls)
+  gev__hthread *ht = head->upper;
+  if (!ht)
     return;
-  if (tls->head.hub && gev_hub_destroy() < 0) {
+  if (ht->head.hub && gev_hub_destroy() < 0) {
     gev__log(GEV_LOG_WARNING,
              "gev: a thread exits with a hub it cannot tear down (%s); the "
              "hub is left as it is",
              strerror(errno));
     return;
   }
-  for (int i = 0; i < GEV__TLS_NSLOTS; i++) {
-    if (tls->slot[i] && tls->slot_release[i])
-      tls->slot_release[i](tls->slot[i]);
+  for (int i = 0; i < GEV__NSLOTS; i++) {
+    if (ht->slot[i] && ht->slot_release[i])
+      ht->slot_release[i](ht->slot[i]);
   }
-  gev__greenlet_free_cache(tls);
+  gev__greenlet_free_cache(ht);
   head->upper = NULL;
-  free(tls);
+  free(ht);
 }
 
-void **gev__tls_slot(int which) {
-  gev__tls *tls = tls_get();
-  return tls ? &tls->slot[which] : NULL;
+void **gev__thread_slot(int which) {
+  gev__hthread *ht = hthread_get();
+  return ht ? &ht->slot[which] : NULL;
 }
 
-gev__hub_state **gev__tls_hub_state(int which) {
-  gev__tls *tls = tls_get();
-  return tls ? &tls->states[which] : NULL;
+gev__hub_state **gev__thread_hub_state(int which) {
+  gev__hthread *ht = hthread_get();
+  return ht ? &ht->states[which] : NULL;
 }
 
-gev__hub_state *gev__tls_hub_state_peek(int which) {
-  gev__tls *tls = gev__tls_peek();
-  return tls ? tls->states[which] : NULL;
+gev__hub_state *gev__thread_hub_state_peek(int which) {
+  gev__hthread *ht = gev__hthread_peek();
+  return ht ? ht->states[which] : NULL;
 }
 
-int gev__tls_slot_set(int which, void *value) {
-  void **slot = gev__tls_slot(which);
+int gev__thread_slot_set(int which, void *value) {
+  void **slot = gev__thread_slot(which);
   if (!slot)
     return -1;
   *slot = value;
   return 0;
 }
 
-void *gev__tls_slot_peek(int which) {
-  gev__tls *tls = gev__tls_peek();
-  return tls ? tls->slot[which] : NULL;
+void *gev__thread_slot_peek(int which) {
+  gev__hthread *ht = gev__hthread_peek();
+  return ht ? ht->slot[which] : NULL;
 }
 
-void gev__tls_slot_on_exit(int which, void (*release)(void *)) {
-  gev__tls *tls = tls_get();
-  if (tls)
-    tls->slot_release[which] = release;
+void gev__thread_slot_on_exit(int which, void (*release)(void *)) {
+  gev__hthread *ht = hthread_get();
+  if (ht)
+    ht->slot_release[which] = release;
 }
 
 gev__hub *gev__hub_create(void) {
-  gev__tls *tls = tls_get();
+  gev__hthread *ht = hthread_get();
   gev__hub *h;
-  if (!tls || !(h = hub_new(tls)))
+  if (!ht || !(h = hub_new(ht)))
     return NULL;
-  tls_set_hub(tls, h);
+  hthread_set_hub(ht, h);
   return h;
 }
 
@@ -795,11 +795,11 @@ GEV_EXTERN gev_coro *gev_hub_coro(void) {
 }
 
 GEV_EXTERN int gev_in_hub(void) {
-  gev__hub *h = tls_hub_peek();
+  gev__hub *h = hub_peek();
   return h && in_hub(h);
 }
 
-GEV_EXTERN int gev_hub_exists(void) { return tls_hub_peek() != NULL; }
+GEV_EXTERN int gev_hub_exists(void) { return hub_peek() != NULL; }
 
 GEV_EXTERN int gev_run(void) {
   gev__hub *h = gev__hub_get();
@@ -847,8 +847,8 @@ static void reset_default_loop(void) {
 }
 
 GEV_EXTERN int gev_hub_destroy(void) {
-  gev__hub *h = tls_hub_peek();
-  gev__tls *tls;
+  gev__hub *h = hub_peek();
+  gev__hthread *ht;
   if (!h)
     return 0;
   if (h->thr->current != h->thr->main) {
@@ -885,17 +885,17 @@ GEV_EXTERN int gev_hub_destroy(void) {
     reset_default_loop();
     gev__loop_destroy(ev_default_loop(0)); /* leave no descriptor behind */
   }
-  tls = h->tls;
-  tls_set_hub(tls, NULL);
+  ht = h->ht;
+  hthread_set_hub(ht, NULL);
   hub_free(h);
-  gev__greenlet_free_cache(tls);
+  gev__greenlet_free_cache(ht);
   return 0;
 }
 
 /* ---- Introspection ----------------------------------------------------- */
 
 GEV_EXTERN void gev_hub_get_stats(gev_hub_stats *out) {
-  gev__hub *h = tls_hub_peek();
+  gev__hub *h = hub_peek();
   memset(out, 0, sizeof *out);
   if (!h)
     return;
@@ -938,7 +938,7 @@ static void verify_task(const gev__task *t) {
 }
 
 GEV_EXTERN int gev_hub_verify(void) {
-  gev__hub *h = tls_hub_peek();
+  gev__hub *h = hub_peek();
   size_t n = 0, running = 0;
   gev__cb *cb;
   gev_greenlet *g;
@@ -969,7 +969,7 @@ GEV_EXTERN int gev_hub_verify(void) {
 }
 
 GEV_EXTERN void gev_print_run_info(FILE *out) {
-  gev__hub *h = tls_hub_peek();
+  gev__hub *h = hub_peek();
   gev_greenlet *g;
   if (!h) {
     fprintf(out, "gev: no hub in this thread\n");
@@ -1021,7 +1021,7 @@ static void forget_greenlet(gev_greenlet *g) {
 }
 
 int gev__hub_forget_after_fork(void) {
-  gev__hub *h = tls_hub_peek();
+  gev__hub *h = hub_peek();
   gev_greenlet *g;
   if (!h)
     return 0;
@@ -1041,7 +1041,7 @@ int gev__hub_forget_after_fork(void) {
   forget_coro(h->coro, 1);
   detach_plain_tasks(h);
   gev__task_fini(&h->main_task);
-  tls_set_hub(h->tls, NULL);
+  hthread_set_hub(h->ht, NULL);
   hub_free(h);
   return 0;
 }

@@ -58,27 +58,27 @@ struct gev_timeout {
 /* The hub layer's per-thread block, hung from the coroutine layer's
  * thread root (head->upper); libgev has no other thread-local variable.
  * Created with the thread's first hub, freed when the thread exits. */
-struct gev__tls {
-  gev__tls_head head;      /* first: the thread's hub (park.h) */
+struct gev__hthread {
+  gev__hthread_head head;  /* first: the thread's hub (park.h) */
   gev_greenlet *free_head; /* greenlet.c's recycled objects, */
   gev_greenlet *free_tail; /* reused oldest first */
   size_t nfree_greenlets;
-  void *slot[GEV__TLS_NSLOTS];          /* see park.h */
+  void *slot[GEV__NSLOTS];              /* see park.h */
   gev__hub_state *states[GEV__NSTATES]; /* see park.h */
-  void (*slot_release[GEV__TLS_NSLOTS])(void *);
+  void (*slot_release[GEV__NSLOTS])(void *);
 };
 
 /* The calling thread's hub layer block if it exists. */
-static inline gev__tls *gev__tls_peek(void) {
-  gev__thread_head *r = gev__tls_root;
-  return r ? (gev__tls *)r->upper : NULL;
+static inline gev__hthread *gev__hthread_peek(void) {
+  gev__thread_head *r = gev__thread_root;
+  return r ? (gev__hthread *)r->upper : NULL;
 }
 
 struct gev__hub {
   struct ev_loop *loop;
   gev_coro *coro;
   gev__thread_head *thr; /* ro: the thread's coroutine state */
-  gev__tls *tls;         /* ro: the thread's hub layer block */
+  gev__hthread *ht;      /* ro: the thread's hub layer block */
   unsigned long long id; /* ro: never reused (see gev__hub_id) */
   gev__task main_task;   /* the thread's main coroutine's task */
   gev__cb *head, *tail;  /* callback queue */
@@ -194,7 +194,7 @@ void gev__greenlet_kill_all(gev__hub *h);
 void gev__greenlet_detach_all(gev__hub *h);
 void gev__greenlet_free_links(gev_greenlet *g);
 void gev__greenlet_release_memory(gev_greenlet *g);
-void gev__greenlet_free_cache(gev__tls *tls);
+void gev__greenlet_free_cache(gev__hthread *ht);
 void gev__greenlet_abandon(gev_greenlet *g);
 void gev__greenlet_describe(FILE *out, gev_greenlet *g);
 /* Runs fn(arg) in the running coroutine as the body of a greenlet would

@@ -34,7 +34,7 @@
 
 typedef struct gev__task gev__task;
 typedef struct gev__hub gev__hub;
-typedef struct gev__tls gev__tls;
+typedef struct gev__hthread gev__hthread;
 
 /* A FIFO of parked tasks. Zero-initialised is empty; no destroy needed once
  * empty. Lives in heap objects only (see the shared-stack rule). */
@@ -44,21 +44,21 @@ typedef struct gev__waitq {
   size_t len;      /* ro */
 } gev__waitq;
 
-/* The part of the hub layer's per-thread block (struct gev__tls, hung from
+/* The part of the hub layer's per-thread block (struct gev__hthread, hung from
  * the coroutine layer's thread root) that every layer may read. */
-typedef struct gev__tls_head {
+typedef struct gev__hthread_head {
   gev__hub *hub;             /* ro: the thread's hub, or NULL */
   unsigned long long hub_id; /* ro: gev__hub_id(hub), 0 without one */
-} gev__tls_head;
+} gev__hthread_head;
 
-static inline const gev__tls_head *gev__tls_head_peek(void) {
-  gev__thread_head *r = gev__tls_root;
-  return r ? (const gev__tls_head *)r->upper : NULL;
+static inline const gev__hthread_head *gev__hthread_head_peek(void) {
+  gev__thread_head *r = gev__thread_root;
+  return r ? (const gev__hthread_head *)r->upper : NULL;
 }
 
 /* The hub if it exists, without creating one. */
 static inline gev__hub *gev__hub_peek(void) {
-  const gev__tls_head *b = gev__tls_head_peek();
+  const gev__hthread_head *b = gev__hthread_head_peek();
   return b ? b->hub : NULL;
 }
 /* Creates the calling thread's hub (it has none); NULL with ENOMEM. */
@@ -75,7 +75,7 @@ struct ev_loop *gev__hub_evloop(gev__hub *h);
  * address". gev__hub_current_id() is 0 when the thread has no hub. */
 unsigned long long gev__hub_id(const gev__hub *h);
 static inline unsigned long long gev__hub_current_id(void) {
-  const gev__tls_head *b = gev__tls_head_peek();
+  const gev__hthread_head *b = gev__hthread_head_peek();
   return b ? b->hub_id : 0;
 }
 
@@ -84,20 +84,21 @@ static inline unsigned long long gev__hub_current_id(void) {
  * holds one pointer; its release function, if set, runs when the thread
  * exits (after the hub's teardown). */
 enum {
-  GEV__TLS_DNS_CONFIG, /* net/dns_config.c: the thread's resolver settings */
-  GEV__TLS_RESOLVER,   /* net/dns.c: the thread's resolver */
-  GEV__TLS_JOB,        /* hub/threadpool.c: the pool job this thread runs */
-  GEV__TLS_NSLOTS
+  GEV__SLOT_DNS_CONFIG, /* net/dns_config.c: the thread's resolver settings */
+  GEV__SLOT_RESOLVER,   /* net/dns.c: the thread's resolver */
+  GEV__SLOT_TLS_ERROR,  /* net/tls_error.c: the last TLS error's text */
+  GEV__SLOT_JOB,        /* hub/threadpool.c: the pool job this thread runs */
+  GEV__NSLOTS
 };
 /* The slot's address, creating the thread's block if needed (NULL with
  * ENOMEM). */
-void **gev__tls_slot(int which);
+void **gev__thread_slot(int which);
 /* The slot's value, or NULL when the thread has no block yet. */
-void *gev__tls_slot_peek(int which);
+void *gev__thread_slot_peek(int which);
 /* Sets the slot (creating the block if needed). 0, or -1 with ENOMEM. */
-int gev__tls_slot_set(int which, void *value);
+int gev__thread_slot_set(int which, void *value);
 /* Sets the function that releases the slot's value at thread exit. */
-void gev__tls_slot_on_exit(int which, void (*release)(void *));
+void gev__thread_slot_on_exit(int which, void (*release)(void *));
 
 /* The same for the per-hub states of hooks.h (gev__hub_state_get takes
  * the slot's address): one slot per subsystem, cleared by the state's own
@@ -110,9 +111,9 @@ enum {
 };
 /* The slot's address, creating the thread's block if needed (NULL with
  * ENOMEM). */
-gev__hub_state **gev__tls_hub_state(int which);
+gev__hub_state **gev__thread_hub_state(int which);
 /* The slot's value, or NULL when the thread has no block yet. */
-gev__hub_state *gev__tls_hub_state_peek(int which);
+gev__hub_state *gev__thread_hub_state_peek(int which);
 
 /* The current coroutine's task, created on first use (NULL with ENOMEM, or
  * EPERM in the hub). */

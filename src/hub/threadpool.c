@@ -151,7 +151,7 @@ static void cancel_claimed(gev_thread_result *r) {
 /* ---- gev_fail in a job --------------------------------------------------- */
 
 int gev__job_fail(int err, const char *fmt, va_list ap) {
-  gev_thread_result *r = gev__tls_slot_peek(GEV__TLS_JOB);
+  gev_thread_result *r = gev__thread_slot_peek(GEV__SLOT_JOB);
   if (!r)
     return 0;
   r->err = err;
@@ -250,7 +250,7 @@ static void run_job(gev_thread_result *r, void **slot) {
 
 static void *worker_main(void *arg) {
   gev_threadpool *p = arg;
-  void **slot = gev__tls_slot(GEV__TLS_JOB); /* NULL: no gev_fail */
+  void **slot = gev__thread_slot(GEV__SLOT_JOB); /* NULL: no gev_fail */
   gev_thread_result *r;
   int last;
   pthread_mutex_lock(&p->lock);

@@ -90,11 +90,11 @@ struct gev__resolver {
  * lives in its slot of the hub layer's thread block (park.h): libgev has
  * one thread-local variable, the coroutine layer's. */
 static gev__resolver *resolver_peek(void) {
-  return gev__tls_slot_peek(GEV__TLS_RESOLVER);
+  return gev__thread_slot_peek(GEV__SLOT_RESOLVER);
 }
 /* Set only once the thread's hub, so its block, exists. */
 static void resolver_set(gev__resolver *r) {
-  gev__tls_slot_set(GEV__TLS_RESOLVER, r);
+  gev__thread_slot_set(GEV__SLOT_RESOLVER, r);
 }
 static pthread_once_t resolver_once = PTHREAD_ONCE_INIT;
 static unsigned fork_count; /* see count_fork() */

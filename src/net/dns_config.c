@@ -111,7 +111,7 @@ static void config_free(void *arg) {
  * (park.h; libgev has one thread-local variable, the coroutine layer's),
  * allocated on first use; NULL with ENOMEM. */
 static thread_config *config_slot(void) {
-  void **slot = gev__tls_slot(GEV__TLS_DNS_CONFIG);
+  void **slot = gev__thread_slot(GEV__SLOT_DNS_CONFIG);
   thread_config *c;
   if (!slot)
     return NULL;
@@ -120,7 +120,7 @@ static thread_config *config_slot(void) {
   if (!(c = calloc(1, sizeof *c)))
     return NULL;
   *slot = c;
-  gev__tls_slot_on_exit(GEV__TLS_DNS_CONFIG, config_free);
+  gev__thread_slot_on_exit(GEV__SLOT_DNS_CONFIG, config_free);
   return c;
 }
 

@@ -18,12 +18,30 @@
 
 #include "net/tls_internal.h"
 
-static _Thread_local char last_error[256];
+#define LAST_ERROR_MAX 256
 
-const char *gev_tls_last_error(void) { return last_error; }
+/* The thread's text lives in its slot of the hub layer's thread block
+ * (park.h; libgev's one thread-local variable is the coroutine layer's
+ * root): a buffer made at the first failure, freed when the thread exits.
+ * NULL only if that buffer cannot be had. */
+static char *last_error(void) {
+  void **slot = gev__thread_slot(GEV__SLOT_TLS_ERROR);
+  if (!slot)
+    return NULL;
+  if (!*slot && (*slot = calloc(1, LAST_ERROR_MAX)))
+    gev__thread_slot_on_exit(GEV__SLOT_TLS_ERROR, free);
+  return *slot;
+}
+
+const char *gev_tls_last_error(void) {
+  const char *text = gev__thread_slot_peek(GEV__SLOT_TLS_ERROR);
+  return text ? text : "";
+}
 
 int gev__tls_fail(int err, const char *text) {
-  snprintf(last_error, sizeof last_error, "%s", text ? text : strerror(err));
+  char *buf = last_error();
+  if (buf)
+    snprintf(buf, LAST_ERROR_MAX, "%s", text ? text : strerror(err));
   errno = err;
   return -1;
 }
@@ -42,7 +60,7 @@ static void reason_of(unsigned long e, char *buf, size_t size) {
 
 int gev__tls_fail_openssl(int err, const char *fallback) {
   unsigned long e = ERR_get_error();
-  char text[sizeof last_error];
+  char text[LAST_ERROR_MAX];
   if (e)
     reason_of(e, text, sizeof text);
   else
@@ -65,7 +83,7 @@ static int fail_protocol(gev_tls_stream *t) {
   if (ERR_GET_LIB(e) == ERR_LIB_SSL &&
       ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED &&
       verify != X509_V_OK) {
-    char text[sizeof last_error], reason[128];
+    char text[LAST_ERROR_MAX], reason[128];
     reason_of(e, reason, sizeof reason);
     snprintf(text, sizeof text, "%s: %s", reason,
              X509_verify_cert_error_string(verify));
@@ -91,7 +109,7 @@ static int mark_failed(gev_tls_stream *t) {
   int err = errno;
   if (!t->failed) {
     t->failed = err;
-    t->failed_reason = strdup(last_error); /* NULL: strerror later */
+    t->failed_reason = strdup(gev_tls_last_error()); /* NULL: strerror later */
   }
   errno = err;
   return -1;

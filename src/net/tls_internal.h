@@ -119,6 +119,9 @@ struct gev_tls_stream {
   char *server_name;       /* ro: client: the name given to wrap */
   char *session_key;       /* ro: client: key in the session cache */
   char *alpn;              /* rw: the protocol chosen, filled on demand */
+  /* ro: gev__hub_id(hub), for identity checks (a new hub may reuse the
+   * address of one that is gone) */
+  unsigned long long hub_id;
 };
 
 /* How long one call may wait: per wait (recv, send: deadline < 0, each

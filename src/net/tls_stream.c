@@ -68,7 +68,7 @@ static void release(gev_tls_stream *t) {
 }
 
 static int wrong_thread(const gev_tls_stream *t) {
-  return t->hub != gev__hub_peek();
+  return t->hub_id != gev__hub_current_id(); /* its hub may be gone */
 }
 
 /* Claims the reader or writer slot for the caller (EBUSY if taken). */
@@ -231,6 +231,7 @@ gev_tls_stream *gev_tls_wrap(gev_tls_ctx *ctx, gev_socket *sock,
     return NULL;
   }
   t->hub = gev__hub_peek(); /* the socket's: getsockopt checked the thread */
+  t->hub_id = gev__hub_current_id();
   t->sock = gev_socket_ref(sock);
   t->ctx = gev_tls_ctx_ref(ctx);
   t->refs = 1;

@@ -47,7 +47,7 @@ struct proc_state {
  * (park.h): libgev's only thread-local variable is the coroutine layer's
  * root. */
 static gev__hub_state *state_peek(void) {
-  return gev__tls_hub_state_peek(GEV__STATE_PROCESSES);
+  return gev__thread_hub_state_peek(GEV__STATE_PROCESSES);
 }
 
 /* ---- Lifetime ------------------------------------------------------------ */
@@ -118,7 +118,7 @@ static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 static void register_hooks(void) { gev__at_fork(&fork_hooks); }
 
 static proc_state *state_get(void) {
-  gev__hub_state **slot = gev__tls_hub_state(GEV__STATE_PROCESSES);
+  gev__hub_state **slot = gev__thread_hub_state(GEV__STATE_PROCESSES);
   pthread_once(&hooks_once, register_hooks);
   if (!slot)
     return NULL;
@@ -138,7 +138,7 @@ int gev__process_check(const gev_process *p) {
     errno = EINVAL;
     return -1;
   }
-  if (p->hub != gev__hub_peek()) {
+  if (p->hub_id != gev__hub_current_id()) { /* its hub may be gone */
     errno = EXDEV;
     return -1;
   }
@@ -325,6 +325,7 @@ GEV_EXTERN gev_process *gev_process_spawn(const char *const argv[],
       !(p = calloc(1, sizeof *p)))
     return NULL;
   p->hub = h;
+  p->hub_id = gev__hub_id(h);
   gev__child_watch_init(&p->watch);
   p->watch.on_done = proc_done;
   if ((rc = spawn_child(argv, o, &f, &p->pid))) {
@@ -458,7 +459,7 @@ out_err:
 }
 
 GEV_EXTERN void gev_process_free(gev_process *p) {
-  if (!p || p->hub != gev__hub_peek())
+  if (!p || p->hub_id != gev__hub_current_id())
     return;
   close_pipes(p);
   p->freed = 1;

@@ -36,6 +36,9 @@ struct gev_process {
   unsigned char freed;      /* private: the owner let go */
   gev__waitq waiters;       /* private: greenlets in gev_process_wait */
   gev_process *prev, *next; /* private: on the hub's list */
+  /* ro: gev__hub_id(hub), for identity checks (a new hub may reuse the
+   * address of one that is gone) */
+  unsigned long long hub_id;
 };
 
 /* process.c: checks p for a call from this thread; 0 or -1 (EINVAL,

@@ -68,7 +68,7 @@ typedef struct sig_state {
  * (park.h): libgev's only thread-local variable is the coroutine layer's
  * root. */
 static gev__hub_state *state_peek(void) {
-  return gev__tls_hub_state_peek(GEV__STATE_SIGNALS);
+  return gev__thread_hub_state_peek(GEV__STATE_SIGNALS);
 }
 
 /* ---- Which loop owns each signal (process-wide) -------------------------- */
@@ -164,7 +164,7 @@ static void register_hooks(void) { gev__at_fork(&signal_fork_hooks); }
 /* The calling thread's state for its current hub (created if needed), or
  * NULL with errno ENOMEM. */
 static sig_state *state_get(void) {
-  gev__hub_state **slot = gev__tls_hub_state(GEV__STATE_SIGNALS);
+  gev__hub_state **slot = gev__thread_hub_state(GEV__STATE_SIGNALS);
   pthread_once(&hooks_once, register_hooks);
   if (!slot)
     return NULL;
