@@ -84,7 +84,8 @@
  *   - gev/sync.h, "Threads": every call on an Event, AsyncResult,
  *     Semaphore / BoundedSemaphore, Lock or RLock except _init/_destroy;
  *   - gev_fail from a pool job (it fails the job);
- *   - the thread-free calls: gev/log.h, gev_monotonic, gev_hub_exists.
+ *   - calls that concern no hub: gev_monotonic, gev_hub_exists, and
+ *     those on a thread's own hub from that thread.
  * A blocking call's EDEADLK needs one more condition when threads are
  * about: gev/thread.h says how a hub waits for other threads.
  *
