@@ -284,9 +284,12 @@ static void recheck_cb(struct ev_loop *loop, ev_timer *w, int revents) {
   x->hub->nwatchers--; /* one-shot; the loop runs dry again and asks */
 }
 
+/* A message posted by a thread that has exited since still counts: it is
+ * in the inbox, and the next poll runs it. */
 int gev__xhub_exhausted(gev__hub *h) {
   gev_hub *x = h->xhub;
-  if (!x || x->closed || !other_threads())
+  if (!x || x->closed ||
+      (!other_threads() && !__atomic_load_n(&x->queued, __ATOMIC_RELAXED)))
     return 0;
   if (!ev_is_active(&x->recheck))
     gev__timer_start(h, &x->recheck, GEV__XHUB_RECHECK);

@@ -189,6 +189,28 @@ START_TEST(edeadlk_once_no_other_thread_is_left) {
 }
 END_TEST
 
+/* A thread that posts and exits at once: its message must still end the
+ * wait, even when the hub finds the thread gone before it has polled the
+ * message in. */
+static void *release_and_exit(void *arg) {
+  gev_semaphore_release(arg);
+  return NULL;
+}
+
+START_TEST(a_message_outlives_its_thread) {
+  thread_test_begin();
+  gev_semaphore *sem = gev_semaphore_new(0);
+  for (int i = 0; i < 300; i++) {
+    pthread_t tid = plain_thread_start(release_and_exit, sem);
+    ck_assert_int_eq(pthread_detach(tid), 0);
+    ck_assert_msg(gev_semaphore_acquire(sem, -1) == 0, "round %d: errno %d", i,
+                  errno);
+  }
+  gev_semaphore_free(sem);
+  thread_test_end();
+}
+END_TEST
+
 static Suite *xhub_suite(void) {
   Suite *s = suite_create("xhub");
   TCase *tc = tcase_create("xhub");
@@ -198,6 +220,7 @@ static Suite *xhub_suite(void) {
   tcase_add_test(tc, callbacks_accepted_before_teardown_run);
   tcase_add_test(tc, main_waits_for_an_event_another_thread_sets);
   tcase_add_test(tc, edeadlk_once_no_other_thread_is_left);
+  tcase_add_test(tc, a_message_outlives_its_thread);
   suite_add_tcase(s, tc);
   return s;
 }
