@@ -35,9 +35,10 @@
  * gev__hub_expect(+1 ... -1); while anything is expected the loop keeps
  * polling for messages. And when the main coroutine waits on something
  * the loop cannot deliver (it would fail with EDEADLK), the hub first
- * checks whether the process has other threads, which might post to it;
- * if so it keeps polling, and checks again every GEV__XHUB_RECHECK
- * seconds.
+ * checks whether the process has other threads, which might post to it,
+ * or whether a message waits in its inbox (its poster may have exited
+ * since); if so it keeps polling, and checks again every
+ * GEV__XHUB_RECHECK seconds.
  */
 #ifndef GEV_SRC_HUB_XTHREAD_H
 #define GEV_SRC_HUB_XTHREAD_H
