@@ -4,14 +4,16 @@
  * gev/thread.h that reach a hub from another thread.
  *
  * Locks: the registry lock guards the registry list; each handle's lock
- * guards its inbox, its closed flag and every ev_async_send to its loop.
- * Neither is ever taken while holding the other, and no message runs under
- * either.
+ * guards its inbox and its closed flag. Neither is ever taken while
+ * holding the other, and no message runs under either. The ev_async_send
+ * that wakes a hub is made outside the lock, counted in the handle's
+ * senders, which the hub's teardown waits out.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,7 @@ struct gev_hub {
   gev__xmsg *head, *tail; /* the inbox, FIFO */
   size_t queued;          /* messages in the inbox (also read unlocked,
                              with atomics, by gev__xhub_purge) */
+  unsigned senders;       /* atomic: posters waking the loop right now */
   struct ev_loop *loop;   /* ro while open */
   ev_async async;         /* started by the hub; sent by posters */
   /* The hub's thread only. */
@@ -179,11 +182,19 @@ int gev__xhub_post(gev_hub *x, gev__xmsg *m) {
     x->head = m;
   x->tail = m;
   /* The watcher runs until the inbox is empty: a send is needed only when
-   * it was. Sent under the lock, so the loop cannot be torn down under
-   * the call (the hub closes the inbox under this lock first). */
-  if (__atomic_fetch_add(&x->queued, 1, __ATOMIC_RELAXED) == 0)
-    ev_async_send(x->loop, &x->async);
+   * it was. It is made after the unlock (a hub woken on this CPU must not
+   * find the lock held), counted in senders, which the hub's teardown
+   * waits out before it stops the watcher: a post accepted before the
+   * inbox closed never touches a destroyed loop. */
+  struct ev_loop *loop = x->loop;
+  int wake = __atomic_fetch_add(&x->queued, 1, __ATOMIC_RELAXED) == 0;
+  if (wake)
+    __atomic_fetch_add(&x->senders, 1, __ATOMIC_ACQ_REL);
   pthread_mutex_unlock(&x->lock);
+  if (wake) {
+    ev_async_send(loop, &x->async);
+    __atomic_fetch_sub(&x->senders, 1, __ATOMIC_RELEASE);
+  }
   return 0;
 }
 
@@ -354,6 +365,9 @@ void gev__xhub_finish(gev__hub *h) {
   gev__proxies_finish(h);
   hold_loop(x, 0);
   stop_recheck(x);
+  /* The inbox is closed: no new sender comes; let the last ones finish. */
+  while (__atomic_load_n(&x->senders, __ATOMIC_ACQUIRE))
+    sched_yield();
   ev_ref(x->loop); /* libev's rule before stopping an unref'd watcher */
   ev_async_stop(x->loop, &x->async);
   pthread_mutex_lock(&x->lock);

