@@ -15,6 +15,11 @@
  *                    swapcontext (which also saves and restores the signal
  *                    mask with a system call: that is what it costs).
  *   switch.ratio     ucontext / gev.
+ *   switch.traced    switch.gev's ping-pong with a trace hook installed
+ *                    (gev_set_trace) that counts the switches it is told
+ *                    of: what tracing costs when on. Without a hook, the
+ *                    switch pays one predicted branch for it, which
+ *                    switch.gev includes.
  *   switch.shared0   a shared-mode coroutine and the main coroutine switch
  *                    back and forth; the coroutine stays the occupant of the
  *                    shared region, so nothing is copied (ns per switch).
@@ -92,6 +97,32 @@ static double round_gev(void) {
   gev_coro_free(pong_coro);
   gev_coro_free(ping_coro);
   return ping_elapsed / GEV_SWITCHES;
+}
+
+/* ---- gev: the same ping-pong, traced --------------------------------- */
+
+static unsigned long traced_switches;
+
+static void count_switch(gev_trace_event ev, gev_coro *from, gev_coro *to,
+                         void *arg) {
+  (void)ev, (void)from, (void)to, (void)arg;
+  traced_switches++;
+}
+
+static double round_traced(void) {
+  double ns;
+  unsigned long before = traced_switches;
+  if (gev_set_trace(count_switch, NULL) < 0)
+    bench_die("gev_set_trace");
+  ns = round_gev();
+  gev_set_trace(NULL, NULL);
+  /* Every timed switch (and the untimed ones around them) was seen. */
+  if (traced_switches - before < GEV_SWITCHES) {
+    fprintf(stderr, "switch.traced: the hook saw %lu of %d switches\n",
+            traced_switches - before, GEV_SWITCHES);
+    exit(1);
+  }
+  return ns;
 }
 
 /* ---- gev: both sides switching from the same place -------------------- */
@@ -271,7 +302,7 @@ static double round_shared1k(void) {
 }
 
 int main(void) {
-  double gev = 0, same = 0, uc = 0, sh0 = 0, sh1k = 0;
+  double gev = 0, same = 0, uc = 0, sh0 = 0, sh1k = 0, traced = 0;
   /* One untimed pass maps the stacks, the region and the scratch stack. */
   round_gev();
   round_same_site();
@@ -279,6 +310,7 @@ int main(void) {
   round_shared1k();
   for (int r = 0; r < ROUNDS; r++) {
     bench_keep_min(&gev, round_gev());
+    bench_keep_min(&traced, round_traced());
     bench_keep_min(&same, round_same_site());
     bench_keep_min(&uc, round_ucontext());
     bench_keep_min(&sh0, round_shared0());
@@ -290,6 +322,7 @@ int main(void) {
   bench_print("switch.ratio", uc / gev, 1, "x");
   bench_print("switch.shared0", sh0, 2, "ns");
   bench_print("switch.shared1k", sh1k, 2, "ns");
+  bench_print("switch.traced", traced, 2, "ns");
   fprintf(stderr,
           "switch: shared0/gev = %.2f; a copying shared resume = %.1f ns, "
           "%zu bytes saved and %zu restored\n",

@@ -35,6 +35,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,7 @@
 
 #include "gev/dns.h"
 #include "gev/hub.h"
+#include "gev/monitor.h"
 #include "gev/net.h"
 #include "gev/sync.h"
 #include "stream_io.h"
@@ -601,6 +603,8 @@ int main(int argc, char **argv) {
   }
   for (size_t i = 0; i < n; i++)
     jobs[i] = (job){.in = &inputs[i], .fetch = o.fetch, .tls = tls};
+  /* kill -USR2 <pid> logs every fetch in flight with its backtrace. */
+  gev_dump_on_signal(SIGUSR2);
   double start = now();
   run_all(jobs, gs, n, o.concurrency, start + o.timeout);
   status = report(jobs, n, now() - start);

@@ -16,6 +16,7 @@
 #include <ev.h>
 
 #include "gev/hub.h"
+#include "gev/monitor.h"
 #include "gev/net.h"
 #include "gev/server.h"
 
@@ -74,6 +75,8 @@ int main(int argc, char **argv) {
   sigint.data = sigterm.data = srv;
   ev_signal_start(loop, &sigint);
   ev_signal_start(loop, &sigterm);
+  /* kill -USR2 <pid> logs every greenlet with its backtrace. */
+  gev_dump_on_signal(SIGUSR2);
 
   struct sockaddr_storage addr;
   socklen_t len = sizeof addr;

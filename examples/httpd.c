@@ -71,6 +71,7 @@
 
 #include "gev/hub.h"
 #include "gev/log.h"
+#include "gev/monitor.h"
 #include "gev/net.h"
 #include "gev/prefork.h"
 #include "gev/server.h"
@@ -468,6 +469,7 @@ static int http_worker(gev_worker *w, void *arg) {
   config *cfg = arg; /* this process's copy */
   cfg->worker = w;
   signal(SIGPIPE, SIG_IGN);
+  gev_dump_on_signal(SIGUSR2); /* a worker's greenlets, on kill -USR2 */
   gev_server_opts opts = {.listener = gev_socket_wrap(gev_worker_listen_fd(w)),
                           .name = "http"};
   gev_server *srv = opts.listener ? http_server(&opts, cfg) : NULL;
@@ -533,6 +535,8 @@ static int run_single(config *cfg) {
   ev_signal_start(loop, &sigint);
   ev_signal_start(loop, &sigterm);
   signal(SIGPIPE, SIG_IGN);
+  /* kill -USR2 <pid> logs every greenlet with its backtrace. */
+  gev_dump_on_signal(SIGUSR2);
 
   struct sockaddr_storage addr;
   socklen_t len = sizeof addr;

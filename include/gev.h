@@ -12,6 +12,7 @@
  *   gev/signal.h  signal handlers and waits through the hub
  *   gev/prefork.h fork support and the prefork master
  *   gev/process.h child processes (subprocess) and waitpid
+ *   gev/monitor.h the blocking monitor, memory watch, state dumps
  * gev/patch.h (the cooperative libc) belongs to a library of its own,
  * libgev-patch, and is included on its own.
  */
@@ -49,6 +50,9 @@
 #endif
 #if __has_include("gev/process.h")
 #include "gev/process.h"
+#endif
+#if __has_include("gev/monitor.h")
+#include "gev/monitor.h"
 #endif
 
 #endif

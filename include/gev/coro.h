@@ -75,6 +75,23 @@
  * itself: its waiters, watchers and timeout state live in control blocks on
  * the heap. Dedicated-mode coroutines have no such restriction.
  *
+ * Debuggers and profilers. Every coroutine's stack ends at a trampoline
+ * whose unwind information (DWARF CFI) says "outermost frame" and which
+ * clears the frame pointer, and the switch's CFI is exact at every
+ * instruction, so an unwinder stopped anywhere in a coroutine walks up to
+ * its start and no further:
+ *   - gdb: `bt` in the running coroutine; for parked ones the extension
+ *     installed beside the library (tools/gdb/gev.py: `gev greenlets`,
+ *     `gev bt ID`), live or on a core file;
+ *   - in the program: gev_coro_backtrace() below, gev_print_run_info()
+ *     and the blocking monitor (gev/monitor.h);
+ *   - perf: `perf record --call-graph dwarf` unwinds with the CFI and needs
+ *     nothing else; `perf record -g` (frame pointers) needs the program
+ *     and libgev built with -fno-omit-frame-pointer (for libgev:
+ *     meson setup -Dc_args=-fno-omit-frame-pointer), and then shows each
+ *     sample's greenlet stack from the sampled function down to
+ *     gev__coro_entry, which is where the chain ends.
+ *
  * Errors: calls that can fail return -1 (or NULL) and set errno. Each call
  * lists its errors. Calls from a coroutine of another thread fail with EXDEV.
  */
@@ -184,6 +201,73 @@ GEV_EXTERN int gev_coro_exit_error(const gev_coro *c);
 /* One pointer of user data per coroutine. */
 GEV_EXTERN void gev_coro_set_data(gev_coro *c, void *data);
 GEV_EXTERN void *gev_coro_data(const gev_coro *c);
+
+/* ---- Tracing (greenlet.settrace) ------------------------------------- */
+
+/* What a trace hook is told. Every switch is exactly one of SWITCH, THROW
+ * and FINISH. */
+typedef enum gev_trace_event {
+  GEV_TRACE_SPAWN,  /* to was created (gev_coro_new, and so every greenlet
+                       and hub), by from, the running coroutine */
+  GEV_TRACE_SWITCH, /* from switches to to with a value */
+  GEV_TRACE_THROW,  /* from switches to to with an error (gev_coro_throw,
+                       a kill) */
+  GEV_TRACE_FINISH, /* from is done: its function returned and it switches
+                       to to, where its result goes; or from was killed
+                       before it ever ran (to: its parent, which may be
+                       the running coroutine, and then nothing switches) */
+} gev_trace_event;
+
+/* A trace hook: called in the coroutine that switches (from), before the
+ * switch, for switches (from -> to), and for creation and death as the
+ * events above say. to is the coroutine that will actually run (a dead
+ * target already forwarded to its live ancestor). It must not switch,
+ * block, create or free coroutines; reading names and ids is fine. A
+ * switch reported into a shared-mode coroutine can still fail for lack
+ * of memory (gev_coro_switch's ENOMEM); it has then been reported all
+ * the same. */
+typedef void (*gev_trace_fn)(gev_trace_event event, gev_coro *from,
+                             gev_coro *to, void *arg);
+
+/* Installs fn(event, from, to, arg) as the calling thread's trace hook
+ * (per thread, as greenlet.settrace); NULL removes it. With no hook set,
+ * a switch costs one predicted branch more than without tracing support;
+ * with one, every switch takes the general path and calls it. Returns 0,
+ * or -1 with ENOMEM (the thread's coroutine state could not be made). */
+GEV_EXTERN int gev_set_trace(gev_trace_fn fn, void *arg);
+/* The calling thread's trace hook (NULL if none), its arg in *arg unless
+ * arg is NULL: to chain hooks, read the old one before installing. */
+GEV_EXTERN gev_trace_fn gev_get_trace(void **arg);
+
+/* ---- Backtraces of suspended coroutines ------------------------------ */
+
+/* Fills frames[0 .. max) with the return addresses of c's stack, innermost
+ * first, as backtrace(3) does for the running code, and returns how many
+ * (0 for a coroutine that has not started). For a suspended coroutine the
+ * unwinder starts from the registers its switch saved (the first frame is
+ * the function that switched away, or rather the instruction after its
+ * call) and follows the code's unwind tables (DWARF CFI, as for C++
+ * exceptions: frame pointers are not needed) up to the start of the
+ * coroutine; c's stack is only read. For the running coroutine it is
+ * backtrace(3) from the caller. A shared-mode coroutine whose bytes are
+ * copied out to the heap is brought back into the shared region first
+ * (as a switch to it would, without running it), which needs the region
+ * idle: the caller must not itself run on it.
+ * Errors: EINVAL (c NULL or dead, frames NULL with max > 0, max < 0),
+ * EXDEV (another thread's coroutine), EBUSY (c's stack is copied out and
+ * the caller runs on the shared region), ENOMEM, ENOTSUP (built with the
+ * ucontext switch, whose saved frame the unwinder cannot read). */
+GEV_EXTERN int gev_coro_backtrace(gev_coro *c, void **frames, int max);
+
+/* Describes the code address pc in buf (at most size bytes, always
+ * NUL-terminated): "function+0xoff (object+0xoff)", with the function's
+ * name from the object's symbol table, or its dynamic symbols if the
+ * object is stripped ("??" when neither names it). For the return
+ * addresses of gev_coro_backtrace and backtrace(3) pass exact 0; for an
+ * address where execution stopped (a signal's pc) pass 1. Not
+ * async-signal-safe (it may read the object's file). Returns buf. */
+GEV_EXTERN char *gev_describe_address(const void *pc, int exact, char *buf,
+                                      size_t size);
 
 /* Per-thread configuration. The default stack mode applies to coroutines
  * created afterwards. The shared region size (default 1 MiB, 64 KiB .. 1

@@ -189,9 +189,33 @@ typedef struct gev_hub_stats {
 /* Counters of the calling thread's hub (all zero when it has none). */
 GEV_EXTERN void gev_hub_get_stats(gev_hub_stats *out);
 
-/* Prints every live greenlet: name, state, and what it is parked on
- * (gevent's format_run_info). */
+/* Prints the calling thread's hub and every coroutine it knows (gevent's
+ * print_run_info): the main coroutine, plain coroutines that blocked,
+ * every greenlet object alive. Per coroutine: name, id (gev_coro_id),
+ * state, what it is parked on ("sleep", "Queue.get", ...) and since when
+ * (to the hub's last turn), and, for a started coroutine that has not
+ * finished, its backtrace, one frame per line, innermost first, as
+ * gev_coro_backtrace unwinds it and gev_describe_address names it
+ * ("function+0xoff (object+0xoff)"; `addr2line -e object 0xoff` gives the
+ * source line when the object has debug information).
+ *
+ * How the backtraces are made: from the registers the coroutine's last
+ * switch saved, the system unwinder (backtrace(3)) follows the code's
+ * DWARF unwind tables (.eh_frame, present in every C object built by GCC
+ * or Clang on Linux unless -fno-asynchronous-unwind-tables is given), so
+ * frame pointers are not needed. Names come from each object's symbol
+ * table: static functions are named unless the object is stripped, in
+ * which case only exported functions are (build with -rdynamic to export
+ * a program's). A shared-mode coroutine whose stack is copied out is
+ * unwound from the shared region after bringing its bytes back (as a
+ * switch into it would) when the caller does not itself run on the
+ * region, else shown as "stack saved (N bytes)". The ucontext build
+ * (-Dswitch=ucontext) has no backtraces of parked coroutines. Does
+ * nothing with out NULL. */
 GEV_EXTERN void gev_print_run_info(FILE *out);
+/* The same lines through the log hook (gev/log.h), one message each at
+ * level. */
+GEV_EXTERN void gev_log_run_info(gev_log_level level);
 
 /* ---- Callbacks ------------------------------------------------------- */
 

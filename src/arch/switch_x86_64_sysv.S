@@ -5,7 +5,10 @@
  *                   void *load_sp    (rsi),
  *                   void *value      (rdx))   -> value of the switcher (rax)
  *
- * Saved frame, from the saved stack pointer upwards (64 bytes):
+ * Saved frame, from the saved stack pointer upwards (GEV__FRAME_SIZE, 64
+ * bytes; the offsets are the GEV__FRAME_* constants of switch.h, which the
+ * gdb extension (tools/gdb/gev.py, through src/coro/thread.c) and the
+ * parked-stack unwinder below read too: change the frame there):
  *
  *   +--------+----------------------------------------------+
  *   | sp+0   | MXCSR (4 bytes), x87 control word (2 bytes)  |
@@ -21,7 +24,15 @@
  * These are the registers the ABI makes callee-saved, plus the SSE and x87
  * control state, which the ABI also treats as preserved across calls.
  * Everything else is caller-saved, so the C caller has already spilled it.
+ *
+ * The CFI is exact at every instruction: a profiler's sample or the
+ * blocking monitor's signal may land anywhere in the switch. Until the
+ * stack pointer is replaced it describes the frame being saved; from then
+ * on the frame being restored, which has the same layout, so an unwinder
+ * stopped there walks the stack of the context being resumed.
  */
+#include "arch/switch.h"
+
 	.text
 	.globl	gev__switch
 	.hidden	gev__switch
@@ -30,16 +41,29 @@
 gev__switch:
 	.cfi_startproc
 	pushq	%rbp
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset rbp, 0
 	pushq	%rbx
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset rbx, 0
 	pushq	%r12
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset r12, 0
 	pushq	%r13
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset r13, 0
 	pushq	%r14
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset r14, 0
 	pushq	%r15
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset r15, 0
 	subq	$8, %rsp
-	stmxcsr	(%rsp)
-	fnstcw	4(%rsp)
-	movl	(%rsp), %r8d
-	movzwl	4(%rsp), %r9d
+	.cfi_adjust_cfa_offset 8
+	stmxcsr	GEV__FRAME_CSR(%rsp)
+	fnstcw	GEV__FRAME_CSR+4(%rsp)
+	movl	GEV__FRAME_CSR(%rsp), %r8d
+	movzwl	GEV__FRAME_CSR+4(%rsp), %r9d
 	movq	%rsp, (%rdi)
 	movq	%rsi, %rsp
 	/* Loading MXCSR and the x87 control word is slow (serialising on many
@@ -48,24 +72,39 @@ gev__switch:
 	 * flags that any inexact operation sets and the ABI does not preserve,
 	 * so they are left out of the comparison. rax, rcx, r8 and r9 are
 	 * caller-saved scratch. */
-	movl	(%rsp), %ecx
+	movl	GEV__FRAME_CSR(%rsp), %ecx
 	xorl	%r8d, %ecx
 	testl	$0xffc0, %ecx
 	jne	2f
-1:	cmpw	4(%rsp), %r9w
+1:	cmpw	GEV__FRAME_CSR+4(%rsp), %r9w
 	jne	3f
 4:	addq	$8, %rsp
+	.cfi_remember_state
+	.cfi_adjust_cfa_offset -8
 	popq	%r15
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore r15
 	popq	%r14
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore r14
 	popq	%r13
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore r13
 	popq	%r12
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore r12
 	popq	%rbx
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore rbx
 	popq	%rbp
+	.cfi_adjust_cfa_offset -8
+	.cfi_restore rbp
 	movq	%rdx, %rax
 	ret
-2:	ldmxcsr	(%rsp)
+	.cfi_restore_state
+2:	ldmxcsr	GEV__FRAME_CSR(%rsp)
 	jmp	1b
-3:	fldcw	4(%rsp)
+3:	fldcw	GEV__FRAME_CSR+4(%rsp)
 	jmp	4b
 	.cfi_endproc
 	.size	gev__switch, .-gev__switch
@@ -87,37 +126,94 @@ gev__ctx_make:
 	.cfi_startproc
 	movq	%rsi, %rax
 	andq	$-16, %rax
-	subq	$80, %rax
-	movl	$0x1f80, (%rax)
-	movw	$0x037f, 4(%rax)
-	movw	$0, 6(%rax)
-	movq	$0, 8(%rax)
-	movq	$0, 16(%rax)
-	movq	$0, 24(%rax)
-	movq	$0, 32(%rax)
-	movq	$0, 40(%rax)
-	movq	$0, 48(%rax)
-	leaq	gev__ctx_trampoline(%rip), %rcx
-	movq	%rcx, 56(%rax)
-	movq	$0, 64(%rax)
-	movq	$0, 72(%rax)
+	subq	$GEV__FRAME_SIZE+16, %rax
+	movl	$0x1f80, GEV__FRAME_CSR(%rax)
+	movw	$0x037f, GEV__FRAME_CSR+4(%rax)
+	movw	$0, GEV__FRAME_CSR+6(%rax)
+	movq	$0, GEV__FRAME_R15(%rax)
+	movq	$0, GEV__FRAME_R14(%rax)
+	movq	$0, GEV__FRAME_R13(%rax)
+	movq	$0, GEV__FRAME_R12(%rax)
+	movq	$0, GEV__FRAME_RBX(%rax)
+	movq	$0, GEV__FRAME_RBP(%rax)
+	leaq	gev__ctx_trampoline_start(%rip), %rcx
+	movq	%rcx, GEV__FRAME_PC(%rax)
+	movq	$0, GEV__FRAME_SIZE(%rax)
+	movq	$0, GEV__FRAME_SIZE+8(%rax)
 	ret
 	.cfi_endproc
 	.size	gev__ctx_make, .-gev__ctx_make
 
 /* First code a new context runs: pass the switch value on to C. The return
- * address is undefined so debuggers and unwinders stop here. */
+ * address is undefined so debuggers and unwinders stop here. A fresh
+ * context's frame "returns" to gev__ctx_trampoline_start, after a nop:
+ * unwinders look a return address up one byte before it (where the call
+ * was), which must still be inside this function and its CFI. */
 	.type	gev__ctx_trampoline, @function
 	.p2align 4
 gev__ctx_trampoline:
 	.cfi_startproc
 	.cfi_undefined rip
+	nop
+gev__ctx_trampoline_start:
 	movq	%rax, %rdi
 	xorl	%ebp, %ebp
 	call	gev__coro_entry
 	ud2
 	.cfi_endproc
 	.size	gev__ctx_trampoline, .-gev__ctx_trampoline
+
+/*
+ * void gev__call_parked(const void *saved_sp (rdi), void *stack_top (rsi),
+ *                       void (*fn)(void *) (rdx), void *arg (rcx))
+ *
+ * Calls fn(arg) on the stack at stack_top. While fn runs, the CFI of the
+ * call site describes the suspended context at saved_sp (kept in r12,
+ * which fn preserves) as fn's caller: its canonical frame address is
+ * saved_sp + GEV__FRAME_SIZE, its return address and callee-saved
+ * registers are where the saved frame holds them. An unwinder in fn thus
+ * steps from fn into the parked context's own frames, and on up to the
+ * trampoline that started it. Neither the parked stack nor its frame is
+ * written. Back from fn, the CFI describes this function's real frame
+ * again.
+ */
+	.globl	gev__call_parked
+	.hidden	gev__call_parked
+	.type	gev__call_parked, @function
+	.p2align 4
+gev__call_parked:
+	.cfi_startproc
+	pushq	%rbp
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset rbp, 0
+	pushq	%r12
+	.cfi_adjust_cfa_offset 8
+	.cfi_rel_offset r12, 0
+	movq	%rsp, %rbp
+	.cfi_def_cfa_register rbp
+	movq	%rdi, %r12
+	movq	%rsi, %rsp
+	.cfi_remember_state
+	.cfi_def_cfa r12, GEV__FRAME_SIZE
+	.cfi_offset rip, GEV__FRAME_PC-GEV__FRAME_SIZE
+	.cfi_offset rbp, GEV__FRAME_RBP-GEV__FRAME_SIZE
+	.cfi_offset rbx, GEV__FRAME_RBX-GEV__FRAME_SIZE
+	.cfi_offset r12, GEV__FRAME_R12-GEV__FRAME_SIZE
+	.cfi_offset r13, GEV__FRAME_R13-GEV__FRAME_SIZE
+	.cfi_offset r14, GEV__FRAME_R14-GEV__FRAME_SIZE
+	.cfi_offset r15, GEV__FRAME_R15-GEV__FRAME_SIZE
+	movq	%rcx, %rdi
+	call	*%rdx
+	.cfi_restore_state
+	movq	%rbp, %rsp
+	popq	%r12
+	.cfi_restore r12
+	popq	%rbp
+	.cfi_restore rbp
+	.cfi_def_cfa rsp, 8
+	ret
+	.cfi_endproc
+	.size	gev__call_parked, .-gev__call_parked
 
 /*
  * void gev__stack_copy(void *dst (rdi), const void *src (rsi), size_t n (rdx))

@@ -148,6 +148,20 @@ static int ensure_region(gev__cthread *t) {
   return 0;
 }
 
+int gev__coro_make_occupant(gev__cthread *t, gev_coro *c) {
+  gev_coro *occ = t->occupant;
+  if (occ == c)
+    return 0;
+  if (ensure_region(t) < 0 || (occ && !occ->dead && save_shared(t, occ) < 0)) {
+    errno = ENOMEM;
+    return -1;
+  }
+  clear_region_shadow(t);
+  restore_shared(t, c);
+  t->occupant = c;
+  return 0;
+}
+
 /* ---- Death and stack release ------------------------------------------- */
 
 static void mark_dead(gev__cthread *t, gev_coro *c) {
@@ -294,6 +308,16 @@ raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target, int dying) {
   const void *lo;
   size_t size;
   void **fake = dying ? NULL : &cur->asan_fake;
+  /* THE TRACE HOOK (gev_set_trace, trace.c). Every switch with a hook set
+   * comes here: can_switch_directly() refuses the direct path while
+   * t->trace is set, so the direct switch pays one predicted branch on a
+   * field next to the thread head and nothing else. */
+  if (__builtin_expect(t->trace != NULL, 0))
+    gev__trace(t,
+               dying         ? GEV_TRACE_FINISH
+               : t->xfer_err ? GEV_TRACE_THROW
+                             : GEV_TRACE_SWITCH,
+               cur, target);
   t->head.current = target;
   if (target->mode == GEV_STACK_SHARED && t->occupant != target) {
     t->pend_to = target;
@@ -327,7 +351,8 @@ raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target, int dying) {
  * parent; an error thrown into an unstarted target kills it. The kill
  * error thrown into a dead target is a plain return of nothing, as
  * greenlet turns GreenletExit thrown into a dead greenlet into a return. */
-static gev_coro *resolve(gev_coro *target, void **value, int *err) {
+static gev_coro *resolve(gev__cthread *t, gev_coro *target, void **value,
+                         int *err) {
   if (target->dead && *err == GEV_EKILL) {
     *err = 0;
     *value = NULL;
@@ -338,6 +363,8 @@ static gev_coro *resolve(gev_coro *target, void **value, int *err) {
       continue;
     }
     if (!target->started && *err) {
+      if (t->trace) /* the trace hook: killed before it started */
+        gev__trace(t, GEV_TRACE_FINISH, target, target->parent);
       target->dead = 1;
       target->exit_error = *err == GEV_EKILL ? 0 : *err;
       if (*err == GEV_EKILL) {
@@ -389,7 +416,7 @@ __attribute__((noinline)) static int switch_to(gev__cthread *t,
                                                int err, void **result,
                                                int failed) {
   gev_coro *cur = t->head.current;
-  target = resolve(target, &value, &err);
+  target = resolve(t, target, &value, &err);
   if (target != cur) {
     if (prepare(t, target) < 0)
       return failed;
@@ -412,7 +439,7 @@ __attribute__((noinline)) static int switch_to(gev__cthread *t,
 static inline int can_switch_directly(const gev__cthread *t,
                                       const gev_coro *target) {
   return t && target && target->thr == t && target->started && !target->dead &&
-         target != t->head.current &&
+         target != t->head.current && !t->trace /* the trace hook */ &&
          (target->mode == GEV_STACK_DEDICATED || t->occupant == target);
 }
 
@@ -491,7 +518,7 @@ static void finish(gev__cthread *t, gev_coro *self, void *result) {
   void *value = err ? NULL : result;
   mark_dead(t, self);
   t->dying = self;
-  target = resolve(self->parent, &value, &err);
+  target = resolve(t, self->parent, &value, &err);
   while (prepare(t, target) < 0) {
     gev__log(GEV_LOG_ERROR,
              "gev: coroutine %s finished, but its parent %s cannot be "
@@ -499,7 +526,7 @@ static void finish(gev__cthread *t, gev_coro *self, void *result) {
              gev_coro_name(self), gev_coro_name(target));
     value = NULL;
     err = ENOMEM;
-    target = resolve(target->parent, &value, &err);
+    target = resolve(t, target->parent, &value, &err);
   }
   t->xfer_value = value;
   t->xfer_err = err;
@@ -596,6 +623,8 @@ static gev_coro *coro_new(gev__cthread *t, gev_coro_fn fn, gev_coro *parent,
   c->refs = 1;
   c->parent = parent;
   parent->refs++;
+  if (t->trace) /* the trace hook */
+    gev__trace(t, GEV_TRACE_SPAWN, t->head.current, c);
   return c;
 }
 

@@ -106,6 +106,9 @@ int gev__coro_prepare(gev_coro *c);
  * switched. */
 int gev__coro_switch_to(gev_coro *target, void *value, void **result);
 
+/* Bytes of c's stack copied out to the heap (shared mode), else 0. */
+size_t gev__coro_saved_bytes(const gev_coro *c);
+
 /* Marks a suspended coroutine dead and releases its stack without running
  * it (after fork, a child must not run the parent's coroutines). */
 void gev__coro_discard(gev_coro *c);

@@ -65,10 +65,13 @@ struct gev__cthread {
   /* What every switch touches, in the head's cache line. */
   void *xfer_value; /* value/error in flight during a switch */
   int xfer_err;
-  int switch_failed;            /* the scratch context could not make room */
-  gev_coro *dying;              /* finished coroutine whose stack the next
-                                   runner releases */
-  gev_coro *occupant;           /* whose live stack is in the shared region */
+  int switch_failed;  /* the scratch context could not make room */
+  gev_coro *dying;    /* finished coroutine whose stack the next
+                         runner releases */
+  gev_coro *occupant; /* whose live stack is in the shared region */
+  gev_trace_fn trace; /* gev_set_trace's hook, or NULL: read by
+                         every switch (see trace.c) */
+  void *trace_arg;
   gev_coro main;                /* the thread's own stack; never dies */
   const gev__coro_hooks *hooks; /* the layer above's, or NULL */
   gev_stack_mode default_mode;
@@ -112,6 +115,16 @@ static inline unsigned long long gev__coro_new_id(gev__cthread *t) {
     return t->next_id++;
   return gev__coro_new_id_range(t);
 }
+
+/* trace.c: calls the thread's trace hook (t->trace is set). */
+void gev__trace(gev__cthread *t, gev_trace_event event, gev_coro *from,
+                gev_coro *to);
+
+/* coro.c: makes the suspended shared-mode coroutine c the occupant of the
+ * shared region, saving the occupant's bytes and bringing c's back,
+ * without switching. The caller must not run on the region. 0, or -1 with
+ * ENOMEM (nothing moved). */
+int gev__coro_make_occupant(gev__cthread *t, gev_coro *c);
 
 /* coro.c: frees the thread's recycled control blocks. */
 void gev__coro_free_blocks(gev__cthread *t);

@@ -126,7 +126,10 @@ void gev__fdwait_stop(gev__fdwait *fw, int err) { fdwait_end(fw, err); }
  * it will run again, so parked ones are forgotten, not woken. */
 static void cleanup_cb(struct ev_loop *loop, ev_cleanup *w, int revents) {
   struct gev__fdwaits *st = w->data;
-  (void)loop, (void)revents;
+  (void)revents;
+  /* Stopped before it is freed: libev's list of cleanup watchers must not
+   * keep a pointer into freed memory while the other cleanups run. */
+  ev_cleanup_stop(loop, w);
   while (st->lazy)
     fdwait_end(st->lazy, 0);
   for (size_t fd = 0; fd < st->nfds; fd++) {

@@ -732,16 +732,3 @@ GEV_EXTERN int gev_greenlet_set_name(gev_greenlet *g, const char *name) {
   g->name = copy;
   return 0;
 }
-
-void gev__greenlet_describe(FILE *out, gev_greenlet *g) {
-  const char *state = !g->started && !g->ready ? "not started"
-                      : g->ready       ? (g->err ? "failed" : "finished")
-                      : g->task.parked ? "parked"
-                                       : "running";
-  fprintf(out, "  %s: %s", gev_greenlet_name(g), state);
-  if (g->task.parked && g->task.what)
-    fprintf(out, " on %s", g->task.what);
-  if (g->task.killed && !g->ready)
-    fprintf(out, " (killed)");
-  fputc('\n', out);
-}

@@ -100,7 +100,8 @@ static void state_release(gev__hub_state *st) {
 
 static void state_cleanup_cb(struct ev_loop *loop, ev_cleanup *w, int revents) {
   gev__hub_state *st = w->data;
-  (void)loop, (void)revents;
+  (void)revents;
+  ev_cleanup_stop(loop, w); /* before the memory goes (see fdwait.c) */
   st->gone(st);
   state_release(st);
 }

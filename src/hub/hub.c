@@ -435,6 +435,7 @@ park_current(gev__hub *h, gev__task *t, const char *what, void **value) {
   int rc;
   t->what = what;
   t->parked = 1;
+  t->parked_at = h->turn_time;
   h->nparked++;
   rc = gev__coro_switch_to(h->coro, NULL, &got);
   h->nparked--;
@@ -624,6 +625,11 @@ static void *hub_main(void *arg) {
   int active;
   (void)arg;
   while (!h->stopping) {
+    /* The blocking monitor (monitor.c) watches this counter from its
+     * thread: a turn that does not come round in time is a blocked hub.
+     * The time is the hub's notion of "now" for wait times. */
+    __atomic_store_n(&h->turns, h->turns + 1, __ATOMIC_RELAXED);
+    h->turn_time = gev_monotonic();
     drain(h);
     if (h->stopping)
       break;
@@ -631,9 +637,9 @@ static void *hub_main(void *arg) {
       ev_run(h->loop, EVRUN_NOWAIT); /* the pass ran out of time */
       continue;
     }
-    h->in_poll = 1;
+    __atomic_store_n(&h->in_poll, 1, __ATOMIC_RELAXED);
     active = ev_run(h->loop, 0);
-    h->in_poll = 0;
+    __atomic_store_n(&h->in_poll, 0, __ATOMIC_RELAXED);
     /* ev_run returns the number of active watchers: with some left it was
      * broken out of (gev__queue, or other libev code's ev_break), and the
      * work is not over. */
@@ -648,7 +654,10 @@ static int is_main_thread(void) {
   return getpid() == (pid_t)syscall(SYS_gettid);
 }
 
-static void hub_free(gev__hub *h) { free(h); }
+static void hub_free(gev__hub *h) {
+  gev__registry_remove(h);
+  free(h);
+}
 
 static unsigned long long next_hub_id = 1;
 
@@ -675,6 +684,8 @@ static gev__hub *hub_new(gev__hthread *ht) {
   gev__task_init(&h->main_task, h, thr->main);
   if (gev__xhub_open(h) < 0)
     goto out_task;
+  h->turn_time = gev_monotonic();
+  gev__registry_add(h); /* visible to other threads from here on */
   return h;
 out_task:
   gev__task_fini(&h->main_task);
@@ -724,6 +735,7 @@ static void hub_thread_exit(gev__thread_head *head) {
              "gev: a thread exits with a hub it cannot tear down (%s); the "
              "hub is left as it is",
              strerror(errno));
+    gev__registry_remove(ht->head.hub); /* its thread is gone */
     return;
   }
   for (int i = 0; i < GEV__NSLOTS; i++) {
@@ -775,6 +787,7 @@ gev__hub *gev__hub_create(void) {
   if (!ht || !(h = hub_new(ht)))
     return NULL;
   hthread_set_hub(ht, h);
+  gev__monitor_hub_created();
   return h;
 }
 
@@ -966,23 +979,6 @@ GEV_EXTERN int gev_hub_verify(void) {
   if (running != h->nrunning)
     gev__die("running greenlet count is wrong");
   return 0;
-}
-
-GEV_EXTERN void gev_print_run_info(FILE *out) {
-  gev__hub *h = hub_peek();
-  gev_greenlet *g;
-  if (!h) {
-    fprintf(out, "gev: no hub in this thread\n");
-    return;
-  }
-  fprintf(out,
-          "gev hub: %zu greenlets, %zu running, %zu parked, "
-          "%zu callbacks queued\n",
-          h->ngreenlets, h->nrunning, h->nparked, h->ncallbacks);
-  if (h->main_task.parked)
-    fprintf(out, "  main: parked on %s\n", h->main_task.what);
-  for (g = h->greenlets; g; g = g->next)
-    gev__greenlet_describe(out, g);
 }
 
 /* ---- After fork: forgetting the parent's hub --------------------------- */

@@ -44,6 +44,7 @@ struct gev__task {
   gev__task *wq_prev, *wq_next;
   ev_timer deadline;        /* armed while parked with a deadline */
   double deadline_at;       /* when it is due, on gev_monotonic()'s clock */
+  double parked_at;         /* ro: the hub's turn_time when it parked */
   gev_timeout *scopes;      /* innermost first */
   gev_timeout *armed_scope; /* scope whose deadline is armed, or NULL */
 };
@@ -75,6 +76,11 @@ static inline gev__hthread *gev__hthread_peek(void) {
 }
 
 struct gev__hub {
+  /* Read by the blocking monitor's thread (relaxed atomics) and by
+   * debuggers; written by the hub's thread only. */
+  unsigned long turns; /* ro: hub turns so far (see hub_main) */
+  double turn_time;    /* ro: gev_monotonic() at the start of this turn */
+  int in_poll;         /* inside a blocking ev_run */
   struct ev_loop *loop;
   gev_coro *coro;
   gev__thread_head *thr; /* ro: the thread's coroutine state */
@@ -83,7 +89,6 @@ struct gev__hub {
   gev__task main_task;   /* the thread's main coroutine's task */
   gev__cb *head, *tail;  /* callback queue */
   size_t ncallbacks;
-  int in_poll;             /* inside a blocking ev_run */
   gev_greenlet *greenlets; /* every greenlet object alive, for run info */
   size_t ngreenlets, nrunning, nparked, nwatchers;
   unsigned long next_id;
@@ -95,8 +100,20 @@ struct gev__hub {
   gev__task *plain_tasks;       /* tasks of plain coroutines, to detach */
   double destroy_grace_end;     /* gev_monotonic() time killed greenlets
                                    have to finish in gev_hub_destroy */
-  gev_hub *xhub;                /* its handle and inbox (xthread.h) */
-  struct gev__proxy *proxies;   /* waits of other hubs on its objects */
+  /* The process-wide list of hubs (registry.c), for the monitor, for
+   * debuggers and for other threads (xthread.h); under the registry's
+   * lock. */
+  gev__hub *reg_prev, *reg_next;
+  int tid;              /* ro: the kernel's id of the hub's thread */
+  unsigned char listed; /* on the list */
+  /* The monitor thread's own view of the hub (monitor.c). */
+  unsigned char mon_reported; /* this stall has been reported */
+  unsigned long mon_turns;    /* turns when it last looked */
+  double mon_since;           /* since when turns has not moved */
+  gev_hub *xhub;              /* its handle and inbox (xthread.h); set
+                                 before it is listed, cleared under the
+                                 registry's lock */
+  struct gev__proxy *proxies; /* waits of other hubs on its objects */
 };
 
 struct gev_greenlet {
@@ -174,6 +191,24 @@ int gev__yield(void);
  * 0 when there is no hub. */
 int gev__hub_forget_after_fork(void);
 
+/* registry.c: the list of every hub of the process (see registry.c). */
+void gev__registry_add(gev__hub *h);
+void gev__registry_remove(gev__hub *h);
+void gev__registry_lock(void);
+void gev__registry_unlock(void);
+gev__hub *gev__registry_first(void); /* under the lock */
+
+/* monitor.c: a hub was created (starts the monitor the environment asks
+ * for, once per process). */
+void gev__monitor_hub_created(void);
+/* Runs fn once, in the thread that creates the process's first hub, right
+ * after (the dump signal of the environment, src/proc/dump.c). Only the
+ * first registration counts; call before any hub exists. */
+void gev__on_first_hub(void (*fn)(void));
+
+/* runinfo.c: a greenlet's state in words ("parked", "running" ...). */
+const char *gev__greenlet_state(const gev_greenlet *g);
+
 /* wait.c: gev_wait_watcher's body for a vetted watcher, started as is on
  * the hub's loop. */
 int gev__wait_raw_watcher(void *watcher, gev_watcher_kind kind, double timeout);
@@ -196,7 +231,6 @@ void gev__greenlet_free_links(gev_greenlet *g);
 void gev__greenlet_release_memory(gev_greenlet *g);
 void gev__greenlet_free_cache(gev__hthread *ht);
 void gev__greenlet_abandon(gev_greenlet *g);
-void gev__greenlet_describe(FILE *out, gev_greenlet *g);
 /* Runs fn(arg) in the running coroutine as the body of a greenlet would
  * run: a gev_fail() inside it makes *err its error (and the value NULL)
  * instead of marking the caller's greenlet failed; ECANCELED counts as

@@ -3,9 +3,10 @@
  * and ev_async watcher, the registry of live hubs, and the public calls of
  * gev/thread.h that reach a hub from another thread.
  *
- * Locks: the registry lock guards the registry list; each handle's lock
- * guards its inbox and its closed flag. Neither is ever taken while
- * holding the other, and no message runs under either. The ev_async_send
+ * Locks: each handle's lock guards its inbox and its closed flag; the
+ * registry of hubs (registry.c) maps a hub's id to its handle. Neither
+ * lock is ever taken while holding the other, and no message runs under
+ * either. The ev_async_send
  * that wakes a hub is made outside the lock, counted in the handle's
  * senders, which the hub's teardown waits out.
  */
@@ -44,46 +45,9 @@ struct gev_hub {
   size_t expect;    /* answers expected from other threads */
   int expect_holds; /* the loop is held for them (ev_ref'd) */
   ev_timer recheck; /* see gev__xhub_exhausted */
-  /* Under the registry lock. */
-  gev_hub *reg_prev, *reg_next;
-  int registered;
 };
 
-/* ---- The registry ------------------------------------------------------ */
-
-static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static gev_hub *reg_head;
-
-static void reg_add(gev_hub *x) {
-  pthread_mutex_lock(&reg_lock);
-  x->reg_prev = NULL;
-  x->reg_next = reg_head;
-  if (reg_head)
-    reg_head->reg_prev = x;
-  reg_head = x;
-  x->registered = 1;
-  pthread_mutex_unlock(&reg_lock);
-}
-
-/* Unlinks x; the caller holds the registry lock. */
-static void reg_unlink(gev_hub *x) {
-  if (!x->registered)
-    return;
-  if (x->reg_prev)
-    x->reg_prev->reg_next = x->reg_next;
-  else
-    reg_head = x->reg_next;
-  if (x->reg_next)
-    x->reg_next->reg_prev = x->reg_prev;
-  x->reg_prev = x->reg_next = NULL;
-  x->registered = 0;
-}
-
-static void reg_remove(gev_hub *x) {
-  pthread_mutex_lock(&reg_lock);
-  reg_unlink(x);
-  pthread_mutex_unlock(&reg_lock);
-}
+/* ---- Handles ------------------------------------------------------------ */
 
 gev_hub *gev__xhub_ref(gev_hub *x) {
   __atomic_fetch_add(&x->refs, 1, __ATOMIC_RELAXED);
@@ -97,27 +61,32 @@ void gev__xhub_unref(gev_hub *x) {
   free(x);
 }
 
+/* Through the registry of hubs (registry.c): a hub is listed from its
+ * creation, its handle set before; the handle is cleared under the
+ * registry's lock when the hub finishes, so what is found here may be
+ * referenced. */
 gev_hub *gev__xhub_find(unsigned long long hub_id) {
-  gev_hub *x;
-  pthread_mutex_lock(&reg_lock);
-  for (x = reg_head; x && x->id != hub_id; x = x->reg_next)
-    ;
-  if (x)
-    gev__xhub_ref(x);
-  pthread_mutex_unlock(&reg_lock);
+  gev_hub *x = NULL;
+  gev__registry_lock();
+  for (gev__hub *h = gev__registry_first(); h; h = h->reg_next)
+    if (h->id == hub_id) {
+      if (h->xhub)
+        x = gev__xhub_ref(h->xhub);
+      break;
+    }
+  gev__registry_unlock();
   return x;
 }
 
 /* ---- Fork -------------------------------------------------------------- */
 
-/* gev_fork: the forking thread holds the registry lock and its own hub's
- * inbox lock across fork(2), so that the child's copies are consistent;
- * the child makes them fresh (no other thread exists there to hold them)
- * and closes the handles of the parent's other threads, whose hubs do not
- * exist in the child. */
+/* gev_fork: the forking thread holds its own hub's inbox lock across
+ * fork(2), so that the child's copy is consistent; the child makes it
+ * fresh (no other thread exists there to hold it). The parent's other
+ * hubs leave the child's registry (registry.c), so nothing there finds
+ * them. */
 static void fork_prepare(void) {
   gev__hub *h = gev__hub_peek();
-  pthread_mutex_lock(&reg_lock);
   if (h)
     pthread_mutex_lock(&h->xhub->lock);
 }
@@ -126,23 +95,12 @@ static void fork_parent(void) {
   gev__hub *h = gev__hub_peek();
   if (h)
     pthread_mutex_unlock(&h->xhub->lock);
-  pthread_mutex_unlock(&reg_lock);
 }
 
 static void fork_child(void) {
   gev__hub *h = gev__hub_peek();
-  gev_hub *x, *next;
-  pthread_mutex_init(&reg_lock, NULL);
   if (h)
     pthread_mutex_init(&h->xhub->lock, NULL);
-  for (x = reg_head; x; x = next) {
-    next = x->reg_next;
-    if (h && x == h->xhub)
-      continue;
-    pthread_mutex_init(&x->lock, NULL);
-    x->closed = 1; /* its thread is not in this process */
-    reg_unlink(x);
-  }
 }
 
 static const gev__fork_hooks xthread_fork_hooks = {
@@ -326,9 +284,8 @@ int gev__xhub_open(gev__hub *h) {
   ev_unref(x->loop); /* not work by itself: see hold_loop */
   ev_init(&x->recheck, recheck_cb);
   x->recheck.data = x;
-  h->xhub = x;
+  h->xhub = x; /* before the hub is listed (hub.c) */
   gev__at_fork(&xthread_fork_hooks);
-  reg_add(x);
   return 0;
 }
 
@@ -337,7 +294,6 @@ void gev__xhub_close(gev__hub *h) {
   pthread_mutex_lock(&x->lock);
   x->closed = 1;
   pthread_mutex_unlock(&x->lock);
-  reg_remove(x);
   hold_loop(x, 0);
   stop_recheck(x);
   gev__proxies_close(h);
@@ -374,7 +330,9 @@ void gev__xhub_finish(gev__hub *h) {
   x->loop = NULL;
   pthread_mutex_unlock(&x->lock);
   x->hub = NULL;
+  gev__registry_lock(); /* gev__xhub_find reads it under this lock */
   h->xhub = NULL;
+  gev__registry_unlock();
   gev__xhub_unref(x);
 }
 
@@ -382,7 +340,6 @@ void gev__xhub_forget(gev__hub *h) {
   gev_hub *x = h->xhub;
   gev__xmsg *m;
   x->closed = 1;
-  reg_unlink(x); /* the registry lock is fresh and ours (fork_child) */
   while ((m = x->head)) {
     x->head = m->next;
     m->run(m, ESHUTDOWN);

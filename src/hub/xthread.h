@@ -24,9 +24,9 @@
  *     forked child that drops the parent's hub: m is only released then;
  *   - a post that fails never calls run.
  *
- * The registry maps a hub's id (gev__hub_id, never reused) to its handle
- * while the hub lives, so that a sync object, which records only the id
- * of its hub, can be reached from any thread.
+ * The registry of hubs (registry.c) maps a hub's id (gev__hub_id, never
+ * reused) to its handle while the hub lives, so that a sync object, which
+ * records only the id of its hub, can be reached from any thread.
  *
  * Keeping the hub alive. The async watcher does not count as work of the
  * loop by itself: a hub with nothing else to do still runs out of work

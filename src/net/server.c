@@ -823,6 +823,8 @@ static int can_wait_for_handlers(gev_server *srv) {
 static void hub_gone(struct ev_loop *loop, ev_cleanup *w, int revents) {
   gev_server *srv = w->data;
   int own = getpid() == srv->pid;
+  (void)revents;
+  ev_cleanup_stop(loop, w); /* server_release may free it below */
   stop_io(srv);
   stop_backoff(srv);
   if (own && srv->listener)

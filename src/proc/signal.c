@@ -33,6 +33,7 @@
 #include "hub/child.h"
 #include "hub/hooks.h"
 #include "hub/hub_internal.h"
+#include "proc/signal_internal.h"
 
 #ifndef NSIG
 #define NSIG 65 /* LCOV_EXCL_LINE: every libc we build on defines it */
@@ -46,6 +47,7 @@ struct gev_signal {
   gev_signal_fn fn;        /* ro */
   void *arg;               /* ro */
   gev_signal *prev, *next; /* private: on state->handlers */
+  unsigned char owned;     /* ro: gev's own, freed with its hub */
 };
 
 /* A gev_signal_wait in progress: one watcher per awaited signal. */
@@ -149,8 +151,12 @@ static void handler_detach(sig_state *st, gev_signal *s);
  * hub has unwound every greenlet and the main coroutine is the destroyer. */
 static void state_gone(gev__hub_state *base) {
   sig_state *st = (sig_state *)base;
-  while (st->handlers)
-    handler_detach(st, st->handlers);
+  while (st->handlers) {
+    gev_signal *s = st->handlers;
+    handler_detach(st, s);
+    if (s->owned)
+      free(s); /* nobody else holds it */
+  }
 }
 
 static void forget_all(void);
@@ -252,6 +258,18 @@ GEV_EXTERN gev_signal *gev_signal_handler(int signum, gev_signal_fn fn,
 out_free:
   free(s);
   return NULL;
+}
+
+int gev__signal_handler_owned(int signum, gev_signal_fn fn) {
+  sig_state *st = (sig_state *)state_peek();
+  gev_signal *s;
+  for (s = st ? st->handlers : NULL; s; s = s->next)
+    if (s->owned && s->fn == fn && s->watcher.signum == signum)
+      return 0;
+  if (!(s = gev_signal_handler(signum, fn, NULL)))
+    return -1;
+  s->owned = 1;
+  return 0;
 }
 
 GEV_EXTERN int gev_signal_cancel(gev_signal *s) {

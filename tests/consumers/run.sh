@@ -42,6 +42,17 @@ quiet "$tmp/pc_shared"
 ldd "$tmp/pc_shared" | grep -q "$libdir/libgev.so" ||
   { echo "pc_shared does not use the installed libgev.so"; exit 1; }
 ok "pkg-config --cflags --libs gev (shared)"
+# The gdb extension, where gdb's auto-load looks for libgev.so's script.
+gdbdir=$tmp/prefix/share/gdb/auto-load
+[ -f "$gdbdir$libdir/libgev.so.$version-gdb.py" ] ||
+  { echo "no gdb script at $gdbdir$libdir/libgev.so.$version-gdb.py"; exit 1; }
+if command -v gdb >/dev/null; then
+  gdb -nx -batch -iex "set auto-load scripts-directory $gdbdir" \
+    -iex "add-auto-load-safe-path $gdbdir" -ex 'break main' -ex run \
+    -ex 'help gev' "$tmp/pc_shared" 2>&1 | grep -q 'gev greenlets' ||
+    { echo "gdb did not auto-load the gev commands with libgev.so"; exit 1; }
+fi
+ok "gdb extension installed and auto-loaded with libgev.so"
 # The cooperative libc, linked through its own pkg-config name and preloaded.
 # shellcheck disable=SC2046
 quiet cc -DPATCH_LINKED -o "$tmp/pc_patch" "$here/common/patch_consumer.c" \
