@@ -197,6 +197,9 @@ void gev__registry_remove(gev__hub *h);
 void gev__registry_lock(void);
 void gev__registry_unlock(void);
 gev__hub *gev__registry_first(void); /* under the lock */
+/* Reads a small file (of /proc) into buf, NUL-terminated: its length, or
+ * -1 with errno. */
+ssize_t gev__read_proc(const char *path, char *buf, size_t size);
 
 /* monitor.c: a hub was created (starts the monitor the environment asks
  * for, once per process). */

@@ -12,7 +12,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -229,18 +228,10 @@ void gev__hub_expect(gev__hub *h, int delta) {
  * /proc; when that cannot be read, other threads are assumed). */
 static int other_threads(void) {
   char buf[1024], *p;
-  ssize_t n;
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return 1;
-  n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0)
-    return 1;
-  buf[n] = '\0';
   /* pid (comm) state ... : num_threads is the 18th field after comm,
    * whose name may hold spaces and parentheses. */
-  if (!(p = strrchr(buf, ')')))
+  if (gev__read_proc("/proc/self/stat", buf, sizeof buf) <= 0 ||
+      !(p = strrchr(buf, ')')))
     return 1;
   for (int field = 0; field < 18 && p; field++)
     p = strchr(p + 1, ' ');
