@@ -28,7 +28,8 @@
  *   EPERM      called from the hub itself or a loop callback, which must
  *              never block;
  *   EDEADLK    "would block forever": the loop ran out of work while the
- *              caller still waited (gevent's LoopExit);
+ *              caller still waited (gevent's LoopExit), and the process
+ *              has no other thread that could end the wait (gev/thread.h);
  *   EINTR      (GEV_EINVALID_SWITCH) an invalid switch: something other
  *              than the hub switched into the parked coroutine with
  *              gev_coro_switch (gevent's InvalidSwitchError). gev logs
@@ -71,10 +72,22 @@
  * that fired before its deadline.) A step of the wall clock (NTP, a resumed
  * VM) neither expires nor extends any wait.
  *
- * Threads: objects belong to the hub of the thread that made them; using
- * them from another thread, or after that hub was destroyed, fails with
- * EXDEV (a hub is told apart by an id that is never reused, not by its
- * address, which a later hub may get).
+ * Threads. Each thread has its own hub, and everything a hub owns
+ * (greenlets, Timeout scopes, sockets, servers, queues, pools, results of
+ * pool jobs) is used from that thread only: a call from another thread,
+ * or after that hub was destroyed, fails with EXDEV (a hub is told apart
+ * by an id that is never reused, not by its address, which a later hub
+ * may get). The calls other threads may make, exactly:
+ *   - gev/thread.h: gev_run_callback_threadsafe and the calls on gev_hub
+ *     handles; the threadpool's calls, from any thread (a result is waited
+ *     on in the thread that spawned the job); the gev_file_* calls;
+ *   - gev/sync.h, "Threads": every call on an Event, AsyncResult,
+ *     Semaphore / BoundedSemaphore, Lock or RLock except _init/_destroy;
+ *   - gev_fail from a pool job (it fails the job);
+ *   - calls that concern no hub: gev_monotonic, gev_hub_exists, and
+ *     those on a thread's own hub from that thread.
+ * A blocking call's EDEADLK needs one more condition when threads are
+ * about: gev/thread.h says how a hub waits for other threads.
  *
  * Child processes stay the program's own. The main thread's hub runs
  * libev's default loop, whose SIGCHLD handler would reap every child of
@@ -350,7 +363,9 @@ GEV_EXTERN int gev_greenlet_start_later(gev_greenlet *g, double seconds);
  * its function returns, and returns NULL, so that
  *     return gev_fail(ECONNREFUSED, "connect to %s", host);
  * reads naturally. err == ECANCELED (the kill error) ends it successfully
- * with value NULL, as gevent's GreenletExit. From a non-greenlet this only
+ * with value NULL, as gevent's GreenletExit. Called by a threadpool job
+ * (gev/thread.h), outside any greenlet of its thread, it makes err and the
+ * message the job's error instead. Elsewhere outside a greenlet it only
  * returns NULL.
  *
  * Unobserved failures are reported. When a greenlet fails (an error other

@@ -175,6 +175,7 @@ static void mark_dead(gev__cthread *t, gev_coro *c) {
 /* Gives back what a dead coroutine's stack held: its dedicated stack to
  * the cache, or its place in the shared region and its saved bytes. */
 static void release_stack(gev__cthread *t, gev_coro *c) {
+  gev__tsan_drop(&c->tsan_fiber);
   if (c->mode == GEV_STACK_SHARED) {
     if (t->occupant == c)
       t->occupant = NULL;
@@ -206,6 +207,7 @@ static void scratch_go_back(gev__cthread *t, gev_coro *from) {
   t->head.current = from;
   stack_bounds(t, from, &lo, &size);
   asan_leave(&t->scratch_fake, lo, size);
+  gev__tsan_switch(&from->tsan_fiber);
   gev__switch(&t->scratch_sp, from->sp, NULL);
 }
 
@@ -233,6 +235,7 @@ static void scratch_main(gev__cthread *t) {
     asan_leave(&t->scratch_fake, t->region.lo,
                (size_t)(t->region.hi - t->region.lo));
     to->started = 1;
+    gev__tsan_switch(&to->tsan_fiber);
     gev__switch(&t->scratch_sp, to->sp, NULL);
   }
 }
@@ -320,6 +323,7 @@ raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target, int dying) {
     t->pend_to = target;
     t->pend_from = cur;
     asan_leave(fake, t->scratch.lo, (size_t)(t->scratch.hi - t->scratch.lo));
+    gev__tsan_switch(&t->scratch_tsan);
     if (!t->scratch_started) {
       t->scratch_started = 1;
       gev__switch(&cur->sp, t->scratch_sp, &scratch_marker);
@@ -330,6 +334,7 @@ raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target, int dying) {
     stack_bounds(t, target, &lo, &size);
     target->started = 1;
     asan_leave(fake, lo, size);
+    gev__tsan_switch(&target->tsan_fiber);
     gev__switch(&cur->sp, target->sp, NULL);
   }
   asan_arrive(cur->asan_fake);
@@ -438,8 +443,9 @@ static inline int can_switch_directly(const gev__cthread *t,
          (target->mode == GEV_STACK_DEDICATED || t->occupant == target);
 }
 
-/* The direct switch telling AddressSanitizer, out of line: only a process
- * with an ASan runtime takes it, and the plain path stays free of checks. */
+/* The direct switch telling AddressSanitizer (or ThreadSanitizer), out of
+ * line: only a process with an ASan runtime (or a TSan build) takes it,
+ * and the plain path stays free of checks. */
 __attribute__((noinline)) static int switch_directly_annotated(gev__cthread *t,
                                                                gev_coro *target,
                                                                void *value,
@@ -451,6 +457,7 @@ __attribute__((noinline)) static int switch_directly_annotated(gev__cthread *t,
   t->head.current = target;
   stack_bounds(t, target, &lo, &size);
   asan_leave(&cur->asan_fake, lo, size);
+  gev__tsan_switch(&target->tsan_fiber);
   gev__switch(&cur->sp, target->sp, NULL);
   asan_arrive(cur->asan_fake);
   if (__builtin_expect(t->dying != NULL, 0))
@@ -461,7 +468,7 @@ __attribute__((noinline)) static int switch_directly_annotated(gev__cthread *t,
 static inline int switch_directly(gev__cthread *t, gev_coro *target,
                                   void *value, void **result) {
   gev_coro *cur = t->head.current;
-  if (GEV_ASAN_PRESENT)
+  if (GEV_ASAN_PRESENT || GEV_TSAN)
     return switch_directly_annotated(t, target, value, result);
   t->xfer_value = value;
   t->head.current = target;

@@ -478,9 +478,14 @@ GEV_EXTERN void *gev_fail(int err, const char *fmt, ...) {
   gev__task *t;
   gev_greenlet *g;
   va_list ap;
-  if (!h || !(t = gev__coro_upper(h->thr->current)) || !(g = t->greenlet) ||
-      err <= 0)
+  if (err <= 0)
     return NULL;
+  if (!h || !(t = gev__coro_upper(h->thr->current)) || !(g = t->greenlet)) {
+    va_start(ap, fmt); /* a pool job's failure, if this is one */
+    gev__job_fail(err, fmt, ap);
+    va_end(ap);
+    return NULL;
+  }
   g->fail_err = err;
   free(g->errmsg);
   g->errmsg = NULL;
