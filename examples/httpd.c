@@ -3,7 +3,7 @@
  *
  *   httpd [--host ADDR] [--port PORT] [--idle-timeout SECONDS]
  *         [--max-body BYTES] [--graceful-timeout SECONDS]
- *         [--workers N [--max-requests N] [--timeout SECONDS]]
+ *         [--threads N | --workers N [--max-requests N] [--timeout SECONDS]]
  *         [--tls-cert FILE --tls-key FILE [--tls-handshake-timeout SECONDS]
  *          [--tls-session-cache N]]
  *
@@ -12,6 +12,10 @@
  * ADDR:PORT" once it accepts connections and exits 0 on SIGINT or SIGTERM
  * after closing its listener and letting open requests finish (within the
  * graceful timeout).
+ *
+ * With --threads N it serves from N threads of this one process, each
+ * with a hub and an SO_REUSEPORT listener of its own (gev_server_opts
+ * .threads, gev/server.h); SIGINT or SIGTERM stops them all the same way.
  *
  * With --workers N it is a prefork server (gev/prefork.h): the process
  * becomes a master that opens the listener, prints "listening on" once its
@@ -86,6 +90,7 @@ typedef struct config {
   double idle_timeout;
   unsigned long long max_body;
   int workers; /* 0: one process, no master */
+  int threads; /* hubs (threads) of the one process; 0: one */
   unsigned long max_requests;
   double timeout, graceful_timeout;
   gev_worker *worker; /* in a worker process */
@@ -386,7 +391,8 @@ static void usage(const char *prog) {
   fprintf(stderr,
           "usage: %s [--host ADDR] [--port PORT] [--idle-timeout SECONDS]\n"
           "       [--max-body BYTES] [--graceful-timeout SECONDS]\n"
-          "       [--workers N [--max-requests N] [--timeout SECONDS]]\n"
+          "       [--threads N |"
+          " --workers N [--max-requests N] [--timeout SECONDS]]\n"
           "       [--tls-cert FILE --tls-key FILE"
           " [--tls-handshake-timeout SECONDS]\n"
           "        [--tls-session-cache N]]\n",
@@ -431,6 +437,8 @@ static void parse_args(int argc, char **argv, config *cfg) {
       cfg->max_body = count_arg(prog, v, 1ull << 62);
     else if (strcmp(arg, "--workers") == 0)
       cfg->workers = (int)count_arg(prog, v, 1024);
+    else if (strcmp(arg, "--threads") == 0)
+      cfg->threads = (int)count_arg(prog, v, 1024);
     else if (strcmp(arg, "--max-requests") == 0)
       cfg->max_requests = (unsigned long)count_arg(prog, v, 1ul << 31);
     else if (strcmp(arg, "--timeout") == 0)
@@ -448,7 +456,7 @@ static void parse_args(int argc, char **argv, config *cfg) {
     else
       usage(prog);
   }
-  if (!cfg->tls_cert != !cfg->tls_key)
+  if (!cfg->tls_cert != !cfg->tls_key || (cfg->threads && cfg->workers))
     usage(prog);
 }
 
@@ -511,7 +519,8 @@ static int run_single(config *cfg) {
                           .port = cfg->port,
                           .backlog = 1024,
                           .stop_timeout = cfg->graceful_timeout,
-                          .name = "http"};
+                          .name = "http",
+                          .threads = cfg->threads};
   gev_server *srv = http_server(&opts, cfg);
   if (!srv) {
     fprintf(stderr, "httpd: listen on %s:%d: %s\n", cfg->host, cfg->port,

@@ -4,6 +4,7 @@
  *   gev/coro.h    coroutines with greenlet's semantics
  *   gev/hub.h     the hub: greenlets, waiting, timeouts
  *   gev/sync.h    Event, AsyncResult, locks, queues, pools
+ *   gev/thread.h  other threads: hub handles, the threadpool
  *   gev/net.h     cooperative sockets
  *   gev/dns.h     asynchronous DNS over c-ares
  *   gev/server.h  StreamServer, DatagramServer
@@ -25,6 +26,9 @@
 #endif
 #if __has_include("gev/sync.h")
 #include "gev/sync.h"
+#endif
+#if __has_include("gev/thread.h")
+#include "gev/thread.h"
 #endif
 #if __has_include("gev/net.h")
 #include "gev/net.h"

@@ -1,11 +1,36 @@
 /*
- * gev/dns.h — cooperative name resolution over c-ares (gevent's resolver).
+ * gev/dns.h — cooperative name resolution: over c-ares in the hub
+ * (gevent's ares resolver), or through libc in the threadpool (gevent's
+ * default, thread resolver).
  *
- * Each hub has one resolver: a c-ares channel whose sockets are watched by
- * the hub's libev loop and whose retry timer is a one-shot libev timer armed
- * from ares_timeout(). It is created by the first lookup of the thread and
- * torn down with the hub. A lookup parks only the calling greenlet; any
- * number of lookups (thousands) may be in flight at once, from different
+ * Two resolvers. Every lookup below goes to one of them:
+ *   ares    (the default) c-ares in the calling thread's hub, as this
+ *           section describes: thousands of lookups in flight over a few
+ *           sockets, /etc/hosts then DNS, nothing else;
+ *   thread  libc's getaddrinfo, getnameinfo, gethostbyname2_r and
+ *           gethostbyaddr_r, each run in the default threadpool (gev/
+ *           thread.h) while only the caller parks. It answers exactly as
+ *           the system does: nsswitch.conf with every source it names
+ *           (files, dns, mdns, ldap, sss, myhostname ...), glibc's own
+ *           caching and ordering rules. At most as many lookups run at
+ *           once as the pool has threads (GEV_THREADPOOL_SIZE, default
+ *           10); more wait their turn.
+ * Which: the thread's setting (gev_dns_set_resolver), whose default comes
+ * from GEV_DNS_RESOLVER=ares|thread; or per call, gev_getaddrinfo_ex and
+ * gev_getnameinfo_ex. The settings below (servers, timeout, tries,
+ * rotate) are c-ares'; the thread resolver takes its configuration from
+ * the system's files. Pick thread when names must resolve as every other
+ * program on the host resolves them (mDNS, LDAP, a VPN's resolver); ares
+ * for many lookups at once, or for the per-call timeouts and servers.
+ * The thread resolver's cancellation: a killed or timed-out caller
+ * returns at once, as below; the libc call finishes in its thread and its
+ * result is freed there.
+ *
+ * The ares resolver. Each hub has one: a c-ares channel whose sockets are
+ * watched by the hub's libev loop and whose retry timer is a one-shot libev
+ * timer armed from ares_timeout(). It is created by the first lookup of the
+ * thread and torn down with the hub. A lookup parks only the calling greenlet;
+ * any number of lookups (thousands) may be in flight at once, from different
  * greenlets, over the same few sockets. At most 256 queries per hub are
  * on the wire at a time; later lookups wait their turn in FIFO order (a
  * larger burst overflows the servers' receive buffers and turns lost
@@ -111,6 +136,13 @@ struct addrinfo;
 extern "C" {
 #endif
 
+/* The resolver a lookup goes to (see above). */
+typedef enum gev_dns_resolver {
+  GEV_DNS_DEFAULT = 0, /* the calling thread's setting */
+  GEV_DNS_ARES,        /* c-ares in the hub */
+  GEV_DNS_THREAD,      /* libc in the default threadpool */
+} gev_dns_resolver;
+
 /* ---- Lookups (block the calling greenlet only) ------------------------ */
 
 /* gevent's gethostbyname: the first IPv4 address of name into *addr.
@@ -165,6 +197,16 @@ GEV_EXTERN int gev_getaddrinfo(const char *node, const char *service,
                                const struct addrinfo *hints,
                                struct addrinfo **res);
 
+/* As gev_getaddrinfo, through resolver `which` (GEV_DNS_DEFAULT: the
+ * thread's setting). Through the thread resolver, libc's getaddrinfo
+ * answers, with libc's own flags and errors; its list is copied into the
+ * format gev_freeaddrinfo releases. Additionally EAI_SYSTEM/EINVAL for an
+ * unknown `which`. */
+GEV_EXTERN int gev_getaddrinfo_ex(gev_dns_resolver which, const char *node,
+                                  const char *service,
+                                  const struct addrinfo *hints,
+                                  struct addrinfo **res);
+
 /* Releases a list from gev_getaddrinfo. NULL does nothing. */
 GEV_EXTERN void gev_freeaddrinfo(struct addrinfo *res);
 
@@ -178,6 +220,11 @@ GEV_EXTERN void gev_freeaddrinfo(struct addrinfo *res);
 GEV_EXTERN int gev_getnameinfo(const struct sockaddr *sa, socklen_t salen,
                                char *host, socklen_t hostlen, char *serv,
                                socklen_t servlen, int flags);
+/* As gev_getnameinfo, through resolver `which`. */
+GEV_EXTERN int gev_getnameinfo_ex(gev_dns_resolver which,
+                                  const struct sockaddr *sa, socklen_t salen,
+                                  char *host, socklen_t hostlen, char *serv,
+                                  socklen_t servlen, int flags);
 
 /* A sentence for an EAI_* code returned by a gev lookup (also 0:
  * "Success"). For EAI_SYSTEM it
@@ -196,6 +243,7 @@ GEV_EXTERN const char *gev_dns_strerror(int code);
  *   GEV_DNS_TIMEOUT  seconds for the first try of a query (c-ares doubles
  *                    it on each later round through the servers)
  *   GEV_DNS_TRIES    tries per server
+ *   GEV_DNS_RESOLVER ares (default) or thread: the resolver (see above)
  * and the calls below override both. An invalid environment value is
  * reported once on stderr and ignored.
  *
@@ -211,6 +259,14 @@ GEV_EXTERN const char *gev_dns_strerror(int code);
  * EAI_SYSTEM/ECANCELED (the parent's get their answers), and new lookups
  * open sockets of the child's own.
  */
+
+/* The resolver of the calling thread's lookups (GEV_DNS_ARES or
+ * GEV_DNS_THREAD; GEV_DNS_DEFAULT goes back to GEV_DNS_RESOLVER's choice).
+ * Takes effect at the next lookup, also while lookups are in flight.
+ * 0, or -1: EINVAL, ENOMEM. */
+GEV_EXTERN int gev_dns_set_resolver(gev_dns_resolver which);
+/* The calling thread's resolver: GEV_DNS_ARES or GEV_DNS_THREAD. */
+GEV_EXTERN gev_dns_resolver gev_dns_get_resolver(void);
 
 /* Servers as "ip[:port],..." (e.g. "127.0.0.1:5353,[::1]:53"); NULL or ""
  * goes back to the default (environment, then /etc/resolv.conf). */

@@ -28,7 +28,8 @@
  *   EPERM      called from the hub itself or a loop callback, which must
  *              never block;
  *   EDEADLK    "would block forever": the loop ran out of work while the
- *              caller still waited (gevent's LoopExit);
+ *              caller still waited (gevent's LoopExit), and the process
+ *              has no other thread that could end the wait (gev/thread.h);
  *   EINTR      (GEV_EINVALID_SWITCH) an invalid switch: something other
  *              than the hub switched into the parked coroutine with
  *              gev_coro_switch (gevent's InvalidSwitchError). gev logs
@@ -73,10 +74,22 @@
  * that fired before its deadline.) A step of the wall clock (NTP, a resumed
  * VM) neither expires nor extends any wait.
  *
- * Threads: objects belong to the hub of the thread that made them; using
- * them from another thread, or after that hub was destroyed, fails with
- * EXDEV (a hub is told apart by an id that is never reused, not by its
- * address, which a later hub may get).
+ * Threads. Each thread has its own hub, and everything a hub owns
+ * (greenlets, Timeout scopes, sockets, servers, queues, pools, results of
+ * pool jobs) is used from that thread only: a call from another thread,
+ * or after that hub was destroyed, fails with EXDEV (a hub is told apart
+ * by an id that is never reused, not by its address, which a later hub
+ * may get). The calls other threads may make, exactly:
+ *   - gev/thread.h: gev_run_callback_threadsafe and the calls on gev_hub
+ *     handles; the threadpool's calls, from any thread (a result is waited
+ *     on in the thread that spawned the job); the gev_file_* calls;
+ *   - gev/sync.h, "Threads": every call on an Event, AsyncResult,
+ *     Semaphore / BoundedSemaphore, Lock or RLock except _init/_destroy;
+ *   - gev_fail from a pool job (it fails the job);
+ *   - calls that concern no hub: gev_monotonic, gev_hub_exists, and
+ *     those on a thread's own hub from that thread.
+ * A blocking call's EDEADLK needs one more condition when threads are
+ * about: gev/thread.h says how a hub waits for other threads.
  *
  * Child processes stay the program's own. The main thread's hub runs
  * libev's default loop, whose SIGCHLD handler would reap every child of
@@ -352,8 +365,22 @@ GEV_EXTERN int gev_greenlet_start_later(gev_greenlet *g, double seconds);
  * its function returns, and returns NULL, so that
  *     return gev_fail(ECONNREFUSED, "connect to %s", host);
  * reads naturally. err == ECANCELED (the kill error) ends it successfully
- * with value NULL, as gevent's GreenletExit. From a non-greenlet this only
- * returns NULL. */
+ * with value NULL, as gevent's GreenletExit. Called by a threadpool job
+ * (gev/thread.h), outside any greenlet of its thread, it makes err and the
+ * message the job's error instead. Elsewhere outside a greenlet it only
+ * returns NULL.
+ *
+ * Unobserved failures are reported. When a greenlet fails (an error other
+ * than the kill error), the hub logs "gev: greenlet <name> failed: <message>
+ * (<strerror>)" at GEV_LOG_ERROR through the log hook (gev/log.h), unless
+ * someone observed the failure as it happened: a greenlet or the main
+ * coroutine was waiting for it (join, get, kill with block, joinall, iwait,
+ * gev_wait), or a link of the program's ran for it (gev_greenlet_link,
+ * link_exception). Being a member of a Pool or a server's handler does not
+ * count: those report their failures like any other. gevent prints every
+ * failure at the moment of death, with its traceback; gev is quieter
+ * because a C error code has no traceback to lose, and whoever observed it
+ * has the code and the message (gev_greenlet_error, gev_greenlet_errmsg). */
 GEV_EXTERN void *gev_fail(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
@@ -379,7 +406,7 @@ GEV_EXTERN int gev_greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg);
  * only if it fails (link_exception), as gevent's; otherwise the link is
  * dropped unrun. A link_value does not count as observing a failure: a
  * greenlet that fails with only such links is still reported (see
- * DESIGN's handle_error). Errors: EINVAL, EXDEV, ENOMEM. */
+ * gev_fail). Errors: EINVAL, EXDEV, ENOMEM. */
 GEV_EXTERN int gev_greenlet_link_value(gev_greenlet *g, gev_link_fn fn,
                                        void *arg);
 GEV_EXTERN int gev_greenlet_link_exception(gev_greenlet *g, gev_link_fn fn,

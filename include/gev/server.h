@@ -56,6 +56,38 @@
  * its listener is closed, every call on it but gev_server_free and the
  * accessors fails with EBADF, and gev_server_free releases it.
  *
+ * Threads (opts.threads = N > 1). The server serves from N hubs: the
+ * caller's, and N - 1 threads that gev_server_start starts, each with a
+ * listener of its own bound to the same address with SO_REUSEPORT (the
+ * kernel spreads new connections over them), or, when opts.listener is
+ * given, a dup of it that each thread's loop watches. Each thread runs a
+ * server made from the same options, whose handler runs in the thread
+ * that accepted, with that thread's server as srv (gev_server_stopping,
+ * _wait_request and the rest work as usual); arg is shared by every
+ * thread, so what it points to must be safe to use from several threads
+ * at once. The threads block signals, which go to the program's own.
+ * Closing the server (gev_server_close, also from a signal watcher)
+ * closes every thread's; gev_server_stop, and the end of serve_forever,
+ * wait (parked) until every thread has stopped its own, with the same
+ * timeout, and ended. gev_server_free waits for them too where it can
+ * park (else they end on their own). gev_server_handlers and the other
+ * accessors speak of the calling thread's server only. A thread that
+ * cannot serve (its listener cannot be bound) logs why; the others serve
+ * on. A TLS server runs in one thread.
+ *
+ * Threads or prefork (gev/prefork.h)? Both give one hub per core. Threads
+ * share one process: memory and caches, objects that may cross threads
+ * (the thread-safe sync objects, the threadpool), one fd table and one
+ * place for signals, and they start in microseconds; but a handler that
+ * crashes or corrupts memory takes every thread down, and handler code
+ * must be thread-safe wherever it shares state (C libraries with global
+ * state often are not). Prefork workers are isolated processes: the
+ * master replaces one that crashes, leaks or stops beating, retires them
+ * after max_requests, and reloads them gracefully (HUP, TTIN/TTOU);
+ * handlers need not be thread-safe. Pick threads for handlers that share
+ * in-memory state or when processes cost too much; prefork for robustness
+ * and for code that is not thread-safe.
+ *
  * Client sockets: the handler borrows client; the server closes it when the
  * handler returns (or when the handler is killed before it ran). The handler
  * may close it earlier with gev_socket_close, and may keep it past its
@@ -109,6 +141,8 @@ typedef struct gev_server_opts {
   size_t max_datagram;   /* datagram buffer size; 0 = 65536 */
   const char *name;      /* handler greenlets' name (not with a pool, whose
                             spawn names them); NULL: "Greenlet-N" */
+  int threads;           /* hubs serving (see "Threads"); <= 1: only the
+                            caller's */
 } gev_server_opts;
 
 /* Creates a stream (TCP or Unix) server; nothing is accepted before
@@ -118,7 +152,8 @@ typedef struct gev_server_opts {
  * Errors: EINVAL (NULL opts or handler; a listener together with host,
  * port, backlog or reuseport; a listener that is not a stream socket, or
  * not listening; NaN stop_timeout or drain_quiet), ENOMEM, and those of
- * gev_socket_listen_tcp. On error the caller still owns opts->listener. */
+ * gev_socket_listen_tcp, and EINVAL for threads < 0 or > 4096. On error
+ * the caller still owns opts->listener. */
 GEV_EXTERN gev_server *gev_stream_server_new(const gev_server_opts *opts,
                                              gev_stream_handler_fn handler,
                                              void *arg);
@@ -130,10 +165,11 @@ GEV_EXTERN gev_server *gev_datagram_server_new(const gev_server_opts *opts,
                                                gev_datagram_handler_fn handler,
                                                void *arg);
 
-/* Starts accepting (from the hub; it returns at once). 0, or -1: EINVAL
- * (NULL), EXDEV, EALREADY (already started), EBADF (already stopped, or
- * its hub was destroyed). The calls below fail with EBADF too on a server
- * whose hub was destroyed. */
+/* Starts accepting (from the hub; it returns at once), and starts the
+ * other threads of a server with opts.threads > 1 (see "Threads"). 0, or
+ * -1: EINVAL (NULL), EXDEV, EALREADY (already started), EBADF (already
+ * stopped, or its hub was destroyed). The calls below fail with EBADF too
+ * on a server whose hub was destroyed. */
 GEV_EXTERN int gev_server_start(gev_server *srv);
 
 /* Starts the server if needed and parks until gev_server_close or

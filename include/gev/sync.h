@@ -9,8 +9,46 @@
  *   - embedded in a struct of the caller: gev_x_init() ... gev_x_destroy().
  * The struct layouts below are public only so they can be embedded; their
  * fields are private. An object belongs to the hub of the thread that made
- * it; every call from another thread fails with EXDEV. A destroyed (or never
- * initialised) embedded object is refused with EINVAL.
+ * it (see "Threads" for the calls other threads may make). A destroyed (or
+ * never initialised) embedded object is refused with EINVAL.
+ *
+ * Threads. Only the owning hub touches an object's wait queues. Queue,
+ * Channel, Pool and Group are for its thread only: every call from another
+ * thread fails with EXDEV. Event, AsyncResult, Semaphore (bounded too),
+ * Lock and RLock may be used from any thread, as gevent's since 20.x:
+ *   - set and clear an Event, set an AsyncResult (set, set_error,
+ *     set_error_msg), release a Semaphore or Lock, from any thread, with
+ *     or without a hub of its own (a pool job, a library's callback
+ *     thread). The call returns at once; the owning hub applies it soon
+ *     (its loop is woken) and wakes the waiters, in every hub, in order.
+ *     Until then the object reads as before, in every thread. Checked at
+ *     once by the calling thread: an AsyncResult is set only once (the
+ *     loser of two sets gets EALREADY), and a bounded semaphore's bound
+ *     (EOVERFLOW; an unlocked Lock: EPERM).
+ *   - waits (Event.wait, AsyncResult.get/wait, acquire, try_acquire, and
+ *     gev_wait / gev_iwait over these objects) from a greenlet or the main
+ *     coroutine of any thread: the caller parks in its own hub; the owning
+ *     hub queues the wait with its local waiters (first-come first-served
+ *     across hubs) and answers it. A waiter that times out or is killed is
+ *     withdrawn, and a unit or lock granted to it meanwhile is passed on.
+ *     From another thread a try_acquire, or an acquire with timeout 0,
+ *     asks the owning hub and parks until it answers (EAGAIN, or ETIMEDOUT,
+ *     when nothing was free). These waits may also fail with ENOMEM.
+ *   - RLock: the owner is a coroutine, whatever its thread; it re-enters
+ *     and releases in its own thread without asking the owning hub; a
+ *     release by any other coroutine fails with EPERM.
+ *   - reads (is_set, ready, successful, errmsg once ready, value, locked,
+ *     is_owned) from any thread: a snapshot. From another thread, locked
+ *     means "no unit free" (the owning hub's queue is not looked at).
+ *   - _free from another thread: the owning hub destroys the object (its
+ *     waiters, in every hub, wake with EIDRM) and frees it; the caller
+ *     must not use it afterwards. _destroy of an embedded object belongs
+ *     to its own thread (from another one it does nothing and logs why).
+ * The owning hub does this work: while its thread does not run the hub
+ * (it computes, or blocks outside gev, e.g. in pthread_join), sets and
+ * releases from other threads wait to take effect, and waits of other
+ * threads get no answer. Once the owning hub is destroyed, every call on
+ * its objects fails with EXDEV, except the reads and _free.
  *
  * THE SHARED-STACK RULE (see gev/coro.h) applies to these objects: in
  * shared-stack mode an object must not live on a coroutine's stack while
@@ -107,9 +145,11 @@ GEV_EXTERN void gev_event_destroy(gev_event *e);
 
 /* Sets the flag and wakes every waiter (they all return 0, even if the
  * event is cleared before they run). Callable from the hub and loop
- * callbacks. Returns 0 or -1: EINVAL, EXDEV. */
+ * callbacks, and from any thread (see "Threads"). Returns 0 or -1: EINVAL,
+ * EXDEV (its hub is gone), ENOMEM (from another thread). */
 GEV_EXTERN int gev_event_set(gev_event *e);
-/* Clears the flag. Returns 0 or -1: EINVAL, EXDEV. */
+/* Clears the flag. Any thread, as gev_event_set. Returns 0 or -1: EINVAL,
+ * EXDEV, ENOMEM. */
 GEV_EXTERN int gev_event_clear(gev_event *e);
 /* 1 if set, 0 if not, -1 with EINVAL or EXDEV. */
 GEV_EXTERN int gev_event_is_set(const gev_event *e);
@@ -141,7 +181,8 @@ GEV_EXTERN void gev_async_result_destroy(gev_async_result *r);
 
 /* Stores value (the caller keeps ownership of what it points to) and
  * wakes every waiter. Only once: a second set or set_error fails with
- * EALREADY. Callable from the hub. Errors: EINVAL, EXDEV, EALREADY. */
+ * EALREADY. Callable from the hub, and from any thread (see "Threads").
+ * Errors: EINVAL, EXDEV, EALREADY, ENOMEM (from another thread). */
 GEV_EXTERN int gev_async_result_set(gev_async_result *r, void *value);
 /* Stores error err (> 0) instead; get() then fails with err. Errors:
  * EINVAL (also err <= 0), EXDEV, EALREADY. */
@@ -177,7 +218,8 @@ typedef struct gev_semaphore {
   /* private */
   gev__sync_head h_;
   unsigned long count_;
-  unsigned long bound_; /* 0: unbounded */
+  unsigned long bound_;    /* 0: unbounded */
+  unsigned long xpending_; /* releases from other threads on their way */
 } gev_semaphore;
 
 /* A semaphore with value units (it may grow past value on release).
@@ -201,8 +243,9 @@ GEV_EXTERN int gev_semaphore_acquire(gev_semaphore *s, double timeout);
  * EXDEV. */
 GEV_EXTERN int gev_semaphore_try_acquire(gev_semaphore *s);
 /* Returns one unit: to the first waiter if any, else to the count.
- * Callable from the hub. 0 or -1: EINVAL, EXDEV, EOVERFLOW (a bounded
- * semaphore already at its bound; nothing changes). */
+ * Callable from the hub, and from any thread (see "Threads"). 0 or -1:
+ * EINVAL, EXDEV, EOVERFLOW (a bounded semaphore already at its bound;
+ * nothing changes), ENOMEM (from another thread). */
 GEV_EXTERN int gev_semaphore_release(gev_semaphore *s);
 /* Free units, or -1 with EINVAL or EXDEV. */
 GEV_EXTERN long gev_semaphore_value(const gev_semaphore *s);
@@ -224,8 +267,9 @@ GEV_EXTERN void gev_lock_destroy(gev_lock *l);
 /* As gev_semaphore_acquire / try_acquire. */
 GEV_EXTERN int gev_lock_acquire(gev_lock *l, double timeout);
 GEV_EXTERN int gev_lock_try_acquire(gev_lock *l);
-/* Unlocks (handing the lock to the first waiter if any). 0 or -1: EINVAL,
- * EXDEV, EPERM (not locked). */
+/* Unlocks (handing the lock to the first waiter if any). Any coroutine of
+ * any thread may (see "Threads"). 0 or -1: EINVAL, EXDEV, EPERM (not
+ * locked), ENOMEM. */
 GEV_EXTERN int gev_lock_release(gev_lock *l);
 /* 1 locked, 0 unlocked, -1 with EINVAL or EXDEV. */
 GEV_EXTERN int gev_lock_locked(const gev_lock *l);
@@ -254,7 +298,9 @@ GEV_EXTERN int gev_rlock_acquire(gev_rlock *l, double timeout);
  * EXDEV, EOVERFLOW. */
 GEV_EXTERN int gev_rlock_try_acquire(gev_rlock *l);
 /* Undoes one acquire; the last one hands the lock to the first waiter.
- * 0 or -1: EINVAL, EXDEV, EPERM (the caller does not own it). */
+ * The owner may release from its own thread, whatever hub the lock
+ * belongs to (see "Threads"). 0 or -1: EINVAL, EXDEV, EPERM (the caller
+ * does not own it), ENOMEM. */
 GEV_EXTERN int gev_rlock_release(gev_rlock *l);
 /* 1 if some coroutine owns it, 0 if not, -1 with EINVAL or EXDEV. */
 GEV_EXTERN int gev_rlock_locked(const gev_rlock *l);

@@ -406,7 +406,8 @@ GEV_EXTERN const char *gev_tls_last_error(void);
  * server sends close_notify if the stream is still open and healthy
  * (without waiting for room in the socket) and closes it. opts, stopping,
  * caps and errors are those of gev_stream_server_new, plus EINVAL for a
- * NULL or client ctx. The server holds a reference to ctx. */
+ * NULL or client ctx, and for opts->threads > 1 (a TLS server serves from
+ * its own thread only). The server holds a reference to ctx. */
 typedef void (*gev_tls_handler_fn)(gev_server *srv, gev_tls_stream *client,
                                    const struct sockaddr *peer,
                                    socklen_t peerlen, void *arg);

@@ -176,6 +176,7 @@ static void mark_dead(gev__cthread *t, gev_coro *c) {
 /* Gives back what a dead coroutine's stack held: its dedicated stack to
  * the cache, or its place in the shared region and its saved bytes. */
 static void release_stack(gev__cthread *t, gev_coro *c) {
+  gev__tsan_drop(&c->tsan_fiber);
   if (c->mode == GEV_STACK_SHARED) {
     if (t->occupant == c)
       t->occupant = NULL;
@@ -207,6 +208,7 @@ static void scratch_go_back(gev__cthread *t, gev_coro *from) {
   t->head.current = from;
   stack_bounds(t, from, &lo, &size);
   asan_leave(&t->scratch_fake, lo, size);
+  gev__tsan_switch(&from->tsan_fiber);
   gev__switch(&t->scratch_sp, from->sp, NULL);
 }
 
@@ -239,6 +241,7 @@ static void scratch_main(gev__cthread *t) {
     asan_leave(&t->scratch_fake, t->region.lo,
                (size_t)(t->region.hi - t->region.lo));
     to->started = 1;
+    gev__tsan_switch(&to->tsan_fiber);
     gev__switch(&t->scratch_sp, to->sp, t->xfer_value);
   }
 }
@@ -337,6 +340,7 @@ raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target, int dying,
     t->pend_from = cur;
     t->xfer_value = value;
     asan_leave(fake, t->scratch.lo, (size_t)(t->scratch.hi - t->scratch.lo));
+    gev__tsan_switch(&t->scratch_tsan);
     if (!t->scratch_started) {
       t->scratch_started = 1;
       *got = gev__switch(&cur->sp, t->scratch_sp, &scratch_marker);
@@ -348,6 +352,7 @@ raw_switch(gev__cthread *t, gev_coro *cur, gev_coro *target, int dying,
     target->started = 1;
     target->head.direct = t;
     asan_leave(fake, lo, size);
+    gev__tsan_switch(&target->tsan_fiber);
     *got = gev__switch(&cur->sp, target->sp, value);
   }
   asan_arrive(cur->asan_fake);
@@ -466,8 +471,9 @@ static inline int can_switch_directly(const gev__cthread *t,
          !t->trace /* the trace hook */;
 }
 
-/* The direct switch telling AddressSanitizer, out of line: only a process
- * with an ASan runtime takes it, and the plain path stays free of checks. */
+/* The direct switch telling AddressSanitizer (or ThreadSanitizer), out of
+ * line: only a process with an ASan runtime (or a TSan build) takes it,
+ * and the plain path stays free of checks. */
 __attribute__((noinline)) static int switch_directly_annotated(gev__cthread *t,
                                                                gev_coro *target,
                                                                void *value,
@@ -478,6 +484,7 @@ __attribute__((noinline)) static int switch_directly_annotated(gev__cthread *t,
   t->head.current = target;
   stack_bounds(t, target, &lo, &size);
   asan_leave(&cur->asan_fake, lo, size);
+  gev__tsan_switch(&target->tsan_fiber);
   value = gev__switch(&cur->sp, target->sp, value);
   asan_arrive(cur->asan_fake);
   release_dying(t);
@@ -489,7 +496,7 @@ __attribute__((noinline)) static int switch_directly_annotated(gev__cthread *t,
 static inline int switch_directly(gev__cthread *t, gev_coro *target,
                                   void *value, void **result) {
   gev_coro *cur = t->head.current;
-  if (GEV_ASAN_PRESENT)
+  if (GEV_ASAN_PRESENT || GEV_TSAN)
     return switch_directly_annotated(t, target, value, result);
   t->head.current = target;
   return gev__switch_direct(&cur->sp, target->sp, value, result);

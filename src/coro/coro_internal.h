@@ -39,8 +39,9 @@ struct gev_coro {
   gev__stack stack;  /* private: dedicated stack, mapped at first switch */
   char *saved;       /* private: shared mode, live bytes while evicted */
   size_t saved_len, saved_cap;
-  unsigned offset; /* private: varying start offset of the stack top */
-  void *asan_fake; /* private: AddressSanitizer fake stack handle */
+  unsigned offset;  /* private: varying start offset of the stack top */
+  void *asan_fake;  /* private: AddressSanitizer fake stack handle */
+  void *tsan_fiber; /* private: ThreadSanitizer fiber (tools.h), or NULL */
 };
 
 /* Per-thread stack cache and allocation. */
@@ -87,6 +88,7 @@ struct gev__cthread {
   gev__stack scratch;
   void *scratch_sp;
   void *scratch_fake;
+  void *scratch_tsan; /* ThreadSanitizer fiber of the scratch context */
   int scratch_started;
   gev_coro *pend_to;   /* shared coroutine the scratch runs next */
   gev_coro *pend_from; /* the context that switched to the scratch */

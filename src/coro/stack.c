@@ -35,11 +35,16 @@
 #include "coro/log_internal.h"
 #include "coro/tools.h"
 
+/* Cached; threads that make their first coroutine at once may both
+ * store it (the same value), hence the atomics. */
 size_t gev__page_size(void) {
   static size_t page;
-  if (!page)
-    page = (size_t)sysconf(_SC_PAGESIZE);
-  return page;
+  size_t p = __atomic_load_n(&page, __ATOMIC_RELAXED);
+  if (!p) {
+    p = (size_t)sysconf(_SC_PAGESIZE);
+    __atomic_store_n(&page, p, __ATOMIC_RELAXED);
+  }
+  return p;
 }
 
 /* Stacks mapped in the process (guard + stack mappings each), and the

@@ -18,6 +18,7 @@
 #include "arch/switch.h"
 #include "coro/coro_internal.h"
 #include "coro/debug_table.h"
+#include "coro/tools.h"
 
 #define DEFAULT_REGION (1024 * 1024)
 
@@ -75,6 +76,7 @@ static gev__cthread *thread_new(void) {
   main_stack_bounds(t);
   t->main.thr = t;
   t->main.is_main = 1;
+  t->main.tsan_fiber = gev__tsan_current();
   t->main.started = 1;
   t->main.head.direct = t;
   t->main.mode = GEV_STACK_DEDICATED;
@@ -119,6 +121,7 @@ static void release_idle(gev__cthread *t) {
     t->stacks_mapped--;
   }
   if (t->scratch.map) {
+    gev__tsan_drop(&t->scratch_tsan);
     gev__stack_unmap(&t->scratch);
     t->stacks_mapped--;
     t->scratch_sp = NULL;

@@ -1,7 +1,8 @@
 /*
  * Internal: hooks for the tools that must understand coroutine stacks.
- * Valgrind (when its headers were found at build time) and AddressSanitizer;
- * without them every hook compiles or folds to nothing.
+ * Valgrind (when its headers were found at build time), AddressSanitizer
+ * and ThreadSanitizer; without them every hook compiles or folds to
+ * nothing.
  *
  * AddressSanitizer has to hear about every stack switch and about stack
  * memory gev reuses (the shared region, cached stacks), or it reports the
@@ -57,5 +58,50 @@ static inline void gev__asan_unpoison(const void *p, size_t n) {
   if (GEV_ASAN_PRESENT)
     __asan_unpoison_memory_region(p, n);
 }
+
+/*
+ * ThreadSanitizer follows a thread's stack as one sequence of calls and
+ * returns; a coroutine switch would look like a return into frames that
+ * were never entered. Each context (coroutine, main, the shared-stack
+ * scratch context) therefore runs on a TSan fiber of its own, and every
+ * switch first names the fiber it goes to. Switching with
+ * synchronisation (flags 0) orders what one context did before what the
+ * next does, as it happens on one thread. Only a libgev built with TSan
+ * (-Db_sanitize=thread) annotates: TSan needs the whole program built with
+ * it anyway.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define GEV_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GEV_TSAN 1
+#endif
+#endif
+
+#ifdef GEV_TSAN
+#include <sanitizer/tsan_interface.h>
+/* Before a switch: the fiber of the context switched to, made on first
+ * use. */
+static inline void gev__tsan_switch(void **fiber) {
+  if (!*fiber)
+    *fiber = __tsan_create_fiber(0);
+  __tsan_switch_to_fiber(*fiber, 0);
+}
+/* The calling thread's own fiber (its main coroutine's). */
+static inline void *gev__tsan_current(void) {
+  return __tsan_get_current_fiber();
+}
+/* A context that will not run again gives its fiber back. */
+static inline void gev__tsan_drop(void **fiber) {
+  if (*fiber)
+    __tsan_destroy_fiber(*fiber);
+  *fiber = NULL;
+}
+#else
+#define GEV_TSAN 0
+static inline void gev__tsan_switch(void **fiber) { (void)fiber; }
+static inline void *gev__tsan_current(void) { return NULL; }
+static inline void gev__tsan_drop(void **fiber) { (void)fiber; }
+#endif
 
 #endif

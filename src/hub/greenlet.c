@@ -212,13 +212,15 @@ static void reap(gev_greenlet *g);
 static void run_done(gev__cb *cb) {
   gev_greenlet *g = (gev_greenlet *)((char *)cb - offsetof(gev_greenlet, done));
   struct gev__link *l;
-  int user_links = 0;
+  /* Someone observed the outcome: a joiner waits, or a link that is not
+   * gev's bookkeeping runs (a user's, or a joinall/iwait/gev_wait). */
+  int observed = g->joiners.len > 0;
   reap(g);
   g->refs++; /* links may drop handles */
   while ((l = g->links)) {
     g->links = l->next;
     if (link_applies(l, g)) {
-      user_links |= !l->internal;
+      observed |= !(l->flags & GEV__LINK_QUIET);
       l->fn(g, l->arg);
     }
     link_free(g, l);
@@ -226,7 +228,7 @@ static void run_done(gev__cb *cb) {
   if (gev__greenlet_finished(
           g)) /* no link added meanwhile queued another pass */
     gev__waitq_wake_all(&g->joiners, NULL, 0);
-  if (g->err && !user_links && !g->reported) {
+  if (g->err && !observed && !g->reported) {
     g->reported = 1;
     report_failure(g);
   }
@@ -496,9 +498,14 @@ GEV_EXTERN void *gev_fail(int err, const char *fmt, ...) {
   gev__task *t;
   gev_greenlet *g;
   va_list ap;
-  if (!h || !(t = gev__coro_upper(h->thr->current)) || !(g = t->greenlet) ||
-      err <= 0)
+  if (err <= 0)
     return NULL;
+  if (!h || !(t = gev__coro_upper(h->thr->current)) || !(g = t->greenlet)) {
+    va_start(ap, fmt); /* a pool job's failure, if this is one */
+    gev__job_fail(err, fmt, ap);
+    va_end(ap);
+    return NULL;
+  }
   g->fail_err = err;
   free(g->errmsg);
   g->errmsg = NULL;
@@ -635,7 +642,7 @@ void gev__greenlet_detach_all(gev__hub *h) {
 /* ---- Links ------------------------------------------------------------- */
 
 /* Appends a link that runs when (GEV__LINK_*). */
-static int link_add(gev_greenlet *g, gev_link_fn fn, void *arg, int internal,
+static int link_add(gev_greenlet *g, gev_link_fn fn, void *arg, int flags,
                     int when) {
   struct gev__link *l, **tail;
   if (gev__greenlet_check(g) < 0)
@@ -644,7 +651,7 @@ static int link_add(gev_greenlet *g, gev_link_fn fn, void *arg, int internal,
     errno = EINVAL;
     return -1;
   }
-  if (internal && !g->own_link_used) {
+  if ((flags & GEV__LINK_OWN_NODE) && !g->own_link_used) {
     l = &g->own_link;
     g->own_link_used = 1;
     memset(l, 0, sizeof *l);
@@ -653,7 +660,7 @@ static int link_add(gev_greenlet *g, gev_link_fn fn, void *arg, int internal,
   }
   l->fn = fn;
   l->arg = arg;
-  l->internal = internal;
+  l->flags = flags;
   l->when = when;
   for (tail = &g->links; *tail; tail = &(*tail)->next)
     ;
@@ -666,9 +673,12 @@ static int link_add(gev_greenlet *g, gev_link_fn fn, void *arg, int internal,
   return 0;
 }
 
-int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
-                       int internal) {
-  return link_add(g, fn, arg, internal, GEV__LINK_ALWAYS);
+int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg, int flags) {
+  return link_add(g, fn, arg, flags, GEV__LINK_ALWAYS);
+}
+
+int gev__greenlet_link_quiet(gev_greenlet *g, gev_link_fn fn, void *arg) {
+  return link_add(g, fn, arg, GEV__LINK_QUIET, GEV__LINK_ALWAYS);
 }
 
 GEV_EXTERN int gev_greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg) {

@@ -50,6 +50,7 @@
 
 #include "hub/child.h" /* the default loop without libev's reaper */
 #include "hub/hub_internal.h"
+#include "hub/xthread.h"
 
 #define DRAIN_BUDGET 0.005 /* seconds per callback pass */
 
@@ -662,6 +663,20 @@ int gev__wake(gev__task *t, void *value, int err) {
   return 1;
 }
 
+static inline void waitq_append(gev__waitq *q, gev__task *t) {
+  t->wq = q;
+  t->wq_next = NULL;
+  t->wq_prev = q->tail;
+  if (q->tail)
+    q->tail->wq_next = t;
+  else
+    q->head = t;
+  q->tail = t;
+  q->len++;
+}
+
+void gev__waitq_append(gev__waitq *q, gev__task *t) { waitq_append(q, t); }
+
 int gev__waitq_wait(gev__waitq *q, double timeout, const char *what,
                     void **value) {
   gev__task *t;
@@ -672,15 +687,7 @@ int gev__waitq_wait(gev__waitq *q, double timeout, const char *what,
     errno = ETIMEDOUT;
     return -1;
   }
-  t->wq = q;
-  t->wq_next = NULL;
-  t->wq_prev = q->tail;
-  if (q->tail)
-    q->tail->wq_next = t;
-  else
-    q->head = t;
-  q->tail = t;
-  q->len++;
+  waitq_append(q, t);
   rc = park_task(t, timeout, what, value);
   waitq_unlink(t);
   return rc;
@@ -720,6 +727,9 @@ void gev__watcher_stopped(void) {
 static void loop_exhausted(gev__hub *h) {
   gev__task *m = &h->main_task;
   if (m->parked && !m->woken) {
+    /* Another thread may still end the wait (xthread.h). */
+    if (!h->running_until_idle && gev__xhub_exhausted(h))
+      return;
     gev__wake(m, NULL, h->running_until_idle ? 0 : EDEADLK);
     return;
   }
@@ -795,9 +805,13 @@ static gev__hub *hub_new(gev__hthread *ht) {
   if (gev__coro_prepare(h->coro) < 0 || gev__deadlines_init(h) < 0)
     goto out_coro;
   gev__task_init(&h->main_task, h, thr->main);
+  if (gev__xhub_open(h) < 0)
+    goto out_task;
   h->turn_time = gev_monotonic();
-  gev__registry_add(h);
+  gev__registry_add(h); /* visible to other threads from here on */
   return h;
+out_task:
+  gev__task_fini(&h->main_task);
 out_coro:
   gev__coro_free_owned(h->coro);
 out_loop:
@@ -986,8 +1000,9 @@ GEV_EXTERN int gev_hub_destroy(void) {
    * on past the grace is abandoned (abandon_if_overdue). */
   h->destroying = 1;
   h->destroy_grace_end = gev_monotonic() + GEV_HUB_DESTROY_GRACE;
+  gev__xhub_close(h); /* other threads' posts fail from here on */
   gev__greenlet_kill_all(h);
-  while (h->nrunning > 0 || h->ncallbacks > 0) {
+  while (h->nrunning > 0 || h->ncallbacks > 0 || gev__xhub_pending(h)) {
     size_t before = h->nrunning + h->ncallbacks;
     h->running_until_idle++;
     int rc = gev__park(-1, "destroy", NULL);
@@ -995,6 +1010,7 @@ GEV_EXTERN int gev_hub_destroy(void) {
     if (rc < 0 || h->nrunning + h->ncallbacks >= before)
       break; /* no progress: what is left cannot be unwound */
   }
+  gev__xhub_finish(h);
   gev__greenlet_detach_all(h);
   h->stopping = 1;
   gev__coro_free_owned(h->coro);
@@ -1133,6 +1149,7 @@ int gev__hub_forget_after_fork(void) {
     return -1;
   }
   h->stopping = 1;
+  gev__xhub_forget(h);
   gev__loop_destroy(h->loop);
   if (h->is_default)
     reset_default_loop();

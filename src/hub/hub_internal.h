@@ -6,9 +6,11 @@
 #define GEV_SRC_HUB_INTERNAL_H
 
 #include <ev.h>
+#include <stdarg.h>
 
 #include "coro/coro_ext.h"
 #include "coro/log_internal.h"
+#include "gev/thread.h"
 #include "hub/deadlines.h"
 #include "hub/park.h"
 
@@ -113,8 +115,9 @@ struct gev__hub {
   gev__task *plain_tasks;       /* tasks of plain coroutines, to detach */
   double destroy_grace_end;     /* gev_monotonic() time killed greenlets
                                    have to finish in gev_hub_destroy */
-  /* The process-wide list of hubs (registry.c), for the monitor and for
-   * debuggers; under the registry's lock. */
+  /* The process-wide list of hubs (registry.c), for the monitor, for
+   * debuggers and for other threads (xthread.h); under the registry's
+   * lock. */
   gev__hub *reg_prev, *reg_next;
   int tid;              /* ro: the kernel's id of the hub's thread */
   unsigned char listed; /* on the list */
@@ -122,6 +125,10 @@ struct gev__hub {
   unsigned char mon_reported; /* this stall has been reported */
   unsigned long mon_turns;    /* turns when it last looked */
   double mon_since;           /* since when turns has not moved */
+  gev_hub *xhub;              /* its handle and inbox (xthread.h); set
+                                 before it is listed, cleared under the
+                                 registry's lock */
+  struct gev__proxy *proxies; /* waits of other hubs on its objects */
 };
 
 struct gev_greenlet {
@@ -152,9 +159,9 @@ struct gev_greenlet {
     struct gev__link *next;
     gev_link_fn fn;
     void *arg;
-    int internal; /* gev's own (joinall, iwait): not a user link */
-    int when;     /* GEV__LINK_ALWAYS, _VALUE or _EXCEPTION */
-  } own_link;     /* used by one internal link at a time */
+    int flags; /* GEV__LINK_OWN_NODE, GEV__LINK_QUIET */
+    int when;  /* GEV__LINK_ALWAYS, _VALUE or _EXCEPTION */
+  } own_link;  /* used by one GEV__LINK_OWN_NODE link at a time */
   unsigned char own_link_used;
 };
 
@@ -231,6 +238,9 @@ void gev__registry_remove(gev__hub *h);
 void gev__registry_lock(void);
 void gev__registry_unlock(void);
 gev__hub *gev__registry_first(void); /* under the lock */
+/* Reads a small file (of /proc) into buf, NUL-terminated: its length, or
+ * -1 with errno. */
+ssize_t gev__read_proc(const char *path, char *buf, size_t size);
 
 /* monitor.c: a hub was created (starts the monitor the environment asks
  * for, once per process). */
@@ -257,8 +267,10 @@ int gev__greenlet_check(const gev_greenlet *g);
 int gev__greenlet_finished(const gev_greenlet *g);
 /* Kills g without waiting (see gev_greenlet_kill). */
 void gev__greenlet_kill_now(gev_greenlet *g);
-int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg,
-                       int internal);
+/* flags of gev__greenlet_link: */
+#define GEV__LINK_OWN_NODE 1 /* may use the node embedded in the greenlet */
+#define GEV__LINK_QUIET 2    /* bookkeeping (see gev__greenlet_link_quiet) */
+int gev__greenlet_link(gev_greenlet *g, gev_link_fn fn, void *arg, int flags);
 void gev__greenlet_kill_all(gev__hub *h);
 void gev__greenlet_detach_all(gev__hub *h);
 void gev__greenlet_free_links(gev_greenlet *g);
@@ -272,6 +284,10 @@ void gev__greenlet_abandon(gev_greenlet *g);
  * (heap, the caller's; NULL if none). Returns fn's value. */
 void *gev__greenlet_run_inline(gev_greenlet_fn fn, void *arg, int *err,
                                char **msg);
+
+/* threadpool.c: gev_fail from a pool job (not in a greenlet): records
+ * err and the message as the job's error. 1 if the thread runs a job. */
+int gev__job_fail(int err, const char *fmt, va_list ap);
 
 /* timeout.c */
 double gev__scopes_deadline(gev__task *t, gev_timeout **which);

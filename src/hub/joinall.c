@@ -236,7 +236,7 @@ static void greenlet_done(gev_greenlet *g, void *arg) {
 }
 
 static int greenlet_arm(gev__wait_entry *e) {
-  return gev__greenlet_link(e->w->obj_, greenlet_done, e, 1);
+  return gev__greenlet_link(e->w->obj_, greenlet_done, e, GEV__LINK_OWN_NODE);
 }
 
 static void greenlet_disarm(gev__wait_entry *e) {

@@ -22,7 +22,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <execinfo.h>
-#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <semaphore.h>
@@ -257,16 +256,8 @@ static void check_hubs(double now, double max_blocking) {
 static size_t resident_bytes(void) {
   char buf[128];
   unsigned long size, resident;
-  ssize_t n;
-  int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return 0;
-  n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0)
-    return 0;
-  buf[n] = '\0';
-  if (sscanf(buf, "%lu %lu", &size, &resident) != 2)
+  if (gev__read_proc("/proc/self/statm", buf, sizeof buf) <= 0 ||
+      sscanf(buf, "%lu %lu", &size, &resident) != 2)
     return 0;
   return (size_t)resident * (size_t)sysconf(_SC_PAGESIZE);
 }

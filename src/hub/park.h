@@ -87,6 +87,7 @@ enum {
   GEV__SLOT_DNS_CONFIG, /* net/dns_config.c: the thread's resolver settings */
   GEV__SLOT_RESOLVER,   /* net/dns.c: the thread's resolver */
   GEV__SLOT_TLS_ERROR,  /* net/tls_error.c: the last TLS error's text */
+  GEV__SLOT_JOB,        /* hub/threadpool.c: the pool job this thread runs */
   GEV__NSLOTS
 };
 /* The slot's address, creating the thread's block if needed (NULL with
@@ -161,6 +162,9 @@ int gev__wake(gev__task *t, void *value, int err);
  * any return the task is no longer on q. */
 int gev__waitq_wait(gev__waitq *q, double timeout, const char *what,
                     void **value);
+/* Appends t, a task that stands for a wait elsewhere (xsync.c's
+ * proxies: parked, never run), to q without parking anything. */
+void gev__waitq_append(gev__waitq *q, gev__task *t);
 /* Wakes the first task of q; returns 1, or 0 if q was empty. */
 int gev__waitq_wake_one(gev__waitq *q, void *value, int err);
 /* Wakes every task on q; returns how many. */
@@ -172,6 +176,12 @@ gev__task *gev__waitq_first(const gev__waitq *q);
  * gev_hub_get_stats and the verifier). */
 void gev__watcher_started(void);
 void gev__watcher_stopped(void);
+
+/* As gev_greenlet_link, for gev's own bookkeeping of a greenlet (a pool's
+ * membership, a server's connection list): running it does not count as
+ * someone having observed a failure, so a failed pool member or server
+ * handler is still reported through the log hook. */
+int gev__greenlet_link_quiet(gev_greenlet *g, gev_link_fn fn, void *arg);
 
 /* Aborts with "gev: <rule>" on stderr. */
 void gev__die(const char *rule) __attribute__((noreturn));

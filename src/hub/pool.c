@@ -104,7 +104,7 @@ static int member_add(gev_pool *p, gev_greenlet *g) {
     return -1;
   }
   *m = (member){.next = p->members_, .pool = p, .g = g};
-  if (gev_greenlet_link(g, member_done, m) < 0) {
+  if (gev__greenlet_link_quiet(g, member_done, m) < 0) {
     free(m);
     return -1;
   }

@@ -12,6 +12,7 @@
  * forking thread's hub gets the child's thread id.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -78,6 +79,19 @@ void gev__registry_remove(gev__hub *h) {
   if (h->listed)
     unlink_hub(h);
   pthread_mutex_unlock(&hubs_lock);
+}
+
+ssize_t gev__read_proc(const char *path, char *buf, size_t size) {
+  ssize_t n;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  n = read(fd, buf, size - 1);
+  close(fd);
+  if (n < 0)
+    return -1;
+  buf[n] = '\0';
+  return n;
 }
 
 /* The hub layer's table for debuggers (coro/debug_table.h). */

@@ -41,6 +41,8 @@ enum {
   GEV__MAGIC_POOL = 0x67657650u,
 };
 
+typedef struct gev__sync_xops gev__sync_xops;
+
 /* A kind of sync object. */
 typedef struct gev__sync_kind {
   gev__waitable_ops ops; /* first: how gev_wait waits on one (sync.c) */
@@ -51,14 +53,20 @@ typedef struct gev__sync_kind {
   /* For gev_wait: non-zero if a wait on obj would end at once; NULL for
    * kinds that cannot be waited on that way. */
   int (*ready)(const void *obj);
+  /* For the kinds other threads may use (below); NULL for the others. */
+  const gev__sync_xops *x;
 } gev__sync_kind;
 
 /* Defines the gev__sync_kind `name` for objects of the given magic. */
 #define GEV__SYNC_KIND(name, magic_, teardown_, ready_)                        \
+  GEV__SYNC_KIND_X(name, magic_, teardown_, ready_, NULL)
+/* The same for a kind other threads may use, with its xops. */
+#define GEV__SYNC_KIND_X(name, magic_, teardown_, ready_, x_)                  \
   const gev__sync_kind name = {.ops = GEV__SYNC_WAITABLE_OPS,                  \
                                .magic = (magic_),                              \
                                .teardown = (teardown_),                        \
-                               .ready = (ready_)}
+                               .ready = (ready_),                              \
+                               .x = (x_)}
 #define GEV__SYNC_WAITABLE_OPS                                                 \
   {                                                                            \
     .check = gev__sync_wait_check, .ready = gev__sync_wait_ready,              \
@@ -133,5 +141,75 @@ size_t gev__sync_wake_all_err(gev__waitq_storage *q, int err);
 
 /* A waitable naming obj of kind k. */
 gev_waitable gev__sync_waitable(void *obj, const gev__sync_kind *k);
+
+/* ---- Other threads (xsync.c) -------------------------------------------
+ *
+ * Event, AsyncResult, Semaphore (Lock) and RLock may be used from other
+ * threads: an object still belongs to the hub that made it, which alone
+ * touches its wait queue and its state; other threads read the state
+ * (stored with atomic stores by the owner) and ask the owning hub for
+ * the rest through its inbox (xthread.h):
+ *   - a set, release or clear is posted to the owning hub, which runs the
+ *     object's own code there (gev__xsync_call);
+ *   - a wait of a coroutine of another hub posts a proxy (gev__xsync_wait):
+ *     the owning hub answers it at once if it can (xops.take), else queues
+ *     the proxy on the object's wait queue as a task that is never run:
+ *     the wake that a local waiter would get goes back to the waiting hub
+ *     as the proxy's answer. A waiter that leaves first (timeout, kill)
+ *     withdraws its proxy; an answer that granted something (a unit, the
+ *     lock) and found the waiter gone is handed back (xops.give_back).
+ * A kind's own checks that must not wait for the owning hub (an
+ * AsyncResult set only once, a bounded Semaphore's bound, an RLock's
+ * owner) are made by the calling thread on the state, with atomics.
+ */
+
+/* In the owning hub: decides a wait of coroutine coro (its id) of
+ * another hub at once if it can: returns 1 with the outcome in *value and
+ * *err (as a wake of a local waiter would carry them), 0 when the waiter
+ * must queue. nowait: the caller does not wait (try_acquire, timeout 0).
+ * granted: a queued proxy was woken with a grant (an RLock records coro as
+ * its owner). In the waiter's thread, give_back undoes a grant whose
+ * waiter left before it arrived. Either of the last two may be NULL. */
+struct gev__sync_xops {
+  /* From any thread: non-zero if a wait would end at once, read with
+   * atomic loads (gev_wait's ready for another hub's object). */
+  int (*peek)(const void *obj);
+  int (*take)(void *obj, unsigned long long coro, int nowait, void **value,
+              int *err);
+  void (*granted)(void *obj, unsigned long long coro);
+  void (*give_back)(void *obj, unsigned long long coro);
+};
+
+/* Where obj, a live object of kind k, belongs: 1 to the calling thread's
+ * hub, 0 to another hub (or one destroyed since), or -1 with EINVAL
+ * (NULL, destroyed, wrong kind). */
+int gev__sync_where(const void *obj, const gev__sync_kind *k);
+
+/* The id of obj's hub. */
+static inline unsigned long long gev__sync_hub_id(const void *obj) {
+  return (unsigned long long)(uintptr_t)gev__head(obj)->hub_;
+}
+
+/* Runs fn(obj, arg, 0) in obj's hub, which is not the caller's, soon; or
+ * fn(obj, arg, EIDRM) if obj is destroyed before (fn must then leave obj
+ * alone). 0, or -1: EXDEV (obj's hub is gone), ENOMEM. */
+typedef void (*gev__xsync_fn)(void *obj, uintptr_t arg, int err);
+int gev__xsync_call(void *obj, gev__xsync_fn fn, uintptr_t arg);
+
+/* The calling coroutine waits on obj, of kind k, which belongs to another
+ * hub: parks until that hub answers (see above), for timeout seconds (the
+ * answer to nowait is always waited for). Returns as gev__park, with the
+ * owning hub's answer (a value, or an error such as EIDRM, EAGAIN), or -1
+ * with EXDEV (obj's hub is gone), ENOMEM, or the blocking-call errors. */
+int gev__xsync_wait(void *obj, const gev__sync_kind *k, double timeout,
+                    int nowait, const char *what, void **value);
+
+/* gev_wait's ops for an object of another hub (sync.c delegates). */
+int gev__xsync_watch_arm(gev__wait_entry *e);
+void gev__xsync_watch_disarm(gev__wait_entry *e);
+
+/* Relaxed atomic accessors for the state fields other threads read. */
+#define GEV__LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define GEV__STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 #endif

@@ -45,14 +45,16 @@ struct gev__waitable_ops {
 };
 
 struct gev__wait_entry {
-  gev__rawlink link;        /* rw: for kinds that watch through a rawlink */
-  ev_io *io;                /* rw: for kinds that watch an fd (heap) */
-  const gev_waitable *w;    /* ro: the object (the wait's array) */
-  struct gev__multiwait *m; /* private */
-  size_t index;             /* ro: its place in the caller's array */
-  unsigned char armed;      /* private: arm() was called */
-  unsigned char fired;      /* private: ready, or gone */
-  unsigned char gone;       /* private: fired by the object's destruction */
+  gev__rawlink link;         /* rw: for kinds that watch through a rawlink */
+  ev_io *io;                 /* rw: for kinds that watch an fd (heap) */
+  const gev_waitable *w;     /* ro: the object (the wait's array) */
+  struct gev__multiwait *m;  /* private */
+  size_t index;              /* ro: its place in the caller's array */
+  unsigned char armed;       /* private: arm() was called */
+  unsigned char fired;       /* private: ready, or gone */
+  unsigned char gone;        /* private: fired by the object's destruction */
+  struct gev__proxy *xproxy; /* private: watching an object of another hub
+                                (xsync.c) */
 };
 
 /* Reports that e's object turned ready (err 0) or went away (EIDRM);

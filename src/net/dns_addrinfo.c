@@ -414,14 +414,22 @@ out_free_list:
 
 int gev_getaddrinfo(const char *node, const char *service,
                     const struct addrinfo *hints, struct addrinfo **res) {
+  return gev_getaddrinfo_ex(GEV_DNS_DEFAULT, node, service, hints, res);
+}
+
+int gev_getaddrinfo_ex(gev_dns_resolver which, const char *node,
+                       const char *service, const struct addrinfo *hints,
+                       struct addrinfo **res) {
   struct addrinfo h = {.ai_family = AF_UNSPEC};
   node_addrs addrs = {0};
   int eai, types, port;
-  if (!res) {
+  if (!res || which < GEV_DNS_DEFAULT || which > GEV_DNS_THREAD) {
     errno = EINVAL;
     return EAI_SYSTEM;
   }
   *res = NULL;
+  if (gev__dns_use_thread(which))
+    return gev__dns_thread_getaddrinfo(node, service, hints, res);
   if (hints)
     h = *hints;
   if ((eai = hints_check(&h, node)) != 0)
@@ -527,8 +535,19 @@ static int host_name(const struct sockaddr *sa, int flags, char *host,
 int gev_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
                     socklen_t hostlen, char *serv, socklen_t servlen,
                     int flags) {
+  return gev_getnameinfo_ex(GEV_DNS_DEFAULT, sa, salen, host, hostlen, serv,
+                            servlen, flags);
+}
+
+int gev_getnameinfo_ex(gev_dns_resolver which, const struct sockaddr *sa,
+                       socklen_t salen, char *host, socklen_t hostlen,
+                       char *serv, socklen_t servlen, int flags) {
   int want_host = host && hostlen > 0, want_serv = serv && servlen > 0;
   int eai = 0;
+  if (which < GEV_DNS_DEFAULT || which > GEV_DNS_THREAD) {
+    errno = EINVAL;
+    return EAI_SYSTEM;
+  }
   if (!sa)
     return EAI_FAMILY;
   if (!((sa->sa_family == AF_INET && salen >= sizeof(struct sockaddr_in)) ||
@@ -538,6 +557,9 @@ int gev_getnameinfo(const struct sockaddr *sa, socklen_t salen, char *host,
     return EAI_BADFLAGS;
   if (!want_host && !want_serv)
     return EAI_NONAME;
+  if (gev__dns_use_thread(which))
+    return gev__dns_thread_getnameinfo(sa, salen, host, hostlen, serv, servlen,
+                                       flags);
   if (want_serv)
     eai = service_name(sa_port(sa), flags, serv, servlen);
   if (!eai && want_host)

@@ -148,6 +148,13 @@ static thread_config *config_load(void) {
     env_warn("GEV_DNS_TIMEOUT", v);
   if ((v = getenv("GEV_DNS_TRIES")) && *v && parse_tries(v, &c->pub.tries) < 0)
     env_warn("GEV_DNS_TRIES", v);
+  c->pub.resolver = GEV_DNS_ARES;
+  if ((v = getenv("GEV_DNS_RESOLVER")) && *v) {
+    if (strcmp(v, "thread") == 0)
+      c->pub.resolver = GEV_DNS_THREAD;
+    else if (strcmp(v, "ares") != 0)
+      env_warn("GEV_DNS_RESOLVER", v);
+  }
   c->loaded = 1;
   return c;
 }
@@ -212,6 +219,33 @@ int gev_dns_set_rotate(int rotate) {
     return -1;
   c->pub.rotate = rotate != 0;
   return 0;
+}
+
+int gev_dns_set_resolver(gev_dns_resolver which) {
+  thread_config *c;
+  if (which < GEV_DNS_DEFAULT || which > GEV_DNS_THREAD) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (!(c = config_load()))
+    return -1;
+  if (which == GEV_DNS_DEFAULT) { /* back to the environment's choice */
+    const char *v = getenv("GEV_DNS_RESOLVER");
+    which = v && strcmp(v, "thread") == 0 ? GEV_DNS_THREAD : GEV_DNS_ARES;
+  }
+  c->pub.resolver = which;
+  return 0;
+}
+
+gev_dns_resolver gev_dns_get_resolver(void) {
+  const gev__dns_config *cfg = gev__dns_settings();
+  return cfg ? (gev_dns_resolver)cfg->resolver : GEV_DNS_ARES;
+}
+
+int gev__dns_use_thread(int which) {
+  if (which == GEV_DNS_DEFAULT)
+    which = gev_dns_get_resolver();
+  return which == GEV_DNS_THREAD;
 }
 
 /* ---- The servers c-ares reports ----------------------------------------- */

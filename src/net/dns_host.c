@@ -28,7 +28,7 @@ static size_t hostent_size(const struct hostent *h, size_t *naliases,
   return n + (*naliases + *naddrs + 2) * sizeof(char *);
 }
 
-static struct hostent *hostent_copy(const struct hostent *h) {
+struct hostent *gev__dns_hostent_copy(const struct hostent *h) {
   size_t naliases, naddrs;
   struct hostent *c = malloc(hostent_size(h, &naliases, &naddrs));
   if (!c)
@@ -53,7 +53,8 @@ void gev__dns_host_cb(void *arg, int status, int timeouts, struct hostent *h) {
   gev__dns_req *q = arg;
   if (status == ARES_SUCCESS && !h)
     status = ARES_ENODATA; /* LCOV_EXCL_LINE: c-ares always passes one */
-  if (status == ARES_SUCCESS && !q->detached && !(q->host = hostent_copy(h))) {
+  if (status == ARES_SUCCESS && !q->detached &&
+      !(q->host = gev__dns_hostent_copy(h))) {
     status = ARES_ENOMEM;
   }
   gev__dns_req_finish(q, status);
@@ -85,6 +86,8 @@ int gev_gethostbyname(const char *name, struct in_addr *addr) {
     return bad_argument();
   if (inet_pton(AF_INET, name, addr) == 1)
     return 0;
+  if (gev__dns_use_thread(GEV_DNS_DEFAULT))
+    return gev__dns_thread_gethostbyname(name, addr);
   gev__dns_req *q = gev__dns_req_new(GEV__DNS_ADDRINFO, &eai);
   if (!q)
     return eai;
@@ -166,7 +169,7 @@ static struct hostent *hostent_from_ai(const struct ares_addrinfo *ai,
                             ? (char *)&((struct sockaddr_in *)sa)->sin_addr
                             : (char *)&((struct sockaddr_in6 *)sa)->sin6_addr;
     }
-    copy = hostent_copy(&h);
+    copy = gev__dns_hostent_copy(&h);
   }
   free(aliases);
   free(addrs);
@@ -185,6 +188,8 @@ int gev_gethostbyname_ex(const char *name, int family, struct hostent **out) {
     return bad_argument();
   if (family != AF_INET && family != AF_INET6)
     return EAI_FAMILY;
+  if (gev__dns_use_thread(GEV_DNS_DEFAULT))
+    return gev__dns_thread_gethostbyname_ex(name, family, out);
   gev__dns_req *q = gev__dns_req_new(GEV__DNS_ADDRINFO, &eai);
   if (!q)
     return eai;
@@ -211,6 +216,8 @@ int gev_gethostbyaddr(const void *addr, socklen_t len, int family,
   if (len !=
       (family == AF_INET ? sizeof(struct in_addr) : sizeof(struct in6_addr)))
     return bad_argument();
+  if (gev__dns_use_thread(GEV_DNS_DEFAULT))
+    return gev__dns_thread_gethostbyaddr(addr, len, family, out);
   gev__dns_req *q = gev__dns_req_new(GEV__DNS_HOSTENT, &eai);
   if (!q)
     return eai;

@@ -27,8 +27,32 @@ typedef struct gev__dns_config {
   const char *servers; /* "ip[:port],..." or NULL */
   int timeout_ms;      /* first try */
   int tries;
-  int rotate; /* -1 default, 0 off, 1 on */
+  int rotate;   /* -1 default, 0 off, 1 on */
+  int resolver; /* GEV_DNS_ARES or GEV_DNS_THREAD (never DEFAULT) */
 } gev__dns_config;
+
+/* Non-zero when a lookup asking for resolver `which` (GEV_DNS_DEFAULT:
+ * the thread's setting) goes to the thread resolver. */
+int gev__dns_use_thread(int which);
+
+/* The thread resolver (dns_thread.c): libc's calls run in the default
+ * threadpool, returning results in gev's formats (gev_freeaddrinfo,
+ * gev_freehostent). Arguments are checked by the callers in dns.h's
+ * terms. */
+int gev__dns_thread_getaddrinfo(const char *node, const char *service,
+                                const struct addrinfo *hints,
+                                struct addrinfo **res);
+int gev__dns_thread_getnameinfo(const struct sockaddr *sa, socklen_t salen,
+                                char *host, socklen_t hostlen, char *serv,
+                                socklen_t servlen, int flags);
+int gev__dns_thread_gethostbyname(const char *name, struct in_addr *addr);
+int gev__dns_thread_gethostbyname_ex(const char *name, int family,
+                                     struct hostent **out);
+int gev__dns_thread_gethostbyaddr(const void *addr, socklen_t len, int family,
+                                  struct hostent **out);
+
+/* A copy of h in one heap block (gev_freehostent frees it), or NULL. */
+struct hostent *gev__dns_hostent_copy(const struct hostent *h);
 
 /* The settings, read from the environment on first use; NULL with errno
  * ENOMEM. */

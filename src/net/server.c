@@ -101,6 +101,7 @@ struct gev_server {
   /* ro: gev__hub_id(hub), for identity checks (a new hub may reuse the
    * address of one that is gone) */
   unsigned long long hub_id;
+  gev__server_group *group; /* ro: the other threads' servers, or NULL */
 };
 
 /* ---- Watchers ----------------------------------------------------------- */
@@ -284,7 +285,7 @@ static int conn_spawn(gev_server *srv, conn *c) {
     c->g = gev_spawn_ex(&so, conn_run, c);
   if (!c->g)
     goto out_free_conn;
-  if (gev_greenlet_link(c->g, conn_done, c) < 0)
+  if (gev__greenlet_link_quiet(c->g, conn_done, c) < 0)
     goto out_kill;
   conn_link(srv, c);
   return 0;
@@ -395,6 +396,8 @@ static int check_opts(const gev_server_opts *opts) {
   if (opts->listener &&
       (opts->host || opts->port || opts->backlog > 0 || opts->reuseport))
     return -1;
+  if (opts->threads < 0 || opts->threads > 4096)
+    return -1;
   return isnan(opts->stop_timeout) || isnan(opts->drain_quiet) ? -1 : 0;
 }
 
@@ -439,7 +442,7 @@ static gev_socket *open_listener(gev_server *srv, const gev_server_opts *o) {
   if (gev_sockaddr_parse(o->host, o->port, &ss, &len) < 0)
     return NULL;
   /* As gev_socket_listen_tcp for streams; a datagram socket only binds. */
-  int flags = (o->reuseport ? GEV__LISTEN_REUSEPORT : 0) |
+  int flags = (o->reuseport || o->threads > 1 ? GEV__LISTEN_REUSEPORT : 0) |
               (srv->datagram ? 0 : GEV__LISTEN_REUSEADDR | GEV__LISTEN_V6ONLY);
   int fd = gev__listener_open((struct sockaddr *)&ss, len, type, flags,
                               srv->datagram ? 0 : srv->opts.backlog);
@@ -504,6 +507,33 @@ out_free_srv:
   return NULL;
 }
 
+/* With opts.threads > 1, the group of the other threads' servers, made
+ * from srv's settings (server_threads.c). 0, or -1 with errno. */
+static int make_group(gev_server *srv, const gev_server_opts *opts) {
+  gev__server_spec spec = {
+      .datagram = srv->datagram,
+      .opts = srv->opts,
+      .on_stream = srv->on_stream,
+      .on_datagram = srv->on_datagram,
+      .arg = srv->arg,
+      .addr = srv->addr,
+      .addrlen = srv->addrlen,
+      .shared_fd = opts->listener ? gev_socket_fileno(srv->listener) : -1};
+  if (opts->threads <= 1)
+    return 0;
+  return (srv->group = gev__server_group_new(&spec)) ? 0 : -1;
+}
+
+static gev_server *server_made(gev_server *srv, const gev_server_opts *opts) {
+  if (srv && make_group(srv, opts) < 0) {
+    int err = errno;
+    gev_server_free(srv);
+    errno = err;
+    return NULL;
+  }
+  return srv;
+}
+
 gev_server *gev_stream_server_new(const gev_server_opts *opts,
                                   gev_stream_handler_fn handler, void *arg) {
   if (!handler) {
@@ -513,7 +543,7 @@ gev_server *gev_stream_server_new(const gev_server_opts *opts,
   gev_server *srv = server_new(0, opts, arg);
   if (srv)
     srv->on_stream = handler;
-  return srv;
+  return server_made(srv, opts);
 }
 
 gev_server *gev_datagram_server_new(const gev_server_opts *opts,
@@ -526,7 +556,7 @@ gev_server *gev_datagram_server_new(const gev_server_opts *opts,
   gev_server *srv = server_new(1, opts, arg);
   if (srv)
     srv->on_datagram = handler;
-  return srv;
+  return server_made(srv, opts);
 }
 
 /* ---- Running and stopping ------------------------------------------------ */
@@ -556,6 +586,8 @@ int gev_server_start(gev_server *srv) {
   }
   srv->state = STATE_SERVING;
   start_io(srv);
+  if (srv->group)
+    gev__server_group_start(srv->group);
   return 0;
 }
 
@@ -579,6 +611,8 @@ int gev_server_close(gev_server *srv) {
   srv->listener = NULL;
   gev__waitq_wake_all(&srv->forever, NULL, 0);
   wake_idle(srv);
+  if (srv->group)
+    gev__server_group_close(srv->group);
   return 0;
 }
 
@@ -644,7 +678,14 @@ int gev_server_stop(gev_server *srv, double timeout) {
     return -1;
   }
   gev_server_close(srv);
-  return drain_handlers(srv, timeout);
+  int rc = drain_handlers(srv, timeout), err = errno;
+  /* The other threads stop with the same timeout, each on its own. */
+  if (srv->group && gev__server_group_join(srv->group) < 0 && rc == 0) {
+    rc = -1;
+    err = errno;
+  }
+  errno = err;
+  return rc;
 }
 
 int gev_server_serve_forever(gev_server *srv) {
@@ -745,6 +786,8 @@ int gev_server_wait_request(gev_server *srv, gev_socket *client,
 static void server_release(gev_server *srv) {
   if (!srv->orphaned)
     ev_cleanup_stop(srv->loop, &srv->cleanup);
+  if (srv->group)
+    gev__server_group_free(srv->group, 0);
   free(srv->slots);
   free((char *)srv->opts.name);
   free(srv->dgram_buf);
@@ -788,6 +831,8 @@ static void hub_gone(struct ev_loop *loop, ev_cleanup *w, int revents) {
     gev_socket_close(srv->listener);
   srv->listener = NULL;
   srv->state = STATE_CLOSED;
+  if (own && srv->group)
+    gev__server_group_close(srv->group);
   while (srv->conns) {
     conn *c = srv->conns;
     conn_unlink(c);
@@ -813,6 +858,8 @@ int gev_server_free(gev_server *srv) {
   kill_handlers(srv);
   if (srv->nconns > 0 && can_wait_for_handlers(srv))
     drain_handlers(srv, 0); /* killed already: they unwind at once */
+  if (srv->group && can_wait_for_handlers(srv))
+    gev__server_group_join(srv->group);
   if (srv->nconns > 0) {
     srv->freeing = 1; /* the last conn_done releases it */
     return 0;

@@ -74,6 +74,10 @@ gev_server *gev_tls_server_new(const gev_server_opts *opts, gev_tls_ctx *ctx,
     gev__tls_fail(EINVAL, "a TLS server needs a server context and handler");
     return NULL;
   }
+  if (opts && opts->threads > 1) {
+    gev__tls_fail(EINVAL, "a TLS server runs in one thread (threads <= 1)");
+    return NULL;
+  }
   tls_server *ts = calloc(1, sizeof *ts);
   if (!ts) {
     gev__tls_fail_errno(ENOMEM);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "gev/hub.h"
+#include "gev/sync.h"
 #include "testutil.h"
 
 #define P(i) ((void *)(intptr_t)(i))
@@ -142,28 +143,81 @@ START_TEST(links_by_outcome) {
 }
 END_TEST
 
-/* A failure with only a link_value is still reported (nobody observed
- * it); with a link_exception it is not. */
+/* The report rule (hub.h, gev_fail): a failure is logged unless someone
+ * observed it as it happened, a waiter or a link of the program's. */
 static char logged[256];
 static void capture(gev_log_level level, const char *msg, void *arg) {
   strncat(logged, msg, sizeof logged - strlen(logged) - 1);
 }
 
-START_TEST(failure_report_counts_links_that_ran) {
-  begin();
+/* Waits for g's links to have run without observing g. */
+static void wait_unobserved(gev_greenlet *g) {
+  for (int i = 0; i < 5000 && !gev_greenlet_ready(g); i++)
+    gev_sleep(0.001);
+  gev_sleep(0); /* its links run in the hub's next pass */
+  gev_sleep(0);
+}
+
+static void observe_link_value(gev_greenlet *g) {
+  gev_greenlet_link_value(g, note, "v");
+  wait_unobserved(g);
+}
+static void observe_link_exception(gev_greenlet *g) {
+  gev_greenlet_link_exception(g, note, "x");
+  wait_unobserved(g);
+}
+static void observe_nothing(gev_greenlet *g) { wait_unobserved(g); }
+static void observe_get(gev_greenlet *g) {
+  ck_assert_int_eq(gev_greenlet_get(g, 5, NULL), -1);
+}
+static void observe_joinall(gev_greenlet *g) {
+  ck_assert_int_eq(gev_join_all(&g, 1, 5), 1);
+}
+static void observe_late_join(gev_greenlet *g) {
+  wait_unobserved(g); /* already reported when it died */
+  ck_assert_int_eq(gev_greenlet_join(g, 5), 0);
+}
+static void observe_pool_member(gev_greenlet *g) {
+  wait_unobserved(g); /* see pool_member_failures_are_reported */
+}
+
+/* Spawns a failing greenlet, lets observe() watch it, and says whether
+ * its failure was logged. */
+static int reported(void (*observe)(gev_greenlet *g)) {
   logged[0] = '\0';
   gev_set_log_fn(capture, NULL);
   gev_greenlet *g = gev_spawn(failing, NULL);
-  gev_greenlet_link_value(g, note, "v");
-  gev_greenlet_join(g, 5);
+  observe(g);
+  gev_greenlet_unref(g);
+  gev_set_log_fn(NULL, NULL);
+  return strstr(logged, "gev: greenlet") && strstr(logged, "broken 9");
+}
+
+START_TEST(failure_report_counts_observers) {
+  begin();
+  ck_assert(reported(observe_nothing));
+  ck_assert(reported(observe_link_value)); /* did not run: not observed */
+  ck_assert(!reported(observe_link_exception));
+  ck_assert(!reported(observe_get));
+  ck_assert(!reported(observe_joinall));
+  ck_assert(reported(observe_late_join));
+  end();
+}
+END_TEST
+
+/* A Pool's own bookkeeping link does not hide its members' failures. */
+START_TEST(pool_member_failures_are_reported) {
+  begin();
+  logged[0] = '\0';
+  gev_set_log_fn(capture, NULL);
+  gev_pool *p = gev_pool_new(2);
+  gev_greenlet *g = gev_pool_spawn(p, failing, NULL, 5);
+  ck_assert_ptr_nonnull(g);
+  observe_pool_member(g);
   ck_assert_ptr_nonnull(strstr(logged, "broken 9"));
   gev_greenlet_unref(g);
-  logged[0] = '\0';
-  g = gev_spawn(failing, NULL);
-  gev_greenlet_link_exception(g, note, "x");
-  gev_greenlet_join(g, 5);
-  ck_assert_str_eq(logged, "");
-  gev_greenlet_unref(g);
+  ck_assert_int_eq(gev_pool_join(p, 5), 0);
+  gev_pool_free(p);
   gev_set_log_fn(NULL, NULL);
   end();
 }
@@ -176,7 +230,8 @@ static Suite *greenlet_api_suite(void) {
   tcase_add_test(tc, created_then_started);
   tcase_add_test(tc, unstarted_killed_or_dropped);
   tcase_add_test(tc, links_by_outcome);
-  tcase_add_test(tc, failure_report_counts_links_that_ran);
+  tcase_add_test(tc, failure_report_counts_observers);
+  tcase_add_test(tc, pool_member_failures_are_reported);
   suite_add_tcase(s, tc);
   return s;
 }
