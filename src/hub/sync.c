@@ -57,14 +57,6 @@ int gev__sync_check_failed(const void *obj, const gev__sync_kind *k) {
   return -1;
 }
 
-int gev__sync_where(const void *obj, const gev__sync_kind *k) {
-  if (!obj || gev__head(obj)->magic_ != k->magic) {
-    errno = EINVAL;
-    return -1;
-  }
-  return gev__head(obj)->hub_ == gev__sync_hub_token(gev__hub_current_id());
-}
-
 /* Destroys obj, a live object of kind k, in its own hub. */
 static void destroy_here(void *obj, const gev__sync_kind *k) {
   gev__sync_head *h = gev__head(obj);

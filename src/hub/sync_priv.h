@@ -183,7 +183,13 @@ struct gev__sync_xops {
 /* Where obj, a live object of kind k, belongs: 1 to the calling thread's
  * hub, 0 to another hub (or one destroyed since), or -1 with EINVAL
  * (NULL, destroyed, wrong kind). */
-int gev__sync_where(const void *obj, const gev__sync_kind *k);
+static inline int gev__sync_where(const void *obj, const gev__sync_kind *k) {
+  if (__builtin_expect(!obj || gev__head(obj)->magic_ != k->magic, 0)) {
+    errno = EINVAL;
+    return -1;
+  }
+  return gev__head(obj)->hub_ == gev__sync_hub_token(gev__hub_current_id());
+}
 
 /* The id of obj's hub. */
 static inline unsigned long long gev__sync_hub_id(const void *obj) {
