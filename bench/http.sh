@@ -45,13 +45,6 @@ start_in_mode() {
   fi
 }
 
-# Runs wrk for $2 seconds against 127.0.0.1:$1; prints requests/second.
-wrk_rps() {
-  "${pin_client[@]}" wrk -t1 -c"$connections" -d"$2s" "http://127.0.0.1:$1/" \
-    >"$tmp/wrk" 2>&1 || { cat "$tmp/wrk" >&2; exit 1; }
-  awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }' "$tmp/wrk"
-}
-
 # The median of the numbers given as arguments.
 median() { printf '%s\n' "$@" | sort -n | awk '{ v[NR] = $1 }
   END { print (NR % 2) ? v[(NR + 1) / 2] : int((v[NR / 2] + v[NR / 2 + 1]) / 2) }'; }

@@ -20,6 +20,15 @@
  *                      the OS may preempt it in between, for milliseconds
  *                      on a loaded machine, so closer ones may swap) and
  *                      .n.
+ *   scale.timers.inorder.*  the same, but the deadlines grow with the
+ *                      order of spawning (so of the greenlets' memory):
+ *                      the same number of wake-ups in the same second,
+ *                      each touching memory next to the previous one's.
+ *                      Against scale.timers.*, what the random order costs:
+ *                      each wake-up then reaches cold memory (the greenlet,
+ *                      its coroutine, its saved stack, the allocator's
+ *                      neighbours of what it frees) spread over the
+ *                      million greenlets' gigabyte or so.
  *
  * n is 1k, 10k, 100k and 1m; everything runs in the default configuration
  * (auto stack mode), each n in a fresh child process forked before gev is
@@ -217,6 +226,7 @@ static double *deadlines;     /* per sleeper */
 static double *lateness;      /* in wake order */
 static double *woke_deadline; /* in wake order */
 static size_t nwoken;
+static int timers_in_order; /* deadlines in spawn order, not random */
 
 static void *sleeper(void *arg) {
   size_t i = (size_t)(uintptr_t)arg;
@@ -234,6 +244,10 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+static const char *timers_name(void) {
+  return timers_in_order ? "scale.timers.inorder" : "scale.timers";
+}
+
 static void measure_timers(size_t n, figures *out) {
   size_t inversions = 0;
   double latest = 0;
@@ -244,7 +258,9 @@ static void measure_timers(size_t n, figures *out) {
     bench_die("calloc");
   srandom(1);
   for (size_t i = 0; i < n; i++)
-    deadlines[i] = (double)random() / ((double)RAND_MAX + 1.0);
+    deadlines[i] = timers_in_order
+                       ? (double)i / (double)n
+                       : (double)random() / ((double)RAND_MAX + 1.0);
   /* Two seconds to spawn and start them all before the first is due. */
   start_at = gev_monotonic() + 2.0;
   for (size_t i = 0; i < n; i++) {
@@ -270,14 +286,14 @@ static void measure_timers(size_t n, figures *out) {
       latest = woke_deadline[i];
   }
   qsort(lateness, nwoken, sizeof *lateness, cmp_double);
-  printf("bench: scale.timers.lateness.median %.3f ms\n",
+  printf("bench: %s.lateness.median %.3f ms\n", timers_name(),
          lateness[nwoken / 2] * 1e3);
-  printf("bench: scale.timers.lateness.p99 %.3f ms\n",
+  printf("bench: %s.lateness.p99 %.3f ms\n", timers_name(),
          lateness[nwoken * 99 / 100] * 1e3);
-  printf("bench: scale.timers.lateness.max %.3f ms\n",
+  printf("bench: %s.lateness.max %.3f ms\n", timers_name(),
          lateness[nwoken - 1] * 1e3);
-  printf("bench: scale.timers.inversions %zu wakeups\n", inversions);
-  printf("bench: scale.timers.n %zu greenlets\n", nwoken);
+  printf("bench: %s.inversions %zu wakeups\n", timers_name(), inversions);
+  printf("bench: %s.n %zu greenlets\n", timers_name(), nwoken);
   fflush(stdout);
   free(deadlines);
   free(lateness);
@@ -292,6 +308,8 @@ int main(int argc, char **argv) {
   const char *only = argc > 1 ? argv[1] : "";
   if (strcmp(only, "timers") == 0) {
     in_child(measure_timers, SLEEPERS, &unused);
+    timers_in_order = 1;
+    in_child(measure_timers, SLEEPERS, &unused);
     return 0;
   }
   for (size_t i = 0; i < NSIZES; i++) {
@@ -303,7 +321,10 @@ int main(int argc, char **argv) {
   }
   bench_print("scale.spawn.ratio", f[NSIZES - 1].spawn / f[0].spawn, 2, "x");
   bench_print("scale.wake.ratio", f[NSIZES - 1].wake / f[0].wake, 2, "x");
-  if (strcmp(only, "sizes") != 0)
+  if (strcmp(only, "sizes") != 0) {
     in_child(measure_timers, SLEEPERS, &unused);
+    timers_in_order = 1;
+    in_child(measure_timers, SLEEPERS, &unused);
+  }
   return 0;
 }

@@ -4,7 +4,8 @@
 #
 # Provides: ncpu, server_cpu (GEV_BENCH_CPU, default the last CPU),
 # client_cpu (the next one), pin_server and pin_client (taskset commands,
-# empty where pinning is not possible), tmp, pids, and start_server.
+# empty where pinning is not possible), tmp, pids, start_server and
+# wrk_rps. The caller sets connections (wrk's -c) before calling wrk_rps.
 
 ncpu=$(nproc)
 server_cpu=${GEV_BENCH_CPU:-$((ncpu - 1))}
@@ -49,4 +50,18 @@ start_server() {
   done
   echo "$bench_name: $1 did not start: $(cat "$out.err")" >&2
   exit 1
+}
+
+# Runs wrk (pinned to the client CPU) for $2 seconds against
+# http://127.0.0.1:$1/; prints requests/second; fails on wrk's failure,
+# socket errors or non-2xx answers: a run with errors measures nothing.
+wrk_rps() {
+  "${pin_client[@]}" wrk -t1 -c"$connections" -d"$2s" "http://127.0.0.1:$1/" \
+    >"$tmp/wrk" 2>&1 || { cat "$tmp/wrk" >&2; exit 1; }
+  if grep -qE 'Socket errors|Non-2xx' "$tmp/wrk"; then
+    echo "$bench_name: wrk reported errors:" >&2
+    cat "$tmp/wrk" >&2
+    exit 1
+  fi
+  awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }' "$tmp/wrk"
 }

@@ -31,20 +31,8 @@ command -v wrk >/dev/null ||
 bench_name=threadpool_http.sh
 # shellcheck source=bench/servers.sh
 source "$root/bench/servers.sh"
-pin_server=() # two threads or two workers: no single CPU for them
-
-# Runs wrk against 127.0.0.1:$1; prints requests/second; fails on socket
-# errors or non-2xx answers.
-wrk_rps() {
-  local out
-  out=$(wrk -t1 -c"$connections" -d"$2s" "http://127.0.0.1:$1/")
-  if grep -qE 'Socket errors|Non-2xx' <<<"$out"; then
-    echo "threadpool_http.sh: wrk reported errors:" >&2
-    echo "$out" >&2
-    exit 1
-  fi
-  awk '/^Requests\/sec:/ { printf "%.0f\n", $2 }' <<<"$out"
-}
+# Two threads or two workers: no single CPU for them, nor for wrk.
+pin_server=() pin_client=()
 
 max() { echo $(( $1 > $2 ? $1 : $2 )); }
 
