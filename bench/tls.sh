@@ -75,7 +75,7 @@ free_port() {
   while :; do
     p=$((15000 + RANDOM % 15000))
     [ "$p" != "${port:-}" ] || continue
-    ss -Htan "sport = :$p" 2>/dev/null | grep -q . || { echo "$p"; return; }
+    ss -Htan "sport = :$p" 2>/dev/null | grep . >/dev/null || { echo "$p"; return; }
   done
 }
 
@@ -132,7 +132,7 @@ EOF
   pids+=($!)
   local i
   for i in $(seq 100); do
-    ss -Htln "sport = :$port_full" 2>/dev/null | grep -q . && return 0
+    ss -Htln "sport = :$port_full" 2>/dev/null | grep . >/dev/null && return 0
     sleep 0.05
   done
   echo "tls.sh: nginx did not start: $(cat "$tmp/nginx/stderr" \

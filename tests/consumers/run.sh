@@ -32,14 +32,14 @@ version=$(meson introspect --projectinfo "$tmp/build" |
   python3 -c 'import json,sys; print(json.load(sys.stdin)["version"])')
 [ "$(pkg-config --modversion gev)" = "$version" ] ||
   { echo "gev.pc says $(pkg-config --modversion gev), project $version"; exit 1; }
-pkg-config --print-requires-private gev | grep -q 'libcares >= 1.16' ||
+pkg-config --print-requires-private gev | grep 'libcares >= 1.16' >/dev/null ||
   { echo "gev.pc does not require libcares >= 1.16"; exit 1; }
 ok "gev.pc: version $version, requires libcares >= 1.16"
 # shellcheck disable=SC2046
 quiet cc -o "$tmp/pc_shared" "$here/common/consumer.c" \
   $(pkg-config --cflags --libs gev) -Wl,-rpath,"$libdir"
 quiet "$tmp/pc_shared"
-ldd "$tmp/pc_shared" | grep -q "$libdir/libgev.so" ||
+ldd "$tmp/pc_shared" | grep "$libdir/libgev.so" >/dev/null ||
   { echo "pc_shared does not use the installed libgev.so"; exit 1; }
 ok "pkg-config --cflags --libs gev (shared)"
 # The gdb extension, where gdb's auto-load looks for libgev.so's script.
@@ -49,7 +49,7 @@ gdbdir=$tmp/prefix/share/gdb/auto-load
 if command -v gdb >/dev/null; then
   gdb -nx -batch -iex "set auto-load scripts-directory $gdbdir" \
     -iex "add-auto-load-safe-path $gdbdir" -ex 'break main' -ex run \
-    -ex 'help gev' "$tmp/pc_shared" 2>&1 | grep -q 'gev greenlets' ||
+    -ex 'help gev' "$tmp/pc_shared" 2>&1 | grep 'gev greenlets' >/dev/null ||
     { echo "gdb did not auto-load the gev commands with libgev.so"; exit 1; }
 fi
 ok "gdb extension installed and auto-loaded with libgev.so"

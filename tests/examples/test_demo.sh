@@ -22,7 +22,7 @@ marked() {
     pid=${env#/proc/}
     pid=${pid%/environ}
     [ "$pid" = "$$" ] && continue
-    { tr '\0' '\n' <"$env"; } 2>/dev/null | grep -qx "GEV_DEMO_MARK=$1.$$" ||
+    { tr '\0' '\n' <"$env"; } 2>/dev/null | grep -x "GEV_DEMO_MARK=$1.$$" >/dev/null ||
       continue
     grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null && continue
     echo "$pid"
